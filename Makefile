@@ -1,0 +1,130 @@
+# qlens - GNU Makefile
+#
+#   make                 build build/qlens and build/libqlens.a
+#   make test            build and run every test (ends with "N passed, N failed")
+#   make test SANITIZE=1 the same under AddressSanitizer + UBSan (objects in build/san)
+#   make bench           benchmarks (not tests): see bench/README.md
+#   make demo            the main job on a real model: see README.md
+#   make install PREFIX=/usr/local
+#   make PORTABLE=1      generic x86-64 build instead of -march=native
+#   make CC=clang        any C11 compiler
+
+CC      ?= cc
+PREFIX  ?= /usr/local
+SHARED  ?= ../shared
+PYTHON  ?= python3
+JOBS    ?= 2
+
+BUILD := build
+OPT   := -O2
+ARCH  := -march=native
+ifeq ($(PORTABLE),1)
+  BUILD := build/portable
+  ARCH  := -march=x86-64 -mtune=generic
+endif
+ifeq ($(SANITIZE),1)
+  BUILD := build/san
+  OPT   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
+CPPFLAGS += -D_GNU_SOURCE -Iinclude
+CFLAGS   ?=
+CFLAGS   += -std=c11 $(OPT) $(ARCH) $(WARN) -pthread -MMD -MP
+LDFLAGS  += $(filter -fsanitize=%,$(OPT)) -pthread
+LDLIBS   += -lm
+
+LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
+CLI_SRC  := $(wildcard src/cli/*.c)
+TEST_SRC := $(wildcard tests/*.c)
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+
+LIB   := $(BUILD)/libqlens.a
+BIN   := $(BUILD)/qlens
+TESTS := $(BUILD)/qlens-test
+
+SYNTH_ARCHS  := llama qwen2 qwen3 gemma3
+SYNTH_MODELS := $(SYNTH_ARCHS:%=build/synth/synth-%.gguf)
+
+.PHONY: all test unit-test bench demo install uninstall clean synth models format fuzz
+.DEFAULT_GOAL := all
+
+all: $(BIN) $(LIB)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(CLI_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+# Tests register themselves with QL_TEST(name); the registry is generated.
+$(BUILD)/tests/registry.h: $(TEST_SRC)
+	@mkdir -p $(dir $@)
+	@grep -h '^QL_TEST(' $(TEST_SRC) | sed 's/^QL_TEST(\([A-Za-z0-9_]*\)).*/X(\1)/' > $@.tmp
+	@mv $@.tmp $@
+
+$(BUILD)/obj/tests/main.o: $(BUILD)/tests/registry.h
+$(BUILD)/obj/tests/%.o: CPPFLAGS += -I$(BUILD)/tests -Isrc
+
+$(TESTS): $(TEST_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(LDLIBS)
+
+# Synthetic models the golden numbers were measured on (pure Python, ~30 s each),
+# cached in build/synth and checked against the published sha256.
+synth: $(SYNTH_MODELS)
+
+build/synth/synth-gemma3.gguf: VOCAB := ggml-vocab-llama-spm.gguf
+build/synth/synth-%.gguf: VOCAB ?= ggml-vocab-gpt-2.gguf
+build/synth/synth-%.gguf:
+	@mkdir -p build/synth
+	$(PYTHON) $(SHARED)/tools/synth_gguf.py $* $(SHARED)/golden/tokenizer/$(VOCAB) $@.tmp
+	@expected=$$(grep " synth-$*.gguf$$" $(SHARED)/golden/synth/models.sha256 | cut -d' ' -f1); \
+	 actual=$$(sha256sum $@.tmp | cut -d' ' -f1); \
+	 if [ "$$expected" != "$$actual" ]; then \
+	   echo "qlens: error: synth-$*.gguf sha256 $$actual differs from the golden $$expected"; \
+	   rm -f $@.tmp; exit 1; fi
+	@mv $@.tmp $@
+
+models:
+	scripts/fetch-models.sh
+
+unit-test: $(BIN) $(TESTS)
+	QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) $(TESTS) -j $(JOBS) $(T)
+
+test: $(BIN) $(TESTS) synth
+	QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) $(TESTS) -j $(JOBS) $(T)
+
+bench: $(BIN)
+	bench/run.sh
+
+demo: $(BIN)
+	@echo "make demo: not available yet (it arrives with the sweep command)"
+
+install: $(BIN) $(LIB)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/qlens
+	install -m 644 include/qlens.h $(DESTDIR)$(PREFIX)/include/qlens.h
+	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libqlens.a
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|'$$(sed -n 's/.*QLENS_VERSION_STRING "\(.*\)"/\1/p' include/qlens.h)'|' \
+	    qlens.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/qlens.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/qlens $(DESTDIR)$(PREFIX)/include/qlens.h \
+	      $(DESTDIR)$(PREFIX)/lib/libqlens.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/qlens.pc
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build/obj build/san build/portable build/tests build/test-tmp build/qlens build/libqlens.a build/qlens-test
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

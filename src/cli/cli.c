@@ -1,0 +1,205 @@
+/*
+ * cli.c - option parsing and error printing for every subcommand. Keeps the
+ * behaviour uniform: one error line, the documented exit status, help text
+ * generated from the same option table the parser reads.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void cli_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("qlens: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+int cli_fail(const ql_error *err) {
+    cli_error("%s", err->msg[0] ? err->msg : ql_status_name(err->code));
+    return QL_EXIT_FAILURE;
+}
+
+int cli_usage(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("qlens: error: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return QL_EXIT_USAGE;
+}
+
+bool cli_parse_bytes(const char *s, uint64_t *out) {
+    if (!s || !*s) return false;
+    errno = 0;
+    char *end;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v >= 0) || !isfinite(v)) return false;
+    static const struct {
+        const char *suffix;
+        double mult;
+    } units[] = {
+        {"", 1},
+        {"B", 1},
+        {"K", 1024.0},
+        {"KiB", 1024.0},
+        {"KB", 1e3},
+        {"M", 1024.0 * 1024},
+        {"MiB", 1024.0 * 1024},
+        {"MB", 1e6},
+        {"G", 1024.0 * 1024 * 1024},
+        {"GiB", 1024.0 * 1024 * 1024},
+        {"GB", 1e9},
+        {"T", 1024.0 * 1024 * 1024 * 1024},
+        {"TiB", 1024.0 * 1024 * 1024 * 1024},
+        {"TB", 1e12},
+    };
+    while (*end == ' ') end++;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (strcmp(end, units[i].suffix) == 0) {
+            double bytes = v * units[i].mult;
+            if (bytes >= 1.8e19) return false;
+            *out = (uint64_t)llround(bytes);
+            return true;
+        }
+    }
+    return false;
+}
+
+void cli_format_bytes(uint64_t bytes, char *buf, int size) {
+    static const char *units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024.0 && u < 4) v /= 1024.0, u++;
+    if (u == 0)
+        snprintf(buf, (size_t)size, "%" PRIu64 " B", bytes);
+    else
+        snprintf(buf, (size_t)size, "%.2f %s", v, units[u]);
+}
+
+static const cli_opt *find_opt(const ql_command *cmd, const char *word, size_t len) {
+    for (int i = 0; i < cmd->n_opts; i++) {
+        const cli_opt *o = &cmd->opts[i];
+        if ((strlen(o->name) == len && strncmp(o->name, word, len) == 0) ||
+            (o->alias && strlen(o->alias) == len && strncmp(o->alias, word, len) == 0))
+            return o;
+    }
+    return NULL;
+}
+
+static int set_value(const ql_command *cmd, const cli_opt *o, const char *value) {
+    switch (o->kind) {
+    case CLI_FLAG: *(bool *)o->dest = true; return 0;
+    case CLI_STRING: *(const char **)o->dest = value; return 0;
+    case CLI_LIST: {
+        cli_list *l = o->dest;
+        const char **items = realloc(l->items, (size_t)(l->n + 1) * sizeof *items);
+        if (!items) return cli_usage("out of memory parsing %s", o->name);
+        items[l->n++] = value;
+        l->items = items;
+        return 0;
+    }
+    case CLI_INT: {
+        errno = 0;
+        char *end;
+        long long v = strtoll(value, &end, 10);
+        if (errno || end == value || *end)
+            return cli_usage("%s %s: '%s' is not an integer", cmd->name, o->name, value);
+        if (v < o->min || v > o->max)
+            return cli_usage("%s %s: %lld is out of range %" PRId64 "..%" PRId64, cmd->name,
+                             o->name, v, o->min, o->max);
+        *(int64_t *)o->dest = v;
+        return 0;
+    }
+    case CLI_DOUBLE: {
+        errno = 0;
+        char *end;
+        double v = strtod(value, &end);
+        if (errno || end == value || *end || !isfinite(v))
+            return cli_usage("%s %s: '%s' is not a number", cmd->name, o->name, value);
+        if (v < o->dmin || v > o->dmax)
+            return cli_usage("%s %s: %g is out of range %g..%g", cmd->name, o->name, v, o->dmin,
+                             o->dmax);
+        *(double *)o->dest = v;
+        return 0;
+    }
+    case CLI_BYTES: {
+        uint64_t v;
+        if (!cli_parse_bytes(value, &v))
+            return cli_usage("%s %s: '%s' is not a size (examples: 8GiB, 512MiB, 1000000)",
+                             cmd->name, o->name, value);
+        *(uint64_t *)o->dest = v;
+        return 0;
+    }
+    }
+    return cli_usage("internal: bad option kind");
+}
+
+int cli_parse(const ql_command *cmd, int argc, char **argv, const char **positional,
+              int max_positional, int *n_positional) {
+    int np = 0;
+    bool options_done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *w = argv[i];
+        if (!options_done && strcmp(w, "--") == 0) {
+            options_done = true;
+            continue;
+        }
+        if (!options_done && w[0] == '-' && w[1] != '\0') {
+            if (strcmp(w, "-h") == 0 || strcmp(w, "--help") == 0) {
+                cli_print_help(cmd);
+                return -1;
+            }
+            const char *eq = strchr(w, '=');
+            size_t len = eq && w[1] == '-' ? (size_t)(eq - w) : strlen(w);
+            const cli_opt *o = find_opt(cmd, w, len);
+            if (!o) return cli_usage("%s: unknown option '%.*s'", cmd->name, (int)len, w);
+            const char *value = NULL;
+            if (o->kind != CLI_FLAG) {
+                if (eq && w[1] == '-')
+                    value = eq + 1;
+                else if (i + 1 < argc)
+                    value = argv[++i];
+                else
+                    return cli_usage("%s %s: missing value %s", cmd->name, o->name,
+                                     o->metavar ? o->metavar : "");
+            } else if (eq && w[1] == '-') {
+                return cli_usage("%s %s: takes no value", cmd->name, o->name);
+            }
+            int rc = set_value(cmd, o, value);
+            if (rc) return rc;
+            continue;
+        }
+        if (np >= max_positional) {
+            if (max_positional == 0)
+                return cli_usage("%s: unexpected argument '%s'", cmd->name, w);
+            return cli_usage("%s: too many arguments ('%s'); usage: %s", cmd->name, w, cmd->usage);
+        }
+        positional[np++] = w;
+    }
+    *n_positional = np;
+    return 0;
+}
+
+void cli_print_help(const ql_command *cmd) {
+    printf("usage: %s\n\n%s\n", cmd->usage, cmd->summary);
+    if (cmd->n_opts > 0) printf("\noptions:\n");
+    for (int i = 0; i < cmd->n_opts; i++) {
+        const cli_opt *o = &cmd->opts[i];
+        char left[96];
+        snprintf(left, sizeof left, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "",
+                 o->name, o->kind == CLI_FLAG ? "" : " ",
+                 o->kind == CLI_FLAG ? "" : (o->metavar ? o->metavar : "VALUE"));
+        printf("  %-30s %s\n", left, o->help);
+    }
+    printf("  %-30s %s\n", "-h, --help", "show this help");
+    if (cmd->details) printf("\n%s\n", cmd->details);
+}

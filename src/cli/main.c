@@ -1,0 +1,77 @@
+/*
+ * main.c - the `qlens` command: dispatches to one subcommand per file
+ * (src/cli/cmd_*.c). Global flags: --help, --version. Unknown commands and
+ * flags are usage errors (exit 2).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "../../include/qlens.h"
+#include "../core/cpu.h"
+#include "cli.h"
+
+static const ql_command *const commands[] = {
+    &ql_cmd_info,
+};
+enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static const ql_command *find_command(const char *name) {
+    for (int i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i]->name, name) == 0) return commands[i];
+    return NULL;
+}
+
+static void print_main_help(void) {
+    printf("qlens %s - measure what quantizing an LLM's weights and KV cache costs\n\n",
+           QLENS_VERSION_STRING);
+    printf("usage: qlens COMMAND [options]\n       qlens help COMMAND\n\ncommands:\n");
+    for (int i = 0; i < N_COMMANDS; i++)
+        printf("  %-12s %s\n", commands[i]->name, commands[i]->summary);
+    printf("\nglobal options:\n  -h, --help     show this help\n"
+           "  --version      print the version and the SIMD extensions in use\n");
+    printf("\nexit status: 0 success, 1 failure (bad input, I/O), 2 bad command line\n");
+}
+
+static void print_version(void) {
+    char cpu[256];
+    ql_cpu_describe(cpu, sizeof cpu);
+    printf("qlens %s\nbuilt for: %s\ncpu has:   %s\n", QLENS_VERSION_STRING,
+           ql_cpu_build_features(), cpu[0] ? cpu : "(no SIMD extensions detected)");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        print_main_help();
+        return QL_EXIT_USAGE;
+    }
+    const char *first = argv[1];
+    if (strcmp(first, "-h") == 0 || strcmp(first, "--help") == 0) {
+        print_main_help();
+        return QL_EXIT_OK;
+    }
+    if (strcmp(first, "--version") == 0 || strcmp(first, "version") == 0) {
+        print_version();
+        return QL_EXIT_OK;
+    }
+    if (strcmp(first, "help") == 0) {
+        if (argc < 3) {
+            print_main_help();
+            return QL_EXIT_OK;
+        }
+        const ql_command *cmd = find_command(argv[2]);
+        if (!cmd) return cli_usage("help: unknown command '%s' (see 'qlens --help')", argv[2]);
+        cli_print_help(cmd);
+        return QL_EXIT_OK;
+    }
+    if (first[0] == '-') return cli_usage("unknown option '%s' (see 'qlens --help')", first);
+    const ql_command *cmd = find_command(first);
+    if (!cmd) return cli_usage("unknown command '%s' (see 'qlens --help')", first);
+    const char *missing = ql_cpu_missing_feature();
+    if (missing) {
+        cli_error("this build needs the CPU extension %s, which this processor lacks; "
+                  "rebuild with 'make PORTABLE=1'",
+                  missing);
+        return QL_EXIT_FAILURE;
+    }
+    return cmd->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,88 @@
+/*
+ * test.h - the test harness. A test is `QL_TEST(name) { ... }` in any
+ * tests/test_*.c file; the Makefile collects the names into a registry, so
+ * adding a test is writing it. CHECK records a failure and goes on; REQUIRE
+ * records it and ends the test. Messages say what was expected and found.
+ */
+#ifndef QL_TESTS_TEST_H
+#define QL_TESTS_TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct {
+    const char *name;
+    int failures;
+    int checks;
+    bool skipped;
+    char skip_reason[256];
+} ql_test_ctx;
+
+#define QL_TEST(name)                                                                              \
+    void ql_test_##name(ql_test_ctx *t);                                                           \
+    void ql_test_##name(ql_test_ctx *t)
+
+void ql_test_failf(ql_test_ctx *t, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void ql_test_skip(ql_test_ctx *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define CHECK_MSG(cond, ...)                                                                       \
+    do {                                                                                           \
+        t->checks++;                                                                               \
+        if (!(cond)) ql_test_failf(t, __FILE__, __LINE__, __VA_ARGS__);                           \
+    } while (0)
+#define CHECK(cond) CHECK_MSG(cond, "check failed: %s", #cond)
+#define REQUIRE_MSG(cond, ...)                                                                     \
+    do {                                                                                           \
+        t->checks++;                                                                               \
+        if (!(cond)) {                                                                             \
+            ql_test_failf(t, __FILE__, __LINE__, __VA_ARGS__);                                    \
+            return;                                                                                \
+        }                                                                                          \
+    } while (0)
+#define REQUIRE(cond) REQUIRE_MSG(cond, "requirement failed: %s", #cond)
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
+        CHECK_MSG(va_ == vb_, "%s == %s: %lld != %lld", #a, #b, va_, vb_);                        \
+    } while (0)
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    do {                                                                                           \
+        double va_ = (double)(a), vb_ = (double)(b), tol_ = (double)(tol);                         \
+        CHECK_MSG(fabs(va_ - vb_) <= tol_, "%s ~ %s: %.9g vs %.9g (|diff| %.3g > %.3g)", #a, #b,  \
+                  va_, vb_, fabs(va_ - vb_), tol_);                                                \
+    } while (0)
+#define SKIP(...)                                                                                  \
+    do {                                                                                           \
+        ql_test_skip(t, __VA_ARGS__);                                                              \
+        return;                                                                                    \
+    } while (0)
+
+/* --- helpers shared by tests (tests/util.c) --- */
+
+/* Directory of the shared golden data (env QLENS_SHARED, else ../shared). */
+const char *ql_test_shared_dir(void);
+/* "<shared>/<rel>" in a static rotating buffer. */
+const char *ql_test_shared_path(const char *rel);
+/* A fresh empty directory under build/test-tmp for this test. */
+const char *ql_test_tmpdir(ql_test_ctx *t);
+/* Path of the built CLI binary (env QLENS_BIN, else build/qlens). */
+const char *ql_test_qlens_bin(void);
+
+/* Reads a whole file; returns malloc'd bytes (NUL-terminated) or NULL. */
+unsigned char *ql_test_read_file(const char *path, size_t *size);
+bool ql_test_write_file(const char *path, const void *data, size_t size);
+
+/*
+ * Runs `qlens ARGS` through /bin/sh (args is a shell fragment), capturing
+ * stdout and stderr (malloc'd, NUL-terminated; pass NULL to discard).
+ * Returns the exit status, or -1 if the command could not be run.
+ */
+int ql_test_run_qlens(const char *args, char **out, char **err);
+
+/* Path of a cached synthetic model (built by `make synth`): build/synth/synth-ARCH.gguf */
+const char *ql_test_synth_model(const char *arch);
+
+#endif
