@@ -47,6 +47,8 @@ static const ql_type_traits traits[QL_TYPE_COUNT] = {
     [QL_TYPE_Q6_K] = {.name = "q6_K", .block_size = 256, .type_size = 210, .is_quantized = true,
                       .vec_dot_type = QL_TYPE_Q8_K},
     [QL_TYPE_Q8_K] = {.name = "q8_K", .block_size = 256, .type_size = 292, .is_quantized = true,
+                      .to_float = ql_dequantize_row_q8_K, .from_float_ref = ql_quantize_row_q8_K_ref,
+                      .from_float = ql_quantize_row_q8_K_ref, .vec_dot = ql_vec_dot_q8_K_q8_K,
                       .vec_dot_type = QL_TYPE_Q8_K},
     [QL_TYPE_IQ4_NL] = {.name = "iq4_nl", .block_size = 32, .type_size = 18, .is_quantized = true,
                       .vec_dot_type = QL_TYPE_Q8_0},
