@@ -54,17 +54,26 @@ SYNTH_MODELS := $(SYNTH_ARCHS:%=build/synth/synth-%.gguf)
 
 all: $(BIN) $(LIB)
 
+ifeq ($(V),1)
+  Q :=
+else
+  Q := @
+endif
+
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
-	rm -f $@
-	ar rcs $@ $^
+	@rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
 
 $(BIN): $(CLI_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
 
 # Tests register themselves with QL_TEST(name); the registry is generated.
 $(BUILD)/tests/registry.h: $(TEST_SRC)
@@ -76,7 +85,8 @@ $(BUILD)/obj/tests/main.o: $(BUILD)/tests/registry.h
 $(BUILD)/obj/tests/%.o: CPPFLAGS += -I$(BUILD)/tests -Isrc
 
 $(TESTS): $(TEST_OBJ) $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(LDLIBS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(LIB) $(LDLIBS)
 
 # Synthetic models the golden numbers were measured on (pure Python, ~30 s each),
 # cached in build/synth and checked against the published sha256.

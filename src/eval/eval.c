@@ -1,0 +1,70 @@
+/*
+ * eval.c - chunking and scoring per llama-perplexity's protocol (eval.h).
+ */
+#include "eval.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+ql_status ql_eval_check_tokens(int64_t n_tokens, int64_t n_ctx, ql_error *err) {
+    if (n_ctx < 4) return ql_fail(err, QL_ERR_ARG, "context size %lld is too small (at least 4)", (long long)n_ctx);
+    if (n_tokens < 2 * n_ctx)
+        return ql_fail(err, QL_ERR_ARG,
+                       "the text has %lld tokens; at least %lld (2 x %lld) are needed to evaluate "
+                       "with a context of %lld",
+                       (long long)n_tokens, (long long)(2 * n_ctx), (long long)n_ctx,
+                       (long long)n_ctx);
+    return QL_OK;
+}
+
+typedef struct {
+    const int32_t *chunk_tokens;
+    int64_t chunk, n_ctx;
+    ql_scored_row_fn row_fn;
+    void *user;
+} logits_router;
+
+static bool route_logits(void *user, int64_t first_pos, int64_t n_rows, const float *logits,
+                         int64_t n_vocab) {
+    logits_router *r = user;
+    for (int64_t i = 0; i < n_rows; i++) {
+        const int64_t pos = first_pos + i;
+        if (pos >= r->n_ctx - 1) break; /* the last position has no next token */
+        if (!r->row_fn(r->user, r->chunk, pos, logits + i * n_vocab, n_vocab,
+                       r->chunk_tokens[pos + 1]))
+            return false;
+    }
+    return true;
+}
+
+ql_status ql_eval_chunks(ql_context *ctx, const int32_t *tokens, int64_t n_tokens,
+                         const ql_eval_params *p, ql_scored_row_fn row_fn,
+                         ql_chunk_done_fn chunk_fn, void *user, ql_error *err) {
+    ql_status st = ql_eval_check_tokens(n_tokens, p->n_ctx, err);
+    if (st) return st;
+    int64_t n_chunks = ql_eval_max_chunks(n_tokens, p->n_ctx);
+    if (p->n_chunks > 0 && p->n_chunks < n_chunks) n_chunks = p->n_chunks;
+    int32_t *buf = malloc((size_t)p->n_ctx * sizeof *buf);
+    if (!buf) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    for (int64_t k = 0; k < n_chunks && !st; k++) {
+        memcpy(buf, tokens + k * p->n_ctx, (size_t)p->n_ctx * sizeof *buf);
+        if (p->replace_bos) buf[0] = p->bos_id;
+        logits_router r = {.chunk_tokens = buf, .chunk = k, .n_ctx = p->n_ctx, .row_fn = row_fn,
+                           .user = user};
+        st = ql_forward(ctx, buf, p->n_ctx, 0, p->n_ctx / 2, route_logits, &r, err);
+        if (!st && chunk_fn && !chunk_fn(user, k, n_chunks))
+            st = ql_fail(err, QL_ERR_INTERNAL, "evaluation stopped");
+    }
+    free(buf);
+    return st;
+}
+
+double ql_log_softmax_at(const float *logits, int64_t n_vocab, int32_t target) {
+    float max = logits[0];
+    for (int64_t i = 1; i < n_vocab; i++)
+        if (logits[i] > max) max = logits[i];
+    double sum = 0.0;
+    for (int64_t i = 0; i < n_vocab; i++) sum += expf(logits[i] - max);
+    return (double)(logits[target] - max) - log(sum);
+}

@@ -1,0 +1,52 @@
+/*
+ * eval.h - llama-perplexity's evaluation protocol, shared by perplexity and
+ * KL divergence: the token sequence is cut into chunks of n_ctx tokens; a
+ * chunk's first token is replaced by BOS when the vocabulary adds BOS; each
+ * chunk is evaluated from an empty cache; the logits at positions
+ * n_ctx/2 .. n_ctx-2 are scored against the next token (n_ctx - 1 - n_ctx/2
+ * tokens per chunk).
+ *
+ * Scored rows reach the caller one at a time through ql_scored_row_fn, in
+ * order, straight from the forward pass's blocks of logits.
+ */
+#ifndef QL_EVAL_EVAL_H
+#define QL_EVAL_EVAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../model/context.h"
+
+typedef struct {
+    int64_t n_ctx;     /* tokens per chunk */
+    int64_t n_chunks;  /* chunks to evaluate; 0 = as many as the tokens hold */
+    bool replace_bos;  /* overwrite each chunk's first token with bos_id */
+    int32_t bos_id;
+} ql_eval_params;
+
+/* Scored tokens per chunk. */
+static inline int64_t ql_eval_scored_per_chunk(int64_t n_ctx) { return n_ctx - 1 - n_ctx / 2; }
+
+/* Chunks that n_tokens tokens provide at n_ctx (llama-perplexity needs at least 2). */
+static inline int64_t ql_eval_max_chunks(int64_t n_tokens, int64_t n_ctx) {
+    return n_ctx > 0 ? n_tokens / n_ctx : 0;
+}
+
+/* One scored row: logits at position pos of chunk `chunk`, to be scored against `target`. */
+typedef bool (*ql_scored_row_fn)(void *user, int64_t chunk, int64_t pos, const float *logits,
+                                 int64_t n_vocab, int32_t target);
+
+/* Called after each chunk; return false to stop early. */
+typedef bool (*ql_chunk_done_fn)(void *user, int64_t chunk, int64_t n_chunks);
+
+/* Checks n_tokens against n_ctx (llama-perplexity's rule: at least 2 * n_ctx tokens). */
+ql_status ql_eval_check_tokens(int64_t n_tokens, int64_t n_ctx, ql_error *err);
+
+ql_status ql_eval_chunks(ql_context *ctx, const int32_t *tokens, int64_t n_tokens,
+                         const ql_eval_params *p, ql_scored_row_fn row_fn,
+                         ql_chunk_done_fn chunk_fn, void *user, ql_error *err);
+
+/* log p(target) under softmax(logits): max in float, sum of exp in double (as llama.cpp). */
+double ql_log_softmax_at(const float *logits, int64_t n_vocab, int32_t target);
+
+#endif

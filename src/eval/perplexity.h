@@ -1,0 +1,28 @@
+/*
+ * perplexity.h - perplexity with llama-perplexity's statistics: the running
+ * value after each chunk is exp(mean NLL so far); the final estimate is
+ * exp(mean NLL) +/- PPL * sqrt(var(NLL) / (N - 1)).
+ */
+#ifndef QL_EVAL_PERPLEXITY_H
+#define QL_EVAL_PERPLEXITY_H
+
+#include <stdint.h>
+
+#include "eval.h"
+
+typedef struct {
+    int64_t n_chunks, n_ctx, n_scored;
+    double *chunk_ppl;  /* running PPL after chunk i (n_chunks) */
+    float *nll;         /* per scored token, in order (n_scored) */
+    double ppl, ppl_unc;
+    double mean_nll, nll_unc; /* mean NLL and its standard error */
+} ql_ppl_result;
+
+typedef void (*ql_ppl_progress_fn)(void *user, int64_t chunk, int64_t n_chunks, double running_ppl);
+
+ql_status ql_perplexity(ql_context *ctx, const int32_t *tokens, int64_t n_tokens,
+                        const ql_eval_params *p, ql_ppl_progress_fn progress, void *user,
+                        ql_ppl_result *out, ql_error *err);
+void ql_ppl_result_free(ql_ppl_result *r);
+
+#endif

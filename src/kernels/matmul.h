@@ -1,0 +1,41 @@
+/*
+ * matmul.h - Y = X W^T for a batch of activation rows against a weight
+ * matrix in any computable type, on the thread pool.
+ *
+ * W has n_out rows of n_in elements (a GGUF tensor with ne0 = n_in,
+ * ne1 = n_out). X has n_rows rows of n_in floats (stride x_stride); Y gets
+ * n_rows rows of n_out floats (stride y_stride). Activations are prepared
+ * once per call (rounded or quantized to the weight's partner type, as ggml
+ * does); each output element is one dot product computed by one thread, so
+ * the result does not depend on the number of threads.
+ */
+#ifndef QL_KERNELS_MATMUL_H
+#define QL_KERNELS_MATMUL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/threadpool.h"
+#include "../quant/quant.h"
+
+typedef struct {
+    const void *data;
+    ql_type type;
+    int64_t n_in;  /* ne0: elements per row */
+    int64_t n_out; /* ne1: rows */
+    size_t row_bytes;
+} ql_matrix;
+
+/* Scratch bytes ql_matmul needs for n_rows activation rows against type/n_in. */
+size_t ql_matmul_scratch_size(ql_type type, int64_t n_in, int64_t n_rows);
+
+/* Y[r][o] = dot(W[o], X[r]); scratch must hold ql_matmul_scratch_size bytes. */
+void ql_matmul(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
+               int64_t n_rows, float *y, int64_t y_stride, void *scratch);
+
+/* The same, restricted to output columns [o_begin, o_end) (for blocked output projection). */
+void ql_matmul_cols(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
+                    int64_t n_rows, float *y, int64_t y_stride, void *scratch, int64_t o_begin,
+                    int64_t o_end);
+
+#endif

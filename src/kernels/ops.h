@@ -1,0 +1,54 @@
+/*
+ * ops.h - the element-wise and row-wise steps of a transformer layer, on f32
+ * rows. Each follows ggml's CPU arithmetic where that changes results
+ * measurably (sum of squares in double for RMS norm, RoPE angles built by
+ * repeated multiplication in float, GELU through an f16 table), so that our
+ * perplexities line up with llama.cpp's.
+ */
+#ifndef QL_KERNELS_OPS_H
+#define QL_KERNELS_OPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* y = x / sqrt(mean(x^2) + eps) * w   (w may be NULL: no weight). y may alias x. */
+void ql_rms_norm(float *y, const float *x, const float *w, int64_t n, float eps);
+
+/* ql_rms_norm on each of n_rows rows of width floats. */
+void ql_rms_norm_rows(float *y, const float *x, const float *w, int64_t n_rows, int64_t width,
+                      float eps);
+
+/*
+ * RoPE tables for one position: cs[2i] = cos(theta_i), cs[2i+1] = sin(theta_i)
+ * for i < n_dims/2, theta_i = freq_scale * pos * base^(-2i/n_dims) / freq_factor[i]
+ * (freq_factors may be NULL; freq_scale < 1 is linear context scaling).
+ */
+void ql_rope_cache(float *cs, int64_t pos, int n_dims, float freq_base, float freq_scale,
+                   const float *freq_factors);
+
+/*
+ * Rotates one head vector of head_dim floats in place with a cache from
+ * ql_rope_cache. neox pairs (i, i + n_dims/2); normal pairs (2i, 2i+1).
+ * Dimensions past n_dims are left unchanged.
+ */
+void ql_rope_apply(float *x, const float *cs, int n_dims, bool neox);
+
+/* g[i] = silu(g[i]) * u[i] */
+void ql_swiglu(float *g, const float *u, int64_t n);
+/* g[i] = gelu_tanh(g[i]) * u[i], GELU looked up in an f16 table as ggml does */
+void ql_geglu(float *g, const float *u, int64_t n);
+
+/* y[i] += x[i] */
+void ql_add(float *y, const float *x, int64_t n);
+/* y[i] *= s */
+void ql_scale(float *y, float s, int64_t n);
+
+/*
+ * In-place Walsh-Hadamard transform of consecutive blocks of `block` floats
+ * (a power of two) in x[0..n), scaled by 1/sqrt(block): x <- H_block x per
+ * block, where H is the Sylvester (natural-order) Hadamard matrix. H is
+ * symmetric and H*H = I, so applying it twice restores x.
+ */
+void ql_hadamard(float *x, int64_t n, int block);
+
+#endif

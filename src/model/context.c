@@ -1,0 +1,376 @@
+/*
+ * context.c - the forward pass. One function, ql_forward, reads top to
+ * bottom like the model it runs: embed, then per layer attention and FFN,
+ * then the output head. The architectures' differences are the flags in
+ * ql_model_config; the speed lives in src/kernels (matmul, attention).
+ */
+#include "context.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../core/threadpool.h"
+#include "../kernels/attention.h"
+#include "../kernels/matmul.h"
+#include "../kernels/ops.h"
+
+static const ql_type kv_types[] = {QL_TYPE_F32,  QL_TYPE_F16,  QL_TYPE_BF16,
+                                   QL_TYPE_Q8_0, QL_TYPE_Q5_1, QL_TYPE_Q5_0,
+                                   QL_TYPE_Q4_1, QL_TYPE_Q4_0, QL_TYPE_IQ4_NL};
+
+const char *ql_kv_cache_type_names(void) {
+    return "f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl";
+}
+
+bool ql_kv_cache_type_ok(ql_type t) {
+    for (size_t i = 0; i < sizeof kv_types / sizeof kv_types[0]; i++)
+        if (kv_types[i] == t) return ql_type_is_computable((int)t);
+    return false;
+}
+
+ql_context_params ql_context_default_params(void) {
+    return (ql_context_params){.n_ctx = 512, .n_ubatch = 512, .n_threads = ql_cpu_count(),
+                               .type_k = QL_TYPE_F16, .type_v = QL_TYPE_F16,
+                               .rotate = QL_ROTATE_AUTO, .logits_block = 32};
+}
+
+struct ql_context {
+    const ql_model *m;
+    ql_context_params p;
+    ql_pool *pool;
+
+    /* KV cache: per layer, slot s holds n_head_kv rows of K (and of V) */
+    uint8_t **k_cache, **v_cache;
+    size_t k_row_bytes, v_row_bytes;
+    bool rot_k, rot_v;
+    int rot_k_block, rot_v_block;
+
+    /* activations of one micro-batch */
+    float *x;     /* [ub][n_embd] residual stream */
+    float *cur;   /* [ub][n_embd] normalised input of a block */
+    float *q;     /* [ub][n_head * dk] */
+    float *k;     /* [ub][n_head_kv * dk] */
+    float *v;     /* [ub][n_head_kv * dv] */
+    float *attn;  /* [ub][n_head * dv] */
+    float *proj;  /* [ub][n_embd] output of attn_output / ffn_down */
+    float *gate;  /* [ub][n_ff] */
+    float *up;    /* [ub][n_ff] */
+    float *rope;  /* [ub][n_rot] cos/sin pairs */
+    float *logits;/* [logits_block][n_vocab] */
+    void *mm_scratch;
+    uint8_t *kv_tmp; /* one quantized K or V row */
+    ql_attn_scratch *attn_scratch;
+};
+
+static void *alloc_floats(size_t n, bool *ok) {
+    void *p = aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63);
+    if (!p) *ok = false;
+    return p;
+}
+
+static int largest_pow2_divisor(int64_t n) {
+    int b = 1;
+    while (n % (b * 2) == 0 && b < 4096) b *= 2;
+    return b;
+}
+
+ql_status ql_context_create(const ql_model *m, const ql_context_params *pp, ql_context **out,
+                            ql_error *err) {
+    *out = NULL;
+    const ql_model_config *c = &m->cfg;
+    ql_context_params p = *pp;
+    if (p.n_ctx < 1) return ql_fail(err, QL_ERR_ARG, "context size must be at least 1");
+    if (p.n_ubatch < 1) p.n_ubatch = 512;
+    if (p.n_ubatch > p.n_ctx) p.n_ubatch = p.n_ctx;
+    if (p.logits_block < 1) p.logits_block = 32;
+    if (p.logits_block > p.n_ubatch) p.logits_block = p.n_ubatch;
+    if (p.n_threads < 1) p.n_threads = ql_cpu_count();
+    const ql_type types[2] = {p.type_k, p.type_v};
+    const int64_t dims[2] = {c->head_dim_k, c->head_dim_v};
+    for (int i = 0; i < 2; i++) {
+        if (!ql_kv_cache_type_ok(types[i]))
+            return ql_fail(err, QL_ERR_ARG, "%s cache type %s is not supported (valid: %s)",
+                           i ? "V" : "K", ql_type_name((int)types[i]), ql_kv_cache_type_names());
+        const int64_t bs = ql_type_traits_get((int)types[i])->block_size;
+        if (dims[i] % bs != 0)
+            return ql_fail(err, QL_ERR_ARG,
+                           "%s cache type %s needs a head size that is a multiple of %lld; this "
+                           "model's %s head size is %lld",
+                           i ? "V" : "K", ql_type_name((int)types[i]), (long long)bs,
+                           i ? "V" : "K", (long long)dims[i]);
+    }
+
+    ql_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return ql_fail(err, QL_ERR_NOMEM, "out of memory creating context");
+    ctx->m = m;
+    ctx->p = p;
+
+    const bool k_quant = ql_type_traits_get((int)p.type_k)->is_quantized;
+    const bool v_quant = ql_type_traits_get((int)p.type_v)->is_quantized;
+    const bool heads_ok = c->head_dim_k % 64 == 0 && c->head_dim_v % 64 == 0;
+    if (p.rotate == QL_ROTATE_ON && !heads_ok) {
+        free(ctx);
+        return ql_fail(err, QL_ERR_ARG,
+                       "--kv-rotate on needs head sizes that are multiples of 64 (this model: "
+                       "%lld/%lld)",
+                       (long long)c->head_dim_k, (long long)c->head_dim_v);
+    }
+    ctx->rot_k = heads_ok && (p.rotate == QL_ROTATE_ON || (p.rotate == QL_ROTATE_AUTO && k_quant));
+    ctx->rot_v = heads_ok && (p.rotate == QL_ROTATE_ON || (p.rotate == QL_ROTATE_AUTO && v_quant));
+    ctx->rot_k_block = largest_pow2_divisor(c->head_dim_k);
+    ctx->rot_v_block = 64;
+
+    ql_status st = ql_pool_create(p.n_threads, &ctx->pool, err);
+    if (st) {
+        free(ctx);
+        return st;
+    }
+    ctx->k_row_bytes = ql_row_size(p.type_k, c->head_dim_k);
+    ctx->v_row_bytes = ql_row_size(p.type_v, c->head_dim_v);
+    ctx->k_cache = calloc((size_t)c->n_layer, sizeof *ctx->k_cache);
+    ctx->v_cache = calloc((size_t)c->n_layer, sizeof *ctx->v_cache);
+    bool ok = ctx->k_cache && ctx->v_cache;
+    for (int64_t l = 0; ok && l < c->n_layer; l++) {
+        ctx->k_cache[l] = malloc((size_t)p.n_ctx * (size_t)c->n_head_kv * ctx->k_row_bytes);
+        ctx->v_cache[l] = malloc((size_t)p.n_ctx * (size_t)c->n_head_kv * ctx->v_row_bytes);
+        ok = ctx->k_cache[l] && ctx->v_cache[l];
+    }
+    const size_t ub = (size_t)p.n_ubatch;
+    if (ok) {
+        ctx->x = alloc_floats(ub * c->n_embd, &ok);
+        ctx->cur = alloc_floats(ub * c->n_embd, &ok);
+        ctx->q = alloc_floats(ub * c->n_head * c->head_dim_k, &ok);
+        ctx->k = alloc_floats(ub * c->n_head_kv * c->head_dim_k, &ok);
+        ctx->v = alloc_floats(ub * c->n_head_kv * c->head_dim_v, &ok);
+        ctx->attn = alloc_floats(ub * c->n_head * c->head_dim_v, &ok);
+        ctx->proj = alloc_floats(ub * c->n_embd, &ok);
+        ctx->gate = alloc_floats(ub * c->n_ff, &ok);
+        ctx->up = alloc_floats(ub * c->n_ff, &ok);
+        ctx->rope = alloc_floats(ub * c->n_rot, &ok);
+        ctx->logits = alloc_floats((size_t)p.logits_block * c->n_vocab, &ok);
+        ctx->kv_tmp = malloc(ctx->k_row_bytes + ctx->v_row_bytes + 64);
+        /* matmul scratch: the largest prepared activation block of any product */
+        const ql_matrix *mats[] = {&m->layers[0].wq, &m->layers[0].wo, &m->layers[0].w_down,
+                                   &m->output};
+        size_t need = 0;
+        for (int64_t l = 0; l < c->n_layer; l++) {
+            const ql_layer *L = &m->layers[l];
+            const ql_matrix *lm[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up,
+                                     &L->w_down};
+            for (size_t i = 0; i < sizeof lm / sizeof lm[0]; i++) {
+                size_t s = ql_matmul_scratch_size(lm[i]->type, lm[i]->n_in, p.n_ubatch);
+                if (s > need) need = s;
+            }
+        }
+        (void)mats;
+        size_t s = ql_matmul_scratch_size(m->output.type, m->output.n_in, p.logits_block);
+        if (s > need) need = s;
+        ctx->mm_scratch = aligned_alloc(64, (need + 63) & ~(size_t)63);
+        ok = ok && ctx->kv_tmp && ctx->mm_scratch;
+    }
+    if (!ok) {
+        ql_context_free(ctx);
+        return ql_fail(err, QL_ERR_NOMEM,
+                       "out of memory for a context of %lld tokens (KV cache %s/%s)",
+                       (long long)p.n_ctx, ql_type_name((int)p.type_k),
+                       ql_type_name((int)p.type_v));
+    }
+    ql_attn_params ap = {.n_head = c->n_head, .n_head_kv = c->n_head_kv,
+                         .head_dim_k = c->head_dim_k, .head_dim_v = c->head_dim_v};
+    if ((st = ql_attn_scratch_create(&ap, p.n_threads, &ctx->attn_scratch, err))) {
+        ql_context_free(ctx);
+        return st;
+    }
+    *out = ctx;
+    return QL_OK;
+}
+
+void ql_context_free(ql_context *ctx) {
+    if (!ctx) return;
+    if (ctx->k_cache)
+        for (int64_t l = 0; l < ctx->m->cfg.n_layer; l++) free(ctx->k_cache[l]);
+    if (ctx->v_cache)
+        for (int64_t l = 0; l < ctx->m->cfg.n_layer; l++) free(ctx->v_cache[l]);
+    free(ctx->k_cache);
+    free(ctx->v_cache);
+    free(ctx->x), free(ctx->cur), free(ctx->q), free(ctx->k), free(ctx->v), free(ctx->attn);
+    free(ctx->proj), free(ctx->gate), free(ctx->up), free(ctx->rope), free(ctx->logits);
+    free(ctx->mm_scratch);
+    free(ctx->kv_tmp);
+    ql_attn_scratch_free(ctx->attn_scratch);
+    ql_pool_free(ctx->pool);
+    free(ctx);
+}
+
+bool ql_context_rotates_k(const ql_context *c) { return c->rot_k; }
+bool ql_context_rotates_v(const ql_context *c) { return c->rot_v; }
+
+uint64_t ql_context_kv_bytes(const ql_context *c) {
+    return (uint64_t)c->m->cfg.n_layer * (uint64_t)c->p.n_ctx * (uint64_t)c->m->cfg.n_head_kv *
+           (c->k_row_bytes + c->v_row_bytes);
+}
+
+/* ---- the steps of a layer ---- */
+
+static void add_bias(float *y, const ql_vec *b, int64_t n_rows, int64_t width) {
+    if (!b->n) return;
+    for (int64_t r = 0; r < n_rows; r++) ql_add(y + r * width, b->data, width);
+}
+
+/* RMS norm (with weight) of each head vector: qwen3's and gemma3's q/k norms. */
+static void norm_heads(float *x, const ql_vec *w, int64_t n_rows, int64_t n_heads, int64_t dim,
+                       float eps) {
+    for (int64_t r = 0; r < n_rows * n_heads; r++) ql_rms_norm(x + r * dim, x + r * dim, w->data, dim, eps);
+}
+
+static void rope_heads(float *x, const float *rope, int64_t n_rows, int64_t n_heads, int64_t dim,
+                       int n_rot, bool neox) {
+    for (int64_t t = 0; t < n_rows; t++)
+        for (int64_t h = 0; h < n_heads; h++)
+            ql_rope_apply(x + (t * n_heads + h) * dim, rope + t * n_rot, n_rot, neox);
+}
+
+static void store_kv(ql_context *ctx, int64_t layer, int64_t n, int64_t pos0) {
+    const ql_model_config *c = &ctx->m->cfg;
+    const ql_type_traits *tk = ql_type_traits_get((int)ctx->p.type_k);
+    const ql_type_traits *tv = ql_type_traits_get((int)ctx->p.type_v);
+    for (int64_t t = 0; t < n; t++) {
+        for (int64_t g = 0; g < c->n_head_kv; g++) {
+            const size_t slot = (size_t)(pos0 + t) * (size_t)c->n_head_kv + (size_t)g;
+            tk->from_float(ctx->k + (t * c->n_head_kv + g) * c->head_dim_k,
+                           ctx->k_cache[layer] + slot * ctx->k_row_bytes, c->head_dim_k);
+            tv->from_float(ctx->v + (t * c->n_head_kv + g) * c->head_dim_v,
+                           ctx->v_cache[layer] + slot * ctx->v_row_bytes, c->head_dim_v);
+        }
+    }
+}
+
+static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0) {
+    const ql_model *m = ctx->m;
+    const ql_model_config *c = &m->cfg;
+    const ql_layer *L = &m->layers[l];
+    const int64_t dk = c->head_dim_k, dv = c->head_dim_v;
+    const int64_t q_dim = c->n_head * dk, k_dim = c->n_head_kv * dk, v_dim = c->n_head_kv * dv;
+
+    /* qkv matmuls */
+    ql_rms_norm_rows(ctx->cur, ctx->x, L->attn_norm.data, n, c->n_embd, c->rms_eps);
+    ql_matmul(ctx->pool, &L->wq, ctx->cur, c->n_embd, n, ctx->q, q_dim, ctx->mm_scratch);
+    ql_matmul(ctx->pool, &L->wk, ctx->cur, c->n_embd, n, ctx->k, k_dim, ctx->mm_scratch);
+    ql_matmul(ctx->pool, &L->wv, ctx->cur, c->n_embd, n, ctx->v, v_dim, ctx->mm_scratch);
+    add_bias(ctx->q, &L->bq, n, q_dim);
+    add_bias(ctx->k, &L->bk, n, k_dim);
+    add_bias(ctx->v, &L->bv, n, v_dim);
+
+    /* per-head q/k norm, then RoPE */
+    if (L->q_norm.n) norm_heads(ctx->q, &L->q_norm, n, c->n_head, dk, c->rms_eps);
+    if (L->k_norm.n) norm_heads(ctx->k, &L->k_norm, n, c->n_head_kv, dk, c->rms_eps);
+    for (int64_t t = 0; t < n; t++)
+        ql_rope_cache(ctx->rope + t * c->n_rot, pos0 + t, c->n_rot, L->rope_base,
+                             L->rope_freq_scale, m->rope_freqs.n ? m->rope_freqs.data : NULL);
+    rope_heads(ctx->q, ctx->rope, n, c->n_head, dk, c->n_rot, c->rope_neox);
+    rope_heads(ctx->k, ctx->rope, n, c->n_head_kv, dk, c->n_rot, c->rope_neox);
+    if (c->q_scale != 1.0f) ql_scale(ctx->q, c->q_scale, n * q_dim);
+
+    /* Hadamard rotation spreads outlier channels before the cache quantizes them */
+    if (ctx->rot_k) {
+        ql_hadamard(ctx->q, n * q_dim, ctx->rot_k_block);
+        ql_hadamard(ctx->k, n * k_dim, ctx->rot_k_block);
+    }
+    if (ctx->rot_v) ql_hadamard(ctx->v, n * v_dim, ctx->rot_v_block);
+
+    /* append to the cache, then attend over everything cached up to each position */
+    store_kv(ctx, l, n, pos0);
+    ql_attn_params ap = {
+        .n_head = c->n_head, .n_head_kv = c->n_head_kv, .head_dim_k = dk, .head_dim_v = dv,
+        .type_k = ctx->p.type_k, .type_v = ctx->p.type_v, .k = ctx->k_cache[l],
+        .v = ctx->v_cache[l], .k_row_bytes = ctx->k_row_bytes, .v_row_bytes = ctx->v_row_bytes,
+        .scale = c->kq_scale, .softcap = 0.0f, .window = L->is_swa ? c->n_swa : 0,
+    };
+    ql_attention(ctx->pool, &ap, ctx->q, n, pos0, ctx->attn, ctx->attn_scratch);
+    if (ctx->rot_v) ql_hadamard(ctx->attn, n * c->n_head * dv, ctx->rot_v_block);
+
+    /* output projection, optional post-norm, residual */
+    ql_matmul(ctx->pool, &L->wo, ctx->attn, c->n_head * dv, n, ctx->proj, c->n_embd,
+              ctx->mm_scratch);
+    if (L->post_attn_norm.n)
+        ql_rms_norm_rows(ctx->proj, ctx->proj, L->post_attn_norm.data, n, c->n_embd, c->rms_eps);
+    ql_add(ctx->x, ctx->proj, n * c->n_embd);
+}
+
+static void ffn_block(ql_context *ctx, int64_t l, int64_t n) {
+    const ql_model_config *c = &ctx->m->cfg;
+    const ql_layer *L = &ctx->m->layers[l];
+    ql_rms_norm_rows(ctx->cur, ctx->x, L->ffn_norm.data, n, c->n_embd, c->rms_eps);
+    ql_matmul(ctx->pool, &L->w_gate, ctx->cur, c->n_embd, n, ctx->gate, c->n_ff, ctx->mm_scratch);
+    ql_matmul(ctx->pool, &L->w_up, ctx->cur, c->n_embd, n, ctx->up, c->n_ff, ctx->mm_scratch);
+    if (c->gelu_ffn)
+        ql_geglu(ctx->gate, ctx->up, n * c->n_ff);
+    else
+        ql_swiglu(ctx->gate, ctx->up, n * c->n_ff);
+    ql_matmul(ctx->pool, &L->w_down, ctx->gate, c->n_ff, n, ctx->proj, c->n_embd, ctx->mm_scratch);
+    if (L->post_ffn_norm.n)
+        ql_rms_norm_rows(ctx->proj, ctx->proj, L->post_ffn_norm.data, n, c->n_embd, c->rms_eps);
+    ql_add(ctx->x, ctx->proj, n * c->n_embd);
+}
+
+/* Final norm and output head for rows [r0, n), in blocks, each handed to cb. */
+static ql_status output_head(ql_context *ctx, int64_t r0, int64_t n, int64_t pos0, ql_logits_fn cb,
+                             void *user, ql_error *err) {
+    const ql_model *m = ctx->m;
+    const ql_model_config *c = &m->cfg;
+    ql_rms_norm_rows(ctx->cur + r0 * c->n_embd, ctx->x + r0 * c->n_embd, m->output_norm.data,
+                     n - r0, c->n_embd, c->rms_eps);
+    for (int64_t b = r0; b < n; b += ctx->p.logits_block) {
+        const int64_t rows = b + ctx->p.logits_block <= n ? ctx->p.logits_block : n - b;
+        ql_matmul(ctx->pool, &m->output, ctx->cur + b * c->n_embd, c->n_embd, rows, ctx->logits,
+                  c->n_vocab, ctx->mm_scratch);
+        if (c->final_softcap > 0.0f) {
+            const float cap = c->final_softcap;
+            for (int64_t i = 0; i < rows * c->n_vocab; i++)
+                ctx->logits[i] = cap * tanhf(ctx->logits[i] / cap);
+        }
+        if (!cb(user, pos0 + b, rows, ctx->logits, c->n_vocab))
+            return ql_fail(err, QL_ERR_INTERNAL, "evaluation stopped by its consumer");
+    }
+    return QL_OK;
+}
+
+ql_status ql_forward(ql_context *ctx, const int32_t *tokens, int64_t n_tokens, int64_t pos0,
+                     int64_t logits_from, ql_logits_fn cb, void *user, ql_error *err) {
+    const ql_model *m = ctx->m;
+    const ql_model_config *c = &m->cfg;
+    if (pos0 < 0 || n_tokens < 0 || pos0 + n_tokens > ctx->p.n_ctx)
+        return ql_fail(err, QL_ERR_ARG, "positions %lld..%lld exceed the context size %lld",
+                       (long long)pos0, (long long)(pos0 + n_tokens - 1), (long long)ctx->p.n_ctx);
+    const ql_type_traits *te = ql_type_traits_get((int)m->tok_embd.type);
+    for (int64_t done = 0; done < n_tokens; done += ctx->p.n_ubatch) {
+        const int64_t n = n_tokens - done < ctx->p.n_ubatch ? n_tokens - done : ctx->p.n_ubatch;
+        const int64_t p0 = pos0 + done;
+
+        /* token embeddings */
+        for (int64_t t = 0; t < n; t++) {
+            const int32_t id = tokens[done + t];
+            if (id < 0 || id >= c->n_vocab)
+                return ql_fail(err, QL_ERR_ARG, "token id %d is outside the vocabulary (0..%lld)",
+                               id, (long long)c->n_vocab - 1);
+            te->to_float((const uint8_t *)m->tok_embd.data + (size_t)id * m->tok_embd.row_bytes,
+                         ctx->x + t * c->n_embd, c->n_embd);
+            if (c->embd_scale != 1.0f) ql_scale(ctx->x + t * c->n_embd, c->embd_scale, c->n_embd);
+        }
+
+        for (int64_t l = 0; l < c->n_layer; l++) {
+            attention_block(ctx, l, n, p0);
+            ffn_block(ctx, l, n);
+        }
+
+        /* logits only for the rows the caller scores */
+        int64_t first = logits_from - p0;
+        if (first < 0) first = 0;
+        if (first < n && cb) {
+            ql_status st = output_head(ctx, first, n, p0, cb, user, err);
+            if (st) return st;
+        }
+    }
+    return QL_OK;
+}

@@ -1,0 +1,65 @@
+/*
+ * context.h - an inference context: a model, a KV cache with its own K and V
+ * element types, a thread pool and every buffer a forward pass needs, all
+ * sized once at creation (nothing allocates per token).
+ *
+ * ql_forward runs a batch of tokens at consecutive positions through the
+ * model, appending to the KV cache, and hands the logits of the requested
+ * rows to a callback in blocks of at most logits_block rows, so an
+ * n_ctx x n_vocab array never exists.
+ */
+#ifndef QL_MODEL_CONTEXT_H
+#define QL_MODEL_CONTEXT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model.h"
+
+typedef enum { QL_ROTATE_AUTO = 0, QL_ROTATE_ON, QL_ROTATE_OFF } ql_rotate_mode;
+
+typedef struct {
+    int64_t n_ctx;      /* positions the KV cache holds */
+    int64_t n_ubatch;   /* tokens per forward pass step (default 512) */
+    int n_threads;      /* default: all CPUs */
+    ql_type type_k, type_v;
+    ql_rotate_mode rotate;
+    int64_t logits_block; /* rows of logits per callback (default 32) */
+} ql_context_params;
+
+ql_context_params ql_context_default_params(void);
+
+/* The KV cache types qlens accepts, as a comma-separated list for messages. */
+const char *ql_kv_cache_type_names(void);
+/* True if t may be used for the K or V cache. */
+bool ql_kv_cache_type_ok(ql_type t);
+
+typedef struct ql_context ql_context;
+
+ql_status ql_context_create(const ql_model *m, const ql_context_params *p, ql_context **out,
+                            ql_error *err);
+void ql_context_free(ql_context *c);
+
+/* Whether Hadamard rotation is applied to K and to V in this context. */
+bool ql_context_rotates_k(const ql_context *c);
+bool ql_context_rotates_v(const ql_context *c);
+/* Bytes held by the KV cache. */
+uint64_t ql_context_kv_bytes(const ql_context *c);
+
+/*
+ * Receives logits for n_rows consecutive token rows; row r belongs to the
+ * token at position first_pos + r and holds n_vocab floats. Return false to abort.
+ */
+typedef bool (*ql_logits_fn)(void *user, int64_t first_pos, int64_t n_rows, const float *logits,
+                             int64_t n_vocab);
+
+/*
+ * Evaluates tokens[0..n) at positions pos0..pos0+n-1 (the cache must hold
+ * positions < pos0 from earlier calls; pos0 = 0 starts a new sequence).
+ * Logits are produced for positions >= logits_from (none if logits_from >=
+ * pos0 + n) and passed to cb. Tokens outside the vocabulary are an error.
+ */
+ql_status ql_forward(ql_context *c, const int32_t *tokens, int64_t n, int64_t pos0,
+                     int64_t logits_from, ql_logits_fn cb, void *user, ql_error *err);
+
+#endif

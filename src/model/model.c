@@ -1,0 +1,324 @@
+/*
+ * model.c - reads hyperparameters from GGUF keys into ql_model_config and
+ * binds weight tensors by name, checking every shape against the config so
+ * the forward pass never has to. Anything missing or inconsistent is an
+ * error naming the tensor or key.
+ */
+#include "model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/kernels.h"
+
+/* The flags that distinguish the supported architectures. */
+typedef struct {
+    const char *name;
+    bool qkv_bias, qk_norm, post_norms, gelu_ffn, rope_neox, gemma_scaling;
+    int default_swa_pattern;
+} arch_traits;
+
+static const arch_traits archs[] = {
+    {.name = "llama"},
+    {.name = "qwen2", .qkv_bias = true, .rope_neox = true},
+    {.name = "qwen3", .qk_norm = true, .rope_neox = true},
+    {.name = "gemma3", .qk_norm = true, .post_norms = true, .gelu_ffn = true, .rope_neox = true,
+     .gemma_scaling = true, .default_swa_pattern = 6},
+};
+
+const char *ql_model_supported_archs(void) { return "llama, qwen2, qwen3, gemma3"; }
+
+static const arch_traits *find_arch(const char *name) {
+    for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
+        if (strcmp(archs[i].name, name) == 0) return &archs[i];
+    return NULL;
+}
+
+static bool get_arch_u64(const gguf_file *f, const char *arch, const char *suffix, uint64_t *v) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return gguf_get_u64(f, key, v);
+}
+
+static bool get_arch_f32(const gguf_file *f, const char *arch, const char *suffix, float *v) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    return gguf_get_f32(f, key, v);
+}
+
+static ql_status require_u64(const gguf_file *f, const char *arch, const char *suffix,
+                             uint64_t max, int64_t *out, ql_error *err) {
+    uint64_t v;
+    if (!get_arch_u64(f, arch, suffix, &v))
+        return ql_fail(err, QL_ERR_FORMAT, "%s: missing or non-integer key %s.%s", gguf_path(f),
+                       arch, suffix);
+    if (v == 0 || v > max)
+        return ql_fail(err, QL_ERR_FORMAT, "%s: key %s.%s = %llu is out of range 1..%llu",
+                       gguf_path(f), arch, suffix, (unsigned long long)v, (unsigned long long)max);
+    *out = (int64_t)v;
+    return QL_OK;
+}
+
+ql_status ql_model_read_config(const gguf_file *f, ql_model_config *cfg, ql_error *err) {
+    memset(cfg, 0, sizeof *cfg);
+    gguf_str arch_str;
+    if (!gguf_get_str(f, "general.architecture", &arch_str))
+        return ql_fail(err, QL_ERR_FORMAT, "%s: no general.architecture key", gguf_path(f));
+    gguf_str_copy(arch_str, cfg->arch, sizeof cfg->arch);
+    const arch_traits *at = find_arch(cfg->arch);
+    if (!at || arch_str.len >= sizeof cfg->arch)
+        return ql_fail(err, QL_ERR_UNSUPPORTED,
+                       "%s: architecture '%.*s' is not supported (supported: %s)", gguf_path(f),
+                       (int)(arch_str.len > 64 ? 64 : arch_str.len), arch_str.ptr,
+                       ql_model_supported_archs());
+    const char *a = cfg->arch;
+    ql_status st;
+    const uint64_t big = 1u << 24;
+    if ((st = require_u64(f, a, "embedding_length", big, &cfg->n_embd, err))) return st;
+    if ((st = require_u64(f, a, "block_count", 4096, &cfg->n_layer, err))) return st;
+    if ((st = require_u64(f, a, "feed_forward_length", big, &cfg->n_ff, err))) return st;
+    if ((st = require_u64(f, a, "attention.head_count", 4096, &cfg->n_head, err))) return st;
+    uint64_t v;
+    cfg->n_head_kv = cfg->n_head;
+    if (get_arch_u64(f, a, "attention.head_count_kv", &v)) cfg->n_head_kv = (int64_t)v;
+    if (cfg->n_head_kv < 1 || cfg->n_head % cfg->n_head_kv != 0)
+        return ql_fail(err, QL_ERR_FORMAT, "%s: %lld attention heads cannot share %lld KV heads",
+                       gguf_path(f), (long long)cfg->n_head, (long long)cfg->n_head_kv);
+    cfg->head_dim_k = cfg->n_embd / cfg->n_head;
+    cfg->head_dim_v = cfg->head_dim_k;
+    if (get_arch_u64(f, a, "attention.key_length", &v)) cfg->head_dim_k = (int64_t)v;
+    if (get_arch_u64(f, a, "attention.value_length", &v)) cfg->head_dim_v = (int64_t)v;
+    if (cfg->head_dim_k < 1 || cfg->head_dim_k > 4096 || cfg->head_dim_v < 1 ||
+        cfg->head_dim_v > 4096)
+        return ql_fail(err, QL_ERR_FORMAT, "%s: head size %lld/%lld is out of range", gguf_path(f),
+                       (long long)cfg->head_dim_k, (long long)cfg->head_dim_v);
+    cfg->n_ctx_train = 4096;
+    if (get_arch_u64(f, a, "context_length", &v) && v > 0 && v <= (1ull << 32))
+        cfg->n_ctx_train = (int64_t)v;
+    if (!get_arch_f32(f, a, "attention.layer_norm_rms_epsilon", &cfg->rms_eps) ||
+        !(cfg->rms_eps >= 0.0f) || cfg->rms_eps > 1.0f)
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "%s: missing or invalid key %s.attention.layer_norm_rms_epsilon",
+                       gguf_path(f), a);
+    cfg->n_rot = (int)cfg->head_dim_k;
+    if (get_arch_u64(f, a, "rope.dimension_count", &v)) cfg->n_rot = (int)v;
+    if (cfg->n_rot < 2 || cfg->n_rot > cfg->head_dim_k || cfg->n_rot % 2 != 0)
+        return ql_fail(err, QL_ERR_FORMAT, "%s: rope.dimension_count %d does not fit head size %lld",
+                       gguf_path(f), cfg->n_rot, (long long)cfg->head_dim_k);
+    cfg->rope_neox = at->rope_neox;
+    cfg->rope_base = 10000.0f;
+    get_arch_f32(f, a, "rope.freq_base", &cfg->rope_base);
+    cfg->rope_base_swa = cfg->rope_base;
+    cfg->rope_freq_scale = 1.0f;
+    float factor;
+    gguf_str scaling;
+    char key[160];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", a);
+    bool has_type = gguf_get_str(f, key, &scaling);
+    if (get_arch_f32(f, a, "rope.scaling.factor", &factor) && factor > 0.0f && factor != 1.0f) {
+        if (has_type && !gguf_str_eq(scaling, "linear") && !gguf_str_eq(scaling, "none"))
+            return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: rope scaling '%.*s' is not supported",
+                           gguf_path(f), (int)(scaling.len > 32 ? 32 : scaling.len), scaling.ptr);
+        if (!has_type || gguf_str_eq(scaling, "linear")) cfg->rope_freq_scale = 1.0f / factor;
+    }
+    if (!(cfg->rope_base > 0.0f) || !isfinite(cfg->rope_base))
+        return ql_fail(err, QL_ERR_FORMAT, "%s: rope.freq_base %g is invalid", gguf_path(f),
+                       cfg->rope_base);
+
+    cfg->has_qkv_bias = at->qkv_bias;
+    cfg->has_qk_norm = at->qk_norm;
+    cfg->has_post_norms = at->post_norms;
+    cfg->gelu_ffn = at->gelu_ffn;
+    cfg->embd_scale = 1.0f;
+    cfg->q_scale = 1.0f;
+    cfg->kq_scale = 1.0f / sqrtf((float)cfg->head_dim_k);
+    if (at->gemma_scaling) {
+        cfg->embd_scale = sqrtf((float)cfg->n_embd);
+        /* the 62-layer (27B) model scales queries by its model width per head */
+        cfg->q_scale = cfg->n_layer == 62 ? 1.0f / sqrtf((float)(cfg->n_embd / cfg->n_head))
+                                          : 1.0f / sqrtf((float)cfg->head_dim_k);
+        cfg->kq_scale = 1.0f;
+        cfg->rope_base_swa = 10000.0f;
+        get_arch_f32(f, a, "rope.freq_base_swa", &cfg->rope_base_swa);
+    }
+    if (get_arch_u64(f, a, "attention.sliding_window", &v) && v > 0) {
+        cfg->n_swa = (int64_t)v;
+        cfg->swa_pattern = at->default_swa_pattern;
+        if (get_arch_u64(f, a, "attention.sliding_window_pattern", &v) && v > 0 && v < 4096)
+            cfg->swa_pattern = (int)v;
+        if (cfg->swa_pattern == 0) cfg->n_swa = 0; /* windowed attention only where we know the pattern */
+    }
+    cfg->final_softcap = 0.0f;
+    get_arch_f32(f, a, "final_logit_softcapping", &cfg->final_softcap);
+
+    const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
+    if (!emb)
+        return ql_fail(err, QL_ERR_FORMAT, "%s: missing tensor token_embd.weight", gguf_path(f));
+    cfg->n_vocab = emb->ne[1];
+    cfg->tied_output = gguf_find_tensor(f, "output.weight") == NULL;
+    return QL_OK;
+}
+
+/* ---- weight binding ---- */
+
+typedef struct {
+    ql_model *m;
+    ql_error *err;
+    size_t vec_used, vec_cap;
+} binder;
+
+static ql_status bind_matrix(binder *b, const char *name, int64_t n_in, int64_t n_out,
+                             ql_matrix *out) {
+    const gguf_file *f = b->m->file;
+    const gguf_tensor *t = gguf_find_tensor(f, name);
+    if (!t) return ql_fail(b->err, QL_ERR_FORMAT, "%s: missing tensor %s", gguf_path(f), name);
+    if (t->ne[0] != n_in || t->ne[1] != n_out || t->ne[2] != 1 || t->ne[3] != 1)
+        return ql_fail(b->err, QL_ERR_FORMAT,
+                       "%s: tensor %s has shape %lld x %lld x %lld, expected %lld x %lld",
+                       gguf_path(f), name, (long long)t->ne[0], (long long)t->ne[1],
+                       (long long)t->ne[2], (long long)n_in, (long long)n_out);
+    if (!ql_kernel_get(t->type))
+        return ql_fail(b->err, QL_ERR_UNSUPPORTED,
+                       "%s: tensor %s has type %s, which qlens cannot compute with",
+                       gguf_path(f), name, ql_type_name((int)t->type));
+    *out = (ql_matrix){.data = t->data, .type = t->type, .n_in = n_in, .n_out = n_out,
+                       .row_bytes = ql_row_size(t->type, n_in)};
+    return QL_OK;
+}
+
+/* Binds a vector of n elements as f32; absent and optional -> n = 0. */
+static ql_status bind_vector(binder *b, const char *name, int64_t n, bool required, ql_vec *out) {
+    const gguf_file *f = b->m->file;
+    const gguf_tensor *t = gguf_find_tensor(f, name);
+    out->data = NULL;
+    out->n = 0;
+    if (!t) {
+        if (!required) return QL_OK;
+        return ql_fail(b->err, QL_ERR_FORMAT, "%s: missing tensor %s", gguf_path(f), name);
+    }
+    if (gguf_tensor_nelements(t) != n || t->ne[0] != n)
+        return ql_fail(b->err, QL_ERR_FORMAT, "%s: tensor %s has %lld elements, expected %lld",
+                       gguf_path(f), name, (long long)gguf_tensor_nelements(t), (long long)n);
+    const ql_type_traits *tr = ql_type_traits_get((int)t->type);
+    if (!tr || !tr->to_float)
+        return ql_fail(b->err, QL_ERR_UNSUPPORTED, "%s: tensor %s has type %s, which qlens cannot read",
+                       gguf_path(f), name, ql_type_name((int)t->type));
+    if (b->vec_used + (size_t)n > b->vec_cap)
+        return ql_fail(b->err, QL_ERR_INTERNAL, "vector storage exhausted binding %s", name);
+    float *dst = b->m->vectors + b->vec_used;
+    tr->to_float(t->data, dst, n);
+    b->vec_used += (size_t)n;
+    out->data = dst;
+    out->n = n;
+    return QL_OK;
+}
+
+static size_t vector_capacity(const ql_model_config *c) {
+    /* every vector the model can hold: norms, biases, qk-norms, rope factors */
+    size_t per_layer = (size_t)(4 * c->n_embd + c->n_head * c->head_dim_k +
+                                2 * c->n_head_kv * c->head_dim_k + c->n_head_kv * c->head_dim_v +
+                                2 * c->head_dim_k);
+    return per_layer * (size_t)c->n_layer + (size_t)c->n_embd + (size_t)c->head_dim_k + 16;
+}
+
+static ql_status bind_layers(binder *b) {
+    ql_model *m = b->m;
+    const ql_model_config *c = &m->cfg;
+    const int64_t q_dim = c->n_head * c->head_dim_k;
+    const int64_t k_dim = c->n_head_kv * c->head_dim_k;
+    const int64_t v_dim = c->n_head_kv * c->head_dim_v;
+    const int64_t o_dim = c->n_head * c->head_dim_v;
+    ql_status st;
+    for (int64_t l = 0; l < c->n_layer; l++) {
+        ql_layer *L = &m->layers[l];
+        char n[96];
+#define NAME(s) (snprintf(n, sizeof n, "blk.%lld." s, (long long)l), n)
+        if ((st = bind_vector(b, NAME("attn_norm.weight"), c->n_embd, true, &L->attn_norm))) return st;
+        if ((st = bind_matrix(b, NAME("attn_q.weight"), c->n_embd, q_dim, &L->wq))) return st;
+        if ((st = bind_matrix(b, NAME("attn_k.weight"), c->n_embd, k_dim, &L->wk))) return st;
+        if ((st = bind_matrix(b, NAME("attn_v.weight"), c->n_embd, v_dim, &L->wv))) return st;
+        if ((st = bind_matrix(b, NAME("attn_output.weight"), o_dim, c->n_embd, &L->wo))) return st;
+        if ((st = bind_vector(b, NAME("attn_q.bias"), q_dim, c->has_qkv_bias, &L->bq))) return st;
+        if ((st = bind_vector(b, NAME("attn_k.bias"), k_dim, c->has_qkv_bias, &L->bk))) return st;
+        if ((st = bind_vector(b, NAME("attn_v.bias"), v_dim, c->has_qkv_bias, &L->bv))) return st;
+        if ((st = bind_vector(b, NAME("attn_q_norm.weight"), c->head_dim_k, c->has_qk_norm,
+                              &L->q_norm)))
+            return st;
+        if ((st = bind_vector(b, NAME("attn_k_norm.weight"), c->head_dim_k, c->has_qk_norm,
+                              &L->k_norm)))
+            return st;
+        if ((st = bind_vector(b, NAME("post_attention_norm.weight"), c->n_embd, c->has_post_norms,
+                              &L->post_attn_norm)))
+            return st;
+        if ((st = bind_vector(b, NAME("ffn_norm.weight"), c->n_embd, true, &L->ffn_norm))) return st;
+        if ((st = bind_matrix(b, NAME("ffn_gate.weight"), c->n_embd, c->n_ff, &L->w_gate))) return st;
+        if ((st = bind_matrix(b, NAME("ffn_up.weight"), c->n_embd, c->n_ff, &L->w_up))) return st;
+        if ((st = bind_matrix(b, NAME("ffn_down.weight"), c->n_ff, c->n_embd, &L->w_down))) return st;
+        if ((st = bind_vector(b, NAME("post_ffw_norm.weight"), c->n_embd, c->has_post_norms,
+                              &L->post_ffn_norm)))
+            return st;
+#undef NAME
+        L->is_swa = c->n_swa > 0 && c->swa_pattern > 0 && (l % c->swa_pattern) < c->swa_pattern - 1;
+        L->rope_base = L->is_swa ? c->rope_base_swa : c->rope_base;
+        L->rope_freq_scale = L->is_swa ? 1.0f : c->rope_freq_scale;
+    }
+    return QL_OK;
+}
+
+ql_status ql_model_from_gguf(gguf_file *f, ql_model **out, ql_error *err) {
+    *out = NULL;
+    ql_model *m = calloc(1, sizeof *m);
+    if (!m) return ql_fail(err, QL_ERR_NOMEM, "out of memory loading model");
+    m->file = f;
+    ql_status st = ql_model_read_config(f, &m->cfg, err);
+    if (st) goto fail;
+    const ql_model_config *c = &m->cfg;
+    m->layers = calloc((size_t)c->n_layer, sizeof *m->layers);
+    size_t cap = vector_capacity(c);
+    m->vectors = malloc(cap * sizeof(float));
+    if (!m->layers || !m->vectors) {
+        st = ql_fail(err, QL_ERR_NOMEM, "out of memory loading model");
+        goto fail;
+    }
+    binder b = {.m = m, .err = err, .vec_cap = cap};
+    if ((st = bind_matrix(&b, "token_embd.weight", c->n_embd, c->n_vocab, &m->tok_embd))) goto fail;
+    if (!ql_type_traits_get((int)m->tok_embd.type)->to_float) {
+        st = ql_fail(err, QL_ERR_UNSUPPORTED, "%s: token_embd.weight type %s cannot be read",
+                     gguf_path(f), ql_type_name((int)m->tok_embd.type));
+        goto fail;
+    }
+    if (c->tied_output)
+        m->output = m->tok_embd;
+    else if ((st = bind_matrix(&b, "output.weight", c->n_embd, c->n_vocab, &m->output)))
+        goto fail;
+    if ((st = bind_vector(&b, "output_norm.weight", c->n_embd, true, &m->output_norm))) goto fail;
+    if ((st = bind_vector(&b, "rope_freqs.weight", c->n_rot / 2, false, &m->rope_freqs))) goto fail;
+    if ((st = bind_layers(&b))) goto fail;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++) m->weight_bytes += gguf_tensor_at(f, i)->n_bytes;
+    *out = m;
+    return QL_OK;
+fail:
+    m->file = NULL; /* the caller keeps ownership of f on failure */
+    ql_model_free(m);
+    return st;
+}
+
+ql_status ql_model_load(const char *path, ql_model **out, ql_error *err) {
+    *out = NULL;
+    gguf_file *f;
+    ql_status st = gguf_open(path, &f, err);
+    if (st) return st;
+    st = ql_model_from_gguf(f, out, err);
+    if (st) gguf_close(f);
+    return st;
+}
+
+void ql_model_free(ql_model *m) {
+    if (!m) return;
+    gguf_close(m->file);
+    free(m->layers);
+    free(m->vectors);
+    free(m);
+}
