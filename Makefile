@@ -30,7 +30,9 @@ endif
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CPPFLAGS += -D_GNU_SOURCE -Iinclude
 CFLAGS   ?=
-CFLAGS   += -std=c11 $(OPT) $(ARCH) $(WARN) -pthread -MMD -MP
+# -ffp-contract=off: a fused multiply-add rounds once where ggml rounds twice, which
+# changes quantized bytes; every float expression is evaluated as written.
+CFLAGS   += -std=c11 $(OPT) $(ARCH) $(WARN) -ffp-contract=off -pthread -MMD -MP
 LDFLAGS  += $(filter -fsanitize=%,$(OPT)) -pthread
 LDLIBS   += -lm
 

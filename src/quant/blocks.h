@@ -8,6 +8,7 @@
 #define QL_QUANT_BLOCKS_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "../core/fp16.h"
 #include "quant.h"

@@ -21,15 +21,6 @@
 #include "blocks.h"
 #include "quant_impl.h"
 
-/*
- * Bit-exactness needs each product rounded before it is added; clang would
- * otherwise fuse a*b+c into one FMA under -march=native. gcc does not fuse
- * in ISO C mode (-std=c11) and does not know this pragma.
- */
-#ifdef __clang__
-#pragma STDC FP_CONTRACT OFF
-#endif
-
 /* ggml treats a group whose largest magnitude is below this as all zero. */
 #define GROUP_MAX_EPS 1e-15f
 
