@@ -112,7 +112,7 @@ models:
 unit-test: $(BIN) $(TESTS)
 	QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) $(TESTS) -j $(JOBS) $(T)
 
-test: $(BIN) $(TESTS) synth
+test: $(BIN) $(TESTS) synth models
 	QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) $(TESTS) -j $(JOBS) $(T)
 
 bench: $(BIN)
