@@ -199,10 +199,10 @@ typedef struct {
     int64_t n_vocab;
 } capture;
 
-static bool capture_rows(void *user, int64_t first_pos, int64_t n_rows, const float *logits,
-                         int64_t n_vocab) {
+static bool capture_rows(void *user, const ql_logits_block *b) {
     capture *c = user;
-    memcpy(c->logits + first_pos * n_vocab, logits, (size_t)(n_rows * n_vocab) * sizeof(float));
+    memcpy(c->logits + b->first_pos * b->n_vocab, b->logits,
+           (size_t)(b->n_rows * b->n_vocab) * sizeof(float));
     return true;
 }
 

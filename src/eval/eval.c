@@ -21,25 +21,21 @@ ql_status ql_eval_check_tokens(int64_t n_tokens, int64_t n_ctx, ql_error *err) {
 typedef struct {
     const int32_t *chunk_tokens;
     int64_t chunk, n_ctx;
-    ql_scored_row_fn row_fn;
+    ql_scored_rows_fn rows_fn;
     void *user;
 } logits_router;
 
-static bool route_logits(void *user, int64_t first_pos, int64_t n_rows, const float *logits,
-                         int64_t n_vocab) {
+static bool route_logits(void *user, const ql_logits_block *b) {
     logits_router *r = user;
-    for (int64_t i = 0; i < n_rows; i++) {
-        const int64_t pos = first_pos + i;
-        if (pos >= r->n_ctx - 1) break; /* the last position has no next token */
-        if (!r->row_fn(r->user, r->chunk, pos, logits + i * n_vocab, n_vocab,
-                       r->chunk_tokens[pos + 1]))
-            return false;
-    }
-    return true;
+    /* the last position has no next token to score */
+    ql_logits_block scored = *b;
+    if (scored.first_pos + scored.n_rows > r->n_ctx - 1) scored.n_rows = r->n_ctx - 1 - scored.first_pos;
+    if (scored.n_rows <= 0) return true;
+    return r->rows_fn(r->user, r->chunk, &scored, r->chunk_tokens + scored.first_pos + 1);
 }
 
 ql_status ql_eval_chunks(ql_context *ctx, const int32_t *tokens, int64_t n_tokens,
-                         const ql_eval_params *p, ql_scored_row_fn row_fn,
+                         const ql_eval_params *p, ql_scored_rows_fn rows_fn,
                          ql_chunk_done_fn chunk_fn, void *user, ql_error *err) {
     ql_status st = ql_eval_check_tokens(n_tokens, p->n_ctx, err);
     if (st) return st;
@@ -50,7 +46,7 @@ ql_status ql_eval_chunks(ql_context *ctx, const int32_t *tokens, int64_t n_token
     for (int64_t k = 0; k < n_chunks && !st; k++) {
         memcpy(buf, tokens + k * p->n_ctx, (size_t)p->n_ctx * sizeof *buf);
         if (p->replace_bos) buf[0] = p->bos_id;
-        logits_router r = {.chunk_tokens = buf, .chunk = k, .n_ctx = p->n_ctx, .row_fn = row_fn,
+        logits_router r = {.chunk_tokens = buf, .chunk = k, .n_ctx = p->n_ctx, .rows_fn = rows_fn,
                            .user = user};
         st = ql_forward(ctx, buf, p->n_ctx, 0, p->n_ctx / 2, route_logits, &r, err);
         if (!st && chunk_fn && !chunk_fn(user, k, n_chunks))

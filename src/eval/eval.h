@@ -6,8 +6,8 @@
  * n_ctx/2 .. n_ctx-2 are scored against the next token (n_ctx - 1 - n_ctx/2
  * tokens per chunk).
  *
- * Scored rows reach the caller one at a time through ql_scored_row_fn, in
- * order, straight from the forward pass's blocks of logits.
+ * Scored rows reach the caller in order, in the forward pass's blocks of
+ * logits (ql_scored_rows_fn), never all at once.
  */
 #ifndef QL_EVAL_EVAL_H
 #define QL_EVAL_EVAL_H
@@ -32,9 +32,13 @@ static inline int64_t ql_eval_max_chunks(int64_t n_tokens, int64_t n_ctx) {
     return n_ctx > 0 ? n_tokens / n_ctx : 0;
 }
 
-/* One scored row: logits at position pos of chunk `chunk`, to be scored against `target`. */
-typedef bool (*ql_scored_row_fn)(void *user, int64_t chunk, int64_t pos, const float *logits,
-                                 int64_t n_vocab, int32_t target);
+/*
+ * A block of scored rows of chunk `chunk`: row r is the prediction at position
+ * block->first_pos + r, to be scored against targets[r]. Only positions that
+ * are scored (n_ctx/2 .. n_ctx-2) are ever passed.
+ */
+typedef bool (*ql_scored_rows_fn)(void *user, int64_t chunk, const ql_logits_block *block,
+                                  const int32_t *targets);
 
 /* Called after each chunk; return false to stop early. */
 typedef bool (*ql_chunk_done_fn)(void *user, int64_t chunk, int64_t n_chunks);
@@ -43,7 +47,7 @@ typedef bool (*ql_chunk_done_fn)(void *user, int64_t chunk, int64_t n_chunks);
 ql_status ql_eval_check_tokens(int64_t n_tokens, int64_t n_ctx, ql_error *err);
 
 ql_status ql_eval_chunks(ql_context *ctx, const int32_t *tokens, int64_t n_tokens,
-                         const ql_eval_params *p, ql_scored_row_fn row_fn,
+                         const ql_eval_params *p, ql_scored_rows_fn rows_fn,
                          ql_chunk_done_fn chunk_fn, void *user, ql_error *err);
 
 /* log p(target) under softmax(logits): max in float, sum of exp in double (as llama.cpp). */

@@ -16,14 +16,16 @@ typedef struct {
     void *user;
 } ppl_acc;
 
-static bool score_row(void *user, int64_t chunk, int64_t pos, const float *logits, int64_t n_vocab,
-                      int32_t target) {
-    (void)chunk, (void)pos;
+static bool score_rows(void *user, int64_t chunk, const ql_logits_block *b,
+                       const int32_t *targets) {
+    (void)chunk;
     ppl_acc *a = user;
-    const double lp = ql_log_softmax_at(logits, n_vocab, target);
-    a->nll += -lp;
-    a->nll2 += lp * lp;
-    a->r->nll[a->count++] = (float)-lp;
+    for (int64_t r = 0; r < b->n_rows; r++) {
+        const double lp = ql_log_softmax_at(b->logits + r * b->n_vocab, b->n_vocab, targets[r]);
+        a->nll += -lp;
+        a->nll2 += lp * lp;
+        a->r->nll[a->count++] = (float)-lp;
+    }
     return true;
 }
 
@@ -55,7 +57,7 @@ ql_status ql_perplexity(ql_context *ctx, const int32_t *tokens, int64_t n_tokens
     ppl_acc a = {.r = out, .progress = progress, .user = user};
     ql_eval_params ep = *p;
     ep.n_chunks = n_chunks;
-    st = ql_eval_chunks(ctx, tokens, n_tokens, &ep, score_row, chunk_done, &a, err);
+    st = ql_eval_chunks(ctx, tokens, n_tokens, &ep, score_rows, chunk_done, &a, err);
     if (st) {
         ql_ppl_result_free(out);
         return st;

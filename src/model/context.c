@@ -204,6 +204,7 @@ void ql_context_free(ql_context *ctx) {
 }
 
 bool ql_context_rotates_k(const ql_context *c) { return c->rot_k; }
+ql_pool *ql_context_pool(ql_context *c) { return c->pool; }
 bool ql_context_rotates_v(const ql_context *c) { return c->rot_v; }
 
 uint64_t ql_context_kv_bytes(const ql_context *c) {
@@ -330,7 +331,10 @@ static ql_status output_head(ql_context *ctx, int64_t r0, int64_t n, int64_t pos
             for (int64_t i = 0; i < rows * c->n_vocab; i++)
                 ctx->logits[i] = cap * tanhf(ctx->logits[i] / cap);
         }
-        if (!cb(user, pos0 + b, rows, ctx->logits, c->n_vocab))
+        const ql_logits_block blk = {.first_pos = pos0 + b, .n_rows = rows, .n_vocab = c->n_vocab,
+                                     .n_embd = c->n_embd, .logits = ctx->logits,
+                                     .hidden = ctx->cur + b * c->n_embd};
+        if (!cb(user, &blk))
             return ql_fail(err, QL_ERR_INTERNAL, "evaluation stopped by its consumer");
     }
     return QL_OK;

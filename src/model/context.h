@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../core/threadpool.h"
 #include "model.h"
 
 typedef enum { QL_ROTATE_AUTO = 0, QL_ROTATE_ON, QL_ROTATE_OFF } ql_rotate_mode;
@@ -47,11 +48,22 @@ bool ql_context_rotates_v(const ql_context *c);
 uint64_t ql_context_kv_bytes(const ql_context *c);
 
 /*
- * Receives logits for n_rows consecutive token rows; row r belongs to the
- * token at position first_pos + r and holds n_vocab floats. Return false to abort.
+ * A block of output rows: rows r < n_rows belong to the tokens at positions
+ * first_pos + r. logits holds n_rows x n_vocab floats; hidden holds the
+ * same rows' final normalised hidden states (the output matrix's input),
+ * n_rows x n_embd floats. Both are valid only during the callback.
  */
-typedef bool (*ql_logits_fn)(void *user, int64_t first_pos, int64_t n_rows, const float *logits,
-                             int64_t n_vocab);
+typedef struct {
+    int64_t first_pos, n_rows, n_vocab, n_embd;
+    const float *logits;
+    const float *hidden;
+} ql_logits_block;
+
+/* Return false to abort the forward pass. */
+typedef bool (*ql_logits_fn)(void *user, const ql_logits_block *b);
+
+/* The context's thread pool, for consumers that compute on logits blocks. */
+ql_pool *ql_context_pool(ql_context *c);
 
 /*
  * Evaluates tokens[0..n) at positions pos0..pos0+n-1 (the cache must hold
