@@ -30,7 +30,10 @@ endif
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CPPFLAGS += -D_GNU_SOURCE -Iinclude
 CFLAGS   ?=
-CFLAGS   += -std=c11 $(OPT) $(ARCH) $(WARN) -pthread -MMD -MP
+# No fused multiply-adds behind our back: bit-exact ports of ggml's float code
+# need every product rounded where the source rounds it (gcc already does this
+# under -std=c11; clang would fuse a*b + c by default).
+CFLAGS   += -std=c11 -ffp-contract=off $(OPT) $(ARCH) $(WARN) -pthread -MMD -MP
 LDFLAGS  += $(filter -fsanitize=%,$(OPT)) -pthread
 LDLIBS   += -lm
 
