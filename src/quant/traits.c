@@ -63,10 +63,16 @@ static const ql_type_traits traits[QL_TYPE_COUNT] = {
                       .from_float = ql_quantize_row_q8_K_ref, .vec_dot = ql_vec_dot_q8_K_q8_K,
                       .vec_dot_type = QL_TYPE_Q8_K},
     [QL_TYPE_IQ4_NL] = {.name = "iq4_nl", .block_size = 32, .type_size = 18, .is_quantized = true,
+                      .to_float = ql_dequantize_row_iq4_nl, .from_float_ref = ql_quantize_row_iq4_nl_ref,
+                      .from_float = ql_quantize_row_iq4_nl, .vec_dot = ql_vec_dot_iq4_nl_q8_0,
                       .vec_dot_type = QL_TYPE_Q8_0},
     [QL_TYPE_IQ4_XS] = {.name = "iq4_xs", .block_size = 256, .type_size = 136, .is_quantized = true,
+                      .to_float = ql_dequantize_row_iq4_xs, .from_float_ref = ql_quantize_row_iq4_xs_ref,
+                      .from_float = ql_quantize_row_iq4_xs_ref, .vec_dot = ql_vec_dot_iq4_xs_q8_K,
                       .vec_dot_type = QL_TYPE_Q8_K},
     [QL_TYPE_MXFP4] = {.name = "mxfp4", .block_size = 32, .type_size = 17, .is_quantized = true,
+                      .to_float = ql_dequantize_row_mxfp4, .from_float_ref = ql_quantize_row_mxfp4_ref,
+                      .from_float = ql_quantize_row_mxfp4_ref, .vec_dot = ql_vec_dot_mxfp4_q8_0,
                       .vec_dot_type = QL_TYPE_Q8_0},
 
     /* Known to ggml, sized here, not computed with. */
