@@ -112,6 +112,31 @@ typedef struct {
     uint8_t qs[QL_QK_MXFP4 / 2];
 } block_mxfp4;
 
+/*
+ * The 16 levels a 4-bit iq4_nl / iq4_xs code selects, before scaling: a
+ * non-uniform grid, denser near zero where weights cluster.
+ */
+static const int8_t ql_kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22, -10,
+                                            1,    13,   25,  38,  53,  69,  89,  113};
+
+/*
+ * The E2M1 values (the FP4 of mxfp4), doubled so every level is an integer:
+ * codes 0..7 stand for +{0, 0.5, 1, 1.5, 2, 3, 4, 6}, 8..15 for the same
+ * negated. ql_e8m0_to_fp32_half undoes the doubling.
+ */
+static const int8_t ql_kvalues_mxfp4[16] = {0,  1,  2,  3,  4,  6,  8,  12,
+                                            0, -1, -2, -3, -4, -6, -8, -12};
+
+/*
+ * Half the value of an E8M0 exponent, 2^(e-128), built from bits so that
+ * e = 0 and 1 give the exact subnormals 2^-128 and 2^-127. e = 255 (NaN in
+ * the MX spec) decodes as 2^127, as in ggml.
+ */
+static inline float ql_e8m0_to_fp32_half(uint8_t e) {
+    uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    return ql_bits_f32(bits);
+}
+
 _Static_assert(sizeof(block_q4_0) == 18, "q4_0 block");
 _Static_assert(sizeof(block_q4_1) == 20, "q4_1 block");
 _Static_assert(sizeof(block_q5_0) == 22, "q5_0 block");

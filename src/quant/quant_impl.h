@@ -64,6 +64,8 @@ QL_DECLARE_VEC_DOT(q8_K, q8_K)
 /* iq4.c */
 QL_DECLARE_ROW_FNS(iq4_nl)
 QL_DECLARE_ROW_FNS(iq4_xs)
+/* ggml's KV-cache quantizer for iq4_nl skips the reference's scale search */
+void ql_quantize_row_iq4_nl(const float *restrict src, void *restrict dst, int64_t n);
 QL_DECLARE_VEC_DOT(iq4_nl, q8_0)
 QL_DECLARE_VEC_DOT(iq4_xs, q8_K)
 
