@@ -102,23 +102,33 @@ static void dot_f32_avx512(int64_t n, float *restrict out, const void *restrict 
     *out = sum;
 }
 
+/*
+ * ggml multiplies f16 weights with its tinyBLAS kernel: one 16-lane FMA
+ * accumulator per output element over k, then a fixed halving reduction.
+ * Following that order makes our products bit-identical to llama.cpp's,
+ * which matters once a quantized KV cache amplifies last-bit differences
+ * into different rounding decisions.
+ */
+static inline float reduce_halving_512(__m512 v) {
+    const __m256 lo = _mm512_castps512_ps256(v);
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    const __m256 s8 = _mm256_add_ps(hi, lo);
+    const __m128 s4 = _mm_add_ps(_mm256_extractf128_ps(s8, 1), _mm256_castps256_ps128(s8));
+    const __m128 s2 = _mm_add_ps(s4, _mm_shuffle_ps(s4, s4, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm_cvtss_f32(s2) + _mm_cvtss_f32(_mm_shuffle_ps(s2, s2, _MM_SHUFFLE(1, 1, 1, 1)));
+}
+
 static void dot_f16_f32_avx512(int64_t n, float *restrict out, const void *restrict vx,
                                const void *restrict vy) {
     const ql_fp16 *x = vx;
     const float *y = vy;
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-    __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    __m512 acc = _mm512_setzero_ps();
     int64_t i = 0;
-#define LOADH(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
-    for (; i + 64 <= n; i += 64) {
-        a0 = _mm512_fmadd_ps(LOADH(x + i), _mm512_loadu_ps(y + i), a0);
-        a1 = _mm512_fmadd_ps(LOADH(x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
-        a2 = _mm512_fmadd_ps(LOADH(x + i + 32), _mm512_loadu_ps(y + i + 32), a2);
-        a3 = _mm512_fmadd_ps(LOADH(x + i + 48), _mm512_loadu_ps(y + i + 48), a3);
+    for (; i + 16 <= n; i += 16) {
+        const __m512 w = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(x + i)));
+        acc = _mm512_fmadd_ps(w, _mm512_loadu_ps(y + i), acc);
     }
-    for (; i + 16 <= n; i += 16) a0 = _mm512_fmadd_ps(LOADH(x + i), _mm512_loadu_ps(y + i), a0);
-#undef LOADH
-    float sum = hsum512(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    float sum = reduce_halving_512(acc);
     for (; i < n; i++) sum += ql_fp16_to_fp32(x[i]) * y[i];
     *out = sum;
 }

@@ -94,9 +94,12 @@ void ql_scale(float *y, float s, int64_t n) {
 }
 
 void ql_hadamard(float *x, int64_t n, int block) {
+    /* scale first, then butterflies: the order ggml's transform uses, so the
+     * rotated values (and the cache bytes quantized from them) match llama.cpp's */
     const float norm = 1.0f / sqrtf((float)block);
     for (int64_t b = 0; b < n; b += block) {
         float *v = x + b;
+        for (int i = 0; i < block; i++) v[i] *= norm;
         for (int len = 1; len < block; len <<= 1) {
             for (int i = 0; i < block; i += len << 1) {
                 for (int j = i; j < i + len; j++) {
@@ -106,6 +109,5 @@ void ql_hadamard(float *x, int64_t n, int block) {
                 }
             }
         }
-        for (int i = 0; i < block; i++) v[i] *= norm;
     }
 }
