@@ -178,3 +178,176 @@ QL_TEST(kld_golden_llama) { check_golden_model(t, "llama"); }
 QL_TEST(kld_golden_qwen2) { check_golden_model(t, "qwen2"); }
 QL_TEST(kld_golden_qwen3) { check_golden_model(t, "qwen3"); }
 QL_TEST(kld_golden_gemma3) { check_golden_model(t, "gemma3"); }
+
+/*
+ * One configuration measured three ways. Our reference file recomputes the
+ * base logits exactly, so it must agree with lockstep (the base in memory)
+ * to 1e-6 in mean KLD - in fact bit for bit. llama.cpp's uint16 file
+ * quantizes base log-probs with a step of at most 16/65535 nats and drops
+ * tokens more than 16 nats below the top: its KLD may differ by about the
+ * half-step squared plus the dropped mass, which we bound by 1e-3 absolute
+ * here (the measured difference is printed).
+ */
+QL_TEST(kld_three_ways_agree) {
+    ql_error err;
+    ql_model *m;
+    REQUIRE_MSG(ql_model_load(ql_test_synth_model("llama"), &m, &err) == QL_OK, "%s", err.msg);
+    const char *dir = ql_test_tmpdir(t);
+    char native[512], llama[512];
+    snprintf(native, sizeof native, "%s/base.qlref", dir);
+    snprintf(llama, sizeof llama, "%s/base.kld", dir);
+    REQUIRE(make_base(t, m, "llama", native, QL_REF_QLENS, 128, 4));
+    REQUIRE(make_base(t, m, "llama", llama, QL_REF_LLAMA, 128, 4));
+
+    ql_kld_acc a_native, a_llama, a_lock;
+    ql_kld_stats s_native, s_llama, s_lock;
+    REQUIRE(kld_against_file(t, m, native, "q4_0", "q4_0", "auto", 2, &a_native, &s_native));
+    REQUIRE(kld_against_file(t, m, llama, "q4_0", "q4_0", "auto", 2, &a_llama, &s_llama));
+
+    ql_eval_params ep;
+    int64_t n_ids;
+    int32_t *ids = wikitext_ids("llama", &n_ids, &ep, 128, 4);
+    ql_context *ref = make_ctx(t, m, "f16", "f16", "auto", 128, 2);
+    ql_context *cand = make_ctx(t, m, "q4_0", "q4_0", "auto", 128, 1);
+    REQUIRE(ref && cand);
+    REQUIRE(ql_kld_acc_init(&a_lock, 1024, &err) == QL_OK);
+    REQUIRE_MSG(ql_kld_run_lockstep(ref, cand, ids, n_ids, &ep, NULL, NULL, &a_lock, &err) == QL_OK,
+                "%s", err.msg);
+    REQUIRE(ql_kld_stats_from(&a_lock, &s_lock, &err) == QL_OK);
+
+    printf("mean KLD: qlens file %.9f, lockstep %.9f, llama.cpp file %.9f\n", s_native.kld.value,
+           s_lock.kld.value, s_llama.kld.value);
+    CHECK_EQ_INT(a_native.count, a_lock.count);
+    CHECK_NEAR(s_native.kld.value, s_lock.kld.value, 1e-6);
+    /* stronger: every token identical (same kernels, same inputs), across thread counts */
+    bool identical = a_native.count == a_lock.count;
+    for (int64_t i = 0; identical && i < a_native.count; i++)
+        identical = a_native.tokens[i].kld == a_lock.tokens[i].kld &&
+                    a_native.tokens[i].nll_base == a_lock.tokens[i].nll_base;
+    CHECK_MSG(identical, "per-token KLD differs between the file and lockstep");
+    CHECK_NEAR(s_native.ppl_base.value, s_lock.ppl_base.value, 0.0);
+    CHECK_NEAR(s_llama.kld.value, s_native.kld.value, 1e-3);
+    CHECK_NEAR(s_llama.same_top.value, s_native.same_top.value, 0.02);
+
+    /* the compact format's promise: at most 1/8 of llama.cpp's bytes per scored token */
+    ql_ref_file *fn, *fl;
+    REQUIRE(ql_ref_open(native, &fn, &err) == QL_OK);
+    REQUIRE(ql_ref_open(llama, &fl, &err) == QL_OK);
+    printf("bytes per scored token: qlens %.0f, llama.cpp %.0f (ratio 1/%.1f); once: qlens %llu, "
+           "llama.cpp %llu\n",
+           ql_ref_bytes_per_token(fn), ql_ref_bytes_per_token(fl),
+           ql_ref_bytes_per_token(fl) / ql_ref_bytes_per_token(fn),
+           (unsigned long long)ql_ref_fixed_bytes(fn), (unsigned long long)ql_ref_fixed_bytes(fl));
+    CHECK(ql_ref_bytes_per_token(fn) * 8 <= ql_ref_bytes_per_token(fl));
+    ql_ref_close(fn);
+    ql_ref_close(fl);
+
+    ql_kld_acc_free(&a_native), ql_kld_acc_free(&a_llama), ql_kld_acc_free(&a_lock);
+    ql_context_free(ref);
+    ql_context_free(cand);
+    free(ids);
+    ql_model_free(m);
+}
+
+/* llama.cpp's own base file for synth-llama: our F16 run must reproduce it. */
+QL_TEST(kld_llama_cpp_base_file) {
+    ql_error err;
+    ql_ref_file *ref;
+    REQUIRE_MSG(ql_ref_open(ql_test_shared_path("golden/synth/synth-llama-c128.kld"), &ref, &err) ==
+                    QL_OK, "%s", err.msg);
+    const ql_ref_info *in = ql_ref_info_of(ref);
+    CHECK_EQ_INT(ql_ref_format_of(ref), QL_REF_LLAMA);
+    CHECK_EQ_INT(in->n_ctx, 128);
+    CHECK_EQ_INT(in->n_chunks, 2);
+    CHECK_EQ_INT(in->n_vocab, 50257);
+    int64_t n_ids;
+    int32_t *ids = ql_test_load_ids(ql_test_shared_path("golden/tokenizer/wikitext-gpt2.ids"), &n_ids,
+                                    false, 0);
+    REQUIRE(ids && n_ids >= 256);
+    CHECK_MSG(memcmp(ids, ql_ref_tokens(ref), 256 * sizeof(int32_t)) == 0,
+              "the file's tokens differ from wikitext under the gpt-2 vocabulary");
+    free(ids);
+    ql_model *m;
+    REQUIRE_MSG(ql_model_load(ql_test_synth_model("llama"), &m, &err) == QL_OK, "%s", err.msg);
+    ql_context *ctx = make_ctx(t, m, "f16", "f16", "auto", 128, 2);
+    ql_kld_acc acc;
+    ql_kld_stats s;
+    REQUIRE(ql_kld_acc_init(&acc, 256, &err) == QL_OK);
+    REQUIRE_MSG(ql_kld_run_file(ctx, m->file, ref, 0, NULL, NULL, &acc, &err) == QL_OK, "%s",
+                err.msg);
+    REQUIRE(ql_kld_stats_from(&acc, &s, &err) == QL_OK);
+    printf("KLD of our F16 run against llama.cpp's base: %.3g (max %.3g), same top %.2f%%\n",
+           s.kld.value, s.kld_pct[0], 100 * s.same_top.value);
+    CHECK_MSG(s.kld.value <= 1e-4, "mean KLD %.3g > 1e-4", s.kld.value);
+    ql_kld_acc_free(&acc);
+    ql_context_free(ctx);
+    ql_model_free(m);
+    ql_ref_close(ref);
+}
+
+static bool copy_file_with(const char *src, const char *dst, long truncate_to, long flip_at) {
+    size_t n;
+    unsigned char *b = ql_test_read_file(src, &n);
+    if (!b) return false;
+    if (flip_at >= 0 && (size_t)flip_at < n) b[flip_at] ^= 0x40;
+    size_t len = truncate_to >= 0 && (size_t)truncate_to < n ? (size_t)truncate_to : n;
+    bool ok = ql_test_write_file(dst, b, len);
+    free(b);
+    return ok;
+}
+
+/* Damaged or mismatched reference files are errors before anything is scored. */
+QL_TEST(kld_bad_reference_files) {
+    ql_error err;
+    ql_model *llama, *gemma;
+    REQUIRE_MSG(ql_model_load(ql_test_synth_model("llama"), &llama, &err) == QL_OK, "%s", err.msg);
+    REQUIRE_MSG(ql_model_load(ql_test_synth_model("gemma3"), &gemma, &err) == QL_OK, "%s", err.msg);
+    const char *dir = ql_test_tmpdir(t);
+    char good[512], bad[512];
+    snprintf(good, sizeof good, "%s/good.qlref", dir);
+    snprintf(bad, sizeof bad, "%s/bad.qlref", dir);
+    REQUIRE(make_base(t, llama, "llama", good, QL_REF_QLENS, 64, 2));
+    size_t size;
+    free(ql_test_read_file(good, &size));
+
+    struct {
+        const char *what;
+        long truncate_to, flip_at;
+        const char *expect;
+    } cases[] = {
+        {"truncated in the header", 100, -1, "truncated"},
+        {"truncated in the hidden states", (long)size - 1000, -1, "truncated"},
+        {"one bit flipped in a hidden state", -1, (long)size - 500, "checksum"},
+        {"one bit flipped in the output matrix", -1, 1024 + 64 * 2 * 4 + 4096, "checksum"},
+        {"one bit flipped in the header", -1, 20, "checksum"},
+        {"wrong magic", -1, 0, "not a reference file"},
+        {"empty", 0, -1, "empty"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        REQUIRE(copy_file_with(good, bad, cases[i].truncate_to, cases[i].flip_at));
+        ql_ref_file *ref = NULL;
+        ql_status st = ql_ref_open(bad, &ref, &err);
+        CHECK_MSG(st != QL_OK && ref == NULL, "%s: accepted", cases[i].what);
+        if (st != QL_OK)
+            CHECK_MSG(strstr(err.msg, cases[i].expect) != NULL, "%s: message '%s' lacks '%s'",
+                      cases[i].what, err.msg, cases[i].expect);
+        ql_ref_close(ref);
+    }
+
+    /* a base from another vocabulary cannot score this model */
+    ql_ref_file *ref;
+    REQUIRE(ql_ref_open(good, &ref, &err) == QL_OK);
+    ql_kld_acc acc;
+    REQUIRE(ql_kld_acc_init(&acc, 64, &err) == QL_OK);
+    ql_context *ctx = make_ctx(t, gemma, "f16", "f16", "auto", 64, 1);
+    REQUIRE(ctx);
+    ql_status st = ql_kld_run_file(ctx, gemma->file, ref, 0, NULL, NULL, &acc, &err);
+    CHECK(st == QL_ERR_MISMATCH);
+    CHECK_MSG(strstr(err.msg, "vocabulary") != NULL, "message: %s", err.msg);
+    CHECK_EQ_INT(acc.count, 0);
+    ql_kld_acc_free(&acc);
+    ql_context_free(ctx);
+    ql_ref_close(ref);
+    ql_model_free(llama);
+    ql_model_free(gemma);
+}

@@ -443,5 +443,13 @@ const uint16_t *ql_ref_llama_rows(const ql_ref_file *f, int64_t chunk) {
 }
 
 double ql_ref_bytes_per_token(const ql_ref_file *f) {
-    return (double)f->size / (double)(f->n_scored * f->info.n_chunks);
+    if (f->fmt == QL_REF_LLAMA) return (double)f->llama_row_len * 2.0;
+    return (double)f->info.n_embd * 4.0;
+}
+
+uint64_t ql_ref_file_bytes(const ql_ref_file *f) { return f->size; }
+
+uint64_t ql_ref_fixed_bytes(const ql_ref_file *f) {
+    const double per_token = ql_ref_bytes_per_token(f) * (double)(f->n_scored * f->info.n_chunks);
+    return f->size - (uint64_t)per_token;
 }

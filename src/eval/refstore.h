@@ -92,7 +92,13 @@ const float *ql_ref_hidden(const ql_ref_file *f, int64_t chunk);
 /* llama format: a chunk's rows (n_scored x ql_kld_llama_row_len(n_vocab) uint16). */
 const uint16_t *ql_ref_llama_rows(const ql_ref_file *f, int64_t chunk);
 
-/* Bytes per scored token the file spends (its whole size / scored tokens). */
+/*
+ * What the file spends: bytes per scored token (qlens: the hidden state;
+ * llama.cpp: its uint16 row), and bytes spent once whatever the number of
+ * tokens (headers, the token list and, in qlens's format, the output matrix).
+ */
 double ql_ref_bytes_per_token(const ql_ref_file *f);
+uint64_t ql_ref_fixed_bytes(const ql_ref_file *f);
+uint64_t ql_ref_file_bytes(const ql_ref_file *f);
 
 #endif
