@@ -3,6 +3,8 @@
  */
 #include "eval.h"
 
+#include "../kernels/vmath.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,10 +66,8 @@ ql_status ql_eval_chunks(ql_context *ctx, const int32_t *tokens, int64_t n_token
 }
 
 double ql_log_softmax_at(const float *logits, int64_t n_vocab, int32_t target) {
-    float max = logits[0];
-    for (int64_t i = 1; i < n_vocab; i++)
-        if (logits[i] > max) max = logits[i];
-    double sum = 0.0;
-    for (int64_t i = 0; i < n_vocab; i++) sum += expf(logits[i] - max);
+    int64_t imax;
+    const float max = ql_row_max(logits, n_vocab, &imax);
+    const double sum = ql_row_sum_exp(logits, n_vocab, max, NULL);
     return (double)(logits[target] - max) - log(sum);
 }

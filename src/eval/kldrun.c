@@ -105,6 +105,7 @@ typedef struct {
     const ql_logits_block *block;
     const int32_t *targets;
     ql_kld_token *results; /* logits_block */
+    float *row_scratch;    /* n_threads x n_vocab */
 } scorer;
 
 static void score_rows_parallel(void *arg, int ith, int nth) {
@@ -120,7 +121,7 @@ static void score_rows_parallel(void *arg, int ith, int nth) {
                                &s->results[r]);
         else
             ql_kld_token_exact(q, s->base_logits + r * s->n_vocab, s->n_vocab, s->targets[r],
-                               &s->results[r]);
+                               s->row_scratch + (size_t)ith * (size_t)s->n_vocab, &s->results[r]);
     }
 }
 
@@ -155,7 +156,8 @@ static ql_status scorer_init(scorer *s, ql_context *cand, const ql_matrix *out_m
     s->err = err;
     s->n_vocab = ql_context_model(cand)->cfg.n_vocab;
     s->results = malloc((size_t)rows * sizeof *s->results);
-    if (!s->results) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    s->row_scratch = malloc((size_t)ql_pool_size(s->pool) * (size_t)s->n_vocab * sizeof(float));
+    if (!s->results || !s->row_scratch) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
     if (out_matrix) {
         s->out_matrix = out_matrix;
         s->base_logits = malloc((size_t)(rows * s->n_vocab) * sizeof(float));
@@ -167,6 +169,7 @@ static ql_status scorer_init(scorer *s, ql_context *cand, const ql_matrix *out_m
 
 static void scorer_free(scorer *s) {
     free(s->results);
+    free(s->row_scratch);
     free(s->base_logits);
     free(s->mm_scratch);
 }
