@@ -21,6 +21,7 @@
  */
 #include "pretok.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #include "unicode.h"
@@ -124,23 +125,27 @@ const pretok_config *pretok_find(const char *name) {
     return NULL;
 }
 
-const char *pretok_names(void) {
-    static char names[1024];
-    if (!names[0]) {
-        size_t used = 0;
-        for (int i = 0; i < N_CONFIGS; i++) {
-            size_t n = strlen(configs[i].name);
-            if (used + n + 3 >= sizeof names) break;
-            if (i) {
-                memcpy(names + used, ", ", 2);
-                used += 2;
-            }
-            memcpy(names + used, configs[i].name, n);
-            used += n;
+static char names_list[1024];
+static pthread_once_t names_once = PTHREAD_ONCE_INIT;
+
+static void build_names_list(void) {
+    size_t used = 0;
+    for (int i = 0; i < N_CONFIGS; i++) {
+        size_t n = strlen(configs[i].name);
+        if (used + n + 3 >= sizeof names_list) break;
+        if (i) {
+            memcpy(names_list + used, ", ", 2);
+            used += 2;
         }
-        names[used] = 0;
+        memcpy(names_list + used, configs[i].name, n);
+        used += n;
     }
-    return names;
+    names_list[used] = 0;
+}
+
+const char *pretok_names(void) {
+    pthread_once(&names_once, build_names_list);
+    return names_list;
 }
 
 /* ---- character classes ---- */

@@ -108,16 +108,42 @@ static bool is_c_space(uint8_t c) {
  * lstrip/rstrip also eat the white space on that side. With parse_special
  * false only user-defined tokens are searched for.
  */
+/* Which byte pairs occur in the text: a special token with a pair that does
+ * not cannot occur either, and its search over the whole text is skipped. */
+typedef struct {
+    uint64_t bits[65536 / 64];
+} byte_pair_set;
+
+static void byte_pairs_of(const uint8_t *text, size_t len, byte_pair_set *set) {
+    memset(set, 0, sizeof *set);
+    for (size_t i = 0; i + 1 < len; i++) {
+        unsigned pair = (unsigned)text[i] << 8 | text[i + 1];
+        set->bits[pair >> 6] |= 1ull << (pair & 63);
+    }
+}
+
+static bool may_occur(const byte_pair_set *set, const uint8_t *s, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        unsigned pair = (unsigned)s[i] << 8 | s[i + 1];
+        if (!(set->bits[pair >> 6] & (1ull << (pair & 63)))) return false;
+    }
+    return true;
+}
+
 static bool partition(const tok_vocab *v, const uint8_t *text, size_t len, bool parse_special,
                       fragment_list *l) {
     if (len == 0) return true;
     if (fragment_new(l, -1, 0, len) < 0) return false;
+    /* Worth it once searching would read the text many times over. */
+    byte_pair_set *pairs = NULL;
+    if (len >= 4096 && v->n_specials >= 8 && (pairs = malloc(sizeof *pairs))) byte_pairs_of(text, len, pairs);
     for (int32_t k = 0; k < v->n_specials; k++) {
         int32_t id = v->specials[k];
         unsigned attr = v->attr[id];
         if (!parse_special && (attr & (TOK_ATTR_CONTROL | TOK_ATTR_UNKNOWN))) continue;
         const uint8_t *tt = (const uint8_t *)v->text_arena + v->text_off[id];
         size_t tl = v->text_len[id];
+        if (pairs && !may_occur(pairs, tt, tl)) continue;
         for (int32_t node = 0; node != -1; node = l->f[node].next) {
             if (l->f[node].token >= 0) continue;
             for (;;) {
@@ -137,7 +163,7 @@ static bool partition(const tok_vocab *v, const uint8_t *text, size_t len, bool 
                 int32_t after = l->f[node].next, token_node;
                 if (left_len > 0) {
                     token_node = fragment_new(l, id, 0, 0);
-                    if (token_node < 0) return false;
+                    if (token_node < 0) goto out_of_memory;
                     l->f[node].len = left_len;
                     l->f[node].next = token_node;
                 } else {
@@ -148,14 +174,18 @@ static bool partition(const tok_vocab *v, const uint8_t *text, size_t len, bool 
                 node = token_node;
                 if (right_len == 0) break;
                 int32_t right = fragment_new(l, -1, right_off, right_len);
-                if (right < 0) return false;
+                if (right < 0) goto out_of_memory;
                 l->f[token_node].next = right;
                 l->f[right].next = after;
                 node = right;
             }
         }
     }
+    free(pairs);
     return true;
+out_of_memory:
+    free(pairs);
+    return false;
 }
 
 /* ---- encode ---- */

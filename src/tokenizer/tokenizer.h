@@ -65,6 +65,11 @@ const char *tok_token_text(const tok_vocab *vocab, int32_t id, size_t *len);
  * recognized (llama.cpp does both the same way). On success *ids is a
  * malloc'd array of *n_ids token ids (may be NULL when *n_ids is 0) that the
  * caller frees.
+ *
+ * What llama.cpp's tools pass: llama-perplexity add_special = true,
+ * parse_special = false (so "<s>" in an evaluation text is text);
+ * llama-tokenize add_special = !--no-bos, parse_special = true; its tokenizer
+ * test suite (the golden .out files) false, false.
  */
 ql_status tok_encode(const tok_vocab *vocab, const char *text, size_t len, bool add_special,
                      bool parse_special, int32_t **ids, size_t *n_ids, ql_error *err);

@@ -288,13 +288,15 @@ static void infer_attributes(tok_vocab *v, other_ids *o) {
 
 /* ---- the special token cache ---- */
 
-static const tok_vocab *sort_vocab;
+typedef struct {
+    uint32_t len;
+    int32_t id;
+} special_key;
 
 static int longer_text_first(const void *a, const void *b) {
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    uint32_t lx = sort_vocab->text_len[x], ly = sort_vocab->text_len[y];
-    if (lx != ly) return lx > ly ? -1 : 1;
-    return x < y ? -1 : x > y;
+    const special_key *x = a, *y = b;
+    if (x->len != y->len) return x->len > y->len ? -1 : 1;
+    return x->id < y->id ? -1 : x->id > y->id;
 }
 
 static ql_status build_special_cache(tok_vocab *v, ql_error *err) {
@@ -303,17 +305,21 @@ static ql_status build_special_cache(tok_vocab *v, ql_error *err) {
     for (int32_t i = 0; i < v->n_tokens; i++)
         if (v->attr[i] & wanted) n++;
     v->specials = malloc((size_t)(n ? n : 1) * sizeof *v->specials);
-    if (!v->specials) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    special_key *keys = malloc((size_t)(n ? n : 1) * sizeof *keys);
+    if (!v->specials || !keys) {
+        free(keys);
+        return ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    }
     n = 0;
     for (int32_t i = 0; i < v->n_tokens; i++)
-        if (v->attr[i] & wanted) v->specials[n++] = i;
-    v->n_specials = n;
+        if (v->attr[i] & wanted) keys[n++] = (special_key){v->text_len[i], i};
     /* llama.cpp sorts by length only (std::sort, so ties fall in no set
      * order); ties here go by id, which only matters if two special tokens
      * of equal length overlap in the text. */
-    sort_vocab = v;
-    qsort(v->specials, (size_t)n, sizeof *v->specials, longer_text_first);
-    sort_vocab = NULL;
+    qsort(keys, (size_t)n, sizeof *keys, longer_text_first);
+    for (int32_t i = 0; i < n; i++) v->specials[i] = keys[i].id;
+    v->n_specials = n;
+    free(keys);
     return QL_OK;
 }
 
