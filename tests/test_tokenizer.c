@@ -581,6 +581,8 @@ QL_TEST(tokenizer_unicode_classes) {
         {0x1F600, TOK_UCP_SYMBOL},
         {0xE000, TOK_UCP_CONTROL},
         {0xD800, TOK_UCP_CONTROL},
+        {0x2EBF0, TOK_UCP_LETTER}, /* CJK Extension I, Unicode 15.1 (as in llama.cpp) */
+        {0x31EF, TOK_UCP_SYMBOL},  /* Unicode 15.1 */
         {0x0378, TOK_UCP_UNDEFINED},
         {0x10FFFF, TOK_UCP_UNDEFINED},
         {0x110000, TOK_UCP_UNDEFINED},
