@@ -152,7 +152,7 @@ static void emit_symbol(const tok_vocab *v, const uint8_t *text, const tok_scrat
     }
 }
 
-/* Merges one segment of n_chars characters starting at text + start. */
+/* Merges the characters of text[start, end) and emits their tokens. */
 static void merge_segment(const tok_vocab *v, const uint8_t *text, size_t start, size_t end,
                           tok_scratch *s, tok_out *o) {
     size_t n = 0;
