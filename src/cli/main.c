@@ -13,6 +13,7 @@
 static const ql_command *const commands[] = {
     &ql_cmd_info,
     &ql_cmd_tokenize,
+    &ql_cmd_perplexity,
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
