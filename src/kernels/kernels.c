@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/fp16.h"
+#include "qgemm.h"
 
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
@@ -167,6 +168,7 @@ static ql_matmul_kernel kernels[QL_TYPE_COUNT];
 static ql_vec_dot_fn simd_dots[QL_TYPE_COUNT];
 
 static void kernels_init(void) {
+    for (int id = 0; id < QL_TYPE_COUNT; id++) simd_dots[id] = ql_qdot_get((ql_type)id);
     kernels[QL_TYPE_F32] = (ql_matmul_kernel){QL_TYPE_F32, act_to_f32, DOT_F32, FLOAT_IMPL};
     kernels[QL_TYPE_F16] = (ql_matmul_kernel){QL_TYPE_F32, act_round_f16, DOT_F16, FLOAT_IMPL};
     kernels[QL_TYPE_BF16] = (ql_matmul_kernel){QL_TYPE_F32, act_round_bf16, DOT_BF16, FLOAT_IMPL};

@@ -2,18 +2,40 @@
  * matmul.c - batched matrix products on the thread pool.
  *
  * Two phases, each split across threads: (1) prepare every activation row
- * for the weight type (split by rows); (2) compute dot products, split by
- * blocks of weight rows so each thread streams its part of W once while the
- * prepared activations stay in cache. Tiles of ROW_TILE weight rows by
- * COL_TILE activation rows keep both operands hot.
+ * for the weight type; (2) compute the dot products, split by blocks of
+ * weight rows so each thread streams its part of W while the prepared
+ * activations stay in cache.
+ *
+ * Quantized weights take the tiled path of qgemm.h where the build has one:
+ * activations are quantized by the run-time quantizer and repacked (phase 1
+ * split into row segments, so even one row uses every thread); then, for
+ * each block of NC activation rows, each thread packs a panel of a few
+ * weight rows (up to PANEL_BYTES; longer rows go in chunks of steps) and
+ * runs tiles of rows x QL_QTILE_MAX_COLS dot products over it. Unpacking a
+ * weight block once serves NC activation rows, and every load in a tile
+ * serves several products. Float weights, and builds without the tiled
+ * kernels, use one dot product per output element.
+ *
+ * Either way each output element is computed by exactly one thread in an
+ * order that depends on nothing but the operands (see qgemm.h), so the
+ * result does not depend on the number of threads.
  */
 #include "matmul.h"
 
 #include "kernels.h"
+#include "qgemm.h"
 
 enum { ROW_TILE = 16, COL_TILE = 64 };
 
+/* Tiled path: activation rows per block, bytes of a weight panel, elements per prepare item. */
+enum { NC = 64, PANEL_BYTES = 24 * 1024, PREP_SEG = 2048 };
+/* The largest run-time quantized segment: q8_K, 292 bytes per 256 elements. */
+enum { PREP_SEG_BYTES = PREP_SEG / 256 * 292 };
+
 size_t ql_matmul_scratch_size(ql_type type, int64_t n_in, int64_t n_rows) {
+    const ql_qgemm *g = ql_qgemm_get(type);
+    /* + 64: packed activations start at the first 64-byte boundary of the scratch */
+    if (g) return (size_t)ql_qgemm_steps(g, n_in) * g->a_step * (size_t)n_rows + 64;
     const ql_matmul_kernel *k = ql_kernel_get(type);
     if (!k) return 0;
     return ql_kernel_act_row_size(k, n_in) * (size_t)n_rows;
@@ -22,14 +44,18 @@ size_t ql_matmul_scratch_size(ql_type type, int64_t n_in, int64_t n_rows) {
 typedef struct {
     const ql_matrix *w;
     const ql_matmul_kernel *k;
+    const ql_qgemm *g;
     const float *x;
     int64_t x_stride, n_rows;
     float *y;
     int64_t y_stride;
     char *act;
     size_t act_row;
+    int64_t n_steps; /* tiled path: steps per row */
     int64_t o_begin, o_end;
 } matmul_job;
+
+/* ---- one dot product per output element ---- */
 
 static void prepare_rows(void *arg, int ith, int nth) {
     matmul_job *j = arg;
@@ -62,15 +88,91 @@ static void dot_rows(void *arg, int ith, int nth) {
     }
 }
 
+/* ---- tiled quantized path ---- */
+
+static void qgemm_prepare(void *arg, int ith, int nth) {
+    matmul_job *j = arg;
+    const ql_qgemm *g = j->g;
+    const int64_t n = j->w->n_in, n_seg = (n + PREP_SEG - 1) / PREP_SEG;
+    _Alignas(64) unsigned char tmp[PREP_SEG_BYTES];
+    long long i0, i1;
+    ql_split_range(j->n_rows * n_seg, ith, nth, &i0, &i1);
+    for (long long i = i0; i < i1; i++) {
+        const int64_t r = i / n_seg, e0 = (i % n_seg) * PREP_SEG;
+        const int64_t len = n - e0 < PREP_SEG ? n - e0 : PREP_SEG;
+        j->k->convert(j->x + r * j->x_stride + e0, tmp, len);
+        g->pack_a(tmp, 0, ql_qgemm_steps(g, len), len,
+                  j->act + (size_t)r * j->act_row + (size_t)(e0 / g->step) * g->a_step);
+    }
+}
+
+static void qgemm_rows(void *arg, int ith, int nth) {
+    matmul_job *j = arg;
+    const ql_qgemm *g = j->g;
+    const int R = g->rows;
+    const int64_t ns = j->n_steps, n_in = j->w->n_in;
+    long long g0, g1;
+    ql_split_range((j->o_end - j->o_begin + R - 1) / R, ith, nth, &g0, &g1);
+    int64_t kc_max = PANEL_BYTES / ((int64_t)R * (int64_t)g->w_step);
+    if (kc_max < 1) kc_max = 1;
+
+    _Alignas(64) unsigned char panel[PANEL_BYTES];
+    _Alignas(64) float spill[NC / QL_QTILE_MAX_COLS * QL_QTILE_MAX_ROWS * QL_QTILE_MAX_COLS * 16];
+    float res[QL_QTILE_MAX_ROWS * QL_QTILE_MAX_COLS];
+    const char *wdata = j->w->data;
+
+    for (int64_t c0 = 0; c0 < j->n_rows; c0 += NC) {
+        const int64_t c1 = c0 + NC < j->n_rows ? c0 + NC : j->n_rows;
+        for (long long gi = g0; gi < g1; gi++) {
+            const int64_t o = j->o_begin + gi * R;
+            const int nr = j->o_end - o < R ? (int)(j->o_end - o) : R;
+            for (int64_t k0 = 0; k0 < ns; k0 += kc_max) {
+                const int64_t kc = ns - k0 < kc_max ? ns - k0 : kc_max;
+                const unsigned char *wp[QL_QTILE_MAX_ROWS];
+                for (int r = 0; r < R; r++) {
+                    /* a short last group repeats its last row; those sums are dropped */
+                    unsigned char *dst = panel + (size_t)r * (size_t)kc * g->w_step;
+                    if (r < nr)
+                        g->pack_w(wdata + (size_t)(o + r) * j->w->row_bytes, k0, kc, n_in, dst);
+                    wp[r] = panel + (size_t)(r < nr ? r : nr - 1) * (size_t)kc * g->w_step;
+                }
+                const int mode = (k0 > 0 ? QL_QTILE_LOAD : 0) | (k0 + kc < ns ? QL_QTILE_STORE : 0);
+                for (int64_t c = c0; c < c1; c += QL_QTILE_MAX_COLS) {
+                    const int nc = c1 - c < QL_QTILE_MAX_COLS ? (int)(c1 - c) : QL_QTILE_MAX_COLS;
+                    const unsigned char *ap[QL_QTILE_MAX_COLS];
+                    for (int i = 0; i < nc; i++)
+                        ap[i] = (const unsigned char *)j->act + (size_t)(c + i) * j->act_row +
+                                (size_t)k0 * g->a_step;
+                    float *sp = spill + (size_t)((c - c0) / QL_QTILE_MAX_COLS) * g->spill_floats;
+                    g->tile[nc - 1](kc, wp, ap, sp, mode, res);
+                    if (mode & QL_QTILE_STORE) continue;
+                    for (int i = 0; i < nc; i++)
+                        for (int r = 0; r < nr; r++)
+                            j->y[(c + i) * j->y_stride + o + r] = res[r * QL_QTILE_MAX_COLS + i];
+                }
+            }
+        }
+    }
+}
+
 void ql_matmul_cols(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
                     int64_t n_rows, float *y, int64_t y_stride, void *scratch, int64_t o_begin,
                     int64_t o_end) {
     const ql_matmul_kernel *k = ql_kernel_get(w->type);
+    const ql_qgemm *g = ql_qgemm_get(w->type);
     matmul_job job = {
-        .w = w, .k = k, .x = x, .x_stride = x_stride, .n_rows = n_rows, .y = y,
-        .y_stride = y_stride, .act = scratch, .act_row = ql_kernel_act_row_size(k, w->n_in),
-        .o_begin = o_begin, .o_end = o_end,
+        .w = w, .k = k, .g = g, .x = x, .x_stride = x_stride, .n_rows = n_rows, .y = y,
+        .y_stride = y_stride, .act = scratch, .o_begin = o_begin, .o_end = o_end,
     };
+    if (g) {
+        job.act = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+        job.n_steps = ql_qgemm_steps(g, w->n_in);
+        job.act_row = (size_t)job.n_steps * g->a_step;
+        ql_pool_run(pool, qgemm_prepare, &job);
+        ql_pool_run(pool, qgemm_rows, &job);
+        return;
+    }
+    job.act_row = ql_kernel_act_row_size(k, w->n_in);
     ql_pool_run(pool, prepare_rows, &job);
     ql_pool_run(pool, dot_rows, &job);
 }

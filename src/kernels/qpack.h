@@ -1,0 +1,106 @@
+/*
+ * qpack.h - the packed step layouts the x86 quantized kernels read (private
+ * to pack_x86.c and dot_x86.c), and the packers' declarations.
+ *
+ * Two families:
+ *
+ *  "legacy": q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, mxfp4 against q8_0 or
+ *  q8_1. A step is two 32-element blocks (64 int8 values, element order) and
+ *  per-lane float scales: lanes 0-7 belong to the first block, 8-15 to the
+ *  second, which is how the 16 int32 lanes of a 64-byte VNNI dot fall. A
+ *  row with an odd number of blocks ends in a step whose second block is
+ *  all zeros (values and scales), which adds exact zeros.
+ *
+ *  "k": q2_K .. q6_K and iq4_xs against q8_K. A step is one 256-element
+ *  super-block with the integer sub-block scale already multiplied into
+ *  every weight (int16: |q * scale| <= 4096), so one chain of 16-bit
+ *  multiply-adds gives the super-block's integer sum; the min term uses
+ *  per-16 mins against q8_K's per-16 sums.
+ *
+ * Weights of the families without a min are stored so that the dot needs
+ * no fix-up: under AVX-512 VNNI (u8 x s8 products) a legacy weight w is
+ * stored as w + 128 and the activation step carries -128 * (sum of the 4
+ * activations of each lane) as the lane's starting value, so every lane
+ * holds an exact sum of w * y over its 4 elements; under AVX2 (sign trick,
+ * no offset) w is stored as is.
+ */
+#ifndef QL_KERNELS_QPACK_H
+#define QL_KERNELS_QPACK_H
+
+#include <stdint.h>
+
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) &&                   \
+    defined(__AVX512VNNI__)
+#define QL_QK_AVX512 1
+#endif
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__)
+#define QL_QK_AVX2 1 /* also set under AVX-512: the packers use AVX2 */
+#endif
+
+#if defined(QL_QK_AVX2)
+
+/* Legacy weights: min types (q4_1, q5_1) use m; the others end after d. */
+typedef struct {
+    _Alignas(64) int8_t q[64];
+    float d[16]; /* block scale, per lane */
+    float m[16]; /* block min, per lane */
+} ql_pw_legacy;
+
+/* Legacy activations (q8_0 or q8_1). */
+typedef struct {
+    _Alignas(64) int8_t y[64];
+    float d[16];
+    union {
+        int32_t corr[16]; /* q8_0, AVX-512: -128 * sum of the lane's 4 activations */
+        float s[16];      /* q8_1: the block's s in lanes 0 and 8, zero elsewhere */
+    } x;
+} ql_pa_legacy;
+
+/* K weights. */
+typedef struct {
+    _Alignas(64) int16_t q[256]; /* level * sub-block scale */
+    int16_t mins[16];            /* per 16 elements (q2_K, q4_K, q5_K) */
+    float d, dmin;
+    uint8_t pad[24];
+} ql_pw_k;
+
+/* q8_K activations. */
+typedef struct {
+    _Alignas(64) int16_t y[256];
+    int16_t bsums[16];
+    float d;
+    uint8_t pad[28];
+} ql_pa_k;
+
+_Static_assert(sizeof(ql_pw_legacy) == 192, "legacy weight step");
+_Static_assert(sizeof(ql_pa_legacy) == 192, "legacy activation step");
+_Static_assert(sizeof(ql_pw_k) == 576, "k weight step");
+_Static_assert(sizeof(ql_pa_k) == 576, "k activation step");
+
+/* Bytes of a legacy weight step without / with the min lanes. */
+#define QL_PW_LEGACY_BYTES 128
+#define QL_PW_LEGACY_MIN_BYTES 192
+
+#define QL_DECLARE_PACK(T)                                                                         \
+    void ql_pack_##T(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst);
+QL_DECLARE_PACK(q4_0)
+QL_DECLARE_PACK(q4_1)
+QL_DECLARE_PACK(q5_0)
+QL_DECLARE_PACK(q5_1)
+QL_DECLARE_PACK(q8_0)
+QL_DECLARE_PACK(iq4_nl)
+QL_DECLARE_PACK(mxfp4)
+QL_DECLARE_PACK(q2_K)
+QL_DECLARE_PACK(q3_K)
+QL_DECLARE_PACK(q4_K)
+QL_DECLARE_PACK(q5_K)
+QL_DECLARE_PACK(q6_K)
+QL_DECLARE_PACK(iq4_xs)
+/* activations */
+QL_DECLARE_PACK(act_q8_0)
+QL_DECLARE_PACK(act_q8_1)
+QL_DECLARE_PACK(act_q8_K)
+#undef QL_DECLARE_PACK
+
+#endif
+#endif
