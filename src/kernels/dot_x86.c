@@ -41,32 +41,74 @@
 
 typedef __m512 qv;
 enum { QV_LANES = 16, TILE_ROWS = 4 };
+_Static_assert((int)QV_LANES == (int)QL_QK_LANES, "lane layout");
 #define QL_QGEMM_IMPL "avx512-vnni"
-#define PA_Q8_0_BYTES sizeof(ql_pa_legacy)
 
 QL_INLINE qv qv_zero(void) { return _mm512_setzero_ps(); }
 QL_INLINE qv qv_load(const float *p) { return _mm512_load_ps(p); }
 QL_INLINE void qv_store(float *p, qv v) { _mm512_store_ps(p, v); }
-QL_INLINE float qv_sum(qv v) { return _mm512_reduce_add_ps(v); }
 
-/* q8_0 partners: the activation step's correction is the starting value of every lane. */
+/*
+ * The sum of a vector's lanes, by halving: lanes i and i+8, then i and i+4,
+ * i+2, i+1. reduce_16 computes the same sums for 16 vectors at once
+ * (shuffling partial sums of several vectors into one register), with the
+ * same two operands in every addition, hence the same bits.
+ */
+QL_INLINE float qv_sum(qv v) {
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
+    return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
+}
+
+QL_INLINE void reduce_16(const qv v[16], float out[16]) {
+    __m512 w[8], z[4], q[2];
+    for (int k = 0; k < 8; k++) /* lanes 0-7: v[2k] i + i+8; lanes 8-15: v[2k+1] */
+        w[k] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0x44),
+                             _mm512_shuffle_f32x4(v[2 * k], v[2 * k + 1], 0xee));
+    for (int k = 0; k < 4; k++) /* 128-bit lane j: v[4k + j], i + i+4 */
+        z[k] = _mm512_add_ps(_mm512_shuffle_f32x4(w[2 * k], w[2 * k + 1], 0x88),
+                             _mm512_shuffle_f32x4(w[2 * k], w[2 * k + 1], 0xdd));
+    for (int k = 0; k < 2; k++) /* per 128-bit lane j: [v[8k+j] c0, c1, v[8k+4+j] c0, c1] */
+        q[k] = _mm512_add_ps(_mm512_shuffle_ps(z[2 * k], z[2 * k + 1], 0x44),
+                             _mm512_shuffle_ps(z[2 * k], z[2 * k + 1], 0xee));
+    /* per 128-bit lane j: v[j], v[4+j], v[8+j], v[12+j] */
+    const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(q[0], q[1], 0x88),
+                                   _mm512_shuffle_ps(q[0], q[1], 0xdd));
+    _Alignas(64) float lanes[16];
+    _mm512_store_ps(lanes, r);
+    for (int j = 0; j < 4; j++)
+        for (int k = 0; k < 4; k++) out[4 * k + j] = lanes[4 * j + k];
+}
+enum { REDUCE_N = 16 };
+#define reduce_n reduce_16
+
+/* The 32 lanes of a step's two dots (blocks 0-1, 2-3) folded to 16: see ql_lane_block. */
+QL_INLINE __m512i fold_legacy(__m512i t01, __m512i t23) {
+    return _mm512_add_epi32(_mm512_unpacklo_epi32(t01, t23), _mm512_unpackhi_epi32(t01, t23));
+}
+
+/* q8_0 partners: the activation step's corrections are the dots' starting values. */
 QL_INLINE qv pair_l0(qv acc, const uint8_t *wp, const uint8_t *ap) {
     const ql_pw_legacy *w = (const ql_pw_legacy *)wp;
     const ql_pa_legacy *a = (const ql_pa_legacy *)ap;
-    __m512i t = _mm512_load_si512(a->x.corr);
-    t = _mm512_dpbusd_epi32(t, _mm512_load_si512(w->q), _mm512_load_si512(a->y));
+    __m512i t01 = _mm512_load_si512(a->x.corr), t23 = _mm512_load_si512(a->x.corr + 16);
+    t01 = _mm512_dpbusd_epi32(t01, _mm512_load_si512(w->q), _mm512_load_si512(a->y));
+    t23 = _mm512_dpbusd_epi32(t23, _mm512_load_si512(w->q + 64), _mm512_load_si512(a->y + 64));
     const __m512 scale = _mm512_mul_ps(_mm512_load_ps(w->d), _mm512_load_ps(a->d));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), scale, acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold_legacy(t01, t23)), scale, acc);
 }
 
-/* q8_1 partners: non-negative weights, plus the block's min times the activation sum s. */
+/* q8_1 partners: non-negative weights, plus each block's min times its activation sum s. */
 QL_INLINE qv pair_l1(qv acc, const uint8_t *wp, const uint8_t *ap) {
     const ql_pw_legacy *w = (const ql_pw_legacy *)wp;
     const ql_pa_legacy *a = (const ql_pa_legacy *)ap;
-    const __m512i t = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_load_si512(w->q),
-                                          _mm512_load_si512(a->y));
+    const __m512i zero = _mm512_setzero_si512();
+    const __m512i t01 = _mm512_dpbusd_epi32(zero, _mm512_load_si512(w->q), _mm512_load_si512(a->y));
+    const __m512i t23 =
+        _mm512_dpbusd_epi32(zero, _mm512_load_si512(w->q + 64), _mm512_load_si512(a->y + 64));
     const __m512 scale = _mm512_mul_ps(_mm512_load_ps(w->d), _mm512_load_ps(a->d));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), scale, acc);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold_legacy(t01, t23)), scale, acc);
     return _mm512_fmadd_ps(_mm512_load_ps(w->m), _mm512_load_ps(a->x.s), acc);
 }
 
@@ -91,12 +133,14 @@ QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_
 
 typedef __m256 qv;
 enum { QV_LANES = 8, TILE_ROWS = 2 };
+_Static_assert((int)QV_LANES == (int)QL_QK_LANES, "lane layout");
 #define QL_QGEMM_IMPL "avx2"
-#define PA_Q8_0_BYTES offsetof(ql_pa_legacy, x)
 
 QL_INLINE qv qv_zero(void) { return _mm256_setzero_ps(); }
 QL_INLINE qv qv_load(const float *p) { return _mm256_load_ps(p); }
 QL_INLINE void qv_store(float *p, qv v) { _mm256_store_ps(p, v); }
+
+/* Halving sums of lanes (i + i+4, i+2, i+1); reduce_8 does 8 vectors with the same additions. */
 QL_INLINE float qv_sum(qv v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -104,32 +148,64 @@ QL_INLINE float qv_sum(qv v) {
     return _mm_cvtss_f32(s);
 }
 
+QL_INLINE void reduce_8(const qv v[8], float out[8]) {
+    __m256 w[4], z[2];
+    for (int k = 0; k < 4; k++) /* 128-bit half h: v[2k + h], i + i+4 */
+        w[k] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x20),
+                             _mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x31));
+    for (int k = 0; k < 2; k++) /* half h: [v[4k+h] b0, b1, v[4k+2+h] b0, b1] */
+        z[k] = _mm256_add_ps(_mm256_shuffle_ps(w[2 * k], w[2 * k + 1], 0x44),
+                             _mm256_shuffle_ps(w[2 * k], w[2 * k + 1], 0xee));
+    /* half h: v[h], v[2+h], v[4+h], v[6+h] */
+    const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(z[0], z[1], 0x88),
+                                   _mm256_shuffle_ps(z[0], z[1], 0xdd));
+    _Alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, r);
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; k < 4; k++) out[2 * k + h] = lanes[4 * h + k];
+}
+enum { REDUCE_N = 8 };
+#define reduce_n reduce_8
+
+/* One block's 8 lanes of partial sums, by the sign trick: |q| (<= 128) times +-y (<= 127). */
+QL_INLINE __m256i dot_block_signed(const int8_t *q8, const int8_t *y8) {
+    const __m256i q = _mm256_load_si256((const __m256i *)q8);
+    const __m256i y = _mm256_load_si256((const __m256i *)y8);
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(y, q));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+/* The same for levels >= 0 (q4_1, q5_1: <= 31, so pairs stay below 2^15). */
+QL_INLINE __m256i dot_block_unsigned(const int8_t *q8, const int8_t *y8) {
+    const __m256i q = _mm256_load_si256((const __m256i *)q8);
+    const __m256i y = _mm256_load_si256((const __m256i *)y8);
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1));
+}
+
+/* Four blocks' lanes folded to 8 by two rounds of hadd: lane i sums block i % 4. */
+QL_INLINE __m256i fold_legacy(__m256i p0, __m256i p1, __m256i p2, __m256i p3) {
+    return _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
+}
+
 QL_INLINE qv pair_l0(qv acc, const uint8_t *wp, const uint8_t *ap) {
     const ql_pw_legacy *w = (const ql_pw_legacy *)wp;
     const ql_pa_legacy *a = (const ql_pa_legacy *)ap;
-    QL_UNROLL for (int h = 0; h < 2; h++) {
-        const __m256i q = _mm256_load_si256((const __m256i *)(w->q + 32 * h));
-        const __m256i y = _mm256_load_si256((const __m256i *)(a->y + 32 * h));
-        const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(y, q));
-        const __m256i p32 = _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
-        const __m256 scale = _mm256_mul_ps(_mm256_load_ps(w->d + 8 * h), _mm256_load_ps(a->d + 8 * h));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), scale, acc);
-    }
-    return acc;
+    const __m256i t = fold_legacy(dot_block_signed(w->q, a->y), dot_block_signed(w->q + 32, a->y + 32),
+                                  dot_block_signed(w->q + 64, a->y + 64),
+                                  dot_block_signed(w->q + 96, a->y + 96));
+    const __m256 scale = _mm256_mul_ps(_mm256_load_ps(w->d), _mm256_load_ps(a->d));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), scale, acc);
 }
 
 QL_INLINE qv pair_l1(qv acc, const uint8_t *wp, const uint8_t *ap) {
     const ql_pw_legacy *w = (const ql_pw_legacy *)wp;
     const ql_pa_legacy *a = (const ql_pa_legacy *)ap;
-    QL_UNROLL for (int h = 0; h < 2; h++) {
-        const __m256i q = _mm256_load_si256((const __m256i *)(w->q + 32 * h));
-        const __m256i y = _mm256_load_si256((const __m256i *)(a->y + 32 * h));
-        const __m256i p32 = _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1));
-        const __m256 scale = _mm256_mul_ps(_mm256_load_ps(w->d + 8 * h), _mm256_load_ps(a->d + 8 * h));
-        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p32), scale, acc);
-        acc = _mm256_fmadd_ps(_mm256_load_ps(w->m + 8 * h), _mm256_load_ps(a->x.s + 8 * h), acc);
-    }
-    return acc;
+    const __m256i t =
+        fold_legacy(dot_block_unsigned(w->q, a->y), dot_block_unsigned(w->q + 32, a->y + 32),
+                    dot_block_unsigned(w->q + 64, a->y + 64), dot_block_unsigned(w->q + 96, a->y + 96));
+    const __m256 scale = _mm256_mul_ps(_mm256_load_ps(w->d), _mm256_load_ps(a->d));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), scale, acc);
+    return _mm256_fmadd_ps(_mm256_load_ps(w->m), _mm256_load_ps(a->x.s), acc);
 }
 
 QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_min) {
@@ -175,11 +251,19 @@ QL_INLINE qv pair_k_nomin(qv acc, const uint8_t *w, const uint8_t *a) { return p
                     acc[r][c] = PAIR(acc[r][c], ws, a[c] + (size_t)s * (A_STEP));                  \
             }                                                                                      \
         }                                                                                          \
-        QL_UNROLL for (int r = 0; r < (R); r++) QL_UNROLL for (int c = 0; c < (C); c++) {         \
-            if (mode & QL_QTILE_STORE)                                                             \
+        if (mode & QL_QTILE_STORE) {                                                               \
+            QL_UNROLL for (int r = 0; r < (R); r++) QL_UNROLL for (int c = 0; c < (C); c++)       \
                 qv_store(spill + (r * (C) + c) * QV_LANES, acc[r][c]);                             \
-            else                                                                                   \
-                res[r * QL_QTILE_MAX_COLS + c] = qv_sum(acc[r][c]);                                \
+        } else if ((R) * (C) == 1) {                                                               \
+            res[0] = qv_sum(acc[0][0]);                                                            \
+        } else {                                                                                   \
+            qv v[REDUCE_N];                                                                        \
+            float sums[REDUCE_N];                                                                  \
+            QL_UNROLL for (int k = 0; k < REDUCE_N; k++) v[k] =                                    \
+                k < (R) * (C) ? acc[k / (C)][k % (C)] : qv_zero();                                 \
+            reduce_n(v, sums);                                                                     \
+            QL_UNROLL for (int r = 0; r < (R); r++) QL_UNROLL for (int c = 0; c < (C); c++)       \
+                res[r * QL_QTILE_MAX_COLS + c] = sums[r * (C) + c];                                \
         }                                                                                          \
     }
 
@@ -190,8 +274,8 @@ QL_INLINE qv pair_k_nomin(qv acc, const uint8_t *w, const uint8_t *a) { return p
     DEFINE_TILE(tile_##F##_3, PAIR, W_STEP, A_STEP, TILE_ROWS, 3)                                  \
     DEFINE_TILE(tile_##F##_4, PAIR, W_STEP, A_STEP, TILE_ROWS, 4)
 
-DEFINE_FAMILY(l0, pair_l0, QL_PW_LEGACY_BYTES, PA_Q8_0_BYTES)
-DEFINE_FAMILY(l1, pair_l1, QL_PW_LEGACY_MIN_BYTES, sizeof(ql_pa_legacy))
+DEFINE_FAMILY(l0, pair_l0, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES)
+DEFINE_FAMILY(l1, pair_l1, QL_PW_LEGACY_MIN_BYTES, QL_PA_Q8_1_BYTES)
 DEFINE_FAMILY(kmin, pair_k_min, sizeof(ql_pw_k), sizeof(ql_pa_k))
 DEFINE_FAMILY(k, pair_k_nomin, sizeof(ql_pw_k), sizeof(ql_pa_k))
 
@@ -201,12 +285,14 @@ DEFINE_FAMILY(k, pair_k_nomin, sizeof(ql_pw_k), sizeof(ql_pa_k))
 
 #define GEMM_L0(T)                                                                                 \
     static const ql_qgemm gemm_##T = {                                                             \
-        QL_TYPE_Q8_0, 64, QL_PW_LEGACY_BYTES, PA_Q8_0_BYTES, TILE_ROWS, SPILL_FLOATS,              \
+        QL_TYPE_Q8_0, QL_LEGACY_STEP, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES, TILE_ROWS,             \
+        SPILL_FLOATS,                                                                              \
         ql_pack_##T, ql_pack_act_q8_0, {tile_l0_1, tile_l0_2, tile_l0_3, tile_l0_4},               \
         QL_QGEMM_IMPL};
 #define GEMM_L1(T)                                                                                 \
     static const ql_qgemm gemm_##T = {                                                             \
-        QL_TYPE_Q8_1, 64, QL_PW_LEGACY_MIN_BYTES, sizeof(ql_pa_legacy), TILE_ROWS, SPILL_FLOATS,   \
+        QL_TYPE_Q8_1, QL_LEGACY_STEP, QL_PW_LEGACY_MIN_BYTES, QL_PA_Q8_1_BYTES, TILE_ROWS,         \
+        SPILL_FLOATS,                                                                              \
         ql_pack_##T, ql_pack_act_q8_1, {tile_l1_1, tile_l1_2, tile_l1_3, tile_l1_4},               \
         QL_QGEMM_IMPL};
 #define GEMM_K(T, F)                                                                               \

@@ -6,15 +6,16 @@
  * weight rows so each thread streams its part of W while the prepared
  * activations stay in cache.
  *
- * Quantized weights take the tiled path of qgemm.h where the build has one:
+ * Quantized weights take the tiled path of qgemm.h where the build has one
+ * and the kernel table's dot is its 1 x 1 tile (so both agree bit for bit):
  * activations are quantized by the run-time quantizer and repacked (phase 1
  * split into row segments, so even one row uses every thread); then, for
- * each block of NC activation rows, each thread packs a panel of a few
- * weight rows (up to PANEL_BYTES; longer rows go in chunks of steps) and
- * runs tiles of rows x QL_QTILE_MAX_COLS dot products over it. Unpacking a
- * weight block once serves NC activation rows, and every load in a tile
- * serves several products. Float weights, and builds without the tiled
- * kernels, use one dot product per output element.
+ * each block of activation rows, each thread packs a panel of a few weight
+ * rows (up to PANEL_BYTES; longer rows go in chunks of steps) and runs
+ * tiles of rows x QL_QTILE_MAX_COLS dot products over it. A weight block is
+ * unpacked once for a whole block of activation rows, and every load in a
+ * tile serves several products. Float weights, and builds without the
+ * tiled kernels, use one dot product per output element.
  *
  * Either way each output element is computed by exactly one thread in an
  * order that depends on nothing but the operands (see qgemm.h), so the
@@ -27,13 +28,31 @@
 
 enum { ROW_TILE = 16, COL_TILE = 64 };
 
-/* Tiled path: activation rows per block, bytes of a weight panel, elements per prepare item. */
-enum { NC = 64, PANEL_BYTES = 24 * 1024, PREP_SEG = 2048 };
+/*
+ * Tiled path: a block of activation rows is as many as fit in ACT_BLOCK_BYTES
+ * (they are reread for every weight panel, so they should stay in L2), at
+ * least NC_MIN and at most NC_MAX (which sizes the spill area); a weight
+ * panel holds PANEL_BYTES (it is reread for every tile, so it should stay
+ * in L1); activations are prepared in items of PREP_SEG elements.
+ */
+enum { ACT_BLOCK_BYTES = 512 * 1024, NC_MIN = 16, NC_MAX = 256 };
+enum { PANEL_BYTES = 24 * 1024, PREP_SEG = 2048 };
 /* The largest run-time quantized segment: q8_K, 292 bytes per 256 elements. */
 enum { PREP_SEG_BYTES = PREP_SEG / 256 * 292 };
 
-size_t ql_matmul_scratch_size(ql_type type, int64_t n_in, int64_t n_rows) {
+/*
+ * The tiled kernel of a type, used only where the kernel table's dot is that
+ * kernel's own 1 x 1 tile: a table that prefers another dot (a different
+ * accumulation order) keeps the per-element path and its results.
+ */
+static const ql_qgemm *tiled_kernel(ql_type type) {
     const ql_qgemm *g = ql_qgemm_get(type);
+    const ql_matmul_kernel *k = ql_kernel_get(type);
+    return g && k && k->dot == ql_qdot_get(type) ? g : NULL;
+}
+
+size_t ql_matmul_scratch_size(ql_type type, int64_t n_in, int64_t n_rows) {
+    const ql_qgemm *g = tiled_kernel(type);
     /* + 64: packed activations start at the first 64-byte boundary of the scratch */
     if (g) return (size_t)ql_qgemm_steps(g, n_in) * g->a_step * (size_t)n_rows + 64;
     const ql_matmul_kernel *k = ql_kernel_get(type);
@@ -116,13 +135,17 @@ static void qgemm_rows(void *arg, int ith, int nth) {
     int64_t kc_max = PANEL_BYTES / ((int64_t)R * (int64_t)g->w_step);
     if (kc_max < 1) kc_max = 1;
 
+    int64_t nc_block = (int64_t)(ACT_BLOCK_BYTES / j->act_row) / QL_QTILE_MAX_COLS * QL_QTILE_MAX_COLS;
+    if (nc_block < NC_MIN) nc_block = NC_MIN;
+    if (nc_block > NC_MAX) nc_block = NC_MAX;
+
     _Alignas(64) unsigned char panel[PANEL_BYTES];
-    _Alignas(64) float spill[NC / QL_QTILE_MAX_COLS * QL_QTILE_MAX_ROWS * QL_QTILE_MAX_COLS * 16];
+    _Alignas(64) float spill[NC_MAX / QL_QTILE_MAX_COLS * QL_QTILE_MAX_ROWS * QL_QTILE_MAX_COLS * 16];
     float res[QL_QTILE_MAX_ROWS * QL_QTILE_MAX_COLS];
     const char *wdata = j->w->data;
 
-    for (int64_t c0 = 0; c0 < j->n_rows; c0 += NC) {
-        const int64_t c1 = c0 + NC < j->n_rows ? c0 + NC : j->n_rows;
+    for (int64_t c0 = 0; c0 < j->n_rows; c0 += nc_block) {
+        const int64_t c1 = c0 + nc_block < j->n_rows ? c0 + nc_block : j->n_rows;
         for (long long gi = g0; gi < g1; gi++) {
             const int64_t o = j->o_begin + gi * R;
             const int nr = j->o_end - o < R ? (int)(j->o_end - o) : R;
@@ -159,7 +182,7 @@ void ql_matmul_cols(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x
                     int64_t n_rows, float *y, int64_t y_stride, void *scratch, int64_t o_begin,
                     int64_t o_end) {
     const ql_matmul_kernel *k = ql_kernel_get(w->type);
-    const ql_qgemm *g = ql_qgemm_get(w->type);
+    const ql_qgemm *g = tiled_kernel(w->type);
     matmul_job job = {
         .w = w, .k = k, .g = g, .x = x, .x_stride = x_stride, .n_rows = n_rows, .y = y,
         .y_stride = y_stride, .act = scratch, .o_begin = o_begin, .o_end = o_end,

@@ -105,6 +105,16 @@ QL_INLINE __m256i decode_legacy(enum legacy_kind kind, const uint8_t *blk, float
     return _mm256_setzero_si256();
 }
 
+/* Per-lane scales of a step from its 4 blocks' values; per-block terms in the first lanes. */
+QL_INLINE void put_lane_scales(float lanes[16], const float v[4]) {
+    for (int i = 0; i < QL_QK_LANES; i++) lanes[i] = v[ql_lane_block(i)];
+}
+
+QL_INLINE void put_block_terms(float lanes[16], const float v[4]) {
+    for (int i = 0; i < QL_QK_LANES; i++) lanes[i] = 0.0f;
+    for (int b = 0; b < 4; b++) lanes[ql_lane_first(b)] = v[b];
+}
+
 QL_INLINE void pack_legacy(enum legacy_kind kind, size_t block_bytes, const void *row, int64_t s0,
                            int64_t ns, int64_t n, void *dst) {
     const bool has_min = kind == L_Q4_1 || kind == L_Q5_1;
@@ -112,19 +122,21 @@ QL_INLINE void pack_legacy(enum legacy_kind kind, size_t block_bytes, const void
     const int64_t nb = n / 32;
     for (int64_t i = 0; i < ns; i++) {
         ql_pw_legacy *p = (ql_pw_legacy *)((uint8_t *)dst + (size_t)i * stride);
-        for (int h = 0; h < 2; h++) {
-            const int64_t b = 2 * (s0 + i) + h;
-            float d = 0.0f, m = 0.0f;
+        float d[4], m[4];
+        for (int h = 0; h < 4; h++) {
+            const int64_t b = 4 * (s0 + i) + h;
+            d[h] = m[h] = 0.0f;
             __m256i q = _mm256_setzero_si256();
-            if (b < nb) q = decode_legacy(kind, (const uint8_t *)row + (size_t)b * block_bytes, &d, &m);
+            if (b < nb)
+                q = decode_legacy(kind, (const uint8_t *)row + (size_t)b * block_bytes, &d[h], &m[h]);
 #if defined(QL_QK_AVX512)
             /* u8 operand of the VNNI dot: the signed value + 128 (min types are already >= 0) */
             if (!has_min) q = _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80));
 #endif
             _mm256_store_si256((__m256i *)(p->q + 32 * h), q);
-            _mm256_store_ps(p->d + 8 * h, _mm256_set1_ps(d));
-            if (has_min) _mm256_store_ps(p->m + 8 * h, _mm256_set1_ps(m));
         }
+        put_lane_scales(p->d, d);
+        if (has_min) put_block_terms(p->m, m);
     }
 }
 
@@ -145,23 +157,18 @@ LEGACY_PACKER(mxfp4, L_MXFP4)
 void ql_pack_act_q8_0(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst) {
     const block_q8_0 *x = row;
     const int64_t nb = n / 32;
-#if defined(QL_QK_AVX512)
-    const size_t stride = sizeof(ql_pa_legacy);
-#else
-    const size_t stride = offsetof(ql_pa_legacy, x);
-#endif
     for (int64_t i = 0; i < ns; i++) {
-        ql_pa_legacy *p = (ql_pa_legacy *)((uint8_t *)dst + (size_t)i * stride);
-        for (int h = 0; h < 2; h++) {
-            const int64_t b = 2 * (s0 + i) + h;
+        ql_pa_legacy *p = (ql_pa_legacy *)((uint8_t *)dst + (size_t)i * QL_PA_Q8_0_BYTES);
+        float d[4];
+        for (int h = 0; h < 4; h++) {
+            const int64_t b = 4 * (s0 + i) + h;
             __m256i y = _mm256_setzero_si256();
-            float d = 0.0f;
+            d[h] = 0.0f;
             if (b < nb) {
                 y = _mm256_loadu_si256((const __m256i *)x[b].qs);
-                d = half_to_float(x[b].d);
+                d[h] = half_to_float(x[b].d);
             }
             _mm256_store_si256((__m256i *)(p->y + 32 * h), y);
-            _mm256_store_ps(p->d + 8 * h, _mm256_set1_ps(d));
 #if defined(QL_QK_AVX512)
             /* -128 * (y0 + y1 + y2 + y3) per lane cancels the +128 on the weights */
             const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), y);
@@ -169,6 +176,7 @@ void ql_pack_act_q8_0(const void *row, int64_t s0, int64_t ns, int64_t n, void *
             _mm256_store_si256((__m256i *)(p->x.corr + 8 * h), corr);
 #endif
         }
+        put_lane_scales(p->d, d);
     }
 }
 
@@ -176,20 +184,21 @@ void ql_pack_act_q8_1(const void *row, int64_t s0, int64_t ns, int64_t n, void *
     const block_q8_1 *x = row;
     const int64_t nb = n / 32;
     for (int64_t i = 0; i < ns; i++) {
-        ql_pa_legacy *p = (ql_pa_legacy *)((uint8_t *)dst + (size_t)i * sizeof(ql_pa_legacy));
-        for (int h = 0; h < 2; h++) {
-            const int64_t b = 2 * (s0 + i) + h;
+        ql_pa_legacy *p = (ql_pa_legacy *)((uint8_t *)dst + (size_t)i * QL_PA_Q8_1_BYTES);
+        float d[4], s[4];
+        for (int h = 0; h < 4; h++) {
+            const int64_t b = 4 * (s0 + i) + h;
             __m256i y = _mm256_setzero_si256();
-            float d = 0.0f, s = 0.0f;
+            d[h] = s[h] = 0.0f;
             if (b < nb) {
                 y = _mm256_loadu_si256((const __m256i *)x[b].qs);
-                d = half_to_float(x[b].d);
-                s = half_to_float(x[b].s);
+                d[h] = half_to_float(x[b].d);
+                s[h] = half_to_float(x[b].s);
             }
             _mm256_store_si256((__m256i *)(p->y + 32 * h), y);
-            _mm256_store_ps(p->d + 8 * h, _mm256_set1_ps(d));
-            _mm256_store_ps(p->x.s + 8 * h, _mm256_setr_ps(s, 0, 0, 0, 0, 0, 0, 0));
         }
+        put_lane_scales(p->d, d);
+        put_block_terms(p->x.s, s);
     }
 }
 

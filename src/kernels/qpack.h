@@ -5,11 +5,13 @@
  * Two families:
  *
  *  "legacy": q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, mxfp4 against q8_0 or
- *  q8_1. A step is two 32-element blocks (64 int8 values, element order) and
- *  per-lane float scales: lanes 0-7 belong to the first block, 8-15 to the
- *  second, which is how the 16 int32 lanes of a 64-byte VNNI dot fall. A
- *  row with an odd number of blocks ends in a step whose second block is
- *  all zeros (values and scales), which adds exact zeros.
+ *  q8_1. A step is four 32-element blocks (128 int8 values, element order)
+ *  and per-lane float scales. The integer dot of a step yields lanes of
+ *  partial sums that are folded together until each lane holds sums of one
+ *  block only (ql_lane_block says which), so one conversion, one scale
+ *  multiply and one accumulate serve four blocks. A row whose block count
+ *  is not a multiple of 4 ends in a step padded with zero blocks (values
+ *  and scales), which add exact zeros.
  *
  *  "k": q2_K .. q6_K and iq4_xs against q8_K. A step is one 256-element
  *  super-block with the integer sub-block scale already multiplied into
@@ -17,8 +19,9 @@
  *  multiply-adds gives the super-block's integer sum; the min term uses
  *  per-16 mins against q8_K's per-16 sums.
  *
- * Weights of the families without a min are stored so that the dot needs
- * no fix-up: under AVX-512 VNNI (u8 x s8 products) a legacy weight w is
+ * Signed legacy weights (all but q4_1 and q5_1, whose levels are >= 0) are
+ * stored so that no fix-up follows the dot: under AVX-512 VNNI (u8 x s8
+ * products) a weight w is
  * stored as w + 128 and the activation step carries -128 * (sum of the 4
  * activations of each lane) as the lane's starting value, so every lane
  * holds an exact sum of w * y over its 4 elements; under AVX2 (sign trick,
@@ -39,20 +42,38 @@
 
 #if defined(QL_QK_AVX2)
 
+/* Lanes of a float accumulator, and the block (0-3) of a legacy step that lane i sums. */
+#if defined(QL_QK_AVX512)
+enum { QL_QK_LANES = 16 };
+/* two 16-lane VNNI dots (blocks 0-1, 2-3) folded by unpacklo/hi_epi32 + add */
+static inline int ql_lane_block(int i) { return (i & 1) * 2 + (i >> 3); }
+#else
+enum { QL_QK_LANES = 8 };
+/* four 8-lane dots (one per block) folded by two rounds of hadd_epi32 */
+static inline int ql_lane_block(int i) { return i & 3; }
+#endif
+
+/* The first lane that sums block b, where a per-block term (min x s) is added. */
+static inline int ql_lane_first(int b) {
+    int i = 0;
+    while (ql_lane_block(i) != b) i++;
+    return i;
+}
+
 /* Legacy weights: min types (q4_1, q5_1) use m; the others end after d. */
 typedef struct {
-    _Alignas(64) int8_t q[64];
-    float d[16]; /* block scale, per lane */
-    float m[16]; /* block min, per lane */
+    _Alignas(64) int8_t q[128];
+    float d[16]; /* block scale, per lane (QL_QK_LANES used) */
+    float m[16]; /* block min in the block's first lane, 0 elsewhere */
 } ql_pw_legacy;
 
 /* Legacy activations (q8_0 or q8_1). */
 typedef struct {
-    _Alignas(64) int8_t y[64];
+    _Alignas(64) int8_t y[128];
     float d[16];
     union {
-        int32_t corr[16]; /* q8_0, AVX-512: -128 * sum of the lane's 4 activations */
-        float s[16];      /* q8_1: the block's s in lanes 0 and 8, zero elsewhere */
+        int32_t corr[32]; /* q8_0, AVX-512: -128 * (y[4j] + .. + y[4j+3]), the dots' start values */
+        float s[16];      /* q8_1: the block's s in its first lane, zero elsewhere */
     } x;
 } ql_pa_legacy;
 
@@ -72,14 +93,22 @@ typedef struct {
     uint8_t pad[28];
 } ql_pa_k;
 
-_Static_assert(sizeof(ql_pw_legacy) == 192, "legacy weight step");
-_Static_assert(sizeof(ql_pa_legacy) == 192, "legacy activation step");
+_Static_assert(sizeof(ql_pw_legacy) == 256, "legacy weight step");
+_Static_assert(sizeof(ql_pa_legacy) == 320, "legacy activation step");
 _Static_assert(sizeof(ql_pw_k) == 576, "k weight step");
 _Static_assert(sizeof(ql_pa_k) == 576, "k activation step");
 
-/* Bytes of a legacy weight step without / with the min lanes. */
-#define QL_PW_LEGACY_BYTES 128
-#define QL_PW_LEGACY_MIN_BYTES 192
+/* Elements of a legacy step; bytes of a legacy weight step without / with the min lanes. */
+#define QL_LEGACY_STEP 128
+#define QL_PW_LEGACY_BYTES 192
+#define QL_PW_LEGACY_MIN_BYTES 256
+/* Bytes of a legacy activation step: q8_0 (the corrections only under AVX-512), q8_1. */
+#if defined(QL_QK_AVX512)
+#define QL_PA_Q8_0_BYTES 320
+#else
+#define QL_PA_Q8_0_BYTES 192
+#endif
+#define QL_PA_Q8_1_BYTES 256
 
 #define QL_DECLARE_PACK(T)                                                                         \
     void ql_pack_##T(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst);
