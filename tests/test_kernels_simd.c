@@ -247,6 +247,54 @@ QL_TEST(kernels_simd_dots_raw_blocks) {
 }
 
 /*
+ * Activation preparation: the fused quantize-and-pack gives the bytes of
+ * the run-time quantizer followed by the packer, for ordinary blocks and
+ * for the ones it hands to the scalar quantizer (zeros, values below 1e-30,
+ * NaN, Inf), over rows with a partial last step.
+ */
+QL_TEST(kernels_fused_activation_quantizer) {
+    if (!ql_qgemm_get(QL_TYPE_Q4_0)) SKIP("this build has no SIMD quantized kernels");
+    const ql_type weight_types[] = {QL_TYPE_Q4_0, QL_TYPE_Q4_1, QL_TYPE_Q4_K}; /* q8_0, q8_1, q8_K */
+    for (size_t k = 0; k < sizeof weight_types / sizeof weight_types[0]; k++) {
+        const ql_qgemm *g = ql_qgemm_get(weight_types[k]);
+        const ql_type_traits *ta = ql_type_traits_get((int)g->act_type);
+        const int64_t n = g->step == 256 ? 256 * 7 : 32 * 29;
+        const int64_t ns = ql_qgemm_steps(g, n);
+        float *x = malloc((size_t)n * sizeof(float));
+        void *q = malloc(ql_row_size(g->act_type, n));
+        unsigned char *want = aligned_alloc(64, (size_t)ns * g->a_step);
+        unsigned char *got = aligned_alloc(64, (size_t)ns * g->a_step);
+        int bad = 0;
+        for (int rep = 0; rep < 60; rep++) {
+            fill(x, n, rep % (N_DISTS - 1));
+            /* special blocks: zeros, tiny, a NaN, an Inf, ties of magnitude with both signs */
+            const int64_t bs = ta->block_size, nb = n / bs;
+            const int64_t b = (int64_t)(rng_u64() % (uint64_t)nb);
+            switch (rep % 6) {
+            case 0: for (int64_t i = 0; i < bs; i++) x[b * bs + i] = 0.0f; break;
+            case 1: for (int64_t i = 0; i < bs; i++) x[b * bs + i] *= 1e-32f; break;
+            case 2: x[b * bs + (int64_t)(rng_u64() % (uint64_t)bs)] = NAN; break;
+            case 3: x[b * bs + (int64_t)(rng_u64() % (uint64_t)bs)] = -INFINITY; break;
+            case 4: x[b * bs + 3] = 7.0f, x[b * bs + 1] = -7.0f; break;
+            default: break;
+            }
+            memset(want, 0xa5, (size_t)ns * g->a_step);
+            memset(got, 0xa5, (size_t)ns * g->a_step);
+            ta->from_float(x, q, n);
+            g->pack_a(q, 0, ns, n, want);
+            /* in two calls, as the matmul hands out segments */
+            g->quant_a(x, 0, ns / 2, n, got);
+            g->quant_a(x, ns / 2, ns - ns / 2, n, got + (size_t)(ns / 2) * g->a_step);
+            if (memcmp(want, got, (size_t)ns * g->a_step) != 0 && bad++ < 3)
+                CHECK_MSG(0, "%s activations, rep %d: fused quantize-and-pack differs from %s + pack",
+                          ta->name, rep, ta->name);
+        }
+        CHECK_EQ_INT(bad, 0);
+        free(x), free(q), free(want), free(got);
+    }
+}
+
+/*
  * The matrix product against a naive loop: bit for bit the kernel table's
  * dot of each element (for a tiled type, the tile shape, the chunking of
  * long rows and the thread split change nothing), and within tolerance of

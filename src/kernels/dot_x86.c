@@ -287,18 +287,18 @@ DEFINE_FAMILY(k, pair_k_nomin, sizeof(ql_pw_k), sizeof(ql_pa_k))
     static const ql_qgemm gemm_##T = {                                                             \
         QL_TYPE_Q8_0, QL_LEGACY_STEP, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES, TILE_ROWS,             \
         SPILL_FLOATS,                                                                              \
-        ql_pack_##T, ql_pack_act_q8_0, {tile_l0_1, tile_l0_2, tile_l0_3, tile_l0_4},               \
+        ql_pack_##T, ql_pack_act_q8_0, ql_quant_act_q8_0, {tile_l0_1, tile_l0_2, tile_l0_3, tile_l0_4},               \
         QL_QGEMM_IMPL};
 #define GEMM_L1(T)                                                                                 \
     static const ql_qgemm gemm_##T = {                                                             \
         QL_TYPE_Q8_1, QL_LEGACY_STEP, QL_PW_LEGACY_MIN_BYTES, QL_PA_Q8_1_BYTES, TILE_ROWS,         \
         SPILL_FLOATS,                                                                              \
-        ql_pack_##T, ql_pack_act_q8_1, {tile_l1_1, tile_l1_2, tile_l1_3, tile_l1_4},               \
+        ql_pack_##T, ql_pack_act_q8_1, ql_quant_act_q8_1, {tile_l1_1, tile_l1_2, tile_l1_3, tile_l1_4},               \
         QL_QGEMM_IMPL};
 #define GEMM_K(T, F)                                                                               \
     static const ql_qgemm gemm_##T = {                                                             \
         QL_TYPE_Q8_K, 256, sizeof(ql_pw_k), sizeof(ql_pa_k), TILE_ROWS, SPILL_FLOATS,              \
-        ql_pack_##T, ql_pack_act_q8_K, {tile_##F##_1, tile_##F##_2, tile_##F##_3, tile_##F##_4},   \
+        ql_pack_##T, ql_pack_act_q8_K, ql_quant_act_q8_K, {tile_##F##_1, tile_##F##_2, tile_##F##_3, tile_##F##_4},   \
         QL_QGEMM_IMPL};
 
 GEMM_L0(q4_0)

@@ -37,8 +37,6 @@ enum { ROW_TILE = 16, COL_TILE = 64 };
  */
 enum { ACT_BLOCK_BYTES = 512 * 1024, NC_MIN = 16, NC_MAX = 256 };
 enum { PANEL_BYTES = 24 * 1024, PREP_SEG = 2048 };
-/* The largest run-time quantized segment: q8_K, 292 bytes per 256 elements. */
-enum { PREP_SEG_BYTES = PREP_SEG / 256 * 292 };
 
 /*
  * The tiled kernel of a type, used only where the kernel table's dot is that
@@ -113,15 +111,13 @@ static void qgemm_prepare(void *arg, int ith, int nth) {
     matmul_job *j = arg;
     const ql_qgemm *g = j->g;
     const int64_t n = j->w->n_in, n_seg = (n + PREP_SEG - 1) / PREP_SEG;
-    _Alignas(64) unsigned char tmp[PREP_SEG_BYTES];
     long long i0, i1;
     ql_split_range(j->n_rows * n_seg, ith, nth, &i0, &i1);
     for (long long i = i0; i < i1; i++) {
         const int64_t r = i / n_seg, e0 = (i % n_seg) * PREP_SEG;
         const int64_t len = n - e0 < PREP_SEG ? n - e0 : PREP_SEG;
-        j->k->convert(j->x + r * j->x_stride + e0, tmp, len);
-        g->pack_a(tmp, 0, ql_qgemm_steps(g, len), len,
-                  j->act + (size_t)r * j->act_row + (size_t)(e0 / g->step) * g->a_step);
+        g->quant_a(j->x + r * j->x_stride, e0 / g->step, ql_qgemm_steps(g, len), n,
+                   j->act + (size_t)r * j->act_row + (size_t)(e0 / g->step) * g->a_step);
     }
 }
 

@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "../quant/blocks.h"
+#include "../quant/quant.h"
 
 #define QL_INLINE static inline __attribute__((always_inline))
 
@@ -409,6 +410,163 @@ void ql_pack_act_q8_K(const void *row, int64_t s0, int64_t ns, int64_t n, void *
                 _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(x[i].qs + 16 * j))));
         memcpy(p->bsums, x[i].bsums, sizeof p->bsums);
         p->d = x[i].d;
+    }
+}
+
+/* ---- run-time quantization fused with packing ---- */
+
+/*
+ * These produce the bytes that the run-time quantizer (the vec_dot_type's
+ * from_float) followed by the packer above would: the same float
+ * operations (x * (127 / amax), x * (-127 / max)), the same round-to-even
+ * conversions, the same f16 roundings of the scales. A block whose largest
+ * magnitude is zero, below 1e-30 (the inverse scale could overflow) or not
+ * finite goes through the scalar quantizer itself, which defines what such
+ * blocks become.
+ */
+
+static inline float max8(__m256 v) {
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_movehdup_ps(m));
+    return _mm_cvtss_f32(m);
+}
+
+static inline bool usable_amax(float amax) { return amax >= 1e-30f && amax <= 3.4e38f; }
+
+/* 32 int32 (4 x 8) -> 32 int8 in order; the values are within int8 already. */
+QL_INLINE __m256i narrow32(__m256i i0, __m256i i1, __m256i i2, __m256i i3) {
+    const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+}
+
+static inline float round_half(float f) { return half_to_float(ql_fp32_to_fp16(f)); }
+
+/*
+ * One 32-element block as q8_0 / q8_1's run-time quantizer makes it: the
+ * values, the f16 scale as a float and (want_sum) the f16 block sum s.
+ */
+static void quant_block_q8(const float *x, ql_type type, int8_t y[32], float *d, float *s) {
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 v[4], a = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+    for (int k = 0; k < 4; k++) {
+        v[k] = _mm256_loadu_ps(x + 8 * k);
+        a = _mm256_max_ps(a, _mm256_andnot_ps(sign, v[k]));
+        nan = _mm256_or_ps(nan, _mm256_cmp_ps(v[k], v[k], _CMP_UNORD_Q));
+    }
+    const float amax = max8(a);
+    if (!usable_amax(amax) || _mm256_movemask_ps(nan)) {
+        if (type == QL_TYPE_Q8_0) {
+            block_q8_0 b;
+            ql_type_traits_get(QL_TYPE_Q8_0)->from_float(x, &b, 32);
+            memcpy(y, b.qs, 32);
+            *d = half_to_float(b.d);
+        } else {
+            block_q8_1 b;
+            ql_type_traits_get(QL_TYPE_Q8_1)->from_float(x, &b, 32);
+            memcpy(y, b.qs, 32);
+            *d = half_to_float(b.d);
+            *s = half_to_float(b.s);
+        }
+        return;
+    }
+    const float dd = amax / 127.0f;
+    const __m256 id = _mm256_set1_ps(127.0f / amax);
+    __m256i q[4];
+    for (int k = 0; k < 4; k++) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], id));
+    _mm256_storeu_si256((__m256i *)y, narrow32(q[0], q[1], q[2], q[3]));
+    *d = round_half(dd);
+    if (type == QL_TYPE_Q8_1) {
+        __m256i t = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+        __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+        u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0x4e));
+        u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0xb1));
+        *s = round_half(dd * (float)_mm_cvtsi128_si32(u));
+    }
+}
+
+QL_INLINE void quant_act_legacy(ql_type type, const float *x, int64_t s0, int64_t ns, int64_t n,
+                                void *dst) {
+    const int64_t nb = n / 32;
+    const size_t stride = type == QL_TYPE_Q8_0 ? QL_PA_Q8_0_BYTES : QL_PA_Q8_1_BYTES;
+    for (int64_t i = 0; i < ns; i++) {
+        ql_pa_legacy *p = (ql_pa_legacy *)((uint8_t *)dst + (size_t)i * stride);
+        float d[4], s[4];
+        for (int h = 0; h < 4; h++) {
+            const int64_t b = 4 * (s0 + i) + h;
+            d[h] = s[h] = 0.0f;
+            if (b < nb)
+                quant_block_q8(x + 32 * b, type, p->y + 32 * h, &d[h], &s[h]);
+            else
+                memset(p->y + 32 * h, 0, 32);
+#if defined(QL_QK_AVX512)
+            if (type == QL_TYPE_Q8_0) {
+                const __m256i y = _mm256_load_si256((const __m256i *)(p->y + 32 * h));
+                const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), y);
+                _mm256_store_si256((__m256i *)(p->x.corr + 8 * h),
+                                   _mm256_madd_epi16(pairs, _mm256_set1_epi16(-128)));
+            }
+#endif
+        }
+        put_lane_scales(p->d, d);
+        if (type == QL_TYPE_Q8_1) put_block_terms(p->x.s, s);
+    }
+}
+
+void ql_quant_act_q8_0(const float *x, int64_t s0, int64_t ns, int64_t n, void *dst) {
+    quant_act_legacy(QL_TYPE_Q8_0, x, s0, ns, n, dst);
+}
+
+void ql_quant_act_q8_1(const float *x, int64_t s0, int64_t ns, int64_t n, void *dst) {
+    quant_act_legacy(QL_TYPE_Q8_1, x, s0, ns, n, dst);
+}
+
+/* q8_K: the scale is set by the first value of largest magnitude, mapped to -127. */
+void ql_quant_act_q8_K(const float *x, int64_t s0, int64_t ns, int64_t n, void *dst) {
+    (void)n;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int64_t i = 0; i < ns; i++) {
+        const float *xb = x + 256 * (s0 + i);
+        ql_pa_k *p = (ql_pa_k *)((uint8_t *)dst + (size_t)i * sizeof(ql_pa_k));
+        __m256 a = _mm256_setzero_ps(), nan = _mm256_setzero_ps();
+        for (int k = 0; k < 32; k++) {
+            const __m256 v = _mm256_loadu_ps(xb + 8 * k);
+            a = _mm256_max_ps(a, _mm256_andnot_ps(sign, v));
+            nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        }
+        const float amax = max8(a);
+        if (!usable_amax(amax) || _mm256_movemask_ps(nan)) {
+            block_q8_K b;
+            ql_type_traits_get(QL_TYPE_Q8_K)->from_float(xb, &b, 256);
+            ql_pack_act_q8_K(&b, 0, 1, 256, p);
+            continue;
+        }
+        const __m256 am = _mm256_set1_ps(amax);
+        int first = 0;
+        for (int k = 0; k < 32; k++) {
+            const __m256 hit = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(xb + 8 * k)), am, _CMP_EQ_OQ);
+            const int mask = _mm256_movemask_ps(hit);
+            if (mask) {
+                first = 8 * k + __builtin_ctz((unsigned)mask);
+                break;
+            }
+        }
+        const float iscale = -127.0f / xb[first];
+        const __m256 is = _mm256_set1_ps(iscale);
+        const __m256i top = _mm256_set1_epi32(127);
+        for (int g = 0; g < 16; g++) {
+            const __m256i q0 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(is, _mm256_loadu_ps(xb + 16 * g))), top);
+            const __m256i q1 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(is, _mm256_loadu_ps(xb + 16 * g + 8))), top);
+            /* 16 int16 in order */
+            const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xd8);
+            _mm256_store_si256((__m256i *)(p->y + 16 * g), w);
+            __m256i t = _mm256_add_epi32(q0, q1);
+            __m128i u = _mm_add_epi32(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
+            u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0x4e));
+            u = _mm_add_epi32(u, _mm_shuffle_epi32(u, 0xb1));
+            p->bsums[g] = (int16_t)_mm_cvtsi128_si32(u);
+        }
+        p->d = 1.0f / iscale;
     }
 }
 

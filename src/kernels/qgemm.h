@@ -28,6 +28,9 @@
 /* Packs steps [s0, s0 + ns) of a row of n elements (in the row's own block format). */
 typedef void (*ql_qpack_fn)(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst);
 
+/* Quantizes and packs steps [s0, s0 + ns) of an f32 row of n elements. */
+typedef void (*ql_qquant_fn)(const float *x, int64_t s0, int64_t ns, int64_t n, void *dst);
+
 /* Tile modes: continue from spilled accumulators / spill them instead of finishing. */
 enum { QL_QTILE_LOAD = 1, QL_QTILE_STORE = 2 };
 
@@ -50,6 +53,7 @@ typedef struct {
     size_t spill_floats;  /* scratch floats a tile of rows x QL_QTILE_MAX_COLS spills */
     ql_qpack_fn pack_w;   /* weight row (the weight type) -> steps */
     ql_qpack_fn pack_a;   /* activation row (act_type) -> steps */
+    ql_qquant_fn quant_a; /* f32 row -> steps: act_type's from_float, then pack_a, same bytes */
     ql_qtile_fn tile[QL_QTILE_MAX_COLS]; /* tile[c - 1]: rows x c */
     const char *impl;     /* "avx512-vnni" or "avx2" */
 } ql_qgemm;

@@ -131,5 +131,10 @@ QL_DECLARE_PACK(act_q8_1)
 QL_DECLARE_PACK(act_q8_K)
 #undef QL_DECLARE_PACK
 
+/* f32 activations -> packed steps: from_float of the vec_dot_type, then the packer, in one pass. */
+void ql_quant_act_q8_0(const float *x, int64_t s0, int64_t ns, int64_t n, void *dst);
+void ql_quant_act_q8_1(const float *x, int64_t s0, int64_t ns, int64_t n, void *dst);
+void ql_quant_act_q8_K(const float *x, int64_t s0, int64_t ns, int64_t n, void *dst);
+
 #endif
 #endif
