@@ -117,7 +117,9 @@ static double term_bound(ql_type t, const void *qx, const float *yd, int64_t n) 
     return s * (1.0 + 0x1p-10);
 }
 
-static double tolerance(int64_t n, double A) { return 2.0 * ((double)n / 32.0 + 8.0) * 0x1p-24 * A; }
+static double tolerance(int64_t n, double A) {
+    return 2.0 * ((double)n / 32.0 + 8.0) * 0x1p-24 * A;
+}
 
 /* Every quantized type has a SIMD dot in a SIMD build, none in a scalar one. */
 QL_TEST(kernels_simd_coverage) {
@@ -179,8 +181,10 @@ static void check_dot_type(ql_test_ctx *t, ql_type type, ql_vec_dot_fn simd, dou
                 simd(n, &got, qx, qy);
                 const double tol = tolerance(n, term_bound(type, qx, yd, n));
                 const double diff = fabs((double)got - (double)ref);
-                CHECK_MSG(diff <= tol, "%s n=%lld x %s, y %s: SIMD %.9g, scalar %.9g (|diff| %.3g > %.3g)",
-                          tx->name, (long long)n, dist_names[dx], dist_names[dy], got, ref, diff, tol);
+                CHECK_MSG(diff <= tol,
+                          "%s n=%lld x %s, y %s: SIMD %.9g, scalar %.9g (|diff| %.3g > %.3g)",
+                          tx->name, (long long)n, dist_names[dx], dist_names[dy], got, ref, diff,
+                          tol);
                 if (tol > 0 && diff / tol > *worst) *worst = diff / tol;
             }
         }
@@ -193,7 +197,8 @@ QL_TEST(kernels_simd_dots_vs_scalar) {
     for (int k = 0; k < N_TYPES; k++) {
         double worst = 0.0;
         check_dot_type(t, quant_types[k], ql_qdot_get(quant_types[k]), &worst);
-        printf("%-7s worst |simd - scalar| / tol = %.3f\n", ql_type_name((int)quant_types[k]), worst);
+        printf("%-7s worst |simd - scalar| / tol = %.3f\n", ql_type_name((int)quant_types[k]),
+               worst);
     }
 }
 
@@ -239,8 +244,9 @@ QL_TEST(kernels_simd_dots_raw_blocks) {
             tx->vec_dot(n, &ref, qx, qy);
             ql_qdot_get(type)(n, &got, qx, qy);
             const double tol = tolerance(n, term_bound(type, qx, yd, n));
-            CHECK_MSG(fabs((double)got - ref) <= tol, "%s raw blocks rep %d: SIMD %.9g, scalar %.9g (tol %.3g)",
-                      tx->name, rep, got, ref, tol);
+            CHECK_MSG(fabs((double)got - ref) <= tol,
+                      "%s raw blocks rep %d: SIMD %.9g, scalar %.9g (tol %.3g)", tx->name, rep,
+                      got, ref, tol);
         }
         free(qx), free(qy), free(y), free(yd);
     }
@@ -254,7 +260,8 @@ QL_TEST(kernels_simd_dots_raw_blocks) {
  */
 QL_TEST(kernels_fused_activation_quantizer) {
     if (!ql_qgemm_get(QL_TYPE_Q4_0)) SKIP("this build has no SIMD quantized kernels");
-    const ql_type weight_types[] = {QL_TYPE_Q4_0, QL_TYPE_Q4_1, QL_TYPE_Q4_K}; /* q8_0, q8_1, q8_K */
+    /* their activation types: q8_0, q8_1, q8_K */
+    const ql_type weight_types[] = {QL_TYPE_Q4_0, QL_TYPE_Q4_1, QL_TYPE_Q4_K};
     for (size_t k = 0; k < sizeof weight_types / sizeof weight_types[0]; k++) {
         const ql_qgemm *g = ql_qgemm_get(weight_types[k]);
         const ql_type_traits *ta = ql_type_traits_get((int)g->act_type);
@@ -286,8 +293,8 @@ QL_TEST(kernels_fused_activation_quantizer) {
             g->quant_a(x, 0, ns / 2, n, got);
             g->quant_a(x, ns / 2, ns - ns / 2, n, got + (size_t)(ns / 2) * g->a_step);
             if (memcmp(want, got, (size_t)ns * g->a_step) != 0 && bad++ < 3)
-                CHECK_MSG(0, "%s activations, rep %d: fused quantize-and-pack differs from %s + pack",
-                          ta->name, rep, ta->name);
+                CHECK_MSG(0, "%s activations, rep %d: fused quantize-and-pack differs from "
+                             "%s + pack", ta->name, rep, ta->name);
         }
         CHECK_EQ_INT(bad, 0);
         free(x), free(q), free(want), free(got);
@@ -329,7 +336,8 @@ QL_TEST(kernels_tiled_matmul) {
             float *yd = malloc((size_t)n_in * sizeof(float));
             fill(w, n_in * n_out, (int)(si % 5));
             fill(x, n_in * n_rows, 0);
-            for (int64_t o = 0; o < n_out; o++) tx->from_float_ref(w + o * n_in, qw + o * wrow, n_in);
+            for (int64_t o = 0; o < n_out; o++)
+                tx->from_float_ref(w + o * n_in, qw + o * wrow, n_in);
             for (int64_t r = 0; r < n_rows; r++) ty->from_float(x + r * n_in, qa + r * yrow, n_in);
             const ql_matrix m = {qw, type, n_in, n_out, wrow};
             /* a scratch off any 64-byte boundary, as a plain malloc may give */
@@ -348,13 +356,17 @@ QL_TEST(kernels_tiled_matmul) {
                         tx->vec_dot(n_in, &ref, qw + o * wrow, qa + r * yrow);
                         const float got = out[r * n_out + o];
                         if (memcmp(&got, &simd, sizeof got) != 0 && bad_bits++ < 3)
-                            CHECK_MSG(0, "%s %lldx%lld by %lld rows, %d threads: [%lld][%lld] tiled %.9g, dot %.9g",
-                                      tx->name, (long long)n_out, (long long)n_in, (long long)n_rows,
-                                      p + 1, (long long)r, (long long)o, got, simd);
-                        const double tol = tolerance(n_in, term_bound(type, qw + o * wrow, yd, n_in));
+                            CHECK_MSG(0,
+                                      "%s %lldx%lld by %lld rows, %d threads: [%lld][%lld] "
+                                      "product %.9g, table dot %.9g",
+                                      tx->name, (long long)n_out, (long long)n_in,
+                                      (long long)n_rows, p + 1, (long long)r, (long long)o, got,
+                                      simd);
+                        const double tol =
+                            tolerance(n_in, term_bound(type, qw + o * wrow, yd, n_in));
                         if (fabs((double)got - ref) > tol && bad_tol++ < 3)
-                            CHECK_MSG(0, "%s [%lld][%lld]: tiled %.9g, scalar %.9g (tol %.3g)", tx->name,
-                                      (long long)r, (long long)o, got, ref, tol);
+                            CHECK_MSG(0, "%s [%lld][%lld]: product %.9g, scalar %.9g (tol %.3g)",
+                                      tx->name, (long long)r, (long long)o, got, ref, tol);
                     }
                 }
             }
@@ -395,7 +407,8 @@ static void forward_threads(ql_test_ctx *t, const ql_model *m, int64_t T, int64_
         ql_error err;
         REQUIRE_MSG(ql_context_create(m, &cp, &ctx, &err) == QL_OK, "%s", err.msg);
         capture cap = {malloc((size_t)(T * V) * sizeof(float)), V};
-        REQUIRE_MSG(ql_forward(ctx, tok, T, 0, 0, capture_rows, &cap, &err) == QL_OK, "%s", err.msg);
+        REQUIRE_MSG(ql_forward(ctx, tok, T, 0, 0, capture_rows, &cap, &err) == QL_OK, "%s",
+                    err.msg);
         ql_context_free(ctx);
         if (!first) {
             first = cap.logits;

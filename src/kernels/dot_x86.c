@@ -4,14 +4,15 @@
  * has it, else AVX2 (+FMA, F16C); other builds get none and matmul.c keeps
  * the scalar dots of src/quant.
  *
- * The integer part of every dot is exact, as in the scalar reference: a
- * legacy step is one VNNI u8 x s8 dot (AVX-512) or the sign trick with
- * maddubs (AVX2, |w| <= 128 and |y| <= 127 keep the 16-bit pair sums below
- * 2^15), a k step is 16-bit multiply-adds of level * scale (<= 4096) with
- * int8 activations, at most 32 products per int32 lane (< 2^24, so even
- * the conversion to float is exact). Only the float combination differs
- * from the reference: per lane, scaled partial sums accumulate across
- * steps in vector registers and the lanes are added at the end.
+ * The integer part of every dot is exact, as in the scalar reference. A
+ * legacy step (four 32-element blocks) is two VNNI u8 x s8 dots (AVX-512)
+ * or four maddubs dots with the sign trick (AVX2: |w| <= 128, |y| <= 127
+ * keep the 16-bit pair sums below 2^15), folded so that each lane sums one
+ * block. A k step (one super-block) is 16-bit multiply-adds of level x
+ * sub-block scale (|.| <= 4096) with the activations, at most 32 products
+ * per int32 lane (< 2^24, so even the conversion to float is exact). Only
+ * the float combination differs from the reference: per lane, scaled
+ * partial sums accumulate across steps, and the lanes are added at the end.
  *
  * Each output element has its own accumulator and goes through the same
  * operations in every tile shape, so a tile of R x C equals C x R separate
@@ -55,7 +56,8 @@ QL_INLINE void qv_store(float *p, qv v) { _mm512_store_ps(p, v); }
  * same two operands in every addition, hence the same bits.
  */
 QL_INLINE float qv_sum(qv v) {
-    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+    const __m256 hi = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
+    __m256 a = _mm256_add_ps(_mm512_castps512_ps256(v), hi);
     __m128 b = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     __m128 c = _mm_add_ps(b, _mm_movehl_ps(b, b));
     return _mm_cvtss_f32(_mm_add_ss(c, _mm_movehdup_ps(c)));
@@ -117,7 +119,8 @@ QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_
     const ql_pa_k *a = (const ql_pa_k *)ap;
     __m512i t = _mm512_setzero_si512();
     QL_UNROLL for (int i = 0; i < 8; i++)
-        t = _mm512_dpwssd_epi32(t, _mm512_load_si512(w->q + 32 * i), _mm512_load_si512(a->y + 32 * i));
+        t = _mm512_dpwssd_epi32(t, _mm512_load_si512(w->q + 32 * i),
+                                _mm512_load_si512(a->y + 32 * i));
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_set1_ps(w->d * a->d), acc);
     if (has_min) {
         const __m256i m = _mm256_madd_epi16(_mm256_load_si256((const __m256i *)w->mins),
@@ -190,9 +193,9 @@ QL_INLINE __m256i fold_legacy(__m256i p0, __m256i p1, __m256i p2, __m256i p3) {
 QL_INLINE qv pair_l0(qv acc, const uint8_t *wp, const uint8_t *ap) {
     const ql_pw_legacy *w = (const ql_pw_legacy *)wp;
     const ql_pa_legacy *a = (const ql_pa_legacy *)ap;
-    const __m256i t = fold_legacy(dot_block_signed(w->q, a->y), dot_block_signed(w->q + 32, a->y + 32),
-                                  dot_block_signed(w->q + 64, a->y + 64),
-                                  dot_block_signed(w->q + 96, a->y + 96));
+    const __m256i t =
+        fold_legacy(dot_block_signed(w->q, a->y), dot_block_signed(w->q + 32, a->y + 32),
+                    dot_block_signed(w->q + 64, a->y + 64), dot_block_signed(w->q + 96, a->y + 96));
     const __m256 scale = _mm256_mul_ps(_mm256_load_ps(w->d), _mm256_load_ps(a->d));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), scale, acc);
 }
@@ -200,9 +203,9 @@ QL_INLINE qv pair_l0(qv acc, const uint8_t *wp, const uint8_t *ap) {
 QL_INLINE qv pair_l1(qv acc, const uint8_t *wp, const uint8_t *ap) {
     const ql_pw_legacy *w = (const ql_pw_legacy *)wp;
     const ql_pa_legacy *a = (const ql_pa_legacy *)ap;
-    const __m256i t =
-        fold_legacy(dot_block_unsigned(w->q, a->y), dot_block_unsigned(w->q + 32, a->y + 32),
-                    dot_block_unsigned(w->q + 64, a->y + 64), dot_block_unsigned(w->q + 96, a->y + 96));
+    const __m256i t = fold_legacy(
+        dot_block_unsigned(w->q, a->y), dot_block_unsigned(w->q + 32, a->y + 32),
+        dot_block_unsigned(w->q + 64, a->y + 64), dot_block_unsigned(w->q + 96, a->y + 96));
     const __m256 scale = _mm256_mul_ps(_mm256_load_ps(w->d), _mm256_load_ps(a->d));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), scale, acc);
     return _mm256_fmadd_ps(_mm256_load_ps(w->m), _mm256_load_ps(a->x.s), acc);
@@ -213,8 +216,9 @@ QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_
     const ql_pa_k *a = (const ql_pa_k *)ap;
     __m256i t = _mm256_setzero_si256();
     QL_UNROLL for (int i = 0; i < 16; i++)
-        t = _mm256_add_epi32(t, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w->q + 16 * i)),
-                                                  _mm256_load_si256((const __m256i *)(a->y + 16 * i))));
+        t = _mm256_add_epi32(
+            t, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w->q + 16 * i)),
+                                 _mm256_load_si256((const __m256i *)(a->y + 16 * i))));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_set1_ps(w->d * a->d), acc);
     if (has_min) {
         const __m256i m = _mm256_madd_epi16(_mm256_load_si256((const __m256i *)w->mins),
@@ -226,8 +230,12 @@ QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_
 
 #endif
 
-QL_INLINE qv pair_k_min(qv acc, const uint8_t *w, const uint8_t *a) { return pair_k(acc, w, a, 1); }
-QL_INLINE qv pair_k_nomin(qv acc, const uint8_t *w, const uint8_t *a) { return pair_k(acc, w, a, 0); }
+QL_INLINE qv pair_k_min(qv acc, const uint8_t *w, const uint8_t *a) {
+    return pair_k(acc, w, a, 1);
+}
+QL_INLINE qv pair_k_nomin(qv acc, const uint8_t *w, const uint8_t *a) {
+    return pair_k(acc, w, a, 0);
+}
 
 /* ------------------------------------------------------------------ tiles */
 
@@ -287,18 +295,21 @@ DEFINE_FAMILY(k, pair_k_nomin, sizeof(ql_pw_k), sizeof(ql_pa_k))
     static const ql_qgemm gemm_##T = {                                                             \
         QL_TYPE_Q8_0, QL_LEGACY_STEP, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES, TILE_ROWS,             \
         SPILL_FLOATS,                                                                              \
-        ql_pack_##T, ql_pack_act_q8_0, ql_quant_act_q8_0, {tile_l0_1, tile_l0_2, tile_l0_3, tile_l0_4},               \
+        ql_pack_##T, ql_pack_act_q8_0, ql_quant_act_q8_0,                                          \
+        {tile_l0_1, tile_l0_2, tile_l0_3, tile_l0_4},                                              \
         QL_QGEMM_IMPL};
 #define GEMM_L1(T)                                                                                 \
     static const ql_qgemm gemm_##T = {                                                             \
         QL_TYPE_Q8_1, QL_LEGACY_STEP, QL_PW_LEGACY_MIN_BYTES, QL_PA_Q8_1_BYTES, TILE_ROWS,         \
         SPILL_FLOATS,                                                                              \
-        ql_pack_##T, ql_pack_act_q8_1, ql_quant_act_q8_1, {tile_l1_1, tile_l1_2, tile_l1_3, tile_l1_4},               \
+        ql_pack_##T, ql_pack_act_q8_1, ql_quant_act_q8_1,                                          \
+        {tile_l1_1, tile_l1_2, tile_l1_3, tile_l1_4},                                              \
         QL_QGEMM_IMPL};
 #define GEMM_K(T, F)                                                                               \
     static const ql_qgemm gemm_##T = {                                                             \
         QL_TYPE_Q8_K, 256, sizeof(ql_pw_k), sizeof(ql_pa_k), TILE_ROWS, SPILL_FLOATS,              \
-        ql_pack_##T, ql_pack_act_q8_K, ql_quant_act_q8_K, {tile_##F##_1, tile_##F##_2, tile_##F##_3, tile_##F##_4},   \
+        ql_pack_##T, ql_pack_act_q8_K, ql_quant_act_q8_K,                                          \
+        {tile_##F##_1, tile_##F##_2, tile_##F##_3, tile_##F##_4},                                  \
         QL_QGEMM_IMPL};
 
 GEMM_L0(q4_0)

@@ -131,12 +131,14 @@ static void qgemm_rows(void *arg, int ith, int nth) {
     int64_t kc_max = PANEL_BYTES / ((int64_t)R * (int64_t)g->w_step);
     if (kc_max < 1) kc_max = 1;
 
-    int64_t nc_block = (int64_t)(ACT_BLOCK_BYTES / j->act_row) / QL_QTILE_MAX_COLS * QL_QTILE_MAX_COLS;
+    int64_t nc_block = (int64_t)(ACT_BLOCK_BYTES / j->act_row);
+    nc_block -= nc_block % QL_QTILE_MAX_COLS;
     if (nc_block < NC_MIN) nc_block = NC_MIN;
     if (nc_block > NC_MAX) nc_block = NC_MAX;
 
     _Alignas(64) unsigned char panel[PANEL_BYTES];
-    _Alignas(64) float spill[NC_MAX / QL_QTILE_MAX_COLS * QL_QTILE_MAX_ROWS * QL_QTILE_MAX_COLS * 16];
+    enum { SPILL_FLOATS = NC_MAX / QL_QTILE_MAX_COLS * QL_QTILE_MAX_ROWS * QL_QTILE_MAX_COLS * 16 };
+    _Alignas(64) float spill[SPILL_FLOATS];
     float res[QL_QTILE_MAX_ROWS * QL_QTILE_MAX_COLS];
     const char *wdata = j->w->data;
 

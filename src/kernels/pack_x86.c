@@ -128,8 +128,10 @@ QL_INLINE void pack_legacy(enum legacy_kind kind, size_t block_bytes, const void
             const int64_t b = 4 * (s0 + i) + h;
             d[h] = m[h] = 0.0f;
             __m256i q = _mm256_setzero_si256();
-            if (b < nb)
-                q = decode_legacy(kind, (const uint8_t *)row + (size_t)b * block_bytes, &d[h], &m[h]);
+            if (b < nb) {
+                const uint8_t *blk = (const uint8_t *)row + (size_t)b * block_bytes;
+                q = decode_legacy(kind, blk, &d[h], &m[h]);
+            }
 #if defined(QL_QK_AVX512)
             /* u8 operand of the VNNI dot: the signed value + 128 (min types are already >= 0) */
             if (!has_min) q = _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80));
@@ -544,8 +546,8 @@ void ql_quant_act_q8_K(const float *x, int64_t s0, int64_t ns, int64_t n, void *
         const __m256 am = _mm256_set1_ps(amax);
         int first = 0;
         for (int k = 0; k < 32; k++) {
-            const __m256 hit = _mm256_cmp_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(xb + 8 * k)), am, _CMP_EQ_OQ);
-            const int mask = _mm256_movemask_ps(hit);
+            const __m256 ax = _mm256_andnot_ps(sign, _mm256_loadu_ps(xb + 8 * k));
+            const int mask = _mm256_movemask_ps(_mm256_cmp_ps(ax, am, _CMP_EQ_OQ));
             if (mask) {
                 first = 8 * k + __builtin_ctz((unsigned)mask);
                 break;
@@ -555,8 +557,10 @@ void ql_quant_act_q8_K(const float *x, int64_t s0, int64_t ns, int64_t n, void *
         const __m256 is = _mm256_set1_ps(iscale);
         const __m256i top = _mm256_set1_epi32(127);
         for (int g = 0; g < 16; g++) {
-            const __m256i q0 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(is, _mm256_loadu_ps(xb + 16 * g))), top);
-            const __m256i q1 = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(is, _mm256_loadu_ps(xb + 16 * g + 8))), top);
+            const __m256 v0 = _mm256_mul_ps(is, _mm256_loadu_ps(xb + 16 * g));
+            const __m256 v1 = _mm256_mul_ps(is, _mm256_loadu_ps(xb + 16 * g + 8));
+            const __m256i q0 = _mm256_min_epi32(_mm256_cvtps_epi32(v0), top);
+            const __m256i q1 = _mm256_min_epi32(_mm256_cvtps_epi32(v1), top);
             /* 16 int16 in order */
             const __m256i w = _mm256_permute4x64_epi64(_mm256_packs_epi32(q0, q1), 0xd8);
             _mm256_store_si256((__m256i *)(p->y + 16 * g), w);
