@@ -48,6 +48,7 @@ _Static_assert((int)QV_LANES == (int)QL_QK_LANES, "lane layout");
 QL_INLINE qv qv_zero(void) { return _mm512_setzero_ps(); }
 QL_INLINE qv qv_load(const float *p) { return _mm512_load_ps(p); }
 QL_INLINE void qv_store(float *p, qv v) { _mm512_store_ps(p, v); }
+QL_INLINE qv qv_fmadd(qv a, qv b, qv c) { return _mm512_fmadd_ps(a, b, c); }
 
 /*
  * The sum of a vector's lanes, by halving: lanes i and i+8, then i and i+4,
@@ -101,7 +102,7 @@ QL_INLINE qv pair_l0(qv acc, const uint8_t *wp, const uint8_t *ap) {
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold_legacy(t01, t23)), scale, acc);
 }
 
-/* q8_1 partners: non-negative weights, plus each block's min times its activation sum s. */
+/* q8_1 partners: non-negative weights; the min terms come per group (min_l1). */
 QL_INLINE qv pair_l1(qv acc, const uint8_t *wp, const uint8_t *ap) {
     const ql_pw_legacy *w = (const ql_pw_legacy *)wp;
     const ql_pa_legacy *a = (const ql_pa_legacy *)ap;
@@ -110,8 +111,7 @@ QL_INLINE qv pair_l1(qv acc, const uint8_t *wp, const uint8_t *ap) {
     const __m512i t23 =
         _mm512_dpbusd_epi32(zero, _mm512_load_si512(w->q + 64), _mm512_load_si512(a->y + 64));
     const __m512 scale = _mm512_mul_ps(_mm512_load_ps(w->d), _mm512_load_ps(a->d));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold_legacy(t01, t23)), scale, acc);
-    return _mm512_fmadd_ps(_mm512_load_ps(w->m), _mm512_load_ps(a->x.s), acc);
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold_legacy(t01, t23)), scale, acc);
 }
 
 QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_min) {
@@ -142,6 +142,7 @@ _Static_assert((int)QV_LANES == (int)QL_QK_LANES, "lane layout");
 QL_INLINE qv qv_zero(void) { return _mm256_setzero_ps(); }
 QL_INLINE qv qv_load(const float *p) { return _mm256_load_ps(p); }
 QL_INLINE void qv_store(float *p, qv v) { _mm256_store_ps(p, v); }
+QL_INLINE qv qv_fmadd(qv a, qv b, qv c) { return _mm256_fmadd_ps(a, b, c); }
 
 /* Halving sums of lanes (i + i+4, i+2, i+1); reduce_8 does 8 vectors with the same additions. */
 QL_INLINE float qv_sum(qv v) {
@@ -207,8 +208,7 @@ QL_INLINE qv pair_l1(qv acc, const uint8_t *wp, const uint8_t *ap) {
         dot_block_unsigned(w->q, a->y), dot_block_unsigned(w->q + 32, a->y + 32),
         dot_block_unsigned(w->q + 64, a->y + 64), dot_block_unsigned(w->q + 96, a->y + 96));
     const __m256 scale = _mm256_mul_ps(_mm256_load_ps(w->d), _mm256_load_ps(a->d));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), scale, acc);
-    return _mm256_fmadd_ps(_mm256_load_ps(w->m), _mm256_load_ps(a->x.s), acc);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), scale, acc);
 }
 
 QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_min) {
@@ -230,6 +230,19 @@ QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_
 
 #endif
 
+/* The min terms of a group of QL_MIN_GROUP q4_1 / q5_1 steps: block min x s, one lane each. */
+QL_INLINE qv min_l1(qv acc, const uint8_t *wp, const uint8_t *ap) {
+    const ql_pw_legacy *w = (const ql_pw_legacy *)wp;
+    const ql_pa_legacy *a = (const ql_pa_legacy *)ap;
+    return qv_fmadd(qv_load(w->m), qv_load(a->x.s), acc);
+}
+
+/* For the families without group terms. */
+QL_INLINE qv min_none(qv acc, const uint8_t *w, const uint8_t *a) {
+    (void)w, (void)a;
+    return acc;
+}
+
 QL_INLINE qv pair_k_min(qv acc, const uint8_t *w, const uint8_t *a) {
     return pair_k(acc, w, a, 1);
 }
@@ -245,7 +258,7 @@ QL_INLINE qv pair_k_nomin(qv acc, const uint8_t *w, const uint8_t *a) {
  * res. The pair function decides everything about an element's arithmetic,
  * which is why the shape cannot change a result.
  */
-#define DEFINE_TILE(NAME, PAIR, W_STEP, A_STEP, R, C)                                              \
+#define DEFINE_TILE(NAME, PAIR, GROUP, W_STEP, A_STEP, R, C)                                       \
     static void NAME(int64_t ns, const uint8_t *const *w, const uint8_t *const *a, float *spill,   \
                      int mode, float *res) {                                                       \
         qv acc[R][C];                                                                              \
@@ -257,6 +270,12 @@ QL_INLINE qv pair_k_nomin(qv acc, const uint8_t *w, const uint8_t *a) {
                 const uint8_t *ws = w[r] + (size_t)s * (W_STEP);                                   \
                 QL_UNROLL for (int c = 0; c < (C); c++)                                            \
                     acc[r][c] = PAIR(acc[r][c], ws, a[c] + (size_t)s * (A_STEP));                  \
+            }                                                                                      \
+            /* group terms after a group's last step (chunks start on group boundaries) */         \
+            if ((s % QL_MIN_GROUP == QL_MIN_GROUP - 1 || s == ns - 1) && GROUP != min_none) {      \
+                const size_t g = (size_t)(s - s % QL_MIN_GROUP);                                   \
+                QL_UNROLL for (int r = 0; r < (R); r++) QL_UNROLL for (int c = 0; c < (C); c++)   \
+                    acc[r][c] = GROUP(acc[r][c], w[r] + g * (W_STEP), a[c] + g * (A_STEP));        \
             }                                                                                      \
         }                                                                                          \
         if (mode & QL_QTILE_STORE) {                                                               \
@@ -275,17 +294,17 @@ QL_INLINE qv pair_k_nomin(qv acc, const uint8_t *w, const uint8_t *a) {
         }                                                                                          \
     }
 
-#define DEFINE_FAMILY(F, PAIR, W_STEP, A_STEP)                                                     \
-    DEFINE_TILE(tile_##F##_1x1, PAIR, W_STEP, A_STEP, 1, 1)                                        \
-    DEFINE_TILE(tile_##F##_1, PAIR, W_STEP, A_STEP, TILE_ROWS, 1)                                  \
-    DEFINE_TILE(tile_##F##_2, PAIR, W_STEP, A_STEP, TILE_ROWS, 2)                                  \
-    DEFINE_TILE(tile_##F##_3, PAIR, W_STEP, A_STEP, TILE_ROWS, 3)                                  \
-    DEFINE_TILE(tile_##F##_4, PAIR, W_STEP, A_STEP, TILE_ROWS, 4)
+#define DEFINE_FAMILY(F, PAIR, GROUP, W_STEP, A_STEP)                                              \
+    DEFINE_TILE(tile_##F##_1x1, PAIR, GROUP, W_STEP, A_STEP, 1, 1)                                 \
+    DEFINE_TILE(tile_##F##_1, PAIR, GROUP, W_STEP, A_STEP, TILE_ROWS, 1)                           \
+    DEFINE_TILE(tile_##F##_2, PAIR, GROUP, W_STEP, A_STEP, TILE_ROWS, 2)                           \
+    DEFINE_TILE(tile_##F##_3, PAIR, GROUP, W_STEP, A_STEP, TILE_ROWS, 3)                           \
+    DEFINE_TILE(tile_##F##_4, PAIR, GROUP, W_STEP, A_STEP, TILE_ROWS, 4)
 
-DEFINE_FAMILY(l0, pair_l0, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES)
-DEFINE_FAMILY(l1, pair_l1, QL_PW_LEGACY_MIN_BYTES, QL_PA_Q8_1_BYTES)
-DEFINE_FAMILY(kmin, pair_k_min, sizeof(ql_pw_k), sizeof(ql_pa_k))
-DEFINE_FAMILY(k, pair_k_nomin, sizeof(ql_pw_k), sizeof(ql_pa_k))
+DEFINE_FAMILY(l0, pair_l0, min_none, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES)
+DEFINE_FAMILY(l1, pair_l1, min_l1, QL_PW_LEGACY_MIN_BYTES, QL_PA_Q8_1_BYTES)
+DEFINE_FAMILY(kmin, pair_k_min, min_none, sizeof(ql_pw_k), sizeof(ql_pa_k))
+DEFINE_FAMILY(k, pair_k_nomin, min_none, sizeof(ql_pw_k), sizeof(ql_pa_k))
 
 /* ---------------------------------------------------------------- tables */
 
@@ -293,7 +312,7 @@ DEFINE_FAMILY(k, pair_k_nomin, sizeof(ql_pw_k), sizeof(ql_pa_k))
 
 #define GEMM_L0(T)                                                                                 \
     static const ql_qgemm gemm_##T = {                                                             \
-        QL_TYPE_Q8_0, QL_LEGACY_STEP, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES, TILE_ROWS,             \
+        QL_TYPE_Q8_0, QL_LEGACY_STEP, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES, TILE_ROWS, 1,          \
         SPILL_FLOATS,                                                                              \
         ql_pack_##T, ql_pack_act_q8_0, ql_quant_act_q8_0,                                          \
         {tile_l0_1, tile_l0_2, tile_l0_3, tile_l0_4},                                              \
@@ -301,13 +320,14 @@ DEFINE_FAMILY(k, pair_k_nomin, sizeof(ql_pw_k), sizeof(ql_pa_k))
 #define GEMM_L1(T)                                                                                 \
     static const ql_qgemm gemm_##T = {                                                             \
         QL_TYPE_Q8_1, QL_LEGACY_STEP, QL_PW_LEGACY_MIN_BYTES, QL_PA_Q8_1_BYTES, TILE_ROWS,         \
+        QL_MIN_GROUP,                                                                              \
         SPILL_FLOATS,                                                                              \
         ql_pack_##T, ql_pack_act_q8_1, ql_quant_act_q8_1,                                          \
         {tile_l1_1, tile_l1_2, tile_l1_3, tile_l1_4},                                              \
         QL_QGEMM_IMPL};
 #define GEMM_K(T, F)                                                                               \
     static const ql_qgemm gemm_##T = {                                                             \
-        QL_TYPE_Q8_K, 256, sizeof(ql_pw_k), sizeof(ql_pa_k), TILE_ROWS, SPILL_FLOATS,              \
+        QL_TYPE_Q8_K, 256, sizeof(ql_pw_k), sizeof(ql_pa_k), TILE_ROWS, 1, SPILL_FLOATS,           \
         ql_pack_##T, ql_pack_act_q8_K, ql_quant_act_q8_K,                                          \
         {tile_##F##_1, tile_##F##_2, tile_##F##_3, tile_##F##_4},                                  \
         QL_QGEMM_IMPL};
@@ -331,6 +351,7 @@ GEMM_K(iq4_xs, k)
  * the stack; the partial sums carry over between chunks through spill.
  */
 enum { DOT_CHUNK = 4 };
+_Static_assert(DOT_CHUNK % QL_MIN_GROUP == 0, "dot chunks on group boundaries");
 
 QL_INLINE void qdot(const ql_qgemm *g, ql_qtile_fn tile, int64_t n, float *out, const void *x,
                     const void *y) {

@@ -111,10 +111,8 @@ QL_INLINE void put_lane_scales(float lanes[16], const float v[4]) {
     for (int i = 0; i < QL_QK_LANES; i++) lanes[i] = v[ql_lane_block(i)];
 }
 
-QL_INLINE void put_block_terms(float lanes[16], const float v[4]) {
-    for (int i = 0; i < QL_QK_LANES; i++) lanes[i] = 0.0f;
-    for (int b = 0; b < 4; b++) lanes[ql_lane_first(b)] = v[b];
-}
+/* Whether step s starts a group of QL_MIN_GROUP steps, whose min terms it then holds. */
+static inline bool group_start(int64_t s) { return s % QL_MIN_GROUP == 0; }
 
 QL_INLINE void pack_legacy(enum legacy_kind kind, size_t block_bytes, const void *row, int64_t s0,
                            int64_t ns, int64_t n, void *dst) {
@@ -139,7 +137,17 @@ QL_INLINE void pack_legacy(enum legacy_kind kind, size_t block_bytes, const void
             _mm256_store_si256((__m256i *)(p->q + 32 * h), q);
         }
         put_lane_scales(p->d, d);
-        if (has_min) put_block_terms(p->m, m);
+        if (has_min && group_start(s0 + i)) {
+            /* the mins of the group's 4 * QL_MIN_GROUP blocks, zero past the row's end */
+            for (int l = 0; l < 16; l++) {
+                const int64_t b = 4 * (s0 + i) + l;
+                const uint8_t *blk = (const uint8_t *)row + (size_t)b * block_bytes;
+                /* q4_1 and q5_1 both keep m right after d */
+                const bool real = l < QL_QK_LANES && b < nb;
+                p->m[l] = real ? half_to_float(((const block_q4_1 *)blk)->m) : 0.0f;
+            }
+        }
+        (void)m;
     }
 }
 
@@ -188,20 +196,23 @@ void ql_pack_act_q8_1(const void *row, int64_t s0, int64_t ns, int64_t n, void *
     const int64_t nb = n / 32;
     for (int64_t i = 0; i < ns; i++) {
         ql_pa_legacy *p = (ql_pa_legacy *)((uint8_t *)dst + (size_t)i * QL_PA_Q8_1_BYTES);
-        float d[4], s[4];
+        float d[4];
         for (int h = 0; h < 4; h++) {
             const int64_t b = 4 * (s0 + i) + h;
             __m256i y = _mm256_setzero_si256();
-            d[h] = s[h] = 0.0f;
+            d[h] = 0.0f;
             if (b < nb) {
                 y = _mm256_loadu_si256((const __m256i *)x[b].qs);
                 d[h] = half_to_float(x[b].d);
-                s[h] = half_to_float(x[b].s);
             }
             _mm256_store_si256((__m256i *)(p->y + 32 * h), y);
         }
         put_lane_scales(p->d, d);
-        put_block_terms(p->x.s, s);
+        if (group_start(s0 + i))
+            for (int l = 0; l < 16; l++) {
+                const int64_t b = 4 * (s0 + i) + l;
+                p->x.s[l] = l < QL_QK_LANES && b < nb ? half_to_float(x[b].s) : 0.0f;
+            }
     }
 }
 
@@ -487,6 +498,7 @@ static void quant_block_q8(const float *x, ql_type type, int8_t y[32], float *d,
     }
 }
 
+/* s0 is a multiple of QL_MIN_GROUP: a group's sums go to its first step as they are made. */
 QL_INLINE void quant_act_legacy(ql_type type, const float *x, int64_t s0, int64_t ns, int64_t n,
                                 void *dst) {
     const int64_t nb = n / 32;
@@ -511,7 +523,13 @@ QL_INLINE void quant_act_legacy(ql_type type, const float *x, int64_t s0, int64_
 #endif
         }
         put_lane_scales(p->d, d);
-        if (type == QL_TYPE_Q8_1) put_block_terms(p->x.s, s);
+        if (type == QL_TYPE_Q8_1) {
+            /* lanes of blocks past the row's end stay zero, also in a group cut short */
+            if (group_start(s0 + i)) memset(p->x.s, 0, sizeof p->x.s);
+            const int64_t in_group = (s0 + i) % QL_MIN_GROUP;
+            ql_pa_legacy *first = (ql_pa_legacy *)((uint8_t *)p - (size_t)in_group * stride);
+            for (int h = 0; h < 4; h++) first->x.s[4 * in_group + h] = s[h];
+        }
     }
 }
 

@@ -50,6 +50,7 @@ typedef struct {
     int64_t step;         /* elements per step */
     size_t w_step, a_step; /* bytes of a packed weight / activation step (multiples of 64) */
     int rows;             /* weight rows per tile (<= QL_QTILE_MAX_ROWS) */
+    int64_t k_align;      /* chunks of steps handed to a tile start at multiples of this */
     size_t spill_floats;  /* scratch floats a tile of rows x QL_QTILE_MAX_COLS spills */
     ql_qpack_fn pack_w;   /* weight row (the weight type) -> steps */
     ql_qpack_fn pack_a;   /* activation row (act_type) -> steps */

@@ -11,7 +11,10 @@
  *  block only (ql_lane_block says which), so one conversion, one scale
  *  multiply and one accumulate serve four blocks. A row whose block count
  *  is not a multiple of 4 ends in a step padded with zero blocks (values
- *  and scales), which add exact zeros.
+ *  and scales), which add exact zeros. The min terms of q4_1 and q5_1
+ *  (block min x the activation block's sum s) fill whole vectors: the
+ *  first step of every QL_MIN_GROUP steps holds the mins (weights) or sums
+ *  (activations) of all blocks of those steps, one per lane.
  *
  *  "k": q2_K .. q6_K and iq4_xs against q8_K. A step is one 256-element
  *  super-block with the integer sub-block scale already multiplied into
@@ -53,18 +56,14 @@ enum { QL_QK_LANES = 8 };
 static inline int ql_lane_block(int i) { return i & 3; }
 #endif
 
-/* The first lane that sums block b, where a per-block term (min x s) is added. */
-static inline int ql_lane_first(int b) {
-    int i = 0;
-    while (ql_lane_block(i) != b) i++;
-    return i;
-}
+/* Steps whose per-block min terms share one vector (one lane per block). */
+enum { QL_MIN_GROUP = QL_QK_LANES / 4 };
 
 /* Legacy weights: min types (q4_1, q5_1) use m; the others end after d. */
 typedef struct {
     _Alignas(64) int8_t q[128];
     float d[16]; /* block scale, per lane (QL_QK_LANES used) */
-    float m[16]; /* block min in the block's first lane, 0 elsewhere */
+    float m[16]; /* first step of a group: lane i, the min of the group's block i */
 } ql_pw_legacy;
 
 /* Legacy activations (q8_0 or q8_1). */
@@ -73,7 +72,7 @@ typedef struct {
     float d[16];
     union {
         int32_t corr[32]; /* q8_0, AVX-512: -128 * (y[4j] + .. + y[4j+3]), the dots' start values */
-        float s[16];      /* q8_1: the block's s in its first lane, zero elsewhere */
+        float s[16];      /* q8_1, first step of a group: lane i, s of the group's block i */
     } x;
 } ql_pa_legacy;
 
