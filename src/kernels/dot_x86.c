@@ -114,6 +114,11 @@ QL_INLINE qv pair_l1(qv acc, const uint8_t *wp, const uint8_t *ap) {
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold_legacy(t01, t23)), scale, acc);
 }
 
+/*
+ * A super-block: 16-bit multiply-adds into 16 lanes. With a min, those are
+ * folded to 8 lanes and the 8 lanes of sum(min x bsum) go beside them, so
+ * one conversion and one FMA with [d dy x 8, -dmin dy x 8] take both.
+ */
 QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_min) {
     const ql_pw_k *w = (const ql_pw_k *)wp;
     const ql_pa_k *a = (const ql_pa_k *)ap;
@@ -121,14 +126,15 @@ QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_
     QL_UNROLL for (int i = 0; i < 8; i++)
         t = _mm512_dpwssd_epi32(t, _mm512_load_si512(w->q + 32 * i),
                                 _mm512_load_si512(a->y + 32 * i));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_set1_ps(w->d * a->d), acc);
-    if (has_min) {
-        const __m256i m = _mm256_madd_epi16(_mm256_load_si256((const __m256i *)w->mins),
-                                            _mm256_load_si256((const __m256i *)a->bsums));
-        acc = _mm512_mask3_fmadd_ps(_mm512_castps256_ps512(_mm256_cvtepi32_ps(m)),
-                                    _mm512_set1_ps(-(w->dmin * a->d)), acc, 0x00ff);
-    }
-    return acc;
+    const __m512 dy = _mm512_set1_ps(a->d);
+    if (!has_min)
+        return _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(_mm512_set1_ps(w->d), dy), acc);
+    const __m256i m = _mm256_madd_epi16(_mm256_load_si256((const __m256i *)w->mins),
+                                        _mm256_load_si256((const __m256i *)a->bsums));
+    const __m256i t8 = _mm256_add_epi32(_mm512_castsi512_si256(t), _mm512_extracti64x4_epi64(t, 1));
+    const __m512i u = _mm512_inserti64x4(_mm512_castsi256_si512(t8), m, 1);
+    const __m512 wd = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(w->d), _mm512_set1_ps(-w->dmin));
+    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(u), _mm512_mul_ps(wd, dy), acc);
 }
 
 /* ------------------------------------------------------------------- AVX2 */
