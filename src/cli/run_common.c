@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "../../include/qlens.h"
 #include "../eval/results_json.h"
@@ -138,8 +139,11 @@ void ql_run_print_header(const ql_run *r, int64_t n_tokens, const ql_eval_params
 
 void ql_run_print_speed(const ql_run *r, int64_t tokens_evaluated) {
     const double dt = cli_now() - r->t_start;
-    fprintf(stderr, "%s: evaluated %lld tokens in %.2f s (%.1f tokens/s)\n", r->command,
-            (long long)tokens_evaluated, dt, dt > 0 ? (double)tokens_evaluated / dt : 0.0);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    fprintf(stderr, "%s: evaluated %lld tokens in %.2f s (%.1f tokens/s), peak RSS %.1f MiB\n",
+            r->command, (long long)tokens_evaluated, dt,
+            dt > 0 ? (double)tokens_evaluated / dt : 0.0, (double)ru.ru_maxrss / 1024.0);
 }
 
 ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_error *err) {
