@@ -3,10 +3,14 @@
  *
  * Every count read from the file is checked against the bytes that remain
  * before anything is allocated for it, so a hostile header cannot make us
- * allocate or loop more than the file size allows. Errors name the file, the
- * field and the offending value. Never reads outside the mapping.
+ * allocate or loop more than the file size allows, and nothing is quadratic
+ * in a count the file controls. Errors name the file, the field and the
+ * offending value, with names from the file escaped so that a message stays
+ * one printable line. Never reads outside the mapping.
  */
 #include "gguf.h"
+
+#include "../core/json.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,6 +44,40 @@ typedef struct {
 } cursor;
 
 static uint64_t remaining(const cursor *c) { return c->size - c->pos; }
+
+/*
+ * Key and tensor names come from the file: control characters, backslashes
+ * and bytes that are not UTF-8 become \xNN, so a message stays one line of
+ * text a terminal shows as it is. Long names are cut with "...".
+ */
+enum { PRINTABLE_MAX = 200 };
+static char *printable(gguf_str s, char *buf, size_t size) {
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    uint64_t i = 0;
+    while (i < s.len) {
+        unsigned char ch = (unsigned char)s.ptr[i];
+        size_t n = ql_utf8_sequence_length(s.ptr + i, (size_t)(s.len - i < 4 ? s.len - i : 4));
+        if (o + 8 >= size) {
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (n == 0 || ch < 0x20 || ch == 0x7f || ch == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[ch >> 4];
+            buf[o++] = hex[ch & 15];
+            i++;
+        } else {
+            memcpy(buf + o, s.ptr + i, n);
+            o += n;
+            i += n;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}
 
 static ql_status truncated(cursor *c, const char *what) {
     return ql_fail(c->err, QL_ERR_FORMAT,
@@ -76,7 +114,8 @@ static ql_status read_str(cursor *c, gguf_str *s, const char *what) {
     if (st) return st;
     if (len > remaining(c))
         return ql_fail(c->err, QL_ERR_FORMAT,
-                       "%s: %s at offset %llu: string length %llu exceeds the %llu bytes left",
+                       "%s: %s at offset %llu: string length %llu exceeds the %llu bytes left "
+                       "(truncated or corrupt)",
                        c->path, what, (unsigned long long)(c->pos - 8), (unsigned long long)len,
                        (unsigned long long)remaining(c));
     s->len = len;
@@ -106,6 +145,27 @@ const char *gguf_type_name(gguf_type t) {
     static const char *names[] = {"u8",   "i8",  "u16", "i16", "u32", "i32", "f32",
                                   "bool", "str", "arr", "u64", "i64", "f64"};
     return (unsigned)t < GGUF_TYPE_COUNT ? names[t] : "unknown";
+}
+
+const char *gguf_file_type_name(uint32_t file_type) {
+    /* the values of llama.cpp's llama_ftype; gaps are values it never used */
+    static const char *const names[] = {
+        [0] = "ALL_F32",          [1] = "MOSTLY_F16",       [2] = "MOSTLY_Q4_0",
+        [3] = "MOSTLY_Q4_1",      [4] = "MOSTLY_Q4_1_SOME_F16",
+        [5] = "MOSTLY_Q4_2",      [6] = "MOSTLY_Q4_3",      [7] = "MOSTLY_Q8_0",
+        [8] = "MOSTLY_Q5_0",      [9] = "MOSTLY_Q5_1",      [10] = "MOSTLY_Q2_K",
+        [11] = "MOSTLY_Q3_K_S",   [12] = "MOSTLY_Q3_K_M",   [13] = "MOSTLY_Q3_K_L",
+        [14] = "MOSTLY_Q4_K_S",   [15] = "MOSTLY_Q4_K_M",   [16] = "MOSTLY_Q5_K_S",
+        [17] = "MOSTLY_Q5_K_M",   [18] = "MOSTLY_Q6_K",     [19] = "MOSTLY_IQ2_XXS",
+        [20] = "MOSTLY_IQ2_XS",   [21] = "MOSTLY_Q2_K_S",   [22] = "MOSTLY_IQ3_XS",
+        [23] = "MOSTLY_IQ3_XXS",  [24] = "MOSTLY_IQ1_S",    [25] = "MOSTLY_IQ4_NL",
+        [26] = "MOSTLY_IQ3_S",    [27] = "MOSTLY_IQ3_M",    [28] = "MOSTLY_IQ2_S",
+        [29] = "MOSTLY_IQ2_M",    [30] = "MOSTLY_IQ4_XS",   [31] = "MOSTLY_IQ1_M",
+        [32] = "MOSTLY_BF16",     [33] = "MOSTLY_Q4_0_4_4", [34] = "MOSTLY_Q4_0_4_8",
+        [35] = "MOSTLY_Q4_0_8_8", [36] = "MOSTLY_TQ1_0",    [37] = "MOSTLY_TQ2_0",
+        [38] = "MOSTLY_MXFP4_MOE", [39] = "MOSTLY_NVFP4",   [40] = "MOSTLY_Q1_0",
+    };
+    return file_type < sizeof names / sizeof names[0] ? names[file_type] : NULL;
 }
 
 /* Decodes a scalar of type t at p (little-endian) into v. */
@@ -169,7 +229,8 @@ static ql_status read_array(cursor *c, gguf_value *v, int depth, const char *key
                                                   : gguf_type_size((gguf_type)elem);
     if (n > remaining(c) / min_size)
         return ql_fail(c->err, QL_ERR_FORMAT,
-                       "%s: key '%s': array length %llu does not fit in the %llu bytes left",
+                       "%s: key '%s': array length %llu does not fit in the %llu bytes left "
+                       "(truncated or corrupt)",
                        c->path, key, (unsigned long long)n, (unsigned long long)remaining(c));
     v->arr.n = n;
     if (elem != GGUF_TYPE_STRING && elem != GGUF_TYPE_ARRAY) {
@@ -213,6 +274,58 @@ static int cmp_offset(const void *a, const void *b) {
     return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
+static int cmp_str(gguf_str a, gguf_str b) {
+    if (a.len != b.len) return a.len < b.len ? -1 : 1;
+    return a.len ? memcmp(a.ptr, b.ptr, (size_t)a.len) : 0;
+}
+
+static int cmp_kv_key(const void *a, const void *b) {
+    return cmp_str((*(const gguf_kv *const *)a)->key, (*(const gguf_kv *const *)b)->key);
+}
+
+static int cmp_tensor_name(const void *a, const void *b) {
+    return cmp_str((*(const gguf_tensor *const *)a)->name, (*(const gguf_tensor *const *)b)->name);
+}
+
+/* Sorting pointers finds duplicates in n log n: a hostile file may hold millions of names. */
+static ql_status check_unique_keys(gguf_file *f, ql_error *err) {
+    if (f->n_kv < 2) return QL_OK;
+    const gguf_kv **order = malloc((size_t)f->n_kv * sizeof *order);
+    if (!order) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", f->path);
+    for (int64_t i = 0; i < f->n_kv; i++) order[i] = &f->kvs[i];
+    qsort(order, (size_t)f->n_kv, sizeof *order, cmp_kv_key);
+    ql_status st = QL_OK;
+    for (int64_t i = 1; i < f->n_kv; i++) {
+        if (cmp_str(order[i - 1]->key, order[i]->key) == 0) {
+            char key[PRINTABLE_MAX];
+            st = ql_fail(err, QL_ERR_FORMAT, "%s: duplicate key '%s'", f->path,
+                         printable(order[i]->key, key, sizeof key));
+            break;
+        }
+    }
+    free(order);
+    return st;
+}
+
+static ql_status check_unique_names(gguf_file *f, ql_error *err) {
+    if (f->n_tensors < 2) return QL_OK;
+    const gguf_tensor **order = malloc((size_t)f->n_tensors * sizeof *order);
+    if (!order) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", f->path);
+    for (int64_t i = 0; i < f->n_tensors; i++) order[i] = &f->tensors[i];
+    qsort(order, (size_t)f->n_tensors, sizeof *order, cmp_tensor_name);
+    ql_status st = QL_OK;
+    for (int64_t i = 1; i < f->n_tensors; i++) {
+        if (cmp_str(order[i - 1]->name, order[i]->name) == 0) {
+            char name[PRINTABLE_MAX];
+            st = ql_fail(err, QL_ERR_FORMAT, "%s: duplicate tensor name '%s'", f->path,
+                         printable(order[i]->name, name, sizeof name));
+            break;
+        }
+    }
+    free(order);
+    return st;
+}
+
 static ql_status parse(gguf_file *f, ql_error *err) {
     cursor cur = {.base = f->base, .size = f->size, .pos = 0, .path = f->path, .err = err};
     cursor *c = &cur;
@@ -236,13 +349,15 @@ static ql_status parse(gguf_file *f, ql_error *err) {
     /* smallest key-value: 8-byte key length + 4-byte type + 1-byte value */
     if (n_kv > remaining(c) / 13)
         return ql_fail(err, QL_ERR_FORMAT,
-                       "%s: key-value count %llu is impossible in a file of %llu bytes", f->path,
-                       (unsigned long long)n_kv, (unsigned long long)f->size);
+                       "%s: key-value count %llu cannot fit in a file of %llu bytes (truncated "
+                       "or corrupt)",
+                       f->path, (unsigned long long)n_kv, (unsigned long long)f->size);
     /* smallest tensor info: name length 8 + n_dims 4 + type 4 + offset 8 */
     if (n_tensors > remaining(c) / 24)
         return ql_fail(err, QL_ERR_FORMAT,
-                       "%s: tensor count %llu is impossible in a file of %llu bytes", f->path,
-                       (unsigned long long)n_tensors, (unsigned long long)f->size);
+                       "%s: tensor count %llu cannot fit in a file of %llu bytes (truncated "
+                       "or corrupt)",
+                       f->path, (unsigned long long)n_tensors, (unsigned long long)f->size);
 
     f->kvs = calloc(n_kv ? n_kv : 1, sizeof *f->kvs);
     f->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *f->tensors);
@@ -252,36 +367,43 @@ static ql_status parse(gguf_file *f, ql_error *err) {
     for (uint64_t i = 0; i < n_kv; i++) {
         gguf_kv *kv = &f->kvs[i];
         uint32_t type;
+        uint64_t key_at = c->pos;
         if ((st = read_str(c, &kv->key, "key"))) return st;
         f->n_kv = (int64_t)i + 1;
-        char key[256];
-        gguf_str_copy(kv->key, key, sizeof key);
+        char key[PRINTABLE_MAX];
+        printable(kv->key, key, sizeof key);
+        /* llama.cpp refuses empty keys, so a file with one is not a usable model */
+        if (kv->key.len == 0)
+            return ql_fail(err, QL_ERR_FORMAT, "%s: key %llu at offset %llu is empty", f->path,
+                           (unsigned long long)i, (unsigned long long)key_at);
         if ((st = read_u32(c, &type, "value type"))) return st;
         if (type >= GGUF_TYPE_COUNT)
             return ql_fail(err, QL_ERR_FORMAT, "%s: key '%s': unknown value type %u", f->path, key,
                            type);
+        kv->raw = c->base + c->pos;
         if ((st = read_value(c, (gguf_type)type, &kv->value, 0, key))) return st;
-        for (uint64_t j = 0; j < i; j++) {
-            if (f->kvs[j].key.len == kv->key.len &&
-                memcmp(f->kvs[j].key.ptr, kv->key.ptr, kv->key.len) == 0)
-                return ql_fail(err, QL_ERR_FORMAT, "%s: duplicate key '%s'", f->path, key);
-        }
+        kv->raw_size = (uint64_t)(c->base + c->pos - kv->raw);
         if (gguf_str_eq(kv->key, "general.alignment")) {
-            uint64_t a;
-            if (kv->value.type != GGUF_TYPE_UINT32 || !gguf_value_as_u64(&kv->value, &a) ||
-                a == 0 || (a & (a - 1)) != 0)
+            uint64_t a = 0;
+            if (kv->value.type != GGUF_TYPE_UINT32)
+                return ql_fail(err, QL_ERR_FORMAT, "%s: general.alignment must be a u32, not %s",
+                               f->path, gguf_type_name(kv->value.type));
+            gguf_value_as_u64(&kv->value, &a);
+            if (a == 0 || (a & (a - 1)) != 0)
                 return ql_fail(err, QL_ERR_FORMAT,
-                               "%s: general.alignment must be a power-of-two u32", f->path);
+                               "%s: general.alignment %llu is not a power of two", f->path,
+                               (unsigned long long)a);
             f->alignment = a;
         }
     }
+    if ((st = check_unique_keys(f, err))) return st;
 
     for (uint64_t i = 0; i < n_tensors; i++) {
         gguf_tensor *t = &f->tensors[i];
         if ((st = read_str(c, &t->name, "tensor name"))) return st;
         f->n_tensors = (int64_t)i + 1;
-        char name[256];
-        gguf_str_copy(t->name, name, sizeof name);
+        char name[PRINTABLE_MAX];
+        printable(t->name, name, sizeof name);
         if ((st = read_u32(c, &t->n_dims, "tensor dimension count"))) return st;
         if (t->n_dims > GGUF_MAX_DIMS)
             return ql_fail(err, QL_ERR_FORMAT, "%s: tensor '%s': %u dimensions (at most %d)",
@@ -330,13 +452,8 @@ static ql_status parse(gguf_file *f, ql_error *err) {
                            f->path, name, (unsigned long long)n_el, tr->name,
                            (unsigned long long)f->size);
         t->n_bytes = blocks * tr->type_size;
-        for (uint64_t j = 0; j < i; j++) {
-            if (f->tensors[j].name.len == t->name.len &&
-                memcmp(f->tensors[j].name.ptr, t->name.ptr, t->name.len) == 0)
-                return ql_fail(err, QL_ERR_FORMAT, "%s: duplicate tensor name '%s'", f->path,
-                               name);
-        }
     }
+    if ((st = check_unique_names(f, err))) return st;
 
     uint64_t data_offset = c->pos;
     uint64_t pad = (f->alignment - data_offset % f->alignment) % f->alignment;
@@ -348,8 +465,8 @@ static ql_status parse(gguf_file *f, ql_error *err) {
 
     for (int64_t i = 0; i < f->n_tensors; i++) {
         gguf_tensor *t = &f->tensors[i];
-        char name[256];
-        gguf_str_copy(t->name, name, sizeof name);
+        char name[PRINTABLE_MAX];
+        printable(t->name, name, sizeof name);
         if (t->offset % f->alignment != 0)
             return ql_fail(err, QL_ERR_FORMAT,
                            "%s: tensor '%s': data offset %llu is not a multiple of the "
@@ -358,8 +475,8 @@ static ql_status parse(gguf_file *f, ql_error *err) {
                            (unsigned long long)f->alignment);
         if (t->offset > data_size || t->n_bytes > data_size - t->offset)
             return ql_fail(err, QL_ERR_FORMAT,
-                           "%s: tensor '%s': data [%llu, %llu) lies past the end of the data "
-                           "section (%llu bytes)",
+                           "%s: tensor '%s': data [%llu, %llu) lies past the end of the file, whose "
+                           "data section holds %llu bytes (truncated or corrupt)",
                            f->path, name, (unsigned long long)t->offset,
                            (unsigned long long)(t->offset + t->n_bytes),
                            (unsigned long long)data_size);
@@ -371,33 +488,54 @@ static ql_status parse(gguf_file *f, ql_error *err) {
         if (!order) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", f->path);
         for (int64_t i = 0; i < f->n_tensors; i++) order[i] = &f->tensors[i];
         qsort(order, (size_t)f->n_tensors, sizeof *order, cmp_offset);
-        for (int64_t i = 1; i < f->n_tensors; i++) {
-            const gguf_tensor *a = order[i - 1], *b = order[i];
-            if (a->offset + a->n_bytes > b->offset) {
-                char na[256], nb[256];
-                gguf_str_copy(a->name, na, sizeof na);
-                gguf_str_copy(b->name, nb, sizeof nb);
+        /* sorted by offset, each non-empty tensor need only clear the previous non-empty one;
+           empty tensors hold no bytes and cannot overlap anything */
+        const gguf_tensor *a = NULL;
+        for (int64_t i = 0; i < f->n_tensors; i++) {
+            const gguf_tensor *b = order[i];
+            if (b->n_bytes == 0) continue;
+            if (a && a->offset + a->n_bytes > b->offset) {
+                char na[PRINTABLE_MAX], nb[PRINTABLE_MAX];
+                printable(a->name, na, sizeof na);
+                printable(b->name, nb, sizeof nb);
                 free(order);
                 return ql_fail(err, QL_ERR_FORMAT,
                                "%s: tensors '%s' and '%s' overlap (offsets %llu and %llu)",
                                f->path, na, nb, (unsigned long long)a->offset,
                                (unsigned long long)b->offset);
             }
+            a = b;
         }
         free(order);
     }
     return QL_OK;
 }
 
-ql_status gguf_open(const char *path, gguf_file **out, ql_error *err) {
-    *out = NULL;
+static gguf_file *new_file(const char *path) {
     gguf_file *f = calloc(1, sizeof *f);
-    if (!f) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", path);
+    if (!f) return NULL;
     f->path = strdup(path);
     if (!f->path) {
         free(f);
-        return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", path);
+        return NULL;
     }
+    return f;
+}
+
+static ql_status parse_or_close(gguf_file *f, gguf_file **out, ql_error *err) {
+    ql_status st = parse(f, err);
+    if (st) {
+        gguf_close(f);
+        return st;
+    }
+    *out = f;
+    return QL_OK;
+}
+
+ql_status gguf_open(const char *path, gguf_file **out, ql_error *err) {
+    *out = NULL;
+    gguf_file *f = new_file(path);
+    if (!f) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", path);
     int fd = open(path, O_RDONLY);
     if (fd < 0) {
         ql_status st = ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -405,8 +543,15 @@ ql_status gguf_open(const char *path, gguf_file **out, ql_error *err) {
         return st;
     }
     struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        ql_status st = ql_fail(err, QL_ERR_IO, "%s: not a regular file", path);
+    if (fstat(fd, &sb) != 0) {
+        ql_status st = ql_fail(err, QL_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        gguf_close(f);
+        return st;
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        ql_status st = ql_fail(err, QL_ERR_IO, "%s: %s, not a GGUF file", path,
+                               S_ISDIR(sb.st_mode) ? "is a directory" : "not a regular file");
         close(fd);
         gguf_close(f);
         return st;
@@ -417,7 +562,12 @@ ql_status gguf_open(const char *path, gguf_file **out, ql_error *err) {
         gguf_close(f);
         return ql_fail(err, QL_ERR_FORMAT, "%s: empty file, not a GGUF file", path);
     }
-    void *map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (f->size > SIZE_MAX) {
+        close(fd);
+        gguf_close(f);
+        return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: too large to map on this system", path);
+    }
+    void *map = mmap(NULL, (size_t)f->size, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (map == MAP_FAILED) {
         ql_status st = ql_fail(err, QL_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
@@ -426,13 +576,20 @@ ql_status gguf_open(const char *path, gguf_file **out, ql_error *err) {
     }
     f->base = map;
     f->mapped = true;
-    ql_status st = parse(f, err);
-    if (st) {
-        gguf_close(f);
-        return st;
-    }
-    *out = f;
-    return QL_OK;
+    return parse_or_close(f, out, err);
+}
+
+ql_status gguf_open_memory(const void *data, size_t size, const char *name, gguf_file **out,
+                           ql_error *err) {
+    *out = NULL;
+    if (!name) name = "<memory>";
+    if (size == 0) return ql_fail(err, QL_ERR_FORMAT, "%s: empty file, not a GGUF file", name);
+    if (!data) return ql_fail(err, QL_ERR_ARG, "%s: no buffer", name);
+    gguf_file *f = new_file(name);
+    if (!f) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", name);
+    f->base = data;
+    f->size = size;
+    return parse_or_close(f, out, err);
 }
 
 void gguf_close(gguf_file *f) {
@@ -440,7 +597,7 @@ void gguf_close(gguf_file *f) {
     for (int64_t i = 0; i < f->n_kv; i++) free_value(&f->kvs[i].value);
     free(f->kvs);
     free(f->tensors);
-    if (f->mapped) munmap((void *)f->base, f->size);
+    if (f->mapped) munmap((void *)f->base, (size_t)f->size);
     free(f->path);
     free(f);
 }
@@ -569,6 +726,15 @@ static bool arr_elem(const gguf_value *arr, uint64_t i, gguf_value *out) {
     if (sz == 0) return false;
     decode_scalar(arr->arr.elem_type, arr->arr.data + i * sz, out);
     return true;
+}
+
+bool gguf_arr_get(const gguf_value *arr, uint64_t i, gguf_value *out) {
+    if (!arr || arr->type != GGUF_TYPE_ARRAY || i >= arr->arr.n) return false;
+    if (arr->arr.items) {
+        *out = arr->arr.items[i];
+        return true;
+    }
+    return arr_elem(arr, i, out);
 }
 
 bool gguf_arr_get_i64(const gguf_value *arr, uint64_t i, int64_t *out) {
