@@ -12,6 +12,7 @@
 
 static const ql_command *const commands[] = {
     &ql_cmd_info,
+    &ql_cmd_quantize,
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 
