@@ -79,5 +79,6 @@ void cli_format_bytes(uint64_t bytes, char *buf, int size);
 /* Command table entries, one per src/cli/cmd_*.c file. */
 extern const ql_command ql_cmd_info;
 extern const ql_command ql_cmd_quantize;
+extern const ql_command ql_cmd_tokenize;
 
 #endif

@@ -13,6 +13,7 @@
 static const ql_command *const commands[] = {
     &ql_cmd_info,
     &ql_cmd_quantize,
+    &ql_cmd_tokenize,
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

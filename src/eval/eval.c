@@ -3,6 +3,8 @@
  */
 #include "eval.h"
 
+#include "../kernels/vmath.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,20 @@ static bool route_logits(void *user, const ql_logits_block *b) {
     return r->rows_fn(r->user, r->chunk, &scored, r->chunk_tokens + scored.first_pos + 1);
 }
 
+ql_status ql_eval_chunk(ql_context *ctx, const int32_t *chunk_tokens, int64_t chunk,
+                        const ql_eval_params *p, ql_scored_rows_fn rows_fn, void *user,
+                        ql_error *err) {
+    int32_t *buf = malloc((size_t)p->n_ctx * sizeof *buf);
+    if (!buf) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    memcpy(buf, chunk_tokens, (size_t)p->n_ctx * sizeof *buf);
+    if (p->replace_bos) buf[0] = p->bos_id;
+    logits_router r = {.chunk_tokens = buf, .chunk = chunk, .n_ctx = p->n_ctx, .rows_fn = rows_fn,
+                       .user = user};
+    ql_status st = ql_forward(ctx, buf, p->n_ctx, 0, p->n_ctx / 2, route_logits, &r, err);
+    free(buf);
+    return st;
+}
+
 ql_status ql_eval_chunks(ql_context *ctx, const int32_t *tokens, int64_t n_tokens,
                          const ql_eval_params *p, ql_scored_rows_fn rows_fn,
                          ql_chunk_done_fn chunk_fn, void *user, ql_error *err) {
@@ -41,26 +57,17 @@ ql_status ql_eval_chunks(ql_context *ctx, const int32_t *tokens, int64_t n_token
     if (st) return st;
     int64_t n_chunks = ql_eval_max_chunks(n_tokens, p->n_ctx);
     if (p->n_chunks > 0 && p->n_chunks < n_chunks) n_chunks = p->n_chunks;
-    int32_t *buf = malloc((size_t)p->n_ctx * sizeof *buf);
-    if (!buf) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
     for (int64_t k = 0; k < n_chunks && !st; k++) {
-        memcpy(buf, tokens + k * p->n_ctx, (size_t)p->n_ctx * sizeof *buf);
-        if (p->replace_bos) buf[0] = p->bos_id;
-        logits_router r = {.chunk_tokens = buf, .chunk = k, .n_ctx = p->n_ctx, .rows_fn = rows_fn,
-                           .user = user};
-        st = ql_forward(ctx, buf, p->n_ctx, 0, p->n_ctx / 2, route_logits, &r, err);
+        st = ql_eval_chunk(ctx, tokens + k * p->n_ctx, k, p, rows_fn, user, err);
         if (!st && chunk_fn && !chunk_fn(user, k, n_chunks))
             st = ql_fail(err, QL_ERR_INTERNAL, "evaluation stopped");
     }
-    free(buf);
     return st;
 }
 
 double ql_log_softmax_at(const float *logits, int64_t n_vocab, int32_t target) {
-    float max = logits[0];
-    for (int64_t i = 1; i < n_vocab; i++)
-        if (logits[i] > max) max = logits[i];
-    double sum = 0.0;
-    for (int64_t i = 0; i < n_vocab; i++) sum += expf(logits[i] - max);
+    int64_t imax;
+    const float max = ql_row_max(logits, n_vocab, &imax);
+    const double sum = ql_row_sum_exp(logits, n_vocab, max, NULL);
     return (double)(logits[target] - max) - log(sum);
 }

@@ -46,6 +46,14 @@ typedef bool (*ql_chunk_done_fn)(void *user, int64_t chunk, int64_t n_chunks);
 /* Checks n_tokens against n_ctx (llama-perplexity's rule: at least 2 * n_ctx tokens). */
 ql_status ql_eval_check_tokens(int64_t n_tokens, int64_t n_ctx, ql_error *err);
 
+/*
+ * Evaluates one chunk: chunk_tokens holds p->n_ctx tokens as they appear in
+ * the text (the BOS replacement is applied here); scored rows go to rows_fn.
+ */
+ql_status ql_eval_chunk(ql_context *ctx, const int32_t *chunk_tokens, int64_t chunk,
+                        const ql_eval_params *p, ql_scored_rows_fn rows_fn, void *user,
+                        ql_error *err);
+
 ql_status ql_eval_chunks(ql_context *ctx, const int32_t *tokens, int64_t n_tokens,
                          const ql_eval_params *p, ql_scored_rows_fn rows_fn,
                          ql_chunk_done_fn chunk_fn, void *user, ql_error *err);

@@ -9,6 +9,8 @@
  */
 #include "kld.h"
 
+#include "../kernels/vmath.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,36 +21,19 @@ const char *const ql_dp_pct_names[13] = {"Maximum", "99.9%",  "99.0%", "95.0%", 
                                          "75.0%",   "Median", "25.0%", "10.0%", "5.0%",
                                          "1.0%",    "0.1%",   "Minimum"};
 
-/* max and the first index holding it */
-static float row_max(const float *x, int64_t n, int64_t *imax) {
-    float m = x[0];
-    int64_t im = 0;
-    for (int64_t i = 1; i < n; i++)
-        if (x[i] > m) m = x[i], im = i;
-    *imax = im;
-    return m;
-}
 
-static double log_sum_exp(const float *x, int64_t n, float max) {
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; i++) sum += exp((double)x[i] - (double)max);
-    return (double)max + log(sum);
-}
 
 void ql_kld_token_exact(const float *q, const float *b, int64_t n_vocab, int32_t target,
-                        ql_kld_token *out) {
+                        float *scratch, ql_kld_token *out) {
     int64_t iq, ib;
-    const float max_q = row_max(q, n_vocab, &iq);
-    const float max_b = row_max(b, n_vocab, &ib);
-    const double lse_q = log_sum_exp(q, n_vocab, max_q);
-    const double lse_b = log_sum_exp(b, n_vocab, max_b);
-    double kld = 0.0;
-    for (int64_t i = 0; i < n_vocab; i++) {
-        const double lb = (double)b[i] - lse_b;
-        const double lq = (double)q[i] - lse_q;
-        kld += exp(lb) * (lb - lq);
-    }
-    out->kld = kld;
+    const float max_q = ql_row_max(q, n_vocab, &iq);
+    const float max_b = ql_row_max(b, n_vocab, &ib);
+    const double sum_b = ql_row_sum_exp(b, n_vocab, max_b, scratch);
+    const double sum_q = ql_row_sum_exp(q, n_vocab, max_q, NULL);
+    const double lse_q = (double)max_q + log(sum_q);
+    const double lse_b = (double)max_b + log(sum_b);
+    /* KLD = sum p_b (lb - lq), lb - lq = (b - q) + (lse_q - lse_b), p_b = e_b / sum_b */
+    out->kld = ql_row_weighted_diff(scratch, b, q, lse_q - lse_b, n_vocab) / sum_b;
     out->nll = lse_q - (double)q[target];
     out->nll_base = lse_b - (double)b[target];
     out->p_diff = (float)(exp(-out->nll) - exp(-out->nll_base));
@@ -59,7 +44,7 @@ void ql_kld_token_llama(const float *logits, const uint16_t *row, int64_t n_voca
                         ql_kld_token *out) {
     /* mirrors llama-perplexity's arithmetic, float where it uses float */
     int64_t imax;
-    float max_logit = row_max(logits, n_vocab, &imax);
+    float max_logit = ql_row_max(logits, n_vocab, &imax);
     double sum_exp = 0.0;
     for (int64_t i = 0; i < n_vocab; i++) sum_exp += expf(logits[i] - max_logit);
     const float log_sum_exp = (float)log(sum_exp);

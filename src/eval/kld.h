@@ -23,9 +23,12 @@ typedef struct {
     bool same_top;
 } ql_kld_token;
 
-/* Exact: both distributions from f32 logits; sums in double over the whole vocabulary. */
+/*
+ * Exact: both distributions from f32 logits; sums in double over the whole
+ * vocabulary. scratch holds n_vocab floats.
+ */
 void ql_kld_token_exact(const float *logits_q, const float *logits_base, int64_t n_vocab,
-                        int32_t target, ql_kld_token *out);
+                        int32_t target, float *scratch, ql_kld_token *out);
 
 /*
  * llama.cpp's stored row: nv = 2*((n_vocab+1)/2) + 4 uint16 values; the

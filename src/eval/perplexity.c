@@ -14,11 +14,12 @@ typedef struct {
     int64_t count;
     ql_ppl_progress_fn progress;
     void *user;
+    ql_scored_rows_fn tap;
+    void *tap_user;
 } ppl_acc;
 
 static bool score_rows(void *user, int64_t chunk, const ql_logits_block *b,
                        const int32_t *targets) {
-    (void)chunk;
     ppl_acc *a = user;
     for (int64_t r = 0; r < b->n_rows; r++) {
         const double lp = ql_log_softmax_at(b->logits + r * b->n_vocab, b->n_vocab, targets[r]);
@@ -26,7 +27,7 @@ static bool score_rows(void *user, int64_t chunk, const ql_logits_block *b,
         a->nll2 += lp * lp;
         a->r->nll[a->count++] = (float)-lp;
     }
-    return true;
+    return a->tap ? a->tap(a->tap_user, chunk, b, targets) : true;
 }
 
 static bool chunk_done(void *user, int64_t chunk, int64_t n_chunks) {
@@ -40,7 +41,8 @@ static bool chunk_done(void *user, int64_t chunk, int64_t n_chunks) {
 
 ql_status ql_perplexity(ql_context *ctx, const int32_t *tokens, int64_t n_tokens,
                         const ql_eval_params *p, ql_ppl_progress_fn progress, void *user,
-                        ql_ppl_result *out, ql_error *err) {
+                        ql_scored_rows_fn tap, void *tap_user, ql_ppl_result *out,
+                        ql_error *err) {
     memset(out, 0, sizeof *out);
     ql_status st = ql_eval_check_tokens(n_tokens, p->n_ctx, err);
     if (st) return st;
@@ -54,7 +56,7 @@ ql_status ql_perplexity(ql_context *ctx, const int32_t *tokens, int64_t n_tokens
         ql_ppl_result_free(out);
         return ql_fail(err, QL_ERR_NOMEM, "out of memory");
     }
-    ppl_acc a = {.r = out, .progress = progress, .user = user};
+    ppl_acc a = {.r = out, .progress = progress, .user = user, .tap = tap, .tap_user = tap_user};
     ql_eval_params ep = *p;
     ep.n_chunks = n_chunks;
     st = ql_eval_chunks(ctx, tokens, n_tokens, &ep, score_rows, chunk_done, &a, err);

@@ -20,9 +20,14 @@ typedef struct {
 
 typedef void (*ql_ppl_progress_fn)(void *user, int64_t chunk, int64_t n_chunks, double running_ppl);
 
+/*
+ * tap, if not NULL, sees every scored block too (after it is scored): how a
+ * reference file is written during a perplexity run.
+ */
 ql_status ql_perplexity(ql_context *ctx, const int32_t *tokens, int64_t n_tokens,
                         const ql_eval_params *p, ql_ppl_progress_fn progress, void *user,
-                        ql_ppl_result *out, ql_error *err);
+                        ql_scored_rows_fn tap, void *tap_user, ql_ppl_result *out,
+                        ql_error *err);
 void ql_ppl_result_free(ql_ppl_result *r);
 
 #endif

@@ -205,6 +205,8 @@ void ql_context_free(ql_context *ctx) {
 
 bool ql_context_rotates_k(const ql_context *c) { return c->rot_k; }
 ql_pool *ql_context_pool(ql_context *c) { return c->pool; }
+int64_t ql_context_logits_block(const ql_context *c) { return c->p.logits_block; }
+const ql_model *ql_context_model(const ql_context *c) { return c->m; }
 bool ql_context_rotates_v(const ql_context *c) { return c->rot_v; }
 
 uint64_t ql_context_kv_bytes(const ql_context *c) {

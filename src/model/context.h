@@ -62,6 +62,10 @@ typedef struct {
 /* Return false to abort the forward pass. */
 typedef bool (*ql_logits_fn)(void *user, const ql_logits_block *b);
 
+/* Most rows a logits block handed to a ql_logits_fn can have. */
+int64_t ql_context_logits_block(const ql_context *c);
+const ql_model *ql_context_model(const ql_context *c);
+
 /* The context's thread pool, for consumers that compute on logits blocks. */
 ql_pool *ql_context_pool(ql_context *c);
 

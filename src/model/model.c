@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/crc32.h"
 #include "../kernels/kernels.h"
 
 /* The flags that distinguish the supported architectures. */
@@ -321,4 +322,29 @@ void ql_model_free(ql_model *m) {
     free(m->layers);
     free(m->vectors);
     free(m);
+}
+
+uint64_t ql_model_vocab_fingerprint(const gguf_file *f) {
+    const gguf_value *toks = gguf_get_arr(f, "tokenizer.ggml.tokens");
+    if (!toks || toks->arr.elem_type != GGUF_TYPE_STRING) return 0;
+    uint64_t h = QL_FNV1A64_INIT;
+    for (uint64_t i = 0; i < toks->arr.n; i++) {
+        const gguf_str s = toks->arr.items[i].str;
+        const uint64_t len = s.len;
+        h = ql_fnv1a64(h, &len, sizeof len);
+        h = ql_fnv1a64(h, s.ptr, (size_t)s.len);
+    }
+    return h;
+}
+
+void ql_model_bos(const gguf_file *f, bool *add_bos, int32_t *bos_id) {
+    /* llama.cpp's defaults when the keys are absent: SentencePiece adds BOS, BPE does not */
+    gguf_str model;
+    const bool spm = gguf_get_str(f, "tokenizer.ggml.model", &model) && gguf_str_eq(model, "llama");
+    *add_bos = spm;
+    gguf_get_bool(f, "tokenizer.ggml.add_bos_token", add_bos);
+    int64_t id = spm ? 1 : -1;
+    gguf_get_i64(f, "tokenizer.ggml.bos_token_id", &id);
+    *bos_id = (int32_t)id;
+    if (id < 0) *add_bos = false;
 }

@@ -79,6 +79,16 @@ ql_status ql_model_load(const char *path, ql_model **out, ql_error *err);
 ql_status ql_model_from_gguf(gguf_file *f, ql_model **out, ql_error *err);
 void ql_model_free(ql_model *m);
 
+/*
+ * Fingerprint of the vocabulary (FNV-1a over every token's text): two models
+ * whose fingerprints differ do not score the same token ids, so KL divergence
+ * between them is meaningless. 0 when the file has no tokenizer.ggml.tokens.
+ */
+uint64_t ql_model_vocab_fingerprint(const gguf_file *f);
+
+/* Whether evaluation puts BOS first, and its id, as llama.cpp decides from the GGUF keys. */
+void ql_model_bos(const gguf_file *f, bool *add_bos, int32_t *bos_id);
+
 /* Reads the config only (no weights bound): for planners and reports. */
 ql_status ql_model_read_config(const gguf_file *f, ql_model_config *cfg, ql_error *err);
 
