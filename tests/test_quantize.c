@@ -416,10 +416,18 @@ QL_TEST(quantize_bad_input_gives_one_error_line_and_no_output) {
     expect_failure(t, args, 1, "blk.0.attn_v.weight: row 1 holds NaN or infinite values", out);
     CHECK(no_temporary_files(dir));
 
-    /* the same tiny model quantizes fine once its values are finite */
+    /* the same tiny model quantizes fine once its values are finite, empty tensors included */
     huge[100] = 2.0f;
-    write_tiny_model(t, path, true, big, 2);
+    tiny_tensor fine[4] = {plain, big[1], {"blk.0.attn_k.weight", QL_TYPE_F32, 0, 32, huge},
+                           {"blk.0.ffn_up.weight", QL_TYPE_F32, 64, 0, huge}};
+    write_tiny_model(t, path, true, fine, 4);
     snprintf(args, sizeof args, "%s %s Q8_0", path, out);
-    CHECK(run_quantize(args, NULL) == 0);
-    CHECK(file_exists(out));
+    char *err = NULL;
+    CHECK_MSG(run_quantize(args, &err) == 0, "%s", err);
+    free(err);
+    gguf_file *f;
+    REQUIRE(gguf_open(out, &f, NULL) == QL_OK);
+    CHECK(gguf_find_tensor(f, "blk.0.attn_v.weight")->type == QL_TYPE_Q8_0);
+    CHECK(gguf_find_tensor(f, "blk.0.attn_k.weight")->n_bytes == 0);
+    gguf_close(f);
 }

@@ -140,8 +140,9 @@ static int run_quantize(int argc, char **argv) {
     const ql_ftype_info *ftype = ql_ftype_find(pos[2]);
     if (!ftype) {
         if (ql_ftype_is_known_unsupported(pos[2]))
-            return cli_usage("quantize: qlens cannot produce %s (it needs types qlens does not "
-                             "implement or an importance matrix); valid types: %s",
+            return cli_usage("quantize: qlens cannot produce %s (IQ1/IQ2/IQ3, Q2_K_S, TQ and "
+                             "MXFP4_MOE need types qlens does not implement or an importance "
+                             "matrix; COPY is not supported); valid types: %s",
                              pos[2], ql_ftype_names());
         return cli_usage("quantize: unknown type '%s'; valid types: %s", pos[2], ql_ftype_names());
     }

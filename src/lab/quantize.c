@@ -75,8 +75,12 @@ static void free_plan(planned_tensor *plan, int64_t n) {
     free(plan);
 }
 
-/* Rows of a tensor: everything but the first dimension. */
-static int64_t row_count(const gguf_tensor *t) { return gguf_tensor_nelements(t) / t->ne[0]; }
+/* Rows of a tensor: the product of every dimension but the first. */
+static int64_t row_count(const gguf_tensor *t) {
+    int64_t rows = 1;
+    for (int d = 1; d < GGUF_MAX_DIMS; d++) rows *= t->ne[d];
+    return rows;
+}
 
 /* Every reason a planned conversion cannot run, found before any output exists. */
 static ql_status check_plan(const planned_tensor *plan, int64_t n, bool allow_requantize,
