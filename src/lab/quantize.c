@@ -302,13 +302,14 @@ static ql_status process_tensor(quantize_run *run, const planned_tensor *p, uint
     ql_pool_run(run->pool, convert_rows, &job);
     for (int i = 0; i < nth; i++) {
         if (job.bad_input_row[i] >= 0)
-            return ql_fail(err, QL_ERR_FORMAT, "tensor %s: row %lld holds NaN or infinite values",
-                           p->name, (long long)job.bad_input_row[i]);
+            return ql_fail(err, QL_ERR_FORMAT,
+                           "%s: tensor %s: row %lld holds NaN or infinite values",
+                           gguf_path(run->in), p->name, (long long)job.bad_input_row[i]);
         if (job.bad_output_row[i] >= 0)
             return ql_fail(err, QL_ERR_FORMAT,
-                           "tensor %s: row %lld is not finite as %s (values beyond the type's "
-                           "range)",
-                           p->name, (long long)job.bad_output_row[i],
+                           "%s: tensor %s: row %lld is not finite as %s (values beyond the "
+                           "type's range)",
+                           gguf_path(run->in), p->name, (long long)job.bad_output_row[i],
                            ql_type_name((int)p->choice.type));
     }
     if (!convert) return QL_OK; /* the writer copies it from the input itself */
@@ -341,10 +342,7 @@ ql_status ql_quantize_model(const char *in_path, const char *out_path,
         const gguf_tensor *t = p->src;
         bool convert = p->choice.type != t->type;
         uint64_t bytes_out;
-        if ((st = process_tensor(&run, p, &bytes_out, err))) {
-            if (st != QL_ERR_IO) ql_error_prefix(err, "%s", in_path);
-            goto done;
-        }
+        if ((st = process_tensor(&run, p, &bytes_out, err))) goto done;
         sum.n_converted += convert;
         sum.n_tensors++;
         sum.n_elements += gguf_tensor_nelements(t);
