@@ -12,6 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../model/context.h"
 
 void cli_error(const char *fmt, ...) {
     va_list ap;
@@ -202,4 +206,98 @@ void cli_print_help(const ql_command *cmd) {
     }
     printf("  %-30s %s\n", "-h, --help", "show this help");
     if (cmd->details) printf("\n%s\n", cmd->details);
+}
+
+ql_status cli_read_file(const char *path, char **data, size_t *len, ql_error *err) {
+    *data = NULL;
+    *len = 0;
+    FILE *f = path ? fopen(path, "rb") : stdin;
+    const char *name = path ? path : "standard input";
+    if (!f) return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", name, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    ql_status st = QL_OK;
+    while (buf) {
+        if (n == cap) {
+            char *p = cap * 2 > cap ? realloc(buf, cap * 2 + 1) : NULL;
+            if (!p) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = p;
+            cap *= 2;
+        }
+        errno = 0;
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    if (!buf) st = ql_fail(err, QL_ERR_NOMEM, "%s: out of memory reading it", name);
+    else if (ferror(f))
+        st = ql_fail(err, QL_ERR_IO, "%s: cannot read: %s", name,
+                     errno == EISDIR ? "is a directory" : strerror(errno ? errno : EIO));
+    if (path) fclose(f);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
+    return QL_OK;
+}
+
+ql_status cli_kv_cache_type(const char *flag, const char *name, int *type, ql_error *err) {
+    const int t = ql_type_from_name(name);
+    if (t < 0 || !ql_kv_cache_type_ok((ql_type)t))
+        return ql_fail(err, QL_ERR_ARG, "%s: unknown cache type '%s' (valid: %s)", flag, name,
+                       ql_kv_cache_type_names());
+    *type = t;
+    return QL_OK;
+}
+
+double cli_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void cli_progress_begin(cli_progress *p, const char *label) {
+    memset(p, 0, sizeof *p);
+    p->enabled = isatty(STDERR_FILENO) && !getenv("QLENS_NO_PROGRESS");
+    p->start = cli_now();
+    snprintf(p->label, sizeof p->label, "%s", label);
+}
+
+static void format_duration(double s, char *buf, size_t size) {
+    long t = (long)(s + 0.5);
+    if (t >= 3600)
+        snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
+}
+
+void cli_progress_update(cli_progress *p, double done, double total, const char *detail) {
+    if (!p->enabled || total <= 0) return;
+    const double now = cli_now();
+    if (done < total && now - p->last_draw < 0.2) return;
+    p->last_draw = now;
+    const double frac = done / total > 1 ? 1 : done / total;
+    char bar[31];
+    const int filled = (int)(frac * 30);
+    for (int i = 0; i < 30; i++) bar[i] = i < filled ? '#' : '.';
+    bar[30] = '\0';
+    char elapsed[32], eta[32] = "?";
+    format_duration(now - p->start, elapsed, sizeof elapsed);
+    if (done > 0) format_duration((now - p->start) * (total - done) / done, eta, sizeof eta);
+    fprintf(stderr, "\r%s [%s] %3.0f%% %s elapsed, ETA %s %s\033[K", p->label, bar, 100 * frac,
+            elapsed, eta, detail ? detail : "");
+    fflush(stderr);
+}
+
+void cli_progress_end(cli_progress *p) {
+    if (!p->enabled) return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
 }

@@ -11,6 +11,7 @@
 #define QL_CLI_CLI_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../core/status.h"
@@ -76,8 +77,32 @@ bool cli_parse_bytes(const char *s, uint64_t *out);
 /* Formats bytes as "1.23 GiB" (or "512 B"). */
 void cli_format_bytes(uint64_t bytes, char *buf, int size);
 
+/* Reads a whole file (or standard input for NULL); malloc'd, NUL-terminated. */
+ql_status cli_read_file(const char *path, char **data, size_t *len, ql_error *err);
+
+/* Looks up a KV cache type by name; on failure the message lists the valid ones. */
+ql_status cli_kv_cache_type(const char *flag, const char *name, int *type, ql_error *err);
+
+/*
+ * A progress line with an ETA on stderr, drawn only when stderr is a
+ * terminal (so logs and pipes stay clean). update() may be called often; it
+ * redraws at most a few times a second.
+ */
+typedef struct {
+    bool enabled;
+    double start, last_draw;
+    char label[64];
+} cli_progress;
+
+void cli_progress_begin(cli_progress *p, const char *label);
+void cli_progress_update(cli_progress *p, double done, double total, const char *detail);
+void cli_progress_end(cli_progress *p);
+double cli_now(void);
+
 /* Command table entries, one per src/cli/cmd_*.c file. */
 extern const ql_command ql_cmd_info;
+extern const ql_command ql_cmd_perplexity;
+extern const ql_command ql_cmd_kld;
 extern const ql_command ql_cmd_quantize;
 extern const ql_command ql_cmd_tokenize;
 

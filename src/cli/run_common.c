@@ -1,0 +1,306 @@
+/*
+ * run_common.c - shared machinery of the commands that run models (see
+ * run_common.h). Results go to stdout in llama-perplexity's formats;
+ * progress and run descriptions go to stderr.
+ */
+#include "run_common.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../../include/qlens.h"
+#include "../eval/results_json.h"
+
+void ql_run_opts_defaults(ql_run_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->n_batch = 2048;
+    o->n_ubatch = 512;
+    o->ctk = "f16";
+    o->ctv = "f16";
+    o->rotate = "auto";
+}
+
+int64_t ql_run_n_ctx(const ql_run_opts *o) { return o->n_ctx > 0 ? o->n_ctx : 512; }
+
+ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_error *err) {
+    *cp = ql_context_default_params();
+    cp->n_ctx = ql_run_n_ctx(o);
+    cp->n_ubatch = o->n_ubatch < o->n_batch ? o->n_ubatch : o->n_batch;
+    if (o->threads > 0) cp->n_threads = (int)o->threads;
+    int tk, tv;
+    ql_status st = cli_kv_cache_type("--cache-type-k", o->ctk, &tk, err);
+    if (!st) st = cli_kv_cache_type("--cache-type-v", o->ctv, &tv, err);
+    if (st) return st;
+    cp->type_k = (ql_type)tk;
+    cp->type_v = (ql_type)tv;
+    if (strcmp(o->rotate, "auto") == 0)
+        cp->rotate = QL_ROTATE_AUTO;
+    else if (strcmp(o->rotate, "on") == 0)
+        cp->rotate = QL_ROTATE_ON;
+    else if (strcmp(o->rotate, "off") == 0)
+        cp->rotate = QL_ROTATE_OFF;
+    else
+        return ql_fail(err, QL_ERR_ARG, "--kv-rotate: '%s' is not auto, on or off", o->rotate);
+    return QL_OK;
+}
+
+ql_status ql_run_open(ql_run *r, const ql_run_opts *o, const char *command, ql_error *err) {
+    memset(r, 0, sizeof *r);
+    r->o = o;
+    r->command = command;
+    r->t_start = cli_now();
+    ql_status st = ql_run_context_params(o, &r->cp, err);
+    if (!st) st = ql_model_load(o->model, &r->model, err);
+    if (!st) st = ql_context_create(r->model, &r->cp, &r->ctx, err);
+    if (st) ql_run_close(r);
+    return st;
+}
+
+void ql_run_close(ql_run *r) {
+    ql_context_free(r->ctx);
+    tok_free(r->vocab);
+    ql_model_free(r->model);
+    r->ctx = NULL;
+    r->vocab = NULL;
+    r->model = NULL;
+}
+
+static ql_status load_vocab(ql_run *r, ql_error *err) {
+    if (r->vocab) return QL_OK;
+    ql_status st = tok_load(r->model->file, &r->vocab, err);
+    if (st) ql_error_prefix(err, "%s", r->o->model);
+    return st;
+}
+
+ql_status ql_run_tokenize(ql_run *r, const char *path, int32_t **tokens, int64_t *n_tokens,
+                          ql_error *err) {
+    *tokens = NULL;
+    *n_tokens = 0;
+    ql_status st = load_vocab(r, err);
+    if (st) return st;
+    char *text;
+    size_t len;
+    if ((st = cli_read_file(path, &text, &len, err))) return st;
+    if (len == 0) {
+        free(text);
+        return ql_fail(err, QL_ERR_ARG, "%s: the text is empty", path);
+    }
+    size_t n;
+    /* llama-perplexity: add_special (BOS when the vocabulary adds it), no special-token parsing */
+    st = tok_encode(r->vocab, text, len, true, false, tokens, &n, err);
+    free(text);
+    if (st) return st;
+    *n_tokens = (int64_t)n;
+    return QL_OK;
+}
+
+ql_status ql_run_eval_params(ql_run *r, int64_t n_tokens, ql_eval_params *ep, ql_error *err) {
+    ql_status st = load_vocab(r, err);
+    if (st) return st;
+    const int64_t n_ctx = ql_run_n_ctx(r->o);
+    if ((st = ql_eval_check_tokens(n_tokens, n_ctx, err))) return st;
+    int64_t n_chunks = ql_eval_max_chunks(n_tokens, n_ctx);
+    if (r->o->chunks > 0 && r->o->chunks < n_chunks) n_chunks = r->o->chunks;
+    *ep = (ql_eval_params){.n_ctx = n_ctx, .n_chunks = n_chunks,
+                           .replace_bos = tok_add_bos(r->vocab), .bos_id = tok_bos(r->vocab)};
+    return QL_OK;
+}
+
+static const char *weights_name(const ql_run *r, char *buf, size_t size) {
+    uint64_t ft;
+    if (gguf_get_u64(r->model->file, "general.file_type", &ft)) {
+        const char *name = gguf_file_type_name((int)ft);
+        if (name) {
+            snprintf(buf, size, "%s", strncmp(name, "MOSTLY_", 7) == 0 ? name + 7 : name);
+            return buf;
+        }
+    }
+    snprintf(buf, size, "%s", ql_type_name((int)r->model->layers[0].wq.type));
+    return buf;
+}
+
+void ql_run_describe(const ql_run *r, char *buf, size_t size) {
+    char w[32];
+    snprintf(buf, size, "weights=%s ctk=%s ctv=%s rot=%s%s", weights_name(r, w, sizeof w),
+             ql_type_name((int)r->cp.type_k), ql_type_name((int)r->cp.type_v), r->o->rotate,
+             ql_context_rotates_k(r->ctx) || ql_context_rotates_v(r->ctx) ? " (rotating)" : "");
+}
+
+void ql_run_print_header(const ql_run *r, int64_t n_tokens, const ql_eval_params *ep) {
+    char d[256];
+    ql_run_describe(r, d, sizeof d);
+    fprintf(stderr, "%s: %s: %lld tokens, %lld chunks of %lld, %s, %d threads\n", r->command,
+            r->o->model, (long long)n_tokens, (long long)ep->n_chunks, (long long)ep->n_ctx, d,
+            r->cp.n_threads);
+}
+
+void ql_run_print_speed(const ql_run *r, int64_t tokens_evaluated) {
+    const double dt = cli_now() - r->t_start;
+    fprintf(stderr, "%s: evaluated %lld tokens in %.2f s (%.1f tokens/s)\n", r->command,
+            (long long)tokens_evaluated, dt, dt > 0 ? (double)tokens_evaluated / dt : 0.0);
+}
+
+ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_error *err) {
+    ql_status st = ql_outfile_open(r->o->json, of, err);
+    if (st) return st;
+    ql_json *j = &r->json;
+    ql_json_init(j, ql_outfile_stream(*of), true);
+    ql_json_object_begin(j);
+    ql_json_key(j, "qlens_version");
+    ql_json_str(j, QLENS_VERSION_STRING);
+    ql_json_key(j, "kind");
+    ql_json_str(j, kind);
+    ql_json_key(j, "model");
+    ql_json_object_begin(j);
+    ql_json_key(j, "path");
+    ql_json_str(j, r->o->model);
+    gguf_str name;
+    ql_json_key(j, "name");
+    if (gguf_get_str(r->model->file, "general.name", &name))
+        ql_json_str_n(j, name.ptr, (size_t)name.len);
+    else
+        ql_json_null(j);
+    ql_json_key(j, "architecture");
+    ql_json_str(j, r->model->cfg.arch);
+    char w[32];
+    ql_json_key(j, "weights");
+    ql_json_str(j, weights_name(r, w, sizeof w));
+    ql_json_key(j, "file_bytes");
+    ql_json_uint(j, gguf_file_size(r->model->file));
+    ql_json_key(j, "n_vocab");
+    ql_json_int(j, r->model->cfg.n_vocab);
+    ql_json_object_end(j);
+    ql_json_key(j, "config");
+    ql_json_object_begin(j);
+    ql_json_key(j, "n_ctx");
+    ql_json_int(j, r->cp.n_ctx);
+    ql_json_key(j, "n_ubatch");
+    ql_json_int(j, r->cp.n_ubatch);
+    ql_json_key(j, "cache_type_k");
+    ql_json_str(j, ql_type_name((int)r->cp.type_k));
+    ql_json_key(j, "cache_type_v");
+    ql_json_str(j, ql_type_name((int)r->cp.type_v));
+    ql_json_key(j, "kv_rotate");
+    ql_json_str(j, r->o->rotate);
+    ql_json_key(j, "rotates_k");
+    ql_json_bool(j, ql_context_rotates_k(r->ctx));
+    ql_json_key(j, "rotates_v");
+    ql_json_bool(j, ql_context_rotates_v(r->ctx));
+    ql_json_key(j, "kv_cache_bytes");
+    ql_json_uint(j, ql_context_kv_bytes(r->ctx));
+    ql_json_object_end(j);
+    return QL_OK;
+}
+
+ql_json *ql_run_json(ql_run *r) { return &r->json; }
+
+ql_status ql_run_json_end(ql_run *r, ql_outfile *of, ql_error *err) {
+    ql_json_object_end(&r->json);
+    if (!ql_json_finish(&r->json)) {
+        ql_outfile_abort(of);
+        return ql_fail(err, QL_ERR_IO, "%s: cannot write the JSON", r->o->json);
+    }
+    return ql_outfile_commit(of, err);
+}
+
+void ql_run_print_kld_ref(const ql_run *r, const char *path, const ql_ref_file *ref,
+                          int64_t n_chunks) {
+    const ql_ref_info *in = ql_ref_info_of(ref);
+    char d[256];
+    ql_run_describe(r, d, sizeof d);
+    fprintf(stderr, "%s: %s against %s (%s format%s%s%s), %lld chunks of %lld, %s, %d threads\n",
+            r->command, r->o->model, path, ql_ref_format_of(ref) == QL_REF_QLENS ? "qlens" : "llama.cpp",
+            in->model_name[0] ? ", " : "", in->model_name, in->config[0] ? "" : "",
+            (long long)n_chunks, (long long)in->n_ctx, d, r->cp.n_threads);
+}
+
+void ql_run_print_kld_chunk_header(void) {
+    printf("chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence       "
+           "       Δp RMS            Same top p\n");
+}
+
+void ql_run_print_kld_chunk(int64_t chunk, const ql_kld_chunk_row *row) {
+    printf("%4lld    %9.4f ± %9.4f    %10.5f ± %10.5f    %10.5f ± %10.5f    %6.3f ± %6.3f %%    "
+           "%6.3f ± %6.3f %%\n",
+           (long long)chunk + 1, row->ppl.value, row->ppl.unc, row->ln_ratio.value,
+           row->ln_ratio.unc, row->kld.value, row->kld.unc, 100 * row->rms_dp.value,
+           100 * row->rms_dp.unc, 100 * row->same_top.value, 100 * row->same_top.unc);
+    fflush(stdout);
+}
+
+void ql_run_print_kld_stats(const ql_kld_stats *s) {
+    printf("\n====== Perplexity statistics ======\n");
+    printf("Mean PPL(Q)                   : %10.6f ± %10.6f\n", s->ppl_q.value, s->ppl_q.unc);
+    printf("Mean PPL(base)                : %10.6f ± %10.6f\n", s->ppl_base.value, s->ppl_base.unc);
+    printf("Cor(ln(PPL(Q)), ln(PPL(base))): %6.2f%%\n", 100 * s->cor_ln_ppl);
+    printf("Mean ln(PPL(Q)/PPL(base))     : %10.6f ± %10.6f\n", s->ln_ratio.value, s->ln_ratio.unc);
+    printf("Mean PPL(Q)/PPL(base)         : %10.6f ± %10.6f\n", s->ratio.value, s->ratio.unc);
+    printf("Mean PPL(Q)-PPL(base)         : %10.6f ± %10.6f\n", s->diff.value, s->diff.unc);
+    printf("\n====== KL divergence statistics ======\n");
+    printf("Mean    KLD: %10.6f ± %10.6f\n", s->kld.value, s->kld.unc);
+    for (int i = 0; i < 11; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "%s", ql_kld_pct_names[i]);
+        if (strcmp(name, "Maximum") && strcmp(name, "Median") && strcmp(name, "Minimum")) {
+            printf("%5s   KLD: %10.6f\n", name, s->kld_pct[i]);
+        } else {
+            printf("%-7s KLD: %10.6f\n", name, s->kld_pct[i]);
+        }
+    }
+    printf("\n====== Token probability statistics ======\n");
+    printf("Mean    Δp: %6.3f ± %5.3f %%\n", 100 * s->dp.value, 100 * s->dp.unc);
+    for (int i = 0; i < 13; i++) {
+        const char *name = ql_dp_pct_names[i];
+        if (strcmp(name, "Maximum") && strcmp(name, "Median") && strcmp(name, "Minimum"))
+            printf("%5s   Δp: %6.3f%%\n", name, 100 * s->dp_pct[i]);
+        else
+            printf("%-7s Δp: %6.3f%%\n", name, 100 * s->dp_pct[i]);
+    }
+    printf("RMS Δp    : %6.3f ± %5.3f %%\n", 100 * s->rms_dp.value, 100 * s->rms_dp.unc);
+    printf("Same top p: %6.3f ± %5.3f %%\n", 100 * s->same_top.value, 100 * s->same_top.unc);
+}
+
+void ql_run_print_kld_positions(const ql_kld_bucket *b, int n) {
+    printf("\n====== KL divergence by context position ======\n");
+    printf("positions             tokens      Mean KLD\n");
+    for (int i = 0; i < n; i++)
+        printf("%6d - %-6d  %10lld    %10.6f ± %10.6f\n", b[i].pos_begin, b[i].pos_end,
+               (long long)b[i].count, b[i].kld.value, b[i].kld.unc);
+}
+
+int ql_run_finish_kld(ql_run *r, const ql_kld_acc *acc, const ql_kld_chunk_row *rows,
+                      int64_t n_chunks, int64_t n_ctx) {
+    ql_error err;
+    ql_kld_stats s;
+    if (ql_kld_stats_from(acc, &s, &err)) return cli_fail(&err);
+    ql_run_print_kld_stats(&s);
+    ql_kld_bucket *buckets = NULL;
+    const int nb = (int)r->o->positions;
+    if (nb > 0) {
+        buckets = calloc((size_t)nb, sizeof *buckets);
+        if (!buckets) {
+            cli_error("out of memory");
+            return QL_EXIT_FAILURE;
+        }
+        if (ql_kld_buckets(acc, (int32_t)(n_ctx / 2), (int32_t)(n_ctx - 2), nb, buckets, &err)) {
+            free(buckets);
+            return cli_fail(&err);
+        }
+        ql_run_print_kld_positions(buckets, nb);
+    }
+    ql_run_print_speed(r, n_chunks * n_ctx);
+    int rc = QL_EXIT_OK;
+    if (r->o->json) {
+        ql_outfile *of;
+        if (ql_run_json_begin(r, "kl-divergence", &of, &err)) {
+            rc = cli_fail(&err);
+        } else {
+            ql_json_kld_result(ql_run_json(r), acc, &s, rows, n_chunks, buckets, nb);
+            if (ql_run_json_end(r, of, &err)) rc = cli_fail(&err);
+        }
+    }
+    free(buckets);
+    return rc;
+}

@@ -1,0 +1,113 @@
+/*
+ * run_common.h - what the commands that run a model share: their flags
+ * (llama-perplexity's names), loading a model and its tokenizer, building a
+ * context, the JSON envelope, and the printed KLD tables.
+ */
+#ifndef QL_CLI_RUN_COMMON_H
+#define QL_CLI_RUN_COMMON_H
+
+#include <stdint.h>
+
+#include "../core/json.h"
+#include "../core/outfile.h"
+#include "../eval/eval.h"
+#include "../eval/kld.h"
+#include "../eval/refstore.h"
+#include "../model/context.h"
+#include "../tokenizer/tokenizer.h"
+#include "cli.h"
+
+typedef struct {
+    const char *model;
+    int64_t n_ctx; /* 0 until given: 512, or a reference file's */
+    int64_t n_batch, n_ubatch, chunks, threads, positions;
+    const char *ctk, *ctv, *rotate;
+    const char *json;
+} ql_run_opts;
+
+void ql_run_opts_defaults(ql_run_opts *o);
+int64_t ql_run_n_ctx(const ql_run_opts *o);
+
+#define QL_RUN_MODEL_OPTS(o)                                                                       \
+    {.name = "--model", .alias = "-m", .kind = CLI_STRING, .dest = &(o).model,                     \
+     .metavar = "FILE", .help = "the model (GGUF) to evaluate"}
+
+#define QL_RUN_EVAL_OPTS(o)                                                                        \
+    {.name = "--ctx-size", .alias = "-c", .kind = CLI_INT, .dest = &(o).n_ctx, .metavar = "N",      \
+     .help = "tokens per chunk (default 512)", .min = 4, .max = 1 << 24},                          \
+        {.name = "--batch-size", .alias = "-b", .kind = CLI_INT, .dest = &(o).n_batch,             \
+         .metavar = "N", .help = "logical batch size (default 2048)", .min = 1, .max = 1 << 24},   \
+        {.name = "--ubatch-size", .alias = "-ub", .kind = CLI_INT, .dest = &(o).n_ubatch,          \
+         .metavar = "N", .help = "tokens per forward step (default 512)", .min = 1,                \
+         .max = 1 << 24},                                                                          \
+        {.name = "--chunks", .kind = CLI_INT, .dest = &(o).chunks, .metavar = "N",                 \
+         .help = "evaluate at most N chunks (default: all)", .min = 1, .max = 1 << 30},            \
+        {.name = "--threads", .alias = "-t", .kind = CLI_INT, .dest = &(o).threads,                \
+         .metavar = "N", .help = "threads (default: all CPUs)", .min = 1, .max = 1024},            \
+        {.name = "--cache-type-k", .alias = "-ctk", .kind = CLI_STRING, .dest = &(o).ctk,          \
+         .metavar = "TYPE", .help = "K cache type (default f16)"},                                 \
+        {.name = "--cache-type-v", .alias = "-ctv", .kind = CLI_STRING, .dest = &(o).ctv,          \
+         .metavar = "TYPE", .help = "V cache type (default f16)"},                                 \
+    {                                                                                              \
+        .name = "--kv-rotate", .kind = CLI_STRING, .dest = &(o).rotate, .metavar = "MODE",         \
+        .help = "Hadamard rotation of K/V: auto (when a cache type is quantized), on, off"         \
+    }
+
+#define QL_RUN_OUTPUT_OPTS(o)                                                                      \
+    {.name = "--json", .kind = CLI_STRING, .dest = &(o).json, .metavar = "FILE",                   \
+     .help = "also write every number (per chunk and per token) to FILE as JSON"},                 \
+    {                                                                                              \
+        .name = "--kld-positions", .kind = CLI_INT, .dest = &(o).positions, .metavar = "N",        \
+        .help = "mean KLD in N buckets of context position", .min = 1, .max = 1 << 20             \
+    }
+
+typedef struct {
+    const ql_run_opts *o;
+    const char *command;
+    ql_model *model;
+    tok_vocab *vocab;
+    ql_context *ctx;
+    ql_context_params cp;
+    double t_start;
+    ql_json json;
+} ql_run;
+
+/* Parses the cache and rotation flags into a context's parameters. */
+ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_error *err);
+
+/* Loads o->model and creates its context. */
+ql_status ql_run_open(ql_run *r, const ql_run_opts *o, const char *command, ql_error *err);
+void ql_run_close(ql_run *r);
+
+/* Tokenizes a text file as llama-perplexity does (BOS when the vocabulary adds it). */
+ql_status ql_run_tokenize(ql_run *r, const char *path, int32_t **tokens, int64_t *n_tokens,
+                          ql_error *err);
+
+/* Evaluation parameters for n_tokens tokens (checks there are enough). */
+ql_status ql_run_eval_params(ql_run *r, int64_t n_tokens, ql_eval_params *ep, ql_error *err);
+
+/* "weights=Q4_K_M ctk=q8_0 ctv=q8_0 rot=auto" */
+void ql_run_describe(const ql_run *r, char *buf, size_t size);
+
+/* One line on stderr describing the run. */
+void ql_run_print_header(const ql_run *r, int64_t n_tokens, const ql_eval_params *ep);
+/* One line on stderr: tokens evaluated and tokens/s since ql_run_open. */
+void ql_run_print_speed(const ql_run *r, int64_t tokens_evaluated);
+
+/* JSON envelope: opens FILE atomically and writes version, kind, model and config. */
+ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_error *err);
+ql_json *ql_run_json(ql_run *r);
+ql_status ql_run_json_end(ql_run *r, ql_outfile *of, ql_error *err);
+
+/* llama-perplexity's KLD printout. */
+void ql_run_print_kld_ref(const ql_run *r, const char *path, const ql_ref_file *ref, int64_t n_chunks);
+void ql_run_print_kld_chunk_header(void);
+void ql_run_print_kld_chunk(int64_t chunk, const ql_kld_chunk_row *row);
+void ql_run_print_kld_stats(const ql_kld_stats *s);
+void ql_run_print_kld_positions(const ql_kld_bucket *b, int n);
+
+/* Statistics, position buckets, printout and JSON at the end of a KLD run. */
+int ql_run_finish_kld(ql_run *r, const ql_kld_acc *acc, const ql_kld_chunk_row *rows,
+                      int64_t n_chunks, int64_t n_ctx);
+
+#endif
