@@ -12,6 +12,7 @@
 
 static const ql_command *const commands[] = {
     &ql_cmd_info,
+    &ql_cmd_quantize,
     &ql_cmd_tokenize,
     &ql_cmd_perplexity,
     &ql_cmd_kld,
