@@ -103,6 +103,7 @@ double cli_now(void);
 extern const ql_command ql_cmd_info;
 extern const ql_command ql_cmd_perplexity;
 extern const ql_command ql_cmd_kld;
+extern const ql_command ql_cmd_sweep;
 extern const ql_command ql_cmd_quantize;
 extern const ql_command ql_cmd_tokenize;
 
