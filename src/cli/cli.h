@@ -104,6 +104,7 @@ extern const ql_command ql_cmd_info;
 extern const ql_command ql_cmd_perplexity;
 extern const ql_command ql_cmd_kld;
 extern const ql_command ql_cmd_sweep;
+extern const ql_command ql_cmd_plan;
 extern const ql_command ql_cmd_quantize;
 extern const ql_command ql_cmd_tokenize;
 

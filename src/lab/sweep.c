@@ -440,16 +440,13 @@ static ql_status load_row(const ql_sweep_params *p, const ql_sweep_weights *w,
     if (!st) st = ql_model_read_config(f, &cfg, err);
     if (!st) {
         for (int64_t i = 0; i < gguf_n_tensors(f); i++) row->weight_bytes += gguf_tensor_at(f, i)->n_bytes;
-        int64_t full_layers = 0;
-        for (int64_t l = 0; l < cfg.n_layer; l++)
-            full_layers += !(cfg.n_swa > 0 && cfg.swa_pattern > 0 &&
-                             (l % cfg.swa_pattern) < cfg.swa_pattern - 1);
-        row->kv_bytes_per_token = ql_plan_kv_bytes_per_cell(&cfg, c->k, c->v) * (uint64_t)full_layers;
         const ql_plan_cache pc = {c->k, c->v, 512};
         const int64_t target = p->target_ctx > 0 ? p->target_ctx : cfg.n_ctx_train;
+        /* KV bytes per token averaged over the target context (sliding windows included) */
+        row->kv_bytes_per_token = ql_plan_kv_bytes(&cfg, c->k, c->v, target) / (uint64_t)target;
         row->total_bytes_target = ql_plan_total_bytes(&cfg, row->weight_bytes, &pc, target);
         if (p->budget)
-            row->max_ctx_budget = ql_plan_max_ctx(&cfg, row->weight_bytes, &pc, p->budget, cfg.n_ctx_train);
+            row->max_ctx_budget = ql_plan_max_ctx(&cfg, row->weight_bytes, &pc, p->budget, 1ll << 32);
     }
     gguf_close(f);
     return st;
