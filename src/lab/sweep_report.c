@@ -273,9 +273,14 @@ static void plot_memory(const ql_sweep_results *r, FILE *o) {
                "viewBox='0 0 %d %d' role='img'><title>KLD against total memory</title>",
             W, H, W, H);
     axis_ticks_log(o, ymin, ymax);
+    /* enough decimals to tell the ticks apart, however narrow the range */
+    int decimals = (int)ceil(-log10((xmax - xmin) / 5)) + 1;
+    if (decimals < 0) decimals = 0;
+    if (decimals > 9) decimals = 9;
     for (int t = 0; t <= 5; t++) {
         const double x = xmin + (xmax - xmin) * t / 5;
-        fprintf(o, "<text x='%.1f' y='%d' class='tick' text-anchor='middle'>%.2f</text>", PX(x), H - MB + 18, x);
+        fprintf(o, "<text x='%.1f' y='%d' class='tick' text-anchor='middle'>%.*f</text>", PX(x),
+                H - MB + 18, decimals, x);
     }
     fprintf(o, "<line x1='%d' x2='%d' y1='%d' y2='%d' class='axis'/>", ML, W - MR, H - MB, H - MB);
     fprintf(o, "<line x1='%d' x2='%d' y1='%d' y2='%d' class='axis'/>", ML, ML, MT, H - MB);
@@ -311,7 +316,9 @@ static void plot_memory(const ql_sweep_results *r, FILE *o) {
         html_text(o, w->weights);
         fprintf(o, " %s/%s: KLD %.6f, %.3f GiB</title></circle>", ql_type_name((int)w->k),
                 ql_type_name((int)w->v), w->stats.kld.value, gib(w->total_bytes_target));
-        fprintf(o, "<text x='%.1f' y='%.1f' class='point-label'>", x + 7, y - 6);
+        const bool near_right = x > W - MR - 160; /* keep labels inside the plot */
+        fprintf(o, "<text x='%.1f' y='%.1f' class='point-label' text-anchor='%s'>", near_right ? x - 7 : x + 7,
+                y - 6, near_right ? "end" : "start");
         html_text(o, w->weights);
         fprintf(o, " %s/%s</text>", ql_type_name((int)w->k), ql_type_name((int)w->v));
     }
