@@ -115,8 +115,8 @@ unit-test: $(BIN) $(TESTS)
 test: $(BIN) $(TESTS) synth models
 	QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) $(TESTS) -j $(JOBS) $(T)
 
-bench: $(BIN)
-	bench/run.sh
+bench: $(BIN) synth models
+	SHARED=$(SHARED) bench/run.sh
 
 # The main job on a real model: three weight quants of SmolLM2 x four KV-cache
 # configurations at -c 2048, the table, a plan for a small budget, report.html.
