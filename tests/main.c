@@ -119,6 +119,9 @@ int main(int argc, char **argv) {
         if (strcmp(argv[i], "-j") == 0 && i + 1 < argc) {
             jobs = atoi(argv[++i]);
             if (jobs < 1) jobs = 1;
+        } else if (strncmp(argv[i], "-j", 2) == 0 && argv[i][2]) {
+            jobs = atoi(argv[i] + 2);
+            if (jobs < 1) jobs = 1;
         } else if (strcmp(argv[i], "-v") == 0) {
             verbose = true;
         } else if (strcmp(argv[i], "-l") == 0) {
@@ -192,6 +195,10 @@ int main(int argc, char **argv) {
         }
     }
     free(slots);
+    if (passed + failed + skipped == 0) {
+        printf("no test matches the filter\n");
+        failed = 1;
+    }
     printf("\nran in %.1fs", now_s() - t0);
     if (skipped) printf(", %d skipped", skipped);
     printf("\n%d passed, %d failed\n", passed, failed);

@@ -102,6 +102,10 @@ double cli_now(void);
 /* Command table entries, one per src/cli/cmd_*.c file. */
 extern const ql_command ql_cmd_info;
 extern const ql_command ql_cmd_perplexity;
+extern const ql_command ql_cmd_kld;
+extern const ql_command ql_cmd_sweep;
+extern const ql_command ql_cmd_plan;
+extern const ql_command ql_cmd_quantize;
 extern const ql_command ql_cmd_tokenize;
 
 #endif

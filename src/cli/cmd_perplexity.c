@@ -189,7 +189,7 @@ static int run_perplexity(int argc, char **argv) {
     if (opt_kld) {
         if (ql_ref_open(opt_base, &ref, &err)) return cli_fail(&err);
         const int64_t file_ctx = ql_ref_info_of(ref)->n_ctx;
-        if (ro.ctx_given && ro.n_ctx != file_ctx) {
+        if (ro.n_ctx > 0 && ro.n_ctx != file_ctx) {
             ql_ref_close(ref);
             return cli_usage("perplexity: the reference was made with -c %lld; -c %lld given",
                              (long long)file_ctx, (long long)ro.n_ctx);

@@ -14,6 +14,10 @@ static const ql_command *const commands[] = {
     &ql_cmd_info,
     &ql_cmd_tokenize,
     &ql_cmd_perplexity,
+    &ql_cmd_kld,
+    &ql_cmd_quantize,
+    &ql_cmd_sweep,
+    &ql_cmd_plan,
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

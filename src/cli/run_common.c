@@ -9,13 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "../../include/qlens.h"
 #include "../eval/results_json.h"
 
 void ql_run_opts_defaults(ql_run_opts *o) {
     memset(o, 0, sizeof *o);
-    o->n_ctx = 512;
     o->n_batch = 2048;
     o->n_ubatch = 512;
     o->ctk = "f16";
@@ -23,9 +23,11 @@ void ql_run_opts_defaults(ql_run_opts *o) {
     o->rotate = "auto";
 }
 
+int64_t ql_run_n_ctx(const ql_run_opts *o) { return o->n_ctx > 0 ? o->n_ctx : 512; }
+
 ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_error *err) {
     *cp = ql_context_default_params();
-    cp->n_ctx = o->n_ctx;
+    cp->n_ctx = ql_run_n_ctx(o);
     cp->n_ubatch = o->n_ubatch < o->n_batch ? o->n_ubatch : o->n_batch;
     if (o->threads > 0) cp->n_threads = (int)o->threads;
     int tk, tv;
@@ -98,10 +100,11 @@ ql_status ql_run_tokenize(ql_run *r, const char *path, int32_t **tokens, int64_t
 ql_status ql_run_eval_params(ql_run *r, int64_t n_tokens, ql_eval_params *ep, ql_error *err) {
     ql_status st = load_vocab(r, err);
     if (st) return st;
-    if ((st = ql_eval_check_tokens(n_tokens, r->o->n_ctx, err))) return st;
-    int64_t n_chunks = ql_eval_max_chunks(n_tokens, r->o->n_ctx);
+    const int64_t n_ctx = ql_run_n_ctx(r->o);
+    if ((st = ql_eval_check_tokens(n_tokens, n_ctx, err))) return st;
+    int64_t n_chunks = ql_eval_max_chunks(n_tokens, n_ctx);
     if (r->o->chunks > 0 && r->o->chunks < n_chunks) n_chunks = r->o->chunks;
-    *ep = (ql_eval_params){.n_ctx = r->o->n_ctx, .n_chunks = n_chunks,
+    *ep = (ql_eval_params){.n_ctx = n_ctx, .n_chunks = n_chunks,
                            .replace_bos = tok_add_bos(r->vocab), .bos_id = tok_bos(r->vocab)};
     return QL_OK;
 }
@@ -136,8 +139,11 @@ void ql_run_print_header(const ql_run *r, int64_t n_tokens, const ql_eval_params
 
 void ql_run_print_speed(const ql_run *r, int64_t tokens_evaluated) {
     const double dt = cli_now() - r->t_start;
-    fprintf(stderr, "%s: evaluated %lld tokens in %.2f s (%.1f tokens/s)\n", r->command,
-            (long long)tokens_evaluated, dt, dt > 0 ? (double)tokens_evaluated / dt : 0.0);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    fprintf(stderr, "%s: evaluated %lld tokens in %.2f s (%.1f tokens/s), peak RSS %.1f MiB\n",
+            r->command, (long long)tokens_evaluated, dt,
+            dt > 0 ? (double)tokens_evaluated / dt : 0.0, (double)ru.ru_maxrss / 1024.0);
 }
 
 ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_error *err) {

@@ -19,14 +19,14 @@
 
 typedef struct {
     const char *model;
-    int64_t n_ctx;
-    bool ctx_given;
+    int64_t n_ctx; /* 0 until given: 512, or a reference file's */
     int64_t n_batch, n_ubatch, chunks, threads, positions;
     const char *ctk, *ctv, *rotate;
     const char *json;
 } ql_run_opts;
 
 void ql_run_opts_defaults(ql_run_opts *o);
+int64_t ql_run_n_ctx(const ql_run_opts *o);
 
 #define QL_RUN_MODEL_OPTS(o)                                                                       \
     {.name = "--model", .alias = "-m", .kind = CLI_STRING, .dest = &(o).model,                     \

@@ -1,0 +1,119 @@
+/*
+ * cmd_kld.c - `qlens kld`: KL divergence in lockstep. The reference model and
+ * the model under test run chunk by chunk in one process and no reference
+ * file is written; the statistics are the same as
+ * `qlens perplexity --kl-divergence` against a saved reference (bit for bit).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../eval/kldrun.h"
+#include "cli.h"
+#include "run_common.h"
+
+static ql_run_opts ro;
+static const char *opt_ref, *opt_file, *opt_ref_ctk = "f16", *opt_ref_ctv = "f16",
+                                       *opt_ref_rotate = "auto";
+
+static const cli_opt kld_opts[] = {
+    {.name = "--ref", .kind = CLI_STRING, .dest = &opt_ref, .metavar = "FILE",
+     .help = "the reference model (GGUF), e.g. the F16 or BF16 original"},
+    QL_RUN_MODEL_OPTS(ro),
+    {.name = "--file", .alias = "-f", .kind = CLI_STRING, .dest = &opt_file, .metavar = "FILE",
+     .help = "the text to evaluate"},
+    QL_RUN_EVAL_OPTS(ro),
+    {.name = "--ref-cache-type-k", .kind = CLI_STRING, .dest = &opt_ref_ctk, .metavar = "TYPE",
+     .help = "the reference's K cache type (default f16)"},
+    {.name = "--ref-cache-type-v", .kind = CLI_STRING, .dest = &opt_ref_ctv, .metavar = "TYPE",
+     .help = "the reference's V cache type (default f16)"},
+    {.name = "--ref-kv-rotate", .kind = CLI_STRING, .dest = &opt_ref_rotate, .metavar = "MODE",
+     .help = "the reference's rotation mode (default auto)"},
+    QL_RUN_OUTPUT_OPTS(ro),
+};
+
+static int run_kld(int argc, char **argv);
+
+const ql_command ql_cmd_kld = {
+    .name = "kld",
+    .summary = "KL divergence of a model against a reference model, both run in lockstep",
+    .usage = "qlens kld --ref REF.gguf -m MODEL.gguf -f TEXT [options]",
+    .details = "Both models see the same chunks (llama-perplexity's protocol). Per chunk the\n"
+               "reference's final hidden states are kept and its logits recomputed block by\n"
+               "block, so memory stays O(batch x vocabulary) at any context size. -c, -b, -ub,\n"
+               "--chunks and -t apply to both; -ctk/-ctv/--kv-rotate to the model under test,\n"
+               "--ref-cache-type-k/-v and --ref-kv-rotate to the reference.",
+    .opts = kld_opts,
+    .n_opts = sizeof kld_opts / sizeof kld_opts[0],
+    .run = run_kld,
+};
+
+typedef struct {
+    cli_progress bar;
+    ql_kld_chunk_row *rows;
+} kld_ui;
+
+static bool on_chunk(void *user, int64_t chunk, int64_t n_chunks, const ql_kld_chunk_row *row) {
+    kld_ui *ui = user;
+    ui->rows[chunk] = *row;
+    cli_progress_end(&ui->bar);
+    ql_run_print_kld_chunk(chunk, row);
+    char detail[64];
+    snprintf(detail, sizeof detail, "chunk %lld/%lld", (long long)chunk + 1, (long long)n_chunks);
+    cli_progress_update(&ui->bar, (double)(chunk + 1), (double)n_chunks, detail);
+    return true;
+}
+
+static int run_kld(int argc, char **argv) {
+    ql_run_opts_defaults(&ro);
+    int np = 0;
+    int rc = cli_parse(&ql_cmd_kld, argc, argv, NULL, 0, &np);
+    if (rc) return rc < 0 ? QL_EXIT_OK : rc;
+    if (!opt_ref) return cli_usage("kld: --ref REF.gguf is required");
+    if (!ro.model) return cli_usage("kld: -m MODEL.gguf is required");
+    if (!opt_file) return cli_usage("kld: give the text with -f FILE");
+
+    ql_run_opts ref_opts = ro;
+    ref_opts.model = opt_ref;
+    ref_opts.ctk = opt_ref_ctk;
+    ref_opts.ctv = opt_ref_ctv;
+    ref_opts.rotate = opt_ref_rotate;
+    ref_opts.json = NULL;
+
+    ql_error err;
+    ql_run ref, cand;
+    if (ql_run_open(&ref, &ref_opts, "kld", &err)) return cli_fail(&err);
+    if (ql_run_open(&cand, &ro, "kld", &err)) {
+        ql_run_close(&ref);
+        return cli_fail(&err);
+    }
+    int32_t *tokens = NULL;
+    int64_t n_tokens = 0;
+    ql_eval_params ep;
+    ql_kld_acc acc = {0};
+    kld_ui ui = {0};
+    ql_status st = ql_run_tokenize(&ref, opt_file, &tokens, &n_tokens, &err);
+    if (!st) st = ql_run_eval_params(&ref, n_tokens, &ep, &err);
+    if (!st) st = ql_kld_acc_init(&acc, ep.n_chunks * ql_eval_scored_per_chunk(ep.n_ctx), &err);
+    if (!st && !(ui.rows = calloc((size_t)ep.n_chunks, sizeof *ui.rows)))
+        st = ql_fail(&err, QL_ERR_NOMEM, "out of memory");
+    if (st) {
+        rc = cli_fail(&err);
+    } else {
+        char d[256];
+        ql_run_describe(&ref, d, sizeof d);
+        fprintf(stderr, "kld: reference %s (%s)\n", opt_ref, d);
+        ql_run_print_header(&cand, n_tokens, &ep);
+        ql_run_print_kld_chunk_header();
+        cli_progress_begin(&ui.bar, "kld");
+        st = ql_kld_run_lockstep(ref.ctx, cand.ctx, tokens, n_tokens, &ep, on_chunk, &ui, &acc, &err);
+        cli_progress_end(&ui.bar);
+        rc = st ? cli_fail(&err) : ql_run_finish_kld(&cand, &acc, ui.rows, ep.n_chunks, ep.n_ctx);
+    }
+    free(ui.rows);
+    ql_kld_acc_free(&acc);
+    free(tokens);
+    ql_run_close(&cand);
+    ql_run_close(&ref);
+    return rc;
+}

@@ -1,0 +1,172 @@
+/*
+ * cmd_sweep.c - `qlens sweep`: weights x K cache x V cache against one
+ * reference, into one table (see src/lab/sweep.h), resumable after any
+ * interruption.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../lab/sweep.h"
+#include "../model/context.h"
+#include "cli.h"
+
+static const char *opt_ref, *opt_weights, *opt_cache = "f16/f16", *opt_file, *opt_out,
+                   *opt_rotate = "auto";
+static int64_t opt_ctx = 512, opt_chunks, opt_target_ctx, opt_threads, opt_positions = 8;
+static uint64_t opt_budget;
+
+static const cli_opt sweep_opts[] = {
+    {.name = "--ref", .kind = CLI_STRING, .dest = &opt_ref, .metavar = "FILE",
+     .help = "the reference model (GGUF); weight files are made from it"},
+    {.name = "--weights", .kind = CLI_STRING, .dest = &opt_weights, .metavar = "LIST",
+     .help = "comma-separated file types (Q8_0,Q5_K_M,...) and/or .gguf files"},
+    {.name = "--cache", .kind = CLI_STRING, .dest = &opt_cache, .metavar = "LIST",
+     .help = "comma-separated K/V cache types, e.g. f16/f16,q8_0/q8_0,q4_0/q4_0 (default f16/f16)"},
+    {.name = "--kv-rotate", .kind = CLI_STRING, .dest = &opt_rotate, .metavar = "MODE",
+     .help = "rotation for the configurations: auto (default), on, off"},
+    {.name = "--file", .alias = "-f", .kind = CLI_STRING, .dest = &opt_file, .metavar = "FILE",
+     .help = "the text to evaluate"},
+    {.name = "--ctx-size", .alias = "-c", .kind = CLI_INT, .dest = &opt_ctx, .metavar = "N",
+     .help = "tokens per chunk (default 512)", .min = 4, .max = 1 << 24},
+    {.name = "--chunks", .kind = CLI_INT, .dest = &opt_chunks, .metavar = "N",
+     .help = "chunks per configuration (default: all the text gives)", .min = 1, .max = 1 << 30},
+    {.name = "--out", .kind = CLI_STRING, .dest = &opt_out, .metavar = "DIR",
+     .help = "directory for weight files, runs and results (reused to resume)"},
+    {.name = "--target-ctx", .kind = CLI_INT, .dest = &opt_target_ctx, .metavar = "N",
+     .help = "context for the memory columns (default: the model's trained context)", .min = 1,
+     .max = 1ll << 32},
+    {.name = "--budget", .kind = CLI_BYTES, .dest = &opt_budget, .metavar = "SIZE",
+     .help = "memory budget (e.g. 8GiB): adds the longest context each configuration fits"},
+    {.name = "--kld-positions", .kind = CLI_INT, .dest = &opt_positions, .metavar = "N",
+     .help = "buckets of context position for KLD by position (default 8)", .min = 1, .max = 4096},
+    {.name = "--threads", .alias = "-t", .kind = CLI_INT, .dest = &opt_threads, .metavar = "N",
+     .help = "threads (default: all CPUs)", .min = 1, .max = 1024},
+};
+
+static int run_sweep(int argc, char **argv);
+
+const ql_command ql_cmd_sweep = {
+    .name = "sweep",
+    .summary = "evaluate weights x K cache x V cache against a reference into one table",
+    .usage = "qlens sweep --ref REF.gguf --weights LIST --cache LIST -f TEXT -c N --out DIR "
+             "[--chunks N] [--budget SIZE] [--target-ctx N]",
+    .details = "Makes the missing weight files from REF (qlens quantize), computes the reference\n"
+               "once (REF, f16 cache), runs every configuration against it and writes\n"
+               "DIR/results.md, results.csv, results.json and report.html. Rows are sorted by\n"
+               "mean KLD; each row is compared with the one above it token by token (paired\n"
+               "standard error), and rows closer than 2 sigma are marked as indistinguishable.\n"
+               "Every finished step is journaled in DIR/journal: rerunning the same command\n"
+               "after an interruption resumes without recomputing anything finished.",
+    .opts = sweep_opts,
+    .n_opts = sizeof sweep_opts / sizeof sweep_opts[0],
+    .run = run_sweep,
+};
+
+/* Splits a comma-separated list in place. */
+static int split_list(char *s, char **items, int max) {
+    int n = 0;
+    for (char *tok = strtok(s, ","); tok && n < max; tok = strtok(NULL, ",")) {
+        while (*tok == ' ') tok++;
+        if (*tok) items[n++] = tok;
+    }
+    return n;
+}
+
+typedef struct {
+    cli_progress bar;
+} sweep_ui;
+
+static void on_progress(void *user, ql_sweep_phase phase, const char *what, double done, double total) {
+    sweep_ui *ui = user;
+    static const char *names[] = {"quantizing", "reference", "evaluating", "report"};
+    char detail[160];
+    snprintf(detail, sizeof detail, "%s %s", names[phase], what ? what : "");
+    cli_progress_update(&ui->bar, done, total, detail);
+}
+
+static void on_step(void *user, const char *step, bool reused) {
+    sweep_ui *ui = user;
+    cli_progress_end(&ui->bar);
+    fprintf(stderr, "sweep: %s %s\n", step, reused ? "(already done, reused)" : "done");
+}
+
+static int run_sweep(int argc, char **argv) {
+    int np = 0;
+    int rc = cli_parse(&ql_cmd_sweep, argc, argv, NULL, 0, &np);
+    if (rc) return rc < 0 ? QL_EXIT_OK : rc;
+    if (!opt_ref) return cli_usage("sweep: --ref REF.gguf is required");
+    if (!opt_weights) return cli_usage("sweep: --weights LIST is required");
+    if (!opt_file) return cli_usage("sweep: -f TEXT is required");
+    if (!opt_out) return cli_usage("sweep: --out DIR is required");
+    if (strcmp(opt_rotate, "auto") && strcmp(opt_rotate, "on") && strcmp(opt_rotate, "off"))
+        return cli_usage("sweep --kv-rotate: '%s' is not auto, on or off", opt_rotate);
+
+    enum { MAX_ITEMS = 64 };
+    char *wl = strdup(opt_weights), *cl = strdup(opt_cache);
+    char *witems[MAX_ITEMS], *citems[MAX_ITEMS];
+    const int nw = split_list(wl, witems, MAX_ITEMS), nc = split_list(cl, citems, MAX_ITEMS);
+    ql_sweep_weights weights[MAX_ITEMS];
+    ql_sweep_cache caches[MAX_ITEMS];
+    rc = QL_EXIT_OK;
+    if (nw == 0) rc = cli_usage("sweep --weights: empty list");
+    if (!rc && nc == 0) rc = cli_usage("sweep --cache: empty list");
+    for (int i = 0; i < nw && !rc; i++) {
+        const size_t len = strlen(witems[i]);
+        const bool is_file = len > 5 && strcmp(witems[i] + len - 5, ".gguf") == 0;
+        weights[i].path = is_file ? witems[i] : NULL;
+        const char *base = strrchr(witems[i], '/');
+        weights[i].label = is_file ? (base ? base + 1 : witems[i]) : witems[i];
+        for (int k = 0; k < i; k++)
+            if (strcmp(weights[k].label, weights[i].label) == 0)
+                rc = cli_usage("sweep --weights: '%s' is listed twice", weights[i].label);
+    }
+    ql_error err;
+    for (int i = 0; i < nc && !rc; i++) {
+        char *slash = strchr(citems[i], '/');
+        if (!slash) {
+            rc = cli_usage("sweep --cache: '%s' is not K/V (e.g. q8_0/q8_0)", citems[i]);
+            break;
+        }
+        *slash = '\0';
+        int k, v;
+        if (cli_kv_cache_type("--cache", citems[i], &k, &err) ||
+            cli_kv_cache_type("--cache", slash + 1, &v, &err)) {
+            rc = cli_fail(&err);
+            rc = QL_EXIT_USAGE;
+            break;
+        }
+        caches[i] = (ql_sweep_cache){(ql_type)k, (ql_type)v};
+        for (int j = 0; j < i; j++)
+            if (caches[j].k == caches[i].k && caches[j].v == caches[i].v)
+                rc = cli_usage("sweep --cache: %s/%s is listed twice", citems[i], slash + 1);
+    }
+    if (!rc) {
+        ql_sweep_params p = {
+            .ref_path = opt_ref, .text_path = opt_file, .out_dir = opt_out, .weights = weights,
+            .n_weights = nw, .caches = caches, .n_caches = nc, .rotate = opt_rotate,
+            .n_ctx = opt_ctx, .n_chunks = opt_chunks, .target_ctx = opt_target_ctx,
+            .budget = opt_budget, .n_threads = opt_threads > 0 ? (int)opt_threads : ql_cpu_count(),
+            .n_positions = (int)opt_positions,
+        };
+        sweep_ui ui;
+        cli_progress_begin(&ui.bar, "sweep");
+        ql_status st = ql_sweep_run(&p, on_progress, on_step, &ui, &err);
+        cli_progress_end(&ui.bar);
+        if (st) {
+            rc = cli_fail(&err);
+        } else {
+            ql_sweep_results r;
+            if (ql_sweep_results_load(&p, &r, &err)) {
+                rc = cli_fail(&err);
+            } else {
+                ql_sweep_print_table(&r, stdout);
+                printf("\nresults in %s/: results.md, results.csv, results.json, report.html\n", opt_out);
+                ql_sweep_results_free(&r);
+            }
+        }
+    }
+    free(wl);
+    free(cl);
+    return rc;
+}

@@ -1,0 +1,516 @@
+/*
+ * sweep.c - running a sweep (see sweep.h): weight files, the reference, one
+ * KL-divergence run per configuration, each step journaled after its output
+ * is renamed into place.
+ */
+#include "sweep.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../include/qlens.h"
+#include "../core/crc32.h"
+#include "../core/json.h"
+#include "../core/outfile.h"
+#include "../eval/kldrun.h"
+#include "../eval/results_json.h"
+#include "../tokenizer/tokenizer.h"
+#include "journal.h"
+#include "plan.h"
+#include "quantize.h"
+#include "runstore.h"
+
+enum { PATH_MAX_LEN = 2048 };
+
+typedef struct {
+    const ql_sweep_params *p;
+    ql_sweep_progress_fn progress;
+    ql_sweep_step_fn on_step;
+    void *user;
+    ql_journal *journal;
+    double done, total;
+    const char *what;
+    ql_sweep_phase phase;
+} sweep_state;
+
+static void report(sweep_state *s, double extra) {
+    if (s->progress) s->progress(s->user, s->phase, s->what, s->done + extra, s->total);
+}
+
+static ql_status make_dir(const char *path, ql_error *err) {
+    if (mkdir(path, 0777) == 0 || errno == EEXIST) {
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode)) return QL_OK;
+        return ql_fail(err, QL_ERR_IO, "%s: exists and is not a directory", path);
+    }
+    return ql_fail(err, QL_ERR_IO, "%s: cannot create the directory: %s", path, strerror(errno));
+}
+
+/* Leftovers of a killed run: temporary files that were never renamed into place. */
+static void remove_stale_temporaries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    char path[PATH_MAX_LEN];
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tmp-")) {
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            unlink(path);
+        }
+    closedir(d);
+}
+
+static bool file_exists(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static void sanitize(const char *in, char *out, size_t size) {
+    size_t j = 0;
+    for (size_t i = 0; in[i] && j + 1 < size; i++) {
+        const char c = in[i];
+        out[j++] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                           c == '.' || c == '-' || c == '_'
+                       ? c
+                       : '_';
+    }
+    out[j] = '\0';
+}
+
+static void ref_stem(const char *ref_path, char *out, size_t size) {
+    const char *base = strrchr(ref_path, '/');
+    base = base ? base + 1 : ref_path;
+    char tmp[512];
+    snprintf(tmp, sizeof tmp, "%s", base);
+    char *dot = strrchr(tmp, '.');
+    if (dot && strcmp(dot, ".gguf") == 0) *dot = '\0';
+    sanitize(tmp, out, size);
+}
+
+static void weights_file(const ql_sweep_params *p, const ql_sweep_weights *w, char *out, size_t size) {
+    if (w->path) {
+        snprintf(out, size, "%s", w->path);
+        return;
+    }
+    char stem[256], label[64];
+    ref_stem(p->ref_path, stem, sizeof stem);
+    sanitize(w->label, label, sizeof label);
+    snprintf(out, size, "%s/weights/%s-%s.gguf", p->out_dir, stem, label);
+}
+
+static void run_name(const ql_sweep_weights *w, const ql_sweep_cache *c, char *out, size_t size) {
+    char label[64];
+    sanitize(w->label, label, sizeof label);
+    snprintf(out, size, "%s__%s_%s", label, ql_type_name((int)c->k), ql_type_name((int)c->v));
+}
+
+static void run_file(const ql_sweep_params *p, const char *name, const char *ext, char *out,
+                     size_t size) {
+    snprintf(out, size, "%s/runs/%s.%s", p->out_dir, name, ext);
+}
+
+/* ---- step 1: weight files ---- */
+
+static void on_tensor(void *user, const ql_quantize_tensor_report *r) {
+    sweep_state *s = user;
+    report(s, (double)(r->index + 1) / (double)r->n_tensors * (double)s->p->n_chunks);
+}
+
+static ql_status make_weights(sweep_state *s, const ql_sweep_weights *w, ql_error *err) {
+    const ql_sweep_params *p = s->p;
+    char path[PATH_MAX_LEN], step[256];
+    weights_file(p, w, path, sizeof path);
+    snprintf(step, sizeof step, "weights %s", w->label);
+    if (ql_journal_has(s->journal, step) && file_exists(path)) {
+        if (s->on_step) s->on_step(s->user, step, true);
+        return QL_OK;
+    }
+    const ql_ftype_info *ft = ql_ftype_find(w->label);
+    if (!ft)
+        return ql_fail(err, QL_ERR_ARG, "--weights: '%s' is neither a file type (%s) nor a .gguf file",
+                       w->label, ql_ftype_names());
+    s->phase = QL_SWEEP_QUANTIZE;
+    s->what = w->label;
+    ql_quantize_params qp = {.rules = ql_quant_default_options(ft->ftype), .n_threads = p->n_threads,
+                             .allow_requantize = true, .on_tensor = on_tensor, .user = s};
+    ql_status st = ql_quantize_model(p->ref_path, path, &qp, NULL, err);
+    if (st) return st;
+    s->done += (double)p->n_chunks;
+    report(s, 0);
+    if ((st = ql_journal_add(s->journal, step, err))) return st;
+    if (s->on_step) s->on_step(s->user, step, false);
+    return QL_OK;
+}
+
+/* ---- step 2: the reference ---- */
+
+static void on_ref_chunk(void *user, int64_t chunk, int64_t n_chunks, double ppl) {
+    (void)n_chunks, (void)ppl;
+    sweep_state *s = user;
+    report(s, (double)(chunk + 1));
+}
+
+static ql_status make_reference(sweep_state *s, ql_error *err) {
+    const ql_sweep_params *p = s->p;
+    char path[PATH_MAX_LEN];
+    snprintf(path, sizeof path, "%s/reference.qlref", p->out_dir);
+    if (ql_journal_has(s->journal, "reference") && file_exists(path)) {
+        if (s->on_step) s->on_step(s->user, "reference", true);
+        return QL_OK;
+    }
+    s->phase = QL_SWEEP_REFERENCE;
+    s->what = "reference";
+    ql_model *m = NULL;
+    ql_context *ctx = NULL;
+    tok_vocab *vocab = NULL;
+    int32_t *tokens = NULL;
+    char *text = NULL;
+    ql_status st = ql_model_load(p->ref_path, &m, err);
+    if (!st) st = tok_load(m->file, &vocab, err);
+    size_t len = 0, n_tokens = 0;
+    if (!st) {
+        FILE *f = fopen(p->text_path, "rb");
+        if (!f) st = ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", p->text_path, strerror(errno));
+        else {
+            fseek(f, 0, SEEK_END);
+            long n = ftell(f);
+            rewind(f);
+            text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+            if (!text || fread(text, 1, (size_t)n, f) != (size_t)n)
+                st = ql_fail(err, QL_ERR_IO, "%s: cannot read", p->text_path);
+            len = (size_t)(n > 0 ? n : 0);
+            fclose(f);
+        }
+    }
+    if (!st) st = tok_encode(vocab, text, len, true, false, &tokens, &n_tokens, err);
+    ql_context_params cp = ql_context_default_params();
+    cp.n_ctx = p->n_ctx;
+    cp.n_threads = p->n_threads;
+    cp.type_k = cp.type_v = QL_TYPE_F16;
+    if (!st) st = ql_context_create(m, &cp, &ctx, err);
+    ql_eval_params ep = {.n_ctx = p->n_ctx, .n_chunks = p->n_chunks};
+    if (!st) {
+        ep.replace_bos = tok_add_bos(vocab);
+        ep.bos_id = tok_bos(vocab);
+        ql_ppl_result ppl;
+        st = ql_kld_save_base(ctx, m->file, tokens, (int64_t)n_tokens, &ep, path, QL_REF_QLENS,
+                              "reference: f16 cache", on_ref_chunk, s, &ppl, err);
+        if (!st) ql_ppl_result_free(&ppl);
+    }
+    free(text);
+    free(tokens);
+    tok_free(vocab);
+    ql_context_free(ctx);
+    ql_model_free(m);
+    if (st) return st;
+    s->done += (double)p->n_chunks;
+    if ((st = ql_journal_add(s->journal, "reference", err))) return st;
+    if (s->on_step) s->on_step(s->user, "reference", false);
+    return QL_OK;
+}
+
+/* ---- step 3: the runs ---- */
+
+static bool on_run_chunk(void *user, int64_t chunk, int64_t n_chunks, const ql_kld_chunk_row *row) {
+    (void)n_chunks, (void)row;
+    sweep_state *s = user;
+    report(s, (double)(chunk + 1));
+    return true;
+}
+
+static ql_status write_run_json(const char *path, const ql_sweep_weights *w, const ql_sweep_cache *c,
+                                const char *rotate, const ql_kld_acc *acc, int64_t n_ctx,
+                                int64_t n_chunks, int n_positions, ql_error *err) {
+    ql_kld_stats stats;
+    ql_status st = ql_kld_stats_from(acc, &stats, err);
+    if (st) return st;
+    ql_kld_bucket *b = calloc((size_t)(n_positions > 0 ? n_positions : 1), sizeof *b);
+    if (!b) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    if (n_positions > 0)
+        st = ql_kld_buckets(acc, (int32_t)(n_ctx / 2), (int32_t)(n_ctx - 2), n_positions, b, err);
+    ql_outfile *of = NULL;
+    if (!st) st = ql_outfile_open(path, &of, err);
+    if (!st) {
+        ql_json j;
+        ql_json_init(&j, ql_outfile_stream(of), true);
+        ql_json_object_begin(&j);
+        ql_json_key(&j, "qlens_version");
+        ql_json_str(&j, QLENS_VERSION_STRING);
+        ql_json_key(&j, "kind");
+        ql_json_str(&j, "kl-divergence");
+        ql_json_key(&j, "weights");
+        ql_json_str(&j, w->label);
+        ql_json_key(&j, "cache_type_k");
+        ql_json_str(&j, ql_type_name((int)c->k));
+        ql_json_key(&j, "cache_type_v");
+        ql_json_str(&j, ql_type_name((int)c->v));
+        ql_json_key(&j, "kv_rotate");
+        ql_json_str(&j, rotate);
+        ql_json_key(&j, "n_ctx");
+        ql_json_int(&j, n_ctx);
+        /* per-chunk rows are not needed to compare runs; they stay in qlens perplexity's JSON */
+        ql_json_kld_result(&j, acc, &stats, NULL, 0, b, n_positions);
+        ql_json_object_end(&j);
+        if (!ql_json_finish(&j)) {
+            ql_outfile_abort(of);
+            st = ql_fail(err, QL_ERR_IO, "%s: cannot write", path);
+        } else {
+            st = ql_outfile_commit(of, err);
+        }
+    }
+    (void)n_chunks;
+    free(b);
+    return st;
+}
+
+static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error *err) {
+    const ql_sweep_params *p = s->p;
+    char path[PATH_MAX_LEN], ref_path[PATH_MAX_LEN];
+    weights_file(p, w, path, sizeof path);
+    snprintf(ref_path, sizeof ref_path, "%s/reference.qlref", p->out_dir);
+    ql_model *m = NULL;
+    ql_ref_file *ref = NULL;
+    ql_status st = QL_OK;
+    for (int ci = 0; ci < p->n_caches && !st; ci++) {
+        const ql_sweep_cache *c = &p->caches[ci];
+        char name[256], step[300], bin[PATH_MAX_LEN], json[PATH_MAX_LEN];
+        run_name(w, c, name, sizeof name);
+        snprintf(step, sizeof step, "run %s", name);
+        run_file(p, name, "qlrun", bin, sizeof bin);
+        run_file(p, name, "json", json, sizeof json);
+        if (ql_journal_has(s->journal, step) && file_exists(bin) && file_exists(json)) {
+            if (s->on_step) s->on_step(s->user, step, true);
+            continue;
+        }
+        if (!m && (st = ql_model_load(path, &m, err))) break;
+        if (!ref && (st = ql_ref_open(ref_path, &ref, err))) break;
+        s->phase = QL_SWEEP_RUN;
+        s->what = name;
+        ql_context_params cp = ql_context_default_params();
+        cp.n_ctx = p->n_ctx;
+        cp.n_threads = p->n_threads;
+        cp.type_k = c->k;
+        cp.type_v = c->v;
+        cp.rotate = strcmp(p->rotate, "on") == 0    ? QL_ROTATE_ON
+                    : strcmp(p->rotate, "off") == 0 ? QL_ROTATE_OFF
+                                                    : QL_ROTATE_AUTO;
+        ql_context *ctx = NULL;
+        ql_kld_acc acc = {0};
+        const int64_t n_chunks = ql_ref_info_of(ref)->n_chunks;
+        st = ql_context_create(m, &cp, &ctx, err);
+        if (!st) st = ql_kld_acc_init(&acc, n_chunks * ql_ref_scored_per_chunk(ref), err);
+        if (!st) st = ql_kld_run_file(ctx, m->file, ref, 0, on_run_chunk, s, &acc, err);
+        if (!st) st = write_run_json(json, w, c, p->rotate, &acc, p->n_ctx, n_chunks, p->n_positions, err);
+        if (!st) st = ql_runstore_write(bin, &acc, p->n_ctx, n_chunks, err);
+        ql_kld_acc_free(&acc);
+        ql_context_free(ctx);
+        if (st) break;
+        s->done += (double)p->n_chunks;
+        if ((st = ql_journal_add(s->journal, step, err))) break;
+        if (s->on_step) s->on_step(s->user, step, false);
+    }
+    ql_ref_close(ref);
+    ql_model_free(m);
+    return st;
+}
+
+/* ---- the whole sweep ---- */
+
+static ql_status identity_of(const ql_sweep_params *p, char *out, size_t size, ql_error *err) {
+    struct stat rs, ts;
+    if (stat(p->ref_path, &rs) != 0)
+        return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", p->ref_path, strerror(errno));
+    if (stat(p->text_path, &ts) != 0)
+        return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", p->text_path, strerror(errno));
+    /* the text's bytes decide the tokens; hash them so an edited text is noticed */
+    FILE *f = fopen(p->text_path, "rb");
+    if (!f) return ql_fail(err, QL_ERR_IO, "%s: cannot read", p->text_path);
+    uint32_t crc = 0;
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) crc = ql_crc32(crc, buf, n);
+    fclose(f);
+    char stem[256];
+    ref_stem(p->ref_path, stem, sizeof stem);
+    snprintf(out, size, "ref=%s:%lld text=%08x:%lld c=%lld chunks=%lld rotate=%s", stem,
+             (long long)rs.st_size, crc, (long long)ts.st_size, (long long)p->n_ctx,
+             (long long)p->n_chunks, p->rotate);
+    return QL_OK;
+}
+
+ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
+                       ql_sweep_step_fn on_step, void *user, ql_error *err) {
+    char path[PATH_MAX_LEN], identity[1024];
+    ql_status st = identity_of(p, identity, sizeof identity, err);
+    if (st) return st;
+    if ((st = make_dir(p->out_dir, err))) return st;
+    snprintf(path, sizeof path, "%s/weights", p->out_dir);
+    if ((st = make_dir(path, err))) return st;
+    remove_stale_temporaries(path);
+    snprintf(path, sizeof path, "%s/runs", p->out_dir);
+    if ((st = make_dir(path, err))) return st;
+    remove_stale_temporaries(path);
+    remove_stale_temporaries(p->out_dir);
+
+    sweep_state s = {.p = p, .progress = progress, .on_step = on_step, .user = user};
+    snprintf(path, sizeof path, "%s/journal", p->out_dir);
+    if ((st = ql_journal_open(path, identity, &s.journal, err))) return st;
+
+    /* total work, in chunk evaluations (a weight file counts as one pass of the text) */
+    int pending_runs = 0, pending_weights = 0;
+    for (int w = 0; w < p->n_weights; w++) {
+        char step[320];
+        snprintf(step, sizeof step, "weights %s", p->weights[w].label);
+        if (!p->weights[w].path && !ql_journal_has(s.journal, step)) pending_weights++;
+        for (int c = 0; c < p->n_caches; c++) {
+            char name[256];
+            run_name(&p->weights[w], &p->caches[c], name, sizeof name);
+            snprintf(step, sizeof step, "run %s", name);
+            if (!ql_journal_has(s.journal, step)) pending_runs++;
+        }
+    }
+    s.total = (double)p->n_chunks *
+              (pending_weights + pending_runs + (ql_journal_has(s.journal, "reference") ? 0 : 1));
+    if (s.total <= 0) s.total = 1;
+
+    for (int w = 0; w < p->n_weights && !st; w++)
+        if (!p->weights[w].path) st = make_weights(&s, &p->weights[w], err);
+    if (!st) st = make_reference(&s, err);
+    for (int w = 0; w < p->n_weights && !st; w++) st = run_weights(&s, &p->weights[w], err);
+    ql_journal_close(s.journal);
+    if (st) return st;
+
+    s.phase = QL_SWEEP_REPORT;
+    s.what = "report";
+    ql_sweep_results r;
+    if ((st = ql_sweep_results_load(p, &r, err))) return st;
+    const struct {
+        const char *name;
+        ql_status (*write)(const ql_sweep_results *, const char *, ql_error *);
+    } outputs[] = {{"results.md", ql_sweep_write_markdown},
+                   {"results.csv", ql_sweep_write_csv},
+                   {"results.json", ql_sweep_write_json},
+                   {"report.html", ql_sweep_write_html}};
+    for (size_t i = 0; i < sizeof outputs / sizeof outputs[0] && !st; i++) {
+        snprintf(path, sizeof path, "%s/%s", p->out_dir, outputs[i].name);
+        st = outputs[i].write(&r, path, err);
+    }
+    ql_sweep_results_free(&r);
+    return st;
+}
+
+/* ---- results ---- */
+
+static int cmp_rows(const void *a, const void *b) {
+    const ql_sweep_row *x = a, *y = b;
+    if (x->stats.kld.value != y->stats.kld.value) return x->stats.kld.value < y->stats.kld.value ? -1 : 1;
+    if (x->total_bytes_target != y->total_bytes_target)
+        return x->total_bytes_target < y->total_bytes_target ? -1 : 1;
+    return strcmp(x->weights, y->weights);
+}
+
+static ql_status load_row(const ql_sweep_params *p, const ql_sweep_weights *w,
+                          const ql_sweep_cache *c, ql_sweep_row *row, ql_error *err) {
+    memset(row, 0, sizeof *row);
+    snprintf(row->weights, sizeof row->weights, "%s", w->label);
+    weights_file(p, w, row->weights_path, sizeof row->weights_path);
+    row->k = c->k;
+    row->v = c->v;
+    char name[256], bin[PATH_MAX_LEN];
+    run_name(w, c, name, sizeof name);
+    run_file(p, name, "qlrun", bin, sizeof bin);
+    int64_t n_ctx, n_chunks;
+    ql_status st = ql_runstore_read(bin, &row->acc, &n_ctx, &n_chunks, err);
+    if (!st) st = ql_kld_stats_from(&row->acc, &row->stats, err);
+    if (!st && p->n_positions > 0) {
+        row->buckets = calloc((size_t)p->n_positions, sizeof *row->buckets);
+        st = row->buckets ? ql_kld_buckets(&row->acc, (int32_t)(n_ctx / 2), (int32_t)(n_ctx - 2),
+                                           p->n_positions, row->buckets, err)
+                          : ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    }
+    gguf_file *f = NULL;
+    ql_model_config cfg;
+    if (!st) st = gguf_open(row->weights_path, &f, err);
+    if (!st) st = ql_model_read_config(f, &cfg, err);
+    if (!st) {
+        for (int64_t i = 0; i < gguf_n_tensors(f); i++) row->weight_bytes += gguf_tensor_at(f, i)->n_bytes;
+        const ql_plan_cache pc = {c->k, c->v, 512};
+        const int64_t target = p->target_ctx > 0 ? p->target_ctx : cfg.n_ctx_train;
+        /* KV bytes per token averaged over the target context (sliding windows included) */
+        row->kv_bytes_per_token = ql_plan_kv_bytes(&cfg, c->k, c->v, target) / (uint64_t)target;
+        row->total_bytes_target = ql_plan_total_bytes(&cfg, row->weight_bytes, &pc, target);
+        if (p->budget)
+            row->max_ctx_budget = ql_plan_max_ctx(&cfg, row->weight_bytes, &pc, p->budget, 1ll << 32);
+    }
+    gguf_close(f);
+    return st;
+}
+
+ql_status ql_sweep_results_load(const ql_sweep_params *p, ql_sweep_results *r, ql_error *err) {
+    memset(r, 0, sizeof *r);
+    r->n_rows = p->n_weights * p->n_caches;
+    r->n_positions = p->n_positions;
+    r->n_ctx = p->n_ctx;
+    r->n_chunks = p->n_chunks;
+    r->budget = p->budget;
+    snprintf(r->ref_path, sizeof r->ref_path, "%s", p->ref_path);
+    snprintf(r->text_path, sizeof r->text_path, "%s", p->text_path);
+    snprintf(r->rotate, sizeof r->rotate, "%s", p->rotate);
+    r->rows = calloc((size_t)r->n_rows, sizeof *r->rows);
+    if (!r->rows) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    ql_status st = QL_OK;
+    int n = 0;
+    for (int w = 0; w < p->n_weights && !st; w++)
+        for (int c = 0; c < p->n_caches && !st; c++) {
+            st = load_row(p, &p->weights[w], &p->caches[c], &r->rows[n], err);
+            n++;
+        }
+    if (st) {
+        r->n_rows = n;
+        ql_sweep_results_free(r);
+        return st;
+    }
+    r->target_ctx = p->target_ctx;
+    if (r->target_ctx <= 0) {
+        gguf_file *f;
+        ql_model_config cfg;
+        if (gguf_open(p->ref_path, &f, err) == QL_OK) {
+            if (ql_model_read_config(f, &cfg, err) == QL_OK) r->target_ctx = cfg.n_ctx_train;
+            gguf_close(f);
+        }
+    }
+    qsort(r->rows, (size_t)r->n_rows, sizeof *r->rows, cmp_rows);
+    /* each row against the next better one, token by token on the same tokens */
+    for (int i = 1; i < r->n_rows; i++) {
+        ql_sweep_row *a = &r->rows[i], *b = &r->rows[i - 1];
+        if (a->acc.count != b->acc.count || a->acc.count < 2) continue;
+        double sum = 0, sum2 = 0;
+        for (int64_t t = 0; t < a->acc.count; t++) {
+            const double d = a->acc.tokens[t].kld - b->acc.tokens[t].kld;
+            sum += d;
+            sum2 += d * d;
+        }
+        const double n_t = (double)a->acc.count, mean = sum / n_t;
+        const double var = (sum2 / n_t - mean * mean) * n_t / (n_t - 1);
+        a->has_prev = true;
+        a->d_kld = mean;
+        a->d_kld_se = var > 0 ? sqrt(var / n_t) : 0;
+        a->sigma = a->d_kld_se > 0 ? mean / a->d_kld_se : (mean == 0 ? 0 : INFINITY);
+    }
+    return QL_OK;
+}
+
+void ql_sweep_results_free(ql_sweep_results *r) {
+    for (int i = 0; i < r->n_rows; i++) {
+        ql_kld_acc_free(&r->rows[i].acc);
+        free(r->rows[i].buckets);
+    }
+    free(r->rows);
+    memset(r, 0, sizeof *r);
+}

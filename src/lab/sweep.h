@@ -1,0 +1,103 @@
+/*
+ * sweep.h - weights x K cache x V cache against one reference, into one
+ * table: the question "quantize the cache or use a smaller weight quant?".
+ *
+ * Steps, each recorded in DIR/journal once its output is in place (so a
+ * killed sweep resumes without redoing anything finished):
+ *   1. weight files for the requested file types, made from the reference
+ *      model with qlens's quantizer (DIR/weights/NAME-TYPE.gguf);
+ *   2. the reference: the reference model with an f16 cache over the text
+ *      (DIR/reference.qlref, qlens's exact format);
+ *   3. one KL-divergence run per weights x cache configuration
+ *      (DIR/runs/W__K_V.qlrun, plus the same numbers as JSON);
+ *   4. the tables, rebuilt from the run files every time: results.md,
+ *      results.csv, results.json and report.html.
+ */
+#ifndef QL_LAB_SWEEP_H
+#define QL_LAB_SWEEP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../core/status.h"
+#include "../eval/kld.h"
+#include "../quant/quant.h"
+
+typedef struct {
+    const char *label; /* file type ("Q4_K_M") or the file's name */
+    const char *path;  /* NULL: made from the reference by quantization */
+} ql_sweep_weights;
+
+typedef struct {
+    ql_type k, v;
+} ql_sweep_cache;
+
+typedef struct {
+    const char *ref_path;
+    const char *text_path;
+    const char *out_dir;
+    const ql_sweep_weights *weights;
+    int n_weights;
+    const ql_sweep_cache *caches;
+    int n_caches;
+    const char *rotate; /* auto | on | off */
+    int64_t n_ctx, n_chunks;
+    int64_t target_ctx;  /* context the memory columns are computed for */
+    uint64_t budget;     /* 0: no budget column */
+    int n_threads;
+    int n_positions;     /* buckets of KLD by context position */
+} ql_sweep_params;
+
+typedef enum {
+    QL_SWEEP_QUANTIZE,  /* making a weight file */
+    QL_SWEEP_REFERENCE, /* evaluating the reference */
+    QL_SWEEP_RUN,       /* evaluating a configuration */
+    QL_SWEEP_REPORT,    /* writing the tables */
+} ql_sweep_phase;
+
+/* Progress: units done of a total (one unit per evaluated chunk, a few per weight file). */
+typedef void (*ql_sweep_progress_fn)(void *user, ql_sweep_phase phase, const char *what,
+                                     double done, double total);
+/* A finished step, for the console ("reused" when the journal already had it). */
+typedef void (*ql_sweep_step_fn)(void *user, const char *step, bool reused);
+
+ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
+                       ql_sweep_step_fn on_step, void *user, ql_error *err);
+
+/* One row of the results table (sorted by KLD). */
+typedef struct {
+    char weights[64], weights_path[1024];
+    ql_type k, v;
+    ql_kld_stats stats;
+    ql_kld_bucket *buckets; /* n_positions */
+    ql_kld_acc acc;
+    uint64_t weight_bytes, kv_bytes_per_token, total_bytes_target;
+    int64_t max_ctx_budget;
+    bool has_prev;
+    double d_kld, d_kld_se, sigma; /* against the previous (better) row, paired per token */
+} ql_sweep_row;
+
+typedef struct {
+    ql_sweep_row *rows;
+    int n_rows;
+    int n_positions;
+    int64_t n_ctx, n_chunks, target_ctx;
+    uint64_t budget;
+    char ref_path[1024], text_path[1024], rotate[8];
+} ql_sweep_results;
+
+/* Builds the table from DIR's run files for the configurations of p. */
+ql_status ql_sweep_results_load(const ql_sweep_params *p, ql_sweep_results *r, ql_error *err);
+void ql_sweep_results_free(ql_sweep_results *r);
+
+/* Writers (atomic files). */
+ql_status ql_sweep_write_markdown(const ql_sweep_results *r, const char *path, ql_error *err);
+ql_status ql_sweep_write_csv(const ql_sweep_results *r, const char *path, ql_error *err);
+ql_status ql_sweep_write_json(const ql_sweep_results *r, const char *path, ql_error *err);
+ql_status ql_sweep_write_html(const ql_sweep_results *r, const char *path, ql_error *err);
+
+/* The markdown table on a stream (what `qlens sweep` prints). */
+void ql_sweep_print_table(const ql_sweep_results *r, FILE *out);
+
+#endif
