@@ -253,6 +253,76 @@ QL_TEST(kernels_simd_dots_raw_blocks) {
 }
 
 /*
+ * q4_1 and q5_1 follow ggml's x86 dot exactly (llama.cpp has no other
+ * kernel for them): per block, eight lanes of four products each, scaled by
+ * d_x * d_y in one FMA per lane; the min terms m * s in a fused running
+ * sum; hsum_float_8 of the lanes plus that sum. This is that order, one
+ * operation at a time; the SIMD dot must give the same bits.
+ */
+static float ggml_order_dot_x1(ql_type type, const void *vx, const void *vy, int64_t n) {
+    const block_q8_1 *y = vy;
+    float acc[8] = {0}, summs = 0.0f;
+    for (int64_t b = 0; b < n / 32; b++) {
+        int q[32];
+        float dx, mx;
+        if (type == QL_TYPE_Q4_1) {
+            const block_q4_1 *x = (const block_q4_1 *)vx + b;
+            for (int j = 0; j < 16; j++) q[j] = x->qs[j] & 15, q[j + 16] = x->qs[j] >> 4;
+            dx = ql_fp16_to_fp32(x->d), mx = ql_fp16_to_fp32(x->m);
+        } else {
+            const block_q5_1 *x = (const block_q5_1 *)vx + b;
+            uint32_t qh;
+            memcpy(&qh, x->qh, 4);
+            for (int j = 0; j < 16; j++) {
+                q[j] = (x->qs[j] & 15) | (int)(qh >> j & 1) << 4;
+                q[j + 16] = (x->qs[j] >> 4) | (int)(qh >> (j + 16) & 1) << 4;
+            }
+            dx = ql_fp16_to_fp32(x->d), mx = ql_fp16_to_fp32(x->m);
+        }
+        summs = fmaf(mx, ql_fp16_to_fp32(y[b].s), summs);
+        const float d = dx * ql_fp16_to_fp32(y[b].d);
+        for (int l = 0; l < 8; l++) {
+            int32_t isum = 0;
+            for (int e = 4 * l; e < 4 * l + 4; e++) isum += q[e] * y[b].qs[e];
+            acc[l] = fmaf(d, (float)isum, acc[l]);
+        }
+    }
+    float r[4];
+    for (int i = 0; i < 4; i++) r[i] = acc[i + 4] + acc[i];
+    const float r0 = r[0] + r[2], r1 = r[1] + r[3];
+    return (r0 + r1) + summs;
+}
+
+QL_TEST(kernels_q4_1_q5_1_ggml_order) {
+    if (!ql_qgemm_get(QL_TYPE_Q4_0)) SKIP("this build has no SIMD quantized kernels");
+    const ql_type types[] = {QL_TYPE_Q4_1, QL_TYPE_Q5_1};
+    const ql_type_traits *ty = ql_type_traits_get(QL_TYPE_Q8_1);
+    for (int k = 0; k < 2; k++) {
+        const ql_type_traits *tx = ql_type_traits_get((int)types[k]);
+        int bad = 0;
+        for (int64_t blocks = 1; blocks <= 70; blocks += 3) {
+            const int64_t n = 32 * blocks;
+            float *x = malloc((size_t)n * sizeof(float)), *y = malloc((size_t)n * sizeof(float));
+            void *qx = malloc(ql_row_size(types[k], n)), *qy = malloc(ql_row_size(QL_TYPE_Q8_1, n));
+            for (int dist = 0; dist < N_DISTS - 1; dist++) {
+                fill(x, n, dist);
+                fill(y, n, (dist + 1) % (N_DISTS - 1));
+                tx->from_float_ref(x, qx, n);
+                ty->from_float(y, qy, n);
+                const float want = ggml_order_dot_x1(types[k], qx, qy, n);
+                float got;
+                ql_qdot_get(types[k])(n, &got, qx, qy);
+                if (memcmp(&want, &got, sizeof got) != 0 && bad++ < 3)
+                    CHECK_MSG(0, "%s n=%lld %s: SIMD %.9g, ggml order %.9g", tx->name,
+                              (long long)n, dist_names[dist], got, want);
+            }
+            free(x), free(y), free(qx), free(qy);
+        }
+        CHECK_EQ_INT(bad, 0);
+    }
+}
+
+/*
  * Activation preparation: the fused quantize-and-pack gives the bytes of
  * the run-time quantizer followed by the packer, for ordinary blocks and
  * for the ones it hands to the scalar quantizer (zeros, values below 1e-30,
@@ -290,8 +360,8 @@ QL_TEST(kernels_fused_activation_quantizer) {
             memset(got, 0xa5, (size_t)ns * g->a_step);
             ta->from_float(x, q, n);
             g->pack_a(q, 0, ns, n, want);
-            /* in two calls, as the matmul hands out segments (on k_align boundaries) */
-            const int64_t half = ns / 2 - (ns / 2) % g->k_align;
+            /* in two calls, as the matmul hands out segments */
+            const int64_t half = ns / 2;
             g->quant_a(x, 0, half, n, got);
             g->quant_a(x, half, ns - half, n, got + (size_t)half * g->a_step);
             if (memcmp(want, got, (size_t)ns * g->a_step) != 0 && bad++ < 3)

@@ -10,9 +10,16 @@
  * keep the 16-bit pair sums below 2^15), folded so that each lane sums one
  * block. A k step (one super-block) is 16-bit multiply-adds of level x
  * sub-block scale (|.| <= 4096) with the activations, at most 32 products
- * per int32 lane (< 2^24, so even the conversion to float is exact). Only
- * the float combination differs from the reference: per lane, scaled
- * partial sums accumulate across steps, and the lanes are added at the end.
+ * per int32 lane (< 2^24, so even the conversion to float is exact). For
+ * these only the float combination differs from the reference: per lane,
+ * scaled partial sums accumulate across steps, and the lanes are added at
+ * the end.
+ *
+ * q4_1 and q5_1 ("g1") instead repeat ggml's x86 dot operation for
+ * operation (qpack.h), the only kernel llama.cpp has for them: their
+ * results are ggml's bits, in AVX-512 and AVX2 builds alike. (A faster
+ * order flipped a near-tied top-1 token against llama.cpp's golden KLD
+ * rows; this one costs about a fifth of their speed.)
  *
  * Each output element has its own accumulator and goes through the same
  * operations in every tile shape, so a tile of R x C equals C x R separate
@@ -48,7 +55,6 @@ _Static_assert((int)QV_LANES == (int)QL_QK_LANES, "lane layout");
 QL_INLINE qv qv_zero(void) { return _mm512_setzero_ps(); }
 QL_INLINE qv qv_load(const float *p) { return _mm512_load_ps(p); }
 QL_INLINE void qv_store(float *p, qv v) { _mm512_store_ps(p, v); }
-QL_INLINE qv qv_fmadd(qv a, qv b, qv c) { return _mm512_fmadd_ps(a, b, c); }
 
 /*
  * The sum of a vector's lanes, by halving: lanes i and i+8, then i and i+4,
@@ -95,21 +101,9 @@ QL_INLINE __m512i fold_legacy(__m512i t01, __m512i t23) {
 QL_INLINE qv pair_l0(qv acc, const uint8_t *wp, const uint8_t *ap) {
     const ql_pw_legacy *w = (const ql_pw_legacy *)wp;
     const ql_pa_legacy *a = (const ql_pa_legacy *)ap;
-    __m512i t01 = _mm512_load_si512(a->x.corr), t23 = _mm512_load_si512(a->x.corr + 16);
+    __m512i t01 = _mm512_load_si512(a->corr), t23 = _mm512_load_si512(a->corr + 16);
     t01 = _mm512_dpbusd_epi32(t01, _mm512_load_si512(w->q), _mm512_load_si512(a->y));
     t23 = _mm512_dpbusd_epi32(t23, _mm512_load_si512(w->q + 64), _mm512_load_si512(a->y + 64));
-    const __m512 scale = _mm512_mul_ps(_mm512_load_ps(w->d), _mm512_load_ps(a->d));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold_legacy(t01, t23)), scale, acc);
-}
-
-/* q8_1 partners: non-negative weights; the min terms come per group (min_l1). */
-QL_INLINE qv pair_l1(qv acc, const uint8_t *wp, const uint8_t *ap) {
-    const ql_pw_legacy *w = (const ql_pw_legacy *)wp;
-    const ql_pa_legacy *a = (const ql_pa_legacy *)ap;
-    const __m512i zero = _mm512_setzero_si512();
-    const __m512i t01 = _mm512_dpbusd_epi32(zero, _mm512_load_si512(w->q), _mm512_load_si512(a->y));
-    const __m512i t23 =
-        _mm512_dpbusd_epi32(zero, _mm512_load_si512(w->q + 64), _mm512_load_si512(a->y + 64));
     const __m512 scale = _mm512_mul_ps(_mm512_load_ps(w->d), _mm512_load_ps(a->d));
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(fold_legacy(t01, t23)), scale, acc);
 }
@@ -148,7 +142,6 @@ _Static_assert((int)QV_LANES == (int)QL_QK_LANES, "lane layout");
 QL_INLINE qv qv_zero(void) { return _mm256_setzero_ps(); }
 QL_INLINE qv qv_load(const float *p) { return _mm256_load_ps(p); }
 QL_INLINE void qv_store(float *p, qv v) { _mm256_store_ps(p, v); }
-QL_INLINE qv qv_fmadd(qv a, qv b, qv c) { return _mm256_fmadd_ps(a, b, c); }
 
 /* Halving sums of lanes (i + i+4, i+2, i+1); reduce_8 does 8 vectors with the same additions. */
 QL_INLINE float qv_sum(qv v) {
@@ -185,13 +178,6 @@ QL_INLINE __m256i dot_block_signed(const int8_t *q8, const int8_t *y8) {
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
-/* The same for levels >= 0 (q4_1, q5_1: <= 31, so pairs stay below 2^15). */
-QL_INLINE __m256i dot_block_unsigned(const int8_t *q8, const int8_t *y8) {
-    const __m256i q = _mm256_load_si256((const __m256i *)q8);
-    const __m256i y = _mm256_load_si256((const __m256i *)y8);
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), _mm256_set1_epi16(1));
-}
-
 /* Four blocks' lanes folded to 8 by two rounds of hadd: lane i sums block i % 4. */
 QL_INLINE __m256i fold_legacy(__m256i p0, __m256i p1, __m256i p2, __m256i p3) {
     return _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
@@ -203,16 +189,6 @@ QL_INLINE qv pair_l0(qv acc, const uint8_t *wp, const uint8_t *ap) {
     const __m256i t =
         fold_legacy(dot_block_signed(w->q, a->y), dot_block_signed(w->q + 32, a->y + 32),
                     dot_block_signed(w->q + 64, a->y + 64), dot_block_signed(w->q + 96, a->y + 96));
-    const __m256 scale = _mm256_mul_ps(_mm256_load_ps(w->d), _mm256_load_ps(a->d));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), scale, acc);
-}
-
-QL_INLINE qv pair_l1(qv acc, const uint8_t *wp, const uint8_t *ap) {
-    const ql_pw_legacy *w = (const ql_pw_legacy *)wp;
-    const ql_pa_legacy *a = (const ql_pa_legacy *)ap;
-    const __m256i t = fold_legacy(
-        dot_block_unsigned(w->q, a->y), dot_block_unsigned(w->q + 32, a->y + 32),
-        dot_block_unsigned(w->q + 64, a->y + 64), dot_block_unsigned(w->q + 96, a->y + 96));
     const __m256 scale = _mm256_mul_ps(_mm256_load_ps(w->d), _mm256_load_ps(a->d));
     return _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), scale, acc);
 }
@@ -236,19 +212,6 @@ QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_
 
 #endif
 
-/* The min terms of a group of QL_MIN_GROUP q4_1 / q5_1 steps: block min x s, one lane each. */
-QL_INLINE qv min_l1(qv acc, const uint8_t *wp, const uint8_t *ap) {
-    const ql_pw_legacy *w = (const ql_pw_legacy *)wp;
-    const ql_pa_legacy *a = (const ql_pa_legacy *)ap;
-    return qv_fmadd(qv_load(w->m), qv_load(a->x.s), acc);
-}
-
-/* For the families without group terms. */
-QL_INLINE qv min_none(qv acc, const uint8_t *w, const uint8_t *a) {
-    (void)w, (void)a;
-    return acc;
-}
-
 QL_INLINE qv pair_k_min(qv acc, const uint8_t *w, const uint8_t *a) {
     return pair_k(acc, w, a, 1);
 }
@@ -264,7 +227,7 @@ QL_INLINE qv pair_k_nomin(qv acc, const uint8_t *w, const uint8_t *a) {
  * res. The pair function decides everything about an element's arithmetic,
  * which is why the shape cannot change a result.
  */
-#define DEFINE_TILE(NAME, PAIR, GROUP, W_STEP, A_STEP, R, C)                                       \
+#define DEFINE_TILE(NAME, PAIR, W_STEP, A_STEP, R, C)                                              \
     static void NAME(int64_t ns, const uint8_t *const *w, const uint8_t *const *a, float *spill,   \
                      int mode, float *res) {                                                       \
         qv acc[R][C];                                                                              \
@@ -276,12 +239,6 @@ QL_INLINE qv pair_k_nomin(qv acc, const uint8_t *w, const uint8_t *a) {
                 const uint8_t *ws = w[r] + (size_t)s * (W_STEP);                                   \
                 QL_UNROLL for (int c = 0; c < (C); c++)                                            \
                     acc[r][c] = PAIR(acc[r][c], ws, a[c] + (size_t)s * (A_STEP));                  \
-            }                                                                                      \
-            /* group terms after a group's last step (chunks start on group boundaries) */         \
-            if ((s % QL_MIN_GROUP == QL_MIN_GROUP - 1 || s == ns - 1) && GROUP != min_none) {      \
-                const size_t g = (size_t)(s - s % QL_MIN_GROUP);                                   \
-                QL_UNROLL for (int r = 0; r < (R); r++) QL_UNROLL for (int c = 0; c < (C); c++)   \
-                    acc[r][c] = GROUP(acc[r][c], w[r] + g * (W_STEP), a[c] + g * (A_STEP));        \
             }                                                                                      \
         }                                                                                          \
         if (mode & QL_QTILE_STORE) {                                                               \
@@ -300,40 +257,198 @@ QL_INLINE qv pair_k_nomin(qv acc, const uint8_t *w, const uint8_t *a) {
         }                                                                                          \
     }
 
-#define DEFINE_FAMILY(F, PAIR, GROUP, W_STEP, A_STEP)                                              \
-    DEFINE_TILE(tile_##F##_1x1, PAIR, GROUP, W_STEP, A_STEP, 1, 1)                                 \
-    DEFINE_TILE(tile_##F##_1, PAIR, GROUP, W_STEP, A_STEP, TILE_ROWS, 1)                           \
-    DEFINE_TILE(tile_##F##_2, PAIR, GROUP, W_STEP, A_STEP, TILE_ROWS, 2)                           \
-    DEFINE_TILE(tile_##F##_3, PAIR, GROUP, W_STEP, A_STEP, TILE_ROWS, 3)                           \
-    DEFINE_TILE(tile_##F##_4, PAIR, GROUP, W_STEP, A_STEP, TILE_ROWS, 4)
+#define DEFINE_FAMILY(F, PAIR, W_STEP, A_STEP)                                                     \
+    DEFINE_TILE(tile_##F##_1x1, PAIR, W_STEP, A_STEP, 1, 1)                                        \
+    DEFINE_TILE(tile_##F##_1, PAIR, W_STEP, A_STEP, TILE_ROWS, 1)                                  \
+    DEFINE_TILE(tile_##F##_2, PAIR, W_STEP, A_STEP, TILE_ROWS, 2)                                  \
+    DEFINE_TILE(tile_##F##_3, PAIR, W_STEP, A_STEP, TILE_ROWS, 3)                                  \
+    DEFINE_TILE(tile_##F##_4, PAIR, W_STEP, A_STEP, TILE_ROWS, 4)
 
-DEFINE_FAMILY(l0, pair_l0, min_none, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES)
-DEFINE_FAMILY(l1, pair_l1, min_l1, QL_PW_LEGACY_MIN_BYTES, QL_PA_Q8_1_BYTES)
-DEFINE_FAMILY(kmin, pair_k_min, min_none, sizeof(ql_pw_k), sizeof(ql_pa_k))
-DEFINE_FAMILY(k, pair_k_nomin, min_none, sizeof(ql_pw_k), sizeof(ql_pa_k))
+DEFINE_FAMILY(l0, pair_l0, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES)
+DEFINE_FAMILY(kmin, pair_k_min, sizeof(ql_pw_k), sizeof(ql_pa_k))
+DEFINE_FAMILY(k, pair_k_nomin, sizeof(ql_pw_k), sizeof(ql_pa_k))
+
+/*
+ * g1 tiles (q4_1, q5_1), in ggml's order for every element: per block,
+ *     lanes[l] = fma(d_x * d_y, (float)isum[l], lanes[l])    (l < 8)
+ *     summs    = fma(m_x, s_y, summs)
+ * and at the end hsum_float_8(lanes) + summs. Eight lanes per product;
+ * the running sums of the min terms of all products of a tile share a
+ * vector (lane r * 4 + c), fed per block by two permutes of the step's
+ * mins and sums. Rows or columns past the tile's repeat its last one.
+ */
+#define G1_COL(c, C) ((c) < (C) ? (c) : (C) - 1)
+#define G1_ROW(r, R) ((r) < (R) ? (r) : (R) - 1)
+
+/* ggml's hsum_float_8: lanes i + i+4, then i + i+2, then 0 + 1. */
+QL_INLINE float hsum_float_8(__m256 v) {
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(v, 1), _mm256_castps256_ps128(v));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+#if defined(QL_QK_AVX512)
+
+/* Products (r, 2k) and (r, 2k + 1) share a register: lanes 0-7 and 8-15. */
+QL_INLINE void tile_g1(const int R, const int C, int64_t ns, const uint8_t *const *w,
+                       const uint8_t *const *a, float *spill, int mode, float *res) {
+    const int CC = (C + 1) / 2;
+    __m512 acc[4][2], summs;
+    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int k = 0; k < CC; k++)
+        acc[r][k] = (mode & QL_QTILE_LOAD) ? _mm512_load_ps(spill + (r * 2 + k) * 16)
+                                           : _mm512_setzero_ps();
+    summs = (mode & QL_QTILE_LOAD) ? _mm512_load_ps(spill + 128) : _mm512_setzero_ps();
+    const __m512i zero = _mm512_setzero_si512();
+    for (int64_t s = 0; s < ns; s++) {
+        const ql_pw_g1 *ws[4];
+        const ql_pa_g1 *as[4];
+        QL_UNROLL for (int i = 0; i < 4; i++) {
+            ws[i] = (const ql_pw_g1 *)(w[G1_ROW(i, R)] + (size_t)s * sizeof(ql_pw_g1));
+            as[i] = (const ql_pa_g1 *)(a[G1_COL(i, C)] + (size_t)s * sizeof(ql_pa_g1));
+        }
+        /* 128-bit lane i: the step's 4 mins of row i / 4 sums of column i */
+        __m512 m4 = _mm512_castps128_ps512(_mm_load_ps(ws[0]->m));
+        __m512 s4 = _mm512_castps128_ps512(_mm_load_ps(as[0]->s));
+        m4 = _mm512_insertf32x4(m4, _mm_load_ps(ws[1]->m), 1);
+        s4 = _mm512_insertf32x4(s4, _mm_load_ps(as[1]->s), 1);
+        m4 = _mm512_insertf32x4(m4, _mm_load_ps(ws[2]->m), 2);
+        s4 = _mm512_insertf32x4(s4, _mm_load_ps(as[2]->s), 2);
+        m4 = _mm512_insertf32x4(m4, _mm_load_ps(ws[3]->m), 3);
+        s4 = _mm512_insertf32x4(s4, _mm_load_ps(as[3]->s), 3);
+        QL_UNROLL for (int h = 0; h < 4; h++) {
+            __m512i y[2];
+            __m512 dy[2];
+            QL_UNROLL for (int k = 0; k < CC; k++) {
+                const __m256i y0 = _mm256_load_si256((const __m256i *)(as[2 * k]->y + 32 * h));
+                const __m256i y1 = _mm256_load_si256((const __m256i *)(as[2 * k + 1]->y + 32 * h));
+                y[k] = _mm512_inserti64x4(_mm512_castsi256_si512(y0), y1, 1);
+                dy[k] = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(as[2 * k]->d[h]),
+                                             _mm512_set1_ps(as[2 * k + 1]->d[h]));
+            }
+            QL_UNROLL for (int r = 0; r < R; r++) {
+                const __m512i q =
+                    _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i *)(ws[r]->q + 32 * h)));
+                const __m512 dx = _mm512_set1_ps(ws[r]->d[h]);
+                QL_UNROLL for (int k = 0; k < CC; k++) {
+                    const __m512i t = _mm512_dpbusd_epi32(zero, q, y[k]);
+                    acc[r][k] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy[k]), _mm512_cvtepi32_ps(t),
+                                                acc[r][k]);
+                }
+            }
+            /* lane r * 4 + c: min of row r and sum of column c for block h */
+            const __m512i im = _mm512_setr_epi32(h, h, h, h, 4 + h, 4 + h, 4 + h, 4 + h, 8 + h, 8 + h,
+                                                 8 + h, 8 + h, 12 + h, 12 + h, 12 + h, 12 + h);
+            const __m512i is = _mm512_setr_epi32(h, 4 + h, 8 + h, 12 + h, h, 4 + h, 8 + h, 12 + h, h,
+                                                 4 + h, 8 + h, 12 + h, h, 4 + h, 8 + h, 12 + h);
+            summs = _mm512_fmadd_ps(_mm512_permutexvar_ps(im, m4), _mm512_permutexvar_ps(is, s4),
+                                    summs);
+        }
+    }
+    if (mode & QL_QTILE_STORE) {
+        QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int k = 0; k < CC; k++)
+            _mm512_store_ps(spill + (r * 2 + k) * 16, acc[r][k]);
+        _mm512_store_ps(spill + 128, summs);
+        return;
+    }
+    _Alignas(64) float ms[16];
+    _mm512_store_ps(ms, summs);
+    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++) {
+        const __m512 v = acc[r][c / 2];
+        const __m256 half = (c & 1) ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
+                                    : _mm512_castps512_ps256(v);
+        res[r * QL_QTILE_MAX_COLS + c] = hsum_float_8(half) + ms[r * 4 + c];
+    }
+}
+
+#else
+
+QL_INLINE void tile_g1(const int R, const int C, int64_t ns, const uint8_t *const *w,
+                       const uint8_t *const *a, float *spill, int mode, float *res) {
+    __m256 acc[2][4], summs;
+    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++)
+        acc[r][c] = (mode & QL_QTILE_LOAD) ? _mm256_load_ps(spill + (r * 4 + c) * 8)
+                                           : _mm256_setzero_ps();
+    summs = (mode & QL_QTILE_LOAD) ? _mm256_load_ps(spill + 64) : _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int64_t s = 0; s < ns; s++) {
+        const ql_pw_g1 *ws[2];
+        const ql_pa_g1 *as[4];
+        QL_UNROLL for (int i = 0; i < 2; i++)
+            ws[i] = (const ql_pw_g1 *)(w[G1_ROW(i, R)] + (size_t)s * sizeof(ql_pw_g1));
+        QL_UNROLL for (int i = 0; i < 4; i++)
+            as[i] = (const ql_pa_g1 *)(a[G1_COL(i, C)] + (size_t)s * sizeof(ql_pa_g1));
+        /* 128-bit half r: row r's 4 mins; sums transposed to one vector per block */
+        const __m256 m2 = _mm256_set_m128(_mm_load_ps(ws[1]->m), _mm_load_ps(ws[0]->m));
+        __m128 s0 = _mm_load_ps(as[0]->s), s1 = _mm_load_ps(as[1]->s);
+        __m128 s2 = _mm_load_ps(as[2]->s), s3 = _mm_load_ps(as[3]->s);
+        _MM_TRANSPOSE4_PS(s0, s1, s2, s3);
+        const __m128 sb[4] = {s0, s1, s2, s3};
+        QL_UNROLL for (int h = 0; h < 4; h++) {
+            QL_UNROLL for (int r = 0; r < R; r++) {
+                const __m256i q = _mm256_load_si256((const __m256i *)(ws[r]->q + 32 * h));
+                const __m256 dx = _mm256_set1_ps(ws[r]->d[h]);
+                QL_UNROLL for (int c = 0; c < C; c++) {
+                    const __m256i y = _mm256_load_si256((const __m256i *)(as[c]->y + 32 * h));
+                    const __m256i t = _mm256_madd_epi16(_mm256_maddubs_epi16(q, y), ones);
+                    const __m256 d = _mm256_mul_ps(dx, _mm256_set1_ps(as[c]->d[h]));
+                    acc[r][c] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(t), acc[r][c]);
+                }
+            }
+            /* lane r * 4 + c: min of row r and sum of column c for block h */
+            const __m256i im = _mm256_setr_epi32(h, h, h, h, 4 + h, 4 + h, 4 + h, 4 + h);
+            summs = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(m2, im),
+                                    _mm256_set_m128(sb[h], sb[h]), summs);
+        }
+    }
+    if (mode & QL_QTILE_STORE) {
+        QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++)
+            _mm256_store_ps(spill + (r * 4 + c) * 8, acc[r][c]);
+        _mm256_store_ps(spill + 64, summs);
+        return;
+    }
+    _Alignas(32) float ms[8];
+    _mm256_store_ps(ms, summs);
+    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++)
+        res[r * QL_QTILE_MAX_COLS + c] = hsum_float_8(acc[r][c]) + ms[r * 4 + c];
+}
+
+#endif
+
+#define G1_TILE(NAME, R, C)                                                                        \
+    static void NAME(int64_t ns, const uint8_t *const *w, const uint8_t *const *a, float *spill,   \
+                     int mode, float *res) {                                                       \
+        tile_g1(R, C, ns, w, a, spill, mode, res);                                                 \
+    }
+G1_TILE(tile_g1_1x1, 1, 1)
+G1_TILE(tile_g1_1, TILE_ROWS, 1)
+G1_TILE(tile_g1_2, TILE_ROWS, 2)
+G1_TILE(tile_g1_3, TILE_ROWS, 3)
+G1_TILE(tile_g1_4, TILE_ROWS, 4)
 
 /* ---------------------------------------------------------------- tables */
 
-#define SPILL_FLOATS ((size_t)TILE_ROWS * QL_QTILE_MAX_COLS * QV_LANES)
+/* a tile's accumulators, and the g1 tiles' vector of min-term sums */
+#define SPILL_FLOATS ((size_t)(TILE_ROWS * QL_QTILE_MAX_COLS + 1) * QV_LANES)
+_Static_assert(SPILL_FLOATS <= QL_QTILE_MAX_SPILL, "spill area");
 
 #define GEMM_L0(T)                                                                                 \
     static const ql_qgemm gemm_##T = {                                                             \
-        QL_TYPE_Q8_0, QL_LEGACY_STEP, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES, TILE_ROWS, 1,          \
+        QL_TYPE_Q8_0, QL_LEGACY_STEP, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES, TILE_ROWS,             \
         SPILL_FLOATS,                                                                              \
         ql_pack_##T, ql_pack_act_q8_0, ql_quant_act_q8_0,                                          \
         {tile_l0_1, tile_l0_2, tile_l0_3, tile_l0_4},                                              \
         QL_QGEMM_IMPL};
-#define GEMM_L1(T)                                                                                 \
+#define GEMM_G1(T)                                                                                 \
     static const ql_qgemm gemm_##T = {                                                             \
-        QL_TYPE_Q8_1, QL_LEGACY_STEP, QL_PW_LEGACY_MIN_BYTES, QL_PA_Q8_1_BYTES, TILE_ROWS,         \
-        QL_MIN_GROUP,                                                                              \
+        QL_TYPE_Q8_1, QL_LEGACY_STEP, sizeof(ql_pw_g1), sizeof(ql_pa_g1), TILE_ROWS,               \
         SPILL_FLOATS,                                                                              \
         ql_pack_##T, ql_pack_act_q8_1, ql_quant_act_q8_1,                                          \
-        {tile_l1_1, tile_l1_2, tile_l1_3, tile_l1_4},                                              \
+        {tile_g1_1, tile_g1_2, tile_g1_3, tile_g1_4},                                              \
         QL_QGEMM_IMPL};
 #define GEMM_K(T, F)                                                                               \
     static const ql_qgemm gemm_##T = {                                                             \
-        QL_TYPE_Q8_K, 256, sizeof(ql_pw_k), sizeof(ql_pa_k), TILE_ROWS, 1, SPILL_FLOATS,           \
+        QL_TYPE_Q8_K, 256, sizeof(ql_pw_k), sizeof(ql_pa_k), TILE_ROWS, SPILL_FLOATS,              \
         ql_pack_##T, ql_pack_act_q8_K, ql_quant_act_q8_K,                                          \
         {tile_##F##_1, tile_##F##_2, tile_##F##_3, tile_##F##_4},                                  \
         QL_QGEMM_IMPL};
@@ -343,8 +458,8 @@ GEMM_L0(q5_0)
 GEMM_L0(q8_0)
 GEMM_L0(iq4_nl)
 GEMM_L0(mxfp4)
-GEMM_L1(q4_1)
-GEMM_L1(q5_1)
+GEMM_G1(q4_1)
+GEMM_G1(q5_1)
 GEMM_K(q2_K, kmin)
 GEMM_K(q4_K, kmin)
 GEMM_K(q5_K, kmin)
@@ -357,13 +472,12 @@ GEMM_K(iq4_xs, k)
  * the stack; the partial sums carry over between chunks through spill.
  */
 enum { DOT_CHUNK = 4 };
-_Static_assert(DOT_CHUNK % QL_MIN_GROUP == 0, "dot chunks on group boundaries");
 
 QL_INLINE void qdot(const ql_qgemm *g, ql_qtile_fn tile, int64_t n, float *out, const void *x,
                     const void *y) {
     _Alignas(64) uint8_t wbuf[DOT_CHUNK * sizeof(ql_pw_k)];
     _Alignas(64) uint8_t abuf[DOT_CHUNK * sizeof(ql_pa_k)];
-    _Alignas(64) float spill[QV_LANES];
+    _Alignas(64) float spill[SPILL_FLOATS];
     float res[QL_QTILE_MAX_COLS] = {0.0f};
     const int64_t ns = ql_qgemm_steps(g, n);
     for (int64_t s0 = 0; s0 < ns; s0 += DOT_CHUNK) {
@@ -387,8 +501,8 @@ DOT(q5_0, l0)
 DOT(q8_0, l0)
 DOT(iq4_nl, l0)
 DOT(mxfp4, l0)
-DOT(q4_1, l1)
-DOT(q5_1, l1)
+DOT(q4_1, g1)
+DOT(q5_1, g1)
 DOT(q2_K, kmin)
 DOT(q4_K, kmin)
 DOT(q5_K, kmin)

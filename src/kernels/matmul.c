@@ -129,8 +129,7 @@ static void qgemm_rows(void *arg, int ith, int nth) {
     long long g0, g1;
     ql_split_range((j->o_end - j->o_begin + R - 1) / R, ith, nth, &g0, &g1);
     int64_t kc_max = PANEL_BYTES / ((int64_t)R * (int64_t)g->w_step);
-    kc_max -= kc_max % g->k_align;
-    if (kc_max < g->k_align) kc_max = g->k_align;
+    if (kc_max < 1) kc_max = 1;
 
     int64_t nc_block = (int64_t)(ACT_BLOCK_BYTES / j->act_row);
     nc_block -= nc_block % QL_QTILE_MAX_COLS;
@@ -138,8 +137,7 @@ static void qgemm_rows(void *arg, int ith, int nth) {
     if (nc_block > NC_MAX) nc_block = NC_MAX;
 
     _Alignas(64) unsigned char panel[PANEL_BYTES];
-    enum { SPILL_FLOATS = NC_MAX / QL_QTILE_MAX_COLS * QL_QTILE_MAX_ROWS * QL_QTILE_MAX_COLS * 16 };
-    _Alignas(64) float spill[SPILL_FLOATS];
+    _Alignas(64) float spill[NC_MAX / QL_QTILE_MAX_COLS * QL_QTILE_MAX_SPILL];
     float res[QL_QTILE_MAX_ROWS * QL_QTILE_MAX_COLS];
     const char *wdata = j->w->data;
 

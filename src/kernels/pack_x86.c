@@ -106,64 +106,74 @@ QL_INLINE __m256i decode_legacy(enum legacy_kind kind, const uint8_t *blk, float
     return _mm256_setzero_si256();
 }
 
-/* Per-lane scales of a step from its 4 blocks' values; per-block terms in the first lanes. */
+/* Per-lane scales of a step from its 4 blocks' values. */
 QL_INLINE void put_lane_scales(float lanes[16], const float v[4]) {
     for (int i = 0; i < QL_QK_LANES; i++) lanes[i] = v[ql_lane_block(i)];
 }
 
-/* Whether step s starts a group of QL_MIN_GROUP steps, whose min terms it then holds. */
-static inline bool group_start(int64_t s) { return s % QL_MIN_GROUP == 0; }
-
 QL_INLINE void pack_legacy(enum legacy_kind kind, size_t block_bytes, const void *row, int64_t s0,
                            int64_t ns, int64_t n, void *dst) {
-    const bool has_min = kind == L_Q4_1 || kind == L_Q5_1;
-    const size_t stride = has_min ? QL_PW_LEGACY_MIN_BYTES : QL_PW_LEGACY_BYTES;
     const int64_t nb = n / 32;
     for (int64_t i = 0; i < ns; i++) {
-        ql_pw_legacy *p = (ql_pw_legacy *)((uint8_t *)dst + (size_t)i * stride);
-        float d[4], m[4];
+        ql_pw_legacy *p = (ql_pw_legacy *)((uint8_t *)dst + (size_t)i * QL_PW_LEGACY_BYTES);
+        float d[4], unused;
         for (int h = 0; h < 4; h++) {
             const int64_t b = 4 * (s0 + i) + h;
-            d[h] = m[h] = 0.0f;
+            d[h] = 0.0f;
             __m256i q = _mm256_setzero_si256();
-            if (b < nb) {
-                const uint8_t *blk = (const uint8_t *)row + (size_t)b * block_bytes;
-                q = decode_legacy(kind, blk, &d[h], &m[h]);
-            }
+            if (b < nb) q = decode_legacy(kind, (const uint8_t *)row + (size_t)b * block_bytes, &d[h], &unused);
 #if defined(QL_QK_AVX512)
-            /* u8 operand of the VNNI dot: the signed value + 128 (min types are already >= 0) */
-            if (!has_min) q = _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80));
+            /* u8 operand of the VNNI dot: the signed value + 128 */
+            q = _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80));
 #endif
             _mm256_store_si256((__m256i *)(p->q + 32 * h), q);
         }
         put_lane_scales(p->d, d);
-        if (has_min && group_start(s0 + i)) {
-            /* the mins of the group's 4 * QL_MIN_GROUP blocks, zero past the row's end */
-            for (int l = 0; l < 16; l++) {
-                const int64_t b = 4 * (s0 + i) + l;
-                const uint8_t *blk = (const uint8_t *)row + (size_t)b * block_bytes;
-                /* q4_1 and q5_1 both keep m right after d */
-                const bool real = l < QL_QK_LANES && b < nb;
-                p->m[l] = real ? half_to_float(((const block_q4_1 *)blk)->m) : 0.0f;
-            }
-        }
-        (void)m;
     }
 }
 
-#define LEGACY_PACKER(T, KIND)                                                                     \
-    void ql_pack_##T(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst) {             \
-        pack_legacy(KIND, sizeof(block_##T), row, s0, ns, n, dst);                                 \
+/* q4_1, q5_1: levels as they are (0..31), scales and mins per block. */
+QL_INLINE void pack_g1(enum legacy_kind kind, size_t block_bytes, const void *row, int64_t s0,
+                       int64_t ns, int64_t n, void *dst) {
+    const int64_t nb = n / 32;
+    for (int64_t i = 0; i < ns; i++) {
+        ql_pw_g1 *p = (ql_pw_g1 *)((uint8_t *)dst + (size_t)i * sizeof(ql_pw_g1));
+        for (int h = 0; h < 4; h++) {
+            const int64_t b = 4 * (s0 + i) + h;
+            p->d[h] = p->m[h] = 0.0f;
+            __m256i q = _mm256_setzero_si256();
+            if (b < nb)
+                q = decode_legacy(kind, (const uint8_t *)row + (size_t)b * block_bytes, &p->d[h],
+                                  &p->m[h]);
+            _mm256_store_si256((__m256i *)(p->q + 32 * h), q);
+        }
     }
-LEGACY_PACKER(q4_0, L_Q4_0)
-LEGACY_PACKER(q4_1, L_Q4_1)
-LEGACY_PACKER(q5_0, L_Q5_0)
-LEGACY_PACKER(q5_1, L_Q5_1)
-LEGACY_PACKER(q8_0, L_Q8_0)
-LEGACY_PACKER(iq4_nl, L_IQ4_NL)
-LEGACY_PACKER(mxfp4, L_MXFP4)
+}
 
-/* ---- legacy activations ---- */
+#define LEGACY_PACKER(T, KIND, FAMILY)                                                             \
+    void ql_pack_##T(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst) {             \
+        FAMILY(KIND, sizeof(block_##T), row, s0, ns, n, dst);                                      \
+    }
+LEGACY_PACKER(q4_0, L_Q4_0, pack_legacy)
+LEGACY_PACKER(q4_1, L_Q4_1, pack_g1)
+LEGACY_PACKER(q5_0, L_Q5_0, pack_legacy)
+LEGACY_PACKER(q5_1, L_Q5_1, pack_g1)
+LEGACY_PACKER(q8_0, L_Q8_0, pack_legacy)
+LEGACY_PACKER(iq4_nl, L_IQ4_NL, pack_legacy)
+LEGACY_PACKER(mxfp4, L_MXFP4, pack_legacy)
+
+/* ---- q8_0 and q8_1 activations ---- */
+
+/* q8_0 activations of a legacy step: the values, the scales per lane, the corrections. */
+QL_INLINE void put_act_q8_0(ql_pa_legacy *p, int h, __m256i y) {
+    _mm256_store_si256((__m256i *)(p->y + 32 * h), y);
+#if defined(QL_QK_AVX512)
+    /* -128 * (y0 + y1 + y2 + y3) per lane cancels the +128 on the weights */
+    const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), y);
+    _mm256_store_si256((__m256i *)(p->corr + 8 * h),
+                       _mm256_madd_epi16(pairs, _mm256_set1_epi16(-128)));
+#endif
+}
 
 void ql_pack_act_q8_0(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst) {
     const block_q8_0 *x = row;
@@ -179,13 +189,7 @@ void ql_pack_act_q8_0(const void *row, int64_t s0, int64_t ns, int64_t n, void *
                 y = _mm256_loadu_si256((const __m256i *)x[b].qs);
                 d[h] = half_to_float(x[b].d);
             }
-            _mm256_store_si256((__m256i *)(p->y + 32 * h), y);
-#if defined(QL_QK_AVX512)
-            /* -128 * (y0 + y1 + y2 + y3) per lane cancels the +128 on the weights */
-            const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), y);
-            const __m256i corr = _mm256_madd_epi16(pairs, _mm256_set1_epi16(-128));
-            _mm256_store_si256((__m256i *)(p->x.corr + 8 * h), corr);
-#endif
+            put_act_q8_0(p, h, y);
         }
         put_lane_scales(p->d, d);
     }
@@ -195,24 +199,18 @@ void ql_pack_act_q8_1(const void *row, int64_t s0, int64_t ns, int64_t n, void *
     const block_q8_1 *x = row;
     const int64_t nb = n / 32;
     for (int64_t i = 0; i < ns; i++) {
-        ql_pa_legacy *p = (ql_pa_legacy *)((uint8_t *)dst + (size_t)i * QL_PA_Q8_1_BYTES);
-        float d[4];
+        ql_pa_g1 *p = (ql_pa_g1 *)((uint8_t *)dst + (size_t)i * sizeof(ql_pa_g1));
         for (int h = 0; h < 4; h++) {
             const int64_t b = 4 * (s0 + i) + h;
             __m256i y = _mm256_setzero_si256();
-            d[h] = 0.0f;
+            p->d[h] = p->s[h] = 0.0f;
             if (b < nb) {
                 y = _mm256_loadu_si256((const __m256i *)x[b].qs);
-                d[h] = half_to_float(x[b].d);
+                p->d[h] = half_to_float(x[b].d);
+                p->s[h] = half_to_float(x[b].s);
             }
             _mm256_store_si256((__m256i *)(p->y + 32 * h), y);
         }
-        put_lane_scales(p->d, d);
-        if (group_start(s0 + i))
-            for (int l = 0; l < 16; l++) {
-                const int64_t b = 4 * (s0 + i) + l;
-                p->x.s[l] = l < QL_QK_LANES && b < nb ? half_to_float(x[b].s) : 0.0f;
-            }
     }
 }
 
@@ -498,47 +496,37 @@ static void quant_block_q8(const float *x, ql_type type, int8_t y[32], float *d,
     }
 }
 
-/* s0 is a multiple of QL_MIN_GROUP: a group's sums go to its first step as they are made. */
-QL_INLINE void quant_act_legacy(ql_type type, const float *x, int64_t s0, int64_t ns, int64_t n,
-                                void *dst) {
+void ql_quant_act_q8_0(const float *x, int64_t s0, int64_t ns, int64_t n, void *dst) {
     const int64_t nb = n / 32;
-    const size_t stride = type == QL_TYPE_Q8_0 ? QL_PA_Q8_0_BYTES : QL_PA_Q8_1_BYTES;
     for (int64_t i = 0; i < ns; i++) {
-        ql_pa_legacy *p = (ql_pa_legacy *)((uint8_t *)dst + (size_t)i * stride);
-        float d[4], s[4];
+        ql_pa_legacy *p = (ql_pa_legacy *)((uint8_t *)dst + (size_t)i * QL_PA_Q8_0_BYTES);
+        float d[4], unused;
         for (int h = 0; h < 4; h++) {
             const int64_t b = 4 * (s0 + i) + h;
-            d[h] = s[h] = 0.0f;
+            d[h] = 0.0f;
             if (b < nb)
-                quant_block_q8(x + 32 * b, type, p->y + 32 * h, &d[h], &s[h]);
+                quant_block_q8(x + 32 * b, QL_TYPE_Q8_0, p->y + 32 * h, &d[h], &unused);
             else
                 memset(p->y + 32 * h, 0, 32);
-#if defined(QL_QK_AVX512)
-            if (type == QL_TYPE_Q8_0) {
-                const __m256i y = _mm256_load_si256((const __m256i *)(p->y + 32 * h));
-                const __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(1), y);
-                _mm256_store_si256((__m256i *)(p->x.corr + 8 * h),
-                                   _mm256_madd_epi16(pairs, _mm256_set1_epi16(-128)));
-            }
-#endif
+            put_act_q8_0(p, h, _mm256_load_si256((const __m256i *)(p->y + 32 * h)));
         }
         put_lane_scales(p->d, d);
-        if (type == QL_TYPE_Q8_1) {
-            /* lanes of blocks past the row's end stay zero, also in a group cut short */
-            if (group_start(s0 + i)) memset(p->x.s, 0, sizeof p->x.s);
-            const int64_t in_group = (s0 + i) % QL_MIN_GROUP;
-            ql_pa_legacy *first = (ql_pa_legacy *)((uint8_t *)p - (size_t)in_group * stride);
-            for (int h = 0; h < 4; h++) first->x.s[4 * in_group + h] = s[h];
-        }
     }
 }
 
-void ql_quant_act_q8_0(const float *x, int64_t s0, int64_t ns, int64_t n, void *dst) {
-    quant_act_legacy(QL_TYPE_Q8_0, x, s0, ns, n, dst);
-}
-
 void ql_quant_act_q8_1(const float *x, int64_t s0, int64_t ns, int64_t n, void *dst) {
-    quant_act_legacy(QL_TYPE_Q8_1, x, s0, ns, n, dst);
+    const int64_t nb = n / 32;
+    for (int64_t i = 0; i < ns; i++) {
+        ql_pa_g1 *p = (ql_pa_g1 *)((uint8_t *)dst + (size_t)i * sizeof(ql_pa_g1));
+        for (int h = 0; h < 4; h++) {
+            const int64_t b = 4 * (s0 + i) + h;
+            p->d[h] = p->s[h] = 0.0f;
+            if (b < nb)
+                quant_block_q8(x + 32 * b, QL_TYPE_Q8_1, p->y + 32 * h, &p->d[h], &p->s[h]);
+            else
+                memset(p->y + 32 * h, 0, 32);
+        }
+    }
 }
 
 /* q8_K: the scale is set by the first value of largest magnitude, mapped to -127. */

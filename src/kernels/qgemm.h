@@ -34,8 +34,9 @@ typedef void (*ql_qquant_fn)(const float *x, int64_t s0, int64_t ns, int64_t n, 
 /* Tile modes: continue from spilled accumulators / spill them instead of finishing. */
 enum { QL_QTILE_LOAD = 1, QL_QTILE_STORE = 2 };
 
-/* Most weight rows and activation rows a tile takes. */
+/* Most weight rows and activation rows a tile takes; most floats it spills. */
 enum { QL_QTILE_MAX_ROWS = 4, QL_QTILE_MAX_COLS = 4 };
+enum { QL_QTILE_MAX_SPILL = (QL_QTILE_MAX_ROWS * QL_QTILE_MAX_COLS + 1) * 16 };
 
 /*
  * ns steps of rows x c dot products: w[r] points at row r's packed steps,
@@ -50,7 +51,6 @@ typedef struct {
     int64_t step;         /* elements per step */
     size_t w_step, a_step; /* bytes of a packed weight / activation step (multiples of 64) */
     int rows;             /* weight rows per tile (<= QL_QTILE_MAX_ROWS) */
-    int64_t k_align;      /* chunks of steps handed to a tile start at multiples of this */
     size_t spill_floats;  /* scratch floats a tile of rows x QL_QTILE_MAX_COLS spills */
     ql_qpack_fn pack_w;   /* weight row (the weight type) -> steps */
     ql_qpack_fn pack_a;   /* activation row (act_type) -> steps */

@@ -2,19 +2,23 @@
  * qpack.h - the packed step layouts the x86 quantized kernels read (private
  * to pack_x86.c and dot_x86.c), and the packers' declarations.
  *
- * Two families:
+ * Three families:
  *
- *  "legacy": q4_0, q4_1, q5_0, q5_1, q8_0, iq4_nl, mxfp4 against q8_0 or
- *  q8_1. A step is four 32-element blocks (128 int8 values, element order)
- *  and per-lane float scales. The integer dot of a step yields lanes of
- *  partial sums that are folded together until each lane holds sums of one
- *  block only (ql_lane_block says which), so one conversion, one scale
- *  multiply and one accumulate serve four blocks. A row whose block count
- *  is not a multiple of 4 ends in a step padded with zero blocks (values
- *  and scales), which add exact zeros. The min terms of q4_1 and q5_1
- *  (block min x the activation block's sum s) fill whole vectors: the
- *  first step of every QL_MIN_GROUP steps holds the mins (weights) or sums
- *  (activations) of all blocks of those steps, one per lane.
+ *  "legacy": q4_0, q5_0, q8_0, iq4_nl, mxfp4 against q8_0. A step is four
+ *  32-element blocks (128 int8 values, element order) and per-lane float
+ *  scales. The integer dot of a step yields lanes of partial sums that are
+ *  folded together until each lane holds sums of one block only
+ *  (ql_lane_block says which), so one conversion, one scale multiply and
+ *  one accumulate serve four blocks. A row whose block count is not a
+ *  multiple of 4 ends in a step padded with zero blocks (values and
+ *  scales), which add exact zeros.
+ *
+ *  "g1": q4_1 and q5_1 against q8_1, in the order of ggml's x86 dot (the
+ *  only kernel llama.cpp has for them): per block, eight int32 lanes of
+ *  four products each, multiplied by d_x * d_y into eight float lanes in
+ *  one FMA; the min terms m * s in a separate fused running sum; at the
+ *  end ggml's hsum_float_8 of the lanes plus that sum. A step is four
+ *  blocks (128 levels, element order) with their scales and mins.
  *
  *  "k": q2_K .. q6_K and iq4_xs against q8_K. A step is one 256-element
  *  super-block with the integer sub-block scale already multiplied into
@@ -22,9 +26,8 @@
  *  multiply-adds gives the super-block's integer sum; the min term uses
  *  per-16 mins against q8_K's per-16 sums.
  *
- * Signed legacy weights (all but q4_1 and q5_1, whose levels are >= 0) are
- * stored so that no fix-up follows the dot: under AVX-512 VNNI (u8 x s8
- * products) a weight w is
+ * Legacy weights are signed; they are stored so that no fix-up follows the
+ * dot: under AVX-512 VNNI (u8 x s8 products) a weight w is
  * stored as w + 128 and the activation step carries -128 * (sum of the 4
  * activations of each lane) as the lane's starting value, so every lane
  * holds an exact sum of w * y over its 4 elements; under AVX2 (sign trick,
@@ -56,25 +59,31 @@ enum { QL_QK_LANES = 8 };
 static inline int ql_lane_block(int i) { return i & 3; }
 #endif
 
-/* Steps whose per-block min terms share one vector (one lane per block). */
-enum { QL_MIN_GROUP = QL_QK_LANES / 4 };
-
-/* Legacy weights: min types (q4_1, q5_1) use m; the others end after d. */
+/* Legacy weights. */
 typedef struct {
     _Alignas(64) int8_t q[128];
     float d[16]; /* block scale, per lane (QL_QK_LANES used) */
-    float m[16]; /* first step of a group: lane i, the min of the group's block i */
 } ql_pw_legacy;
 
-/* Legacy activations (q8_0 or q8_1). */
+/* Legacy (q8_0) activations. */
 typedef struct {
     _Alignas(64) int8_t y[128];
     float d[16];
-    union {
-        int32_t corr[32]; /* q8_0, AVX-512: -128 * (y[4j] + .. + y[4j+3]), the dots' start values */
-        float s[16];      /* q8_1, first step of a group: lane i, s of the group's block i */
-    } x;
+    int32_t corr[32]; /* AVX-512: -128 * (y[4j] + .. + y[4j+3]), the dots' start values */
 } ql_pa_legacy;
+
+/* g1 weights (q4_1, q5_1) and activations (q8_1). */
+typedef struct {
+    _Alignas(64) uint8_t q[128]; /* levels 0..31 */
+    float d[4], m[4];
+    uint8_t pad[32];
+} ql_pw_g1;
+
+typedef struct {
+    _Alignas(64) int8_t y[128];
+    float d[4], s[4];
+    uint8_t pad[32];
+} ql_pa_g1;
 
 /* K weights. */
 typedef struct {
@@ -92,22 +101,21 @@ typedef struct {
     uint8_t pad[28];
 } ql_pa_k;
 
-_Static_assert(sizeof(ql_pw_legacy) == 256, "legacy weight step");
+_Static_assert(sizeof(ql_pw_legacy) == 192, "legacy weight step");
 _Static_assert(sizeof(ql_pa_legacy) == 320, "legacy activation step");
+_Static_assert(sizeof(ql_pw_g1) == 192 && sizeof(ql_pa_g1) == 192, "g1 steps");
 _Static_assert(sizeof(ql_pw_k) == 576, "k weight step");
 _Static_assert(sizeof(ql_pa_k) == 576, "k activation step");
 
-/* Elements of a legacy step; bytes of a legacy weight step without / with the min lanes. */
+/* Elements of a legacy or g1 step; bytes of a legacy weight step. */
 #define QL_LEGACY_STEP 128
 #define QL_PW_LEGACY_BYTES 192
-#define QL_PW_LEGACY_MIN_BYTES 256
-/* Bytes of a legacy activation step: q8_0 (the corrections only under AVX-512), q8_1. */
+/* Bytes of a legacy activation step (the corrections only under AVX-512). */
 #if defined(QL_QK_AVX512)
 #define QL_PA_Q8_0_BYTES 320
 #else
 #define QL_PA_Q8_0_BYTES 192
 #endif
-#define QL_PA_Q8_1_BYTES 256
 
 #define QL_DECLARE_PACK(T)                                                                         \
     void ql_pack_##T(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst);
