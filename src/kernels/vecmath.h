@@ -3,8 +3,8 @@
  * reaches our results: its vector exponential (ggml_v_expf, used by SiLU
  * and by flash attention's softmax), the horizontal sums of a 16-lane and
  * an 8-lane register (the trees GCC emits for _mm512_reduce_add_ps and
- * ggml's hsum_float_8), SiLU-gated rows and the exp-and-sum of a softmax
- * tile.
+ * ggml's hsum_float_8), half-precision arithmetic as AVX512-FP16 does it,
+ * SiLU-gated rows and the exp-and-sum of a softmax tile.
  *
  * A quantized KV cache turns last-bit differences into different rounding
  * decisions, so "the same function" is not enough: these perform the same
