@@ -73,7 +73,7 @@ static void check(ql_test_ctx *t, const char *model, const char *ctk, const char
     REQUIRE_MSG(ql_context_create(m, &cp, &ctx, &err) == QL_OK, "%s", err.msg);
     ql_eval_params ep = {.n_ctx = r.n_ctx, .n_chunks = r.chunks, .replace_bos = spm, .bos_id = 1};
     ql_ppl_result res;
-    ql_status st = ql_perplexity(ctx, ids, n_ids, &ep, NULL, NULL, &res, &err);
+    ql_status st = ql_perplexity(ctx, ids, n_ids, &ep, NULL, NULL, NULL, NULL, &res, &err);
     CHECK_MSG(st == QL_OK, "%s", err.msg);
     if (st == QL_OK) {
         const double d = fabs(log(res.ppl) - log(r.ppl));
