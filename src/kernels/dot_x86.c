@@ -548,7 +548,14 @@ ql_vec_dot_fn ql_qdot_get(ql_type t) {
     }
 }
 
+bool ql_qdot_ggml_order(ql_type t) { return t == QL_TYPE_Q4_1 || t == QL_TYPE_Q5_1; }
+
 #else
+
+bool ql_qdot_ggml_order(ql_type t) {
+    (void)t;
+    return false;
+}
 
 const ql_qgemm *ql_qgemm_get(ql_type t) {
     (void)t;

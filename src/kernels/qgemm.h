@@ -20,6 +20,7 @@
 #ifndef QL_KERNELS_QGEMM_H
 #define QL_KERNELS_QGEMM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -64,6 +65,13 @@ const ql_qgemm *ql_qgemm_get(ql_type weight_type);
 
 /* The SIMD dot product of a type (the 1 x 1 tile), or NULL. */
 ql_vec_dot_fn ql_qdot_get(ql_type weight_type);
+
+/*
+ * Whether that dot (and so every tile) repeats the operations of ggml's
+ * x86 dot of the type, giving its bits in every build; otherwise it only
+ * agrees with the scalar reference to float rounding.
+ */
+bool ql_qdot_ggml_order(ql_type weight_type);
 
 /* Steps of a row of n elements. */
 static inline int64_t ql_qgemm_steps(const ql_qgemm *g, int64_t n) {
