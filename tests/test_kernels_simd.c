@@ -253,65 +253,34 @@ QL_TEST(kernels_simd_dots_raw_blocks) {
 }
 
 /*
- * q4_1 and q5_1 follow ggml's x86 dot exactly (llama.cpp has no other
- * kernel for them): per block, eight lanes of four products each, scaled by
- * d_x * d_y in one FMA per lane; the min terms m * s in a fused running
- * sum; hsum_float_8 of the lanes plus that sum. This is that order, one
- * operation at a time; the SIMD dot must give the same bits.
+ * Where the tiled kernel claims ggml's order (q4_0, q4_1, q5_0, q5_1, q8_0,
+ * iq4_nl: ql_qdot_ggml_order), its dot gives the bits of the portable form
+ * of that order in kernels.c, for even and odd block counts (iq4_nl adds an
+ * odd last block separately) and rows that end in a partial step.
  */
-static float ggml_order_dot_x1(ql_type type, const void *vx, const void *vy, int64_t n) {
-    const block_q8_1 *y = vy;
-    float acc[8] = {0}, summs = 0.0f;
-    for (int64_t b = 0; b < n / 32; b++) {
-        int q[32];
-        float dx, mx;
-        if (type == QL_TYPE_Q4_1) {
-            const block_q4_1 *x = (const block_q4_1 *)vx + b;
-            for (int j = 0; j < 16; j++) q[j] = x->qs[j] & 15, q[j + 16] = x->qs[j] >> 4;
-            dx = ql_fp16_to_fp32(x->d), mx = ql_fp16_to_fp32(x->m);
-        } else {
-            const block_q5_1 *x = (const block_q5_1 *)vx + b;
-            uint32_t qh;
-            memcpy(&qh, x->qh, 4);
-            for (int j = 0; j < 16; j++) {
-                q[j] = (x->qs[j] & 15) | (int)(qh >> j & 1) << 4;
-                q[j + 16] = (x->qs[j] >> 4) | (int)(qh >> (j + 16) & 1) << 4;
-            }
-            dx = ql_fp16_to_fp32(x->d), mx = ql_fp16_to_fp32(x->m);
-        }
-        summs = fmaf(mx, ql_fp16_to_fp32(y[b].s), summs);
-        const float d = dx * ql_fp16_to_fp32(y[b].d);
-        for (int l = 0; l < 8; l++) {
-            int32_t isum = 0;
-            for (int e = 4 * l; e < 4 * l + 4; e++) isum += q[e] * y[b].qs[e];
-            acc[l] = fmaf(d, (float)isum, acc[l]);
-        }
-    }
-    float r[4];
-    for (int i = 0; i < 4; i++) r[i] = acc[i + 4] + acc[i];
-    const float r0 = r[0] + r[2], r1 = r[1] + r[3];
-    return (r0 + r1) + summs;
-}
-
-QL_TEST(kernels_q4_1_q5_1_ggml_order) {
+QL_TEST(kernels_ggml_order_dots) {
     if (!ql_qgemm_get(QL_TYPE_Q4_0)) SKIP("this build has no SIMD quantized kernels");
-    const ql_type types[] = {QL_TYPE_Q4_1, QL_TYPE_Q5_1};
-    const ql_type_traits *ty = ql_type_traits_get(QL_TYPE_Q8_1);
-    for (int k = 0; k < 2; k++) {
-        const ql_type_traits *tx = ql_type_traits_get((int)types[k]);
+    int checked = 0;
+    for (int k = 0; k < N_TYPES; k++) {
+        const ql_type type = quant_types[k];
+        if (!ql_qdot_ggml_order(type)) continue;
+        const ql_vec_dot_fn port = ql_kernel_portable_dot(type);
+        REQUIRE_MSG(port, "%s: no portable form of ggml's order", ql_type_name((int)type));
+        const ql_type_traits *tx = ql_type_traits_get((int)type);
+        const ql_type_traits *ty = ql_type_traits_get((int)tx->vec_dot_type);
         int bad = 0;
-        for (int64_t blocks = 1; blocks <= 70; blocks += 3) {
+        for (int64_t blocks = 1; blocks <= 41; blocks += (blocks < 10 ? 1 : 5)) {
             const int64_t n = 32 * blocks;
             float *x = malloc((size_t)n * sizeof(float)), *y = malloc((size_t)n * sizeof(float));
-            void *qx = malloc(ql_row_size(types[k], n)), *qy = malloc(ql_row_size(QL_TYPE_Q8_1, n));
+            void *qx = malloc(ql_row_size(type, n)), *qy = malloc(ql_row_size(tx->vec_dot_type, n));
             for (int dist = 0; dist < N_DISTS - 1; dist++) {
                 fill(x, n, dist);
                 fill(y, n, (dist + 1) % (N_DISTS - 1));
                 tx->from_float_ref(x, qx, n);
                 ty->from_float(y, qy, n);
-                const float want = ggml_order_dot_x1(types[k], qx, qy, n);
-                float got;
-                ql_qdot_get(types[k])(n, &got, qx, qy);
+                float want, got;
+                port(n, &want, qx, qy);
+                ql_qdot_get(type)(n, &got, qx, qy);
                 if (memcmp(&want, &got, sizeof got) != 0 && bad++ < 3)
                     CHECK_MSG(0, "%s n=%lld %s: SIMD %.9g, ggml order %.9g", tx->name,
                               (long long)n, dist_names[dist], got, want);
@@ -319,7 +288,9 @@ QL_TEST(kernels_q4_1_q5_1_ggml_order) {
             free(x), free(y), free(qx), free(qy);
         }
         CHECK_EQ_INT(bad, 0);
+        checked++;
     }
+    CHECK_EQ_INT(checked, 6);
 }
 
 /*

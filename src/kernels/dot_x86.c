@@ -415,6 +415,184 @@ QL_INLINE void tile_g1(const int R, const int C, int64_t ns, const uint8_t *cons
 
 #endif
 
+/* The lane of a q8_0 activation step's d[] that holds block h's scale. */
+QL_INLINE int lane_of_block(int h) {
+    int i = 0;
+    while (ql_lane_block(i) != h) i++;
+    return i;
+}
+
+/* Exact sum of 8 int32 lanes. */
+QL_INLINE int32_t hsum_i32_8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s);
+}
+
+#define G0_W(p) ((const ql_pw_g0 *)(p))
+#define G0_A(p) ((const ql_pa_legacy *)(p))
+
+#if defined(QL_QK_AVX512)
+
+/*
+ * g0 tiles (q4_0, q5_0, q8_0; iq4_nl with IQ4 set): products (r, 2k) and
+ * (r, 2k + 1) share a register as in g1; the +128 of the weights cancels
+ * against the activation step's per-lane corrections, the dots' start.
+ */
+QL_INLINE void tile_g0(const int R, const int C, const int IQ4, int64_t ns,
+                       const uint8_t *const *w, const uint8_t *const *a, float *spill, int mode,
+                       float *res) {
+    const int CC = (C + 1) / 2;
+    __m512 acc[4][2][2];
+    QL_UNROLL for (int i = 0; i < 16; i++) acc[i / 4][i / 2 % 2][i % 2] = _mm512_setzero_ps();
+    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int k = 0; k < CC; k++)
+        QL_UNROLL for (int p = 0; p < 1 + IQ4; p++) acc[r][k][p] =
+            (mode & QL_QTILE_LOAD) ? _mm512_load_ps(spill + ((r * 2 + k) * 2 + p) * 16)
+                                   : _mm512_setzero_ps();
+    for (int64_t s = 0; s < ns; s++) {
+        const ql_pw_g0 *ws[4];
+        const ql_pa_legacy *as[4];
+        QL_UNROLL for (int i = 0; i < 4; i++) {
+            ws[i] = G0_W(w[G1_ROW(i, R)] + (size_t)s * sizeof(ql_pw_g0));
+            as[i] = G0_A(a[G1_COL(i, C)] + (size_t)s * QL_PA_Q8_0_BYTES);
+        }
+        QL_UNROLL for (int h = 0; h < 4; h++) {
+            const int lane = lane_of_block(h), p = IQ4 ? h & 1 : 0;
+            __m512i y[2], corr[2];
+            __m512 dy[2];
+            QL_UNROLL for (int k = 0; k < CC; k++) {
+                const ql_pa_legacy *a0 = as[2 * k], *a1 = as[2 * k + 1];
+                y[k] = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(a0->y + 32 * h))),
+                    _mm256_load_si256((const __m256i *)(a1->y + 32 * h)), 1);
+                corr[k] = _mm512_inserti64x4(
+                    _mm512_castsi256_si512(_mm256_load_si256((const __m256i *)(a0->corr + 8 * h))),
+                    _mm256_load_si256((const __m256i *)(a1->corr + 8 * h)), 1);
+                dy[k] = _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(a0->d[lane]),
+                                             _mm512_set1_ps(a1->d[lane]));
+            }
+            QL_UNROLL for (int r = 0; r < R; r++) {
+                const __m512i q =
+                    _mm512_broadcast_i64x4(_mm256_load_si256((const __m256i *)(ws[r]->q + 32 * h)));
+                const __m512 dx = _mm512_set1_ps(ws[r]->d[h]);
+                QL_UNROLL for (int k = 0; k < CC; k++) {
+                    const __m512i t = _mm512_dpbusd_epi32(corr[k], q, y[k]);
+                    acc[r][k][p] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy[k]), _mm512_cvtepi32_ps(t),
+                                                   acc[r][k][p]);
+                }
+            }
+        }
+    }
+    if (mode & QL_QTILE_STORE) {
+        QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int k = 0; k < CC; k++)
+            QL_UNROLL for (int p = 0; p < 1 + IQ4; p++)
+                _mm512_store_ps(spill + ((r * 2 + k) * 2 + p) * 16, acc[r][k][p]);
+        return;
+    }
+    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++) {
+        __m512 v = acc[r][c / 2][0];
+        if (IQ4) v = _mm512_add_ps(v, acc[r][c / 2][1]);
+        const __m256 half = (c & 1) ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
+                                    : _mm512_castps512_ps256(v);
+        float sum = hsum_float_8(half);
+        if (IQ4 && ns > 0) {
+            /* the odd last block: its integer dot times d_y * d_x, added in scalar */
+            const ql_pw_g0 *wl = G0_W(w[r] + (size_t)(ns - 1) * sizeof(ql_pw_g0));
+            const ql_pa_legacy *al = G0_A(a[c] + (size_t)(ns - 1) * QL_PA_Q8_0_BYTES);
+            const int h = wl->tail_h;
+            if (h >= 0) {
+                const __m256i t = _mm256_dpbusd_epi32(
+                    _mm256_load_si256((const __m256i *)(al->corr + 8 * h)),
+                    _mm256_load_si256((const __m256i *)(wl->q + 32 * h)),
+                    _mm256_load_si256((const __m256i *)(al->y + 32 * h)));
+                sum += al->d[lane_of_block(h)] * wl->tail_d * (float)hsum_i32_8(t);
+            }
+        }
+        res[r * QL_QTILE_MAX_COLS + c] = sum;
+    }
+}
+
+#else
+
+QL_INLINE __m256i lanes_signed(__m256i q, __m256i y) {
+    const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(q, q), _mm256_sign_epi8(y, q));
+    return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+
+QL_INLINE void tile_g0(const int R, const int C, const int IQ4, int64_t ns,
+                       const uint8_t *const *w, const uint8_t *const *a, float *spill, int mode,
+                       float *res) {
+    __m256 acc[2][4][2];
+    QL_UNROLL for (int i = 0; i < 16; i++) acc[i / 8][i / 2 % 4][i % 2] = _mm256_setzero_ps();
+    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++)
+        QL_UNROLL for (int p = 0; p < 1 + IQ4; p++) acc[r][c][p] =
+            (mode & QL_QTILE_LOAD) ? _mm256_load_ps(spill + ((r * 4 + c) * 2 + p) * 8)
+                                   : _mm256_setzero_ps();
+    for (int64_t s = 0; s < ns; s++) {
+        const ql_pw_g0 *ws[2];
+        const ql_pa_legacy *as[4];
+        QL_UNROLL for (int i = 0; i < 2; i++)
+            ws[i] = G0_W(w[G1_ROW(i, R)] + (size_t)s * sizeof(ql_pw_g0));
+        QL_UNROLL for (int i = 0; i < 4; i++)
+            as[i] = G0_A(a[G1_COL(i, C)] + (size_t)s * QL_PA_Q8_0_BYTES);
+        QL_UNROLL for (int h = 0; h < 4; h++) {
+            const int lane = lane_of_block(h), p = IQ4 ? h & 1 : 0;
+            QL_UNROLL for (int r = 0; r < R; r++) {
+                const __m256i q = _mm256_load_si256((const __m256i *)(ws[r]->q + 32 * h));
+                const __m256 dx = _mm256_set1_ps(ws[r]->d[h]);
+                QL_UNROLL for (int c = 0; c < C; c++) {
+                    const __m256i y = _mm256_load_si256((const __m256i *)(as[c]->y + 32 * h));
+                    const __m256 d = _mm256_mul_ps(dx, _mm256_set1_ps(as[c]->d[lane]));
+                    acc[r][c][p] =
+                        _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(lanes_signed(q, y)), acc[r][c][p]);
+                }
+            }
+        }
+    }
+    if (mode & QL_QTILE_STORE) {
+        QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++)
+            QL_UNROLL for (int p = 0; p < 1 + IQ4; p++)
+                _mm256_store_ps(spill + ((r * 4 + c) * 2 + p) * 8, acc[r][c][p]);
+        return;
+    }
+    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++) {
+        __m256 v = acc[r][c][0];
+        if (IQ4) v = _mm256_add_ps(v, acc[r][c][1]);
+        float sum = hsum_float_8(v);
+        if (IQ4 && ns > 0) {
+            const ql_pw_g0 *wl = G0_W(w[r] + (size_t)(ns - 1) * sizeof(ql_pw_g0));
+            const ql_pa_legacy *al = G0_A(a[c] + (size_t)(ns - 1) * QL_PA_Q8_0_BYTES);
+            const int h = wl->tail_h;
+            if (h >= 0) {
+                const __m256i t =
+                    lanes_signed(_mm256_load_si256((const __m256i *)(wl->q + 32 * h)),
+                                 _mm256_load_si256((const __m256i *)(al->y + 32 * h)));
+                sum += al->d[lane_of_block(h)] * wl->tail_d * (float)hsum_i32_8(t);
+            }
+        }
+        res[r * QL_QTILE_MAX_COLS + c] = sum;
+    }
+}
+
+#endif
+
+#define G0_TILE(NAME, R, C, IQ4)                                                                   \
+    static void NAME(int64_t ns, const uint8_t *const *w, const uint8_t *const *a, float *spill,   \
+                     int mode, float *res) {                                                       \
+        tile_g0(R, C, IQ4, ns, w, a, spill, mode, res);                                            \
+    }
+G0_TILE(tile_g0_1x1, 1, 1, 0)
+G0_TILE(tile_g0_1, TILE_ROWS, 1, 0)
+G0_TILE(tile_g0_2, TILE_ROWS, 2, 0)
+G0_TILE(tile_g0_3, TILE_ROWS, 3, 0)
+G0_TILE(tile_g0_4, TILE_ROWS, 4, 0)
+G0_TILE(tile_g0i_1x1, 1, 1, 1)
+G0_TILE(tile_g0i_1, TILE_ROWS, 1, 1)
+G0_TILE(tile_g0i_2, TILE_ROWS, 2, 1)
+G0_TILE(tile_g0i_3, TILE_ROWS, 3, 1)
+G0_TILE(tile_g0i_4, TILE_ROWS, 4, 1)
+
 #define G1_TILE(NAME, R, C)                                                                        \
     static void NAME(int64_t ns, const uint8_t *const *w, const uint8_t *const *a, float *spill,   \
                      int mode, float *res) {                                                       \
@@ -428,8 +606,8 @@ G1_TILE(tile_g1_4, TILE_ROWS, 4)
 
 /* ---------------------------------------------------------------- tables */
 
-/* a tile's accumulators, and the g1 tiles' vector of min-term sums */
-#define SPILL_FLOATS ((size_t)(TILE_ROWS * QL_QTILE_MAX_COLS + 1) * QV_LANES)
+/* a tile's accumulators: at most 16 vectors and the g1 tiles' min-term sums */
+#define SPILL_FLOATS ((size_t)17 * QV_LANES)
 _Static_assert(SPILL_FLOATS <= QL_QTILE_MAX_SPILL, "spill area");
 
 #define GEMM_L0(T)                                                                                 \
@@ -438,6 +616,13 @@ _Static_assert(SPILL_FLOATS <= QL_QTILE_MAX_SPILL, "spill area");
         SPILL_FLOATS,                                                                              \
         ql_pack_##T, ql_pack_act_q8_0, ql_quant_act_q8_0,                                          \
         {tile_l0_1, tile_l0_2, tile_l0_3, tile_l0_4},                                              \
+        QL_QGEMM_IMPL};
+#define GEMM_G0(T, F)                                                                              \
+    static const ql_qgemm gemm_##T = {                                                             \
+        QL_TYPE_Q8_0, QL_LEGACY_STEP, sizeof(ql_pw_g0), QL_PA_Q8_0_BYTES, TILE_ROWS,               \
+        SPILL_FLOATS,                                                                              \
+        ql_pack_##T, ql_pack_act_q8_0, ql_quant_act_q8_0,                                          \
+        {tile_##F##_1, tile_##F##_2, tile_##F##_3, tile_##F##_4},                                  \
         QL_QGEMM_IMPL};
 #define GEMM_G1(T)                                                                                 \
     static const ql_qgemm gemm_##T = {                                                             \
@@ -453,10 +638,10 @@ _Static_assert(SPILL_FLOATS <= QL_QTILE_MAX_SPILL, "spill area");
         {tile_##F##_1, tile_##F##_2, tile_##F##_3, tile_##F##_4},                                  \
         QL_QGEMM_IMPL};
 
-GEMM_L0(q4_0)
-GEMM_L0(q5_0)
-GEMM_L0(q8_0)
-GEMM_L0(iq4_nl)
+GEMM_G0(q4_0, g0)
+GEMM_G0(q5_0, g0)
+GEMM_G0(q8_0, g0)
+GEMM_G0(iq4_nl, g0i)
 GEMM_L0(mxfp4)
 GEMM_G1(q4_1)
 GEMM_G1(q5_1)
@@ -473,8 +658,8 @@ GEMM_K(iq4_xs, k)
  */
 enum { DOT_CHUNK = 4 };
 
-QL_INLINE void qdot(const ql_qgemm *g, ql_qtile_fn tile, int64_t n, float *out, const void *x,
-                    const void *y) {
+static void qdot(const ql_qgemm *g, ql_qtile_fn tile, int64_t n, float *out, const void *x,
+                 const void *y) {
     _Alignas(64) uint8_t wbuf[DOT_CHUNK * sizeof(ql_pw_k)];
     _Alignas(64) uint8_t abuf[DOT_CHUNK * sizeof(ql_pa_k)];
     _Alignas(64) float spill[SPILL_FLOATS];
@@ -496,10 +681,10 @@ QL_INLINE void qdot(const ql_qgemm *g, ql_qtile_fn tile, int64_t n, float *out, 
                         const void *restrict y) {                                                  \
         qdot(&gemm_##T, tile_##F##_1x1, n, out, x, y);                                             \
     }
-DOT(q4_0, l0)
-DOT(q5_0, l0)
-DOT(q8_0, l0)
-DOT(iq4_nl, l0)
+DOT(q4_0, g0)
+DOT(q5_0, g0)
+DOT(q8_0, g0)
+DOT(iq4_nl, g0i)
 DOT(mxfp4, l0)
 DOT(q4_1, g1)
 DOT(q5_1, g1)
@@ -548,7 +733,17 @@ ql_vec_dot_fn ql_qdot_get(ql_type t) {
     }
 }
 
-bool ql_qdot_ggml_order(ql_type t) { return t == QL_TYPE_Q4_1 || t == QL_TYPE_Q5_1; }
+bool ql_qdot_ggml_order(ql_type t) {
+    switch (t) {
+    case QL_TYPE_Q4_0:
+    case QL_TYPE_Q4_1:
+    case QL_TYPE_Q5_0:
+    case QL_TYPE_Q5_1:
+    case QL_TYPE_Q8_0:
+    case QL_TYPE_IQ4_NL: return true;
+    default: return false;
+    }
+}
 
 #else
 

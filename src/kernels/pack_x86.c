@@ -150,16 +150,49 @@ QL_INLINE void pack_g1(enum legacy_kind kind, size_t block_bytes, const void *ro
     }
 }
 
+/*
+ * q4_0, q5_0, q8_0, iq4_nl for the g0 tiles. iq4_nl's odd last block is
+ * added after the lanes (qpack.h): its scale moves to tail_d, so the lanes
+ * take it with scale 0, an exact zero.
+ */
+QL_INLINE void pack_g0(enum legacy_kind kind, size_t block_bytes, const void *row, int64_t s0,
+                       int64_t ns, int64_t n, void *dst) {
+    const int64_t nb = n / 32;
+    for (int64_t i = 0; i < ns; i++) {
+        ql_pw_g0 *p = (ql_pw_g0 *)((uint8_t *)dst + (size_t)i * sizeof(ql_pw_g0));
+        float unused;
+        p->tail_d = 0.0f;
+        p->tail_h = -1;
+        for (int h = 0; h < 4; h++) {
+            const int64_t b = 4 * (s0 + i) + h;
+            p->d[h] = 0.0f;
+            __m256i q = _mm256_setzero_si256();
+            if (b < nb)
+                q = decode_legacy(kind, (const uint8_t *)row + (size_t)b * block_bytes, &p->d[h],
+                                  &unused);
+            if (kind == L_IQ4_NL && nb % 2 == 1 && b == nb - 1) {
+                p->tail_d = p->d[h];
+                p->tail_h = h;
+                p->d[h] = 0.0f;
+            }
+#if defined(QL_QK_AVX512)
+            q = _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80));
+#endif
+            _mm256_store_si256((__m256i *)(p->q + 32 * h), q);
+        }
+    }
+}
+
 #define LEGACY_PACKER(T, KIND, FAMILY)                                                             \
     void ql_pack_##T(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst) {             \
         FAMILY(KIND, sizeof(block_##T), row, s0, ns, n, dst);                                      \
     }
-LEGACY_PACKER(q4_0, L_Q4_0, pack_legacy)
+LEGACY_PACKER(q4_0, L_Q4_0, pack_g0)
 LEGACY_PACKER(q4_1, L_Q4_1, pack_g1)
-LEGACY_PACKER(q5_0, L_Q5_0, pack_legacy)
+LEGACY_PACKER(q5_0, L_Q5_0, pack_g0)
 LEGACY_PACKER(q5_1, L_Q5_1, pack_g1)
-LEGACY_PACKER(q8_0, L_Q8_0, pack_legacy)
-LEGACY_PACKER(iq4_nl, L_IQ4_NL, pack_legacy)
+LEGACY_PACKER(q8_0, L_Q8_0, pack_g0)
+LEGACY_PACKER(iq4_nl, L_IQ4_NL, pack_g0)
 LEGACY_PACKER(mxfp4, L_MXFP4, pack_legacy)
 
 /* ---- q8_0 and q8_1 activations ---- */

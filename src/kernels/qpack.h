@@ -4,7 +4,7 @@
  *
  * Three families:
  *
- *  "legacy": q4_0, q5_0, q8_0, iq4_nl, mxfp4 against q8_0. A step is four
+ *  "legacy": mxfp4 against q8_0 (and the layout of all q8_0 activations). A step is four
  *  32-element blocks (128 int8 values, element order) and per-lane float
  *  scales. The integer dot of a step yields lanes of partial sums that are
  *  folded together until each lane holds sums of one block only
@@ -13,12 +13,15 @@
  *  multiple of 4 ends in a step padded with zero blocks (values and
  *  scales), which add exact zeros.
  *
- *  "g1": q4_1 and q5_1 against q8_1, in the order of ggml's x86 dot (the
- *  only kernel llama.cpp has for them): per block, eight int32 lanes of
- *  four products each, multiplied by d_x * d_y into eight float lanes in
- *  one FMA; the min terms m * s in a separate fused running sum; at the
- *  end ggml's hsum_float_8 of the lanes plus that sum. A step is four
- *  blocks (128 levels, element order) with their scales and mins.
+ *  "g0" and "g1": q4_0, q5_0, q8_0, iq4_nl against q8_0 and q4_1, q5_1
+ *  against q8_1, in the order of ggml's x86 dots (the kernel table's
+ *  order for them, see kernels.c): per block, eight int32 lanes of four
+ *  products each, multiplied by d_x * d_y into eight float lanes in one
+ *  FMA; q4_1 and q5_1 keep the min terms m * s in a separate fused running
+ *  sum, iq4_nl alternates two accumulators between even and odd blocks and
+ *  adds an odd last block in scalar code after the lanes; at the end ggml's
+ *  hsum_float_8 of the lanes (plus the running sum). A step is four blocks
+ *  (128 levels, element order) with their scales (and mins).
  *
  *  "k": q2_K .. q6_K and iq4_xs against q8_K. A step is one 256-element
  *  super-block with the integer sub-block scale already multiplied into
@@ -72,6 +75,15 @@ typedef struct {
     int32_t corr[32]; /* AVX-512: -128 * (y[4j] + .. + y[4j+3]), the dots' start values */
 } ql_pa_legacy;
 
+/* g0 weights (q4_0, q5_0, q8_0, iq4_nl); their activations are ql_pa_legacy. */
+typedef struct {
+    _Alignas(64) int8_t q[128]; /* as legacy weights: + 128 under AVX-512 */
+    float d[4];                 /* iq4_nl: 0 for an odd last block, whose scale is tail_d */
+    float tail_d;
+    int32_t tail_h;             /* iq4_nl: that block's index in the step, else -1 */
+    uint8_t pad[40];
+} ql_pw_g0;
+
 /* g1 weights (q4_1, q5_1) and activations (q8_1). */
 typedef struct {
     _Alignas(64) uint8_t q[128]; /* levels 0..31 */
@@ -104,6 +116,7 @@ typedef struct {
 _Static_assert(sizeof(ql_pw_legacy) == 192, "legacy weight step");
 _Static_assert(sizeof(ql_pa_legacy) == 320, "legacy activation step");
 _Static_assert(sizeof(ql_pw_g1) == 192 && sizeof(ql_pa_g1) == 192, "g1 steps");
+_Static_assert(sizeof(ql_pw_g0) == 192, "g0 weight step");
 _Static_assert(sizeof(ql_pw_k) == 576, "k weight step");
 _Static_assert(sizeof(ql_pa_k) == 576, "k activation step");
 
