@@ -3,6 +3,7 @@
 #   make                 build build/qlens and build/libqlens.a
 #   make test            build and run every test (ends with "N passed, N failed")
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (objects in build/san)
+#   make fuzz            run every libFuzzer target for FUZZ_SECONDS each (clang; build/fuzz)
 #   make bench           benchmarks (not tests): see bench/README.md
 #   make demo            the main job on a real model: see README.md
 #   make install PREFIX=/usr/local
@@ -38,7 +39,8 @@ LDLIBS   += -lm
 
 LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
-TEST_SRC := $(wildcard tests/*.c)
+# fuzz_targets.c is linked into the tests too: they replay the fuzz corpora through it
+TEST_SRC := $(wildcard tests/*.c) tests/fuzz/fuzz_targets.c
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -51,7 +53,7 @@ TESTS := $(BUILD)/qlens-test
 SYNTH_ARCHS  := llama qwen2 qwen3 gemma3
 SYNTH_MODELS := $(SYNTH_ARCHS:%=build/synth/synth-%.gguf)
 
-.PHONY: all test unit-test bench demo install uninstall clean synth models format fuzz
+.PHONY: all test unit-test bench demo install uninstall clean synth models format fuzz valgrind-bin
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(LIB)
@@ -109,14 +111,63 @@ build/synth/synth-%.gguf:
 models:
 	scripts/fetch-models.sh
 
-unit-test: $(BIN) $(TESTS)
-	QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) $(TESTS) -j $(JOBS) $(T)
+unit-test: $(BIN) $(TESTS) valgrind-bin
+	$(TEST_ENV) $(TESTS) -j $(JOBS) $(T)
 
-test: $(BIN) $(TESTS) synth models
-	QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) $(TESTS) -j $(JOBS) $(T)
+test: $(BIN) $(TESTS) synth models valgrind-bin
+	$(TEST_ENV) $(TESTS) -j $(JOBS) $(T)
+
+# valgrind emulates no AVX-512, so it cannot run a -march=native build on a CPU that
+# has it: tests/test_valgrind.c runs the portable build, made here when valgrind is there.
+VALGRIND_BIN := build/portable/qlens
+valgrind-bin:
+	@if command -v valgrind >/dev/null 2>&1; then \
+	   $(MAKE) --no-print-directory PORTABLE=1 SANITIZE= $(VALGRIND_BIN); fi
+
+TEST_ENV = QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) QLENS_VALGRIND_BIN=$(VALGRIND_BIN)
 
 bench: $(BIN)
 	bench/run.sh
+
+# Fuzzing (libFuzzer, so clang): one binary per target in tests/fuzz/fuzz_targets.h,
+# the library instrumented for coverage, AddressSanitizer and UBSan. Each target
+# starts from its seed corpus in tests/fuzz/corpus/<target>/ (read-only; new inputs
+# go to build/fuzz/corpus/<target>/) and runs FUZZ_SECONDS; an input that crashes,
+# leaks, trips a sanitizer or runs longer than 10 s is written to
+# build/fuzz/crashes/<target>/ and fails the run. Replaying it: build/fuzz/fuzz-<target> FILE.
+#   make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS="gguf journal"
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= gguf tok_bpe tok_spm pretok refstore kld_llama journal
+FUZZ_ARGS    ?=
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=c11 -O1 -g -fno-omit-frame-pointer $(ARCH) $(WARN) -ffp-contract=off -pthread -MMD -MP
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/tests/fuzz/fuzz_targets.o
+
+# kept between runs (they are only intermediate to the pattern rule below)
+.SECONDARY: $(FUZZ_LIB_OBJ)
+
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (fuzz)")
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/fuzz-%: tests/fuzz/fuzz_main.c $(FUZZ_LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -DQL_FUZZ_TARGET=ql_fuzz_$* \
+	    tests/fuzz/fuzz_main.c $(FUZZ_LIB_OBJ) -o $@ -lm
+
+fuzz: $(FUZZ_TARGETS:%=build/fuzz/fuzz-%)
+	@for t in $(FUZZ_TARGETS); do \
+	   mkdir -p build/fuzz/corpus/$$t build/fuzz/crashes/$$t || exit 1; \
+	   echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	   QLENS_SHARED=$(SHARED) build/fuzz/fuzz-$$t build/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+	       -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	       -artifact_prefix=build/fuzz/crashes/$$t/ $(FUZZ_ARGS) \
+	       > build/fuzz/$$t.log 2>&1 \
+	     || { tail -n 40 build/fuzz/$$t.log; echo "fuzz: $$t failed; input in build/fuzz/crashes/$$t/"; exit 1; }; \
+	   grep -E '^stat::number_of_executed_units|^Done' build/fuzz/$$t.log; \
+	 done
 
 # The main job on a real model: three weight quants of SmolLM2 x four KV-cache
 # configurations at -c 2048, the table, a plan for a small budget, report.html.
@@ -148,6 +199,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build/obj build/san build/portable build/tests build/test-tmp build/qlens build/libqlens.a build/qlens-test
+	rm -rf build/obj build/san build/portable build/fuzz build/tests build/test-tmp build/qlens build/libqlens.a build/qlens-test
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)

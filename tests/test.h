@@ -81,6 +81,12 @@ bool ql_test_write_file(const char *path, const void *data, size_t size);
  * Returns the exit status, or -1 if the command could not be run.
  */
 int ql_test_run_qlens(const char *args, char **out, char **err);
+/*
+ * The same with a shell fragment before the binary: "ulimit -f 2;" (runs in
+ * the same shell, so the limit applies to qlens) or a wrapper command such as
+ * "setpriv --reuid=65534 ..." (qlens runs as its argument). NULL or "" is none.
+ */
+int ql_test_run_qlens_prefixed(const char *prefix, const char *args, char **out, char **err);
 
 /* Path of a cached synthetic model (built by `make synth`): build/synth/synth-ARCH.gguf */
 const char *ql_test_synth_model(const char *arch);

@@ -74,16 +74,21 @@ static char *slurp_and_remove(const char *path) {
 }
 
 int ql_test_run_qlens(const char *args, char **out, char **err) {
+    return ql_test_run_qlens_prefixed(NULL, args, out, err);
+}
+
+int ql_test_run_qlens_prefixed(const char *prefix, const char *args, char **out, char **err) {
     char out_path[] = "build/test-tmp/cmd-out-XXXXXX";
     char err_path[] = "build/test-tmp/cmd-err-XXXXXX";
     int fo = mkstemp(out_path), fe = mkstemp(err_path);
     if (fo < 0 || fe < 0) return -1;
     close(fo);
     close(fe);
-    size_t len = strlen(args) + 2048;
+    if (!prefix) prefix = "";
+    size_t len = strlen(prefix) + strlen(args) + 2048;
     char *cmd = malloc(len);
-    snprintf(cmd, len, "%s %s >'%s' 2>'%s' </dev/null", ql_test_qlens_bin(), args, out_path,
-             err_path);
+    snprintf(cmd, len, "%s %s %s >'%s' 2>'%s' </dev/null", prefix, ql_test_qlens_bin(), args,
+             out_path, err_path);
     int status = system(cmd);
     free(cmd);
     char *o = slurp_and_remove(out_path), *e = slurp_and_remove(err_path);
