@@ -126,8 +126,8 @@ valgrind-bin:
 
 TEST_ENV = QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) QLENS_VALGRIND_BIN=$(VALGRIND_BIN)
 
-bench: $(BIN)
-	bench/run.sh
+bench: $(BIN) synth models
+	SHARED=$(SHARED) bench/run.sh
 
 # Fuzzing (libFuzzer, so clang): one binary per target in tests/fuzz/fuzz_targets.h,
 # the library instrumented for coverage, AddressSanitizer and UBSan. Each target

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "eval/kldrun.h"
+#include "lab/quantize.h"
 #include "test.h"
 
 int32_t *ql_test_load_ids(const char *path, int64_t *n, bool prepend_bos, int32_t bos);
@@ -351,3 +352,63 @@ QL_TEST(kld_bad_reference_files) {
     ql_model_free(llama);
     ql_model_free(gemma);
 }
+
+/*
+ * The requantized synthetic models against their F16 original: the rows of
+ * golden/synth/kld.tsv whose weights are not F16 (quantized by llama-quantize
+ * there, by qlens quantize here - tensor-identical, see test_quantize_golden),
+ * with the same tolerances as the F16 rows.
+ */
+static void check_golden_weights(ql_test_ctx *t, const char *model) {
+    static kld_row rows[256];
+    const int n = parse_kld_rows(t, rows, 256);
+    ql_error err;
+    ql_model *base;
+    REQUIRE_MSG(ql_model_load(ql_test_synth_model(model), &base, &err) == QL_OK, "%s", err.msg);
+    const char *dir = ql_test_tmpdir(t);
+    char ref[512];
+    snprintf(ref, sizeof ref, "%s/base.qlref", dir);
+    REQUIRE(make_base(t, base, model, ref, QL_REF_QLENS, 128, 8));
+    ql_model_free(base);
+    int done = 0;
+    for (int i = 0; i < n; i++) {
+        const kld_row *r = &rows[i];
+        if (strcmp(r->model, model) != 0 || strcmp(r->weights, "F16") == 0) continue;
+        char qpath[512];
+        snprintf(qpath, sizeof qpath, "%s/%s.gguf", dir, r->weights);
+        if (access(qpath, F_OK) != 0) {
+            const ql_ftype_info *ft = ql_ftype_find(r->weights);
+            REQUIRE_MSG(ft, "unknown file type %s", r->weights);
+            ql_quantize_params qp = {.rules = ql_quant_default_options(ft->ftype), .n_threads = 2};
+            REQUIRE_MSG(ql_quantize_model(ql_test_synth_model(model), qpath, &qp, NULL, &err) == QL_OK,
+                        "%s", err.msg);
+        }
+        ql_model *m;
+        REQUIRE_MSG(ql_model_load(qpath, &m, &err) == QL_OK, "%s", err.msg);
+        ql_kld_acc acc;
+        ql_kld_stats s;
+        if (kld_against_file(t, m, ref, r->ctk, r->ctv, r->rot, 2, &acc, &s)) {
+            const double kld_tol = fmax(0.05 * fabs(r->kld), 2 * r->kld_unc) + 5e-7;
+            printf("%-6s %-6s %-4s/%-4s KLD %.6f (golden %.6f +/- %.6f)  same top %.3f%% (%.3f)\n",
+                   model, r->weights, r->ctk, r->ctv, s.kld.value, r->kld, r->kld_unc,
+                   100 * s.same_top.value, r->same_top);
+            CHECK_MSG(fabs(s.kld.value - r->kld) <= kld_tol, "%s %s %s/%s: KLD %.6f vs golden %.6f",
+                      model, r->weights, r->ctk, r->ctv, s.kld.value, r->kld);
+            CHECK_MSG(fabs(100 * s.same_top.value - r->same_top) <= 2 * r->same_top_unc + 5e-4,
+                      "%s %s %s/%s: same top %.3f%% vs %.3f%%", model, r->weights, r->ctk, r->ctv,
+                      100 * s.same_top.value, r->same_top);
+            CHECK_MSG(fabs(s.ln_ratio.value - r->ln_ratio) <= 2 * r->ln_ratio_unc + 5e-7,
+                      "%s %s %s/%s: ln ratio %.6f vs %.6f", model, r->weights, r->ctk, r->ctv,
+                      s.ln_ratio.value, r->ln_ratio);
+            ql_kld_acc_free(&acc);
+            done++;
+        }
+        ql_model_free(m);
+    }
+    CHECK_MSG(done >= 14, "%s: %d quantized-weights golden rows checked", model, done);
+}
+
+QL_TEST(kld_golden_weights_llama) { check_golden_weights(t, "llama"); }
+QL_TEST(kld_golden_weights_qwen2) { check_golden_weights(t, "qwen2"); }
+QL_TEST(kld_golden_weights_qwen3) { check_golden_weights(t, "qwen3"); }
+QL_TEST(kld_golden_weights_gemma3) { check_golden_weights(t, "gemma3"); }

@@ -153,3 +153,14 @@ QL_TEST(tokenizer_cli_errors) {
 
     check_run(t, "tokenize --help", 0, NULL, NULL);
 }
+
+/* --show-tokens with --ids: the ids, then their pieces as a list, escaped. */
+QL_TEST(tokenize_cli_show_tokens) {
+    char args[1024], *out, *err;
+    snprintf(args, sizeof args, "tokenize -m %s -p 'Hello world' --ids --show-tokens --no-bos",
+             ql_test_shared_path("golden/tokenizer/ggml-vocab-gpt-2.gguf"));
+    REQUIRE_MSG(ql_test_run_qlens(args, &out, &err) == 0, "%s", err);
+    /* gpt-2: "Hello" = 15496, " world" = 995 (golden .out of the same vocabulary) */
+    CHECK_MSG(strcmp(out, "[15496, 995]\n['Hello', ' world']\n") == 0, "output: %s", out);
+    free(out), free(err);
+}

@@ -17,7 +17,7 @@
 #include "cli.h"
 
 static const char *opt_model, *opt_prompt, *opt_file;
-static bool opt_stdin, opt_ids, opt_show_count, opt_no_bos, opt_no_escape, opt_no_parse_special,
+static bool opt_stdin, opt_ids, opt_show_tokens, opt_show_count, opt_no_bos, opt_no_escape, opt_no_parse_special,
     opt_log_disable;
 
 static const cli_opt tokenize_opts[] = {
@@ -29,6 +29,8 @@ static const cli_opt tokenize_opts[] = {
      .help = "tokenize the contents of FILE"},
     {.name = "--stdin", .kind = CLI_FLAG, .dest = &opt_stdin, .help = "tokenize standard input"},
     {.name = "--ids", .kind = CLI_FLAG, .dest = &opt_ids, .help = "print only the ids, as [1, 2, 3]"},
+    {.name = "--show-tokens", .kind = CLI_FLAG, .dest = &opt_show_tokens,
+     .help = "with --ids, also print the tokens' pieces as a list ['a', 'b']"},
     {.name = "--show-count", .kind = CLI_FLAG, .dest = &opt_show_count,
      .help = "also print the number of tokens"},
     {.name = "--no-bos", .kind = CLI_FLAG, .dest = &opt_no_bos,
@@ -46,7 +48,7 @@ static int run_tokenize(int argc, char **argv);
 const ql_command ql_cmd_tokenize = {
     .name = "tokenize",
     .summary = "turn text into the token ids llama.cpp would give it",
-    .usage = "qlens tokenize -m MODEL.gguf (-p TEXT | -f FILE | --stdin) [--ids] [--show-count] "
+    .usage = "qlens tokenize -m MODEL.gguf (-p TEXT | -f FILE | --stdin) [--ids] [--show-tokens] [--show-count] "
              "[--no-bos] [--no-escape] [--no-parse-special]",
     .details = "Prints one line per token, \"%6d -> 'piece'\" (the piece's raw bytes), or with --ids\n"
                "a list [id, id, ...]. Like llama-tokenize, escapes in the text are processed\n"
@@ -197,6 +199,22 @@ static int run_tokenize(int argc, char **argv) {
             fwrite(piece, 1, pl, stdout);
             fputs("'\n", stdout);
         }
+    }
+    if (opt_ids && opt_show_tokens) {
+        putchar('[');
+        for (size_t i = 0; i < n_ids; i++) {
+            size_t pl;
+            const char *piece = tok_token_to_piece(vocab, ids[i], true, &pl);
+            fputs(i ? ", '" : "'", stdout);
+            for (size_t k = 0; k < pl; k++) {
+                const unsigned char c = (unsigned char)piece[k];
+                if (c == '\'' || c == '\\') printf("\\%c", c);
+                else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
+                else putchar(c);
+            }
+            putchar('\'');
+        }
+        fputs("]\n", stdout);
     }
     if (opt_show_count) printf("Total number of tokens: %zu\n", n_ids);
     free(ids);

@@ -1,0 +1,74 @@
+#!/bin/sh
+# perplexity.sh - throughput of `qlens perplexity` (tokens/s, median of RUNS
+# runs) and its peak RSS, for SmolLM2-135M (the fetched Q4_1 file and its
+# Q8_0, Q5_K_M and Q4_K_M requantizations), at -c 512 and -c 4096, with
+# f16/f16, q8_0/q8_0 and q4_0/q4_0 caches, on 1 and 2 threads. Also counts
+# instructions with callgrind (repeatable on a noisy machine) for one short
+# run per weight type. Prints markdown tables.
+# usage: bench/perplexity.sh [RUNS]   (from the repository root)
+#   QUICK=1 limits to -c 512 and the Q4_1 file; CALLGRIND=0 skips instruction counts.
+set -eu
+RUNS=${1:-3}
+SHARED=${SHARED:-../shared}
+TEXT=$SHARED/data/wikitext-2-raw/wiki.test.raw
+QLENS=build/qlens
+SRC=models/SmolLM2-135M-Instruct.Q4_1.gguf
+OUT=bench/out
+make -s "$QLENS"
+[ -f "$SRC" ] || { echo "bench/perplexity.sh: error: $SRC not found (run scripts/fetch-models.sh)" >&2; exit 1; }
+mkdir -p "$OUT"
+
+MODELS="Q4_1"
+CTXS="512 4096"
+if [ "${QUICK:-0}" = 1 ]; then CTXS="512"; else MODELS="Q4_1 Q8_0 Q5_K_M Q4_K_M"; fi
+model_path() {
+    if [ "$1" = Q4_1 ]; then echo "$SRC"; return; fi
+    p=$OUT/SmolLM2-135M-$1.gguf
+    [ -f "$p" ] || $QLENS quantize --allow-requantize "$SRC" "$p" "$1" >/dev/null
+    echo "$p"
+}
+
+# run_one MODEL CTX CACHE THREADS: prints "tokens_per_s rss_mib"
+run_one() {
+    k=${3%/*}
+    v=${3#*/}
+    $QLENS perplexity -m "$1" -f "$TEXT" -c "$2" --chunks 1 -t "$4" -ctk "$k" -ctv "$v" 2>&1 >/dev/null |
+        sed -n 's/.*(\([0-9.]*\) tokens\/s), peak RSS \([0-9.]*\) MiB.*/\1 \2/p'
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+
+echo "| weights | -c | cache K/V | threads | tokens/s (median of $RUNS) | peak RSS MiB |"
+echo "|---|---|---|---|---|---|"
+for m in $MODELS; do
+    path=$(model_path "$m")
+    for c in $CTXS; do
+        for cache in f16/f16 q8_0/q8_0 q4_0/q4_0; do
+            for t in 1 2; do
+                i=0
+                : >"$OUT/runs.txt"
+                while [ "$i" -lt "$RUNS" ]; do
+                    run_one "$path" "$c" "$cache" "$t" >>"$OUT/runs.txt"
+                    i=$((i + 1))
+                done
+                tps=$(cut -d' ' -f1 "$OUT/runs.txt" | median)
+                rss=$(cut -d' ' -f2 "$OUT/runs.txt" | sort -n | tail -1)
+                echo "| $m | $c | $cache | $t | $tps | $rss |"
+            done
+        done
+    done
+done
+
+if [ "${CALLGRIND:-1}" = 1 ] && command -v valgrind >/dev/null 2>&1; then
+    echo
+    echo "Instructions (callgrind, one chunk of 128 tokens, 1 thread, f16 cache):"
+    echo
+    echo "| weights | instructions |"
+    echo "|---|---|"
+    for m in $MODELS; do
+        path=$(model_path "$m")
+        n=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "$QLENS" perplexity -m "$path" \
+            -f "$TEXT" -c 128 --chunks 1 -t 1 2>&1 | sed -n 's/.*Collected : \([0-9]*\).*/\1/p')
+        echo "| $m | $n |"
+    done
+fi
