@@ -25,7 +25,9 @@
 #include "gguf_bytes.h"
 #include "test.h"
 
-static const char *wiki(void) { return ql_test_shared_path("data/wikitext-2-raw/wiki.test.raw"); }
+static const char *wiki(void) {
+    return ql_test_shared_path("data/wikitext-2-raw/wiki.test.raw");
+}
 
 static bool exists(const char *path) {
     struct stat sb;
@@ -61,7 +63,7 @@ static int count_lines(const char *s) {
 }
 
 typedef enum {
-    BEFORE_WORK, /* stderr is the error line alone, stdout empty */
+    BEFORE_WORK,   /* stderr is the error line alone, stdout empty */
     WHILE_WRITING, /* progress lines may precede the error line, which is last */
 } when_found;
 
@@ -80,24 +82,28 @@ expect_failure(ql_test_ctx *t, const char *prefix, when_found when, const char *
     va_end(ap);
     char *out = NULL, *err = NULL;
     const int rc = ql_test_run_qlens_prefixed(prefix, args, &out, &err);
-    CHECK_MSG(rc == want_rc, "'%s': exit status %d, expected %d (stderr: %s)", args, rc, want_rc, err);
+    CHECK_MSG(rc == want_rc, "'%s': exit status %d, expected %d (stderr: %s)", args, rc, want_rc,
+              err);
     const char *last = err;
     for (const char *p = err; *p; p++)
         if (*p == '\n' && p[1]) last = p + 1;
     const char *first_error = strstr(err, "qlens: error: ");
     CHECK_MSG(first_error && first_error == last && strstr(last + 1, "qlens: error: ") == NULL,
               "'%s': the error is not one line, last on stderr: %s", args, err);
-    CHECK_MSG(err[0] && err[strlen(err) - 1] == '\n', "'%s': stderr does not end a line: %s", args, err);
+    CHECK_MSG(err[0] && err[strlen(err) - 1] == '\n', "'%s': stderr does not end a line: %s", args,
+              err);
     if (when == BEFORE_WORK) {
         CHECK_MSG(count_lines(err) == 1, "'%s': stderr is not exactly one line: %s", args, err);
         CHECK_MSG(out[0] == '\0', "'%s': stdout is not empty: %s", args, out);
     }
     CHECK_MSG(strstr(last, needle) != NULL, "'%s': the error lacks '%s': %s", args, needle, last);
-    CHECK_MSG(!strchr(last, '\r') && !strchr(last, '\033'), "'%s': control characters: %s", args, last);
+    CHECK_MSG(!strchr(last, '\r') && !strchr(last, '\033'), "'%s': control characters: %s", args,
+              last);
     if (must_not_exist)
         CHECK_MSG(!exists(must_not_exist), "'%s': left %s behind", args, must_not_exist);
     char tmp[2048];
-    CHECK_MSG(!has_temporaries(dir, tmp, sizeof tmp), "'%s': left the temporary file %s", args, tmp);
+    CHECK_MSG(!has_temporaries(dir, tmp, sizeof tmp), "'%s': left the temporary file %s", args,
+              tmp);
     free(out);
     free(err);
 }
@@ -190,34 +196,50 @@ QL_TEST(bad_input_matrix) {
     expect_failure(t, NULL, B, d, 2, "too many arguments", NULL, "info %s %s", model, model);
 
     /* tokenize */
-    expect_failure(t, NULL, B, d, 1, "not a GGUF file", NULL, "tokenize -m %s -p hello", text_as_model);
+    expect_failure(t, NULL, B, d, 1, "not a GGUF file", NULL, "tokenize -m %s -p hello",
+                   text_as_model);
     expect_failure(t, NULL, B, d, 1, "a-directory", NULL, "tokenize -m %s -f %s", model, a_dir);
-    expect_failure(t, NULL, B, d, 1, "cannot open", NULL, "tokenize -m %s -f %s/none.txt", model, d);
-    expect_failure(t, NULL, B, d, 2, "mutually exclusive", NULL, "tokenize -m %s -p a -f %s", model, W);
+    expect_failure(t, NULL, B, d, 1, "cannot open", NULL, "tokenize -m %s -f %s/none.txt", model,
+                   d);
+    expect_failure(t, NULL, B, d, 2, "mutually exclusive", NULL, "tokenize -m %s -p a -f %s", model,
+                   W);
     expect_failure(t, NULL, B, d, 2, "give the text", NULL, "tokenize -m %s", model);
 
     /* perplexity: texts */
-    expect_failure(t, NULL, B, d, 1, "the text is empty", NULL, "perplexity -m %s -f %s", model, empty);
-    expect_failure(t, NULL, B, d, 1, "at least 1024", NULL, "perplexity -m %s -f %s", model, short_text);
-    expect_failure(t, NULL, B, d, 1, "is a directory", NULL, "perplexity -m %s -f %s", model, a_dir);
+    expect_failure(t, NULL, B, d, 1, "the text is empty", NULL, "perplexity -m %s -f %s", model,
+                   empty);
+    expect_failure(t, NULL, B, d, 1, "at least 1024", NULL, "perplexity -m %s -f %s", model,
+                   short_text);
+    expect_failure(t, NULL, B, d, 1, "is a directory", NULL, "perplexity -m %s -f %s", model,
+                   a_dir);
     expect_failure(t, NULL, B, d, 1, "truncated", NULL, "perplexity -m %s -f %s", truncated, W);
     /* perplexity: numbers */
     expect_failure(t, NULL, B, d, 2, "out of range", NULL, "perplexity -m %s -f %s -c 0", model, W);
-    expect_failure(t, NULL, B, d, 2, "out of range", NULL, "perplexity -m %s -f %s -c -512", model, W);
+    expect_failure(t, NULL, B, d, 2, "out of range", NULL, "perplexity -m %s -f %s -c -512", model,
+                   W);
     expect_failure(t, NULL, B, d, 2, "not an integer", NULL,
                    "perplexity -m %s -f %s -c 99999999999999999999", model, W);
-    expect_failure(t, NULL, B, d, 2, "out of range", NULL, "perplexity -m %s -f %s -c 4294967297", model, W);
+    expect_failure(t, NULL, B, d, 2, "out of range", NULL, "perplexity -m %s -f %s -c 4294967297",
+                   model, W);
     expect_failure(t, NULL, B, d, 2, "out of range", NULL, "perplexity -m %s -f %s -t 0", model, W);
-    expect_failure(t, NULL, B, d, 2, "out of range", NULL, "perplexity -m %s -f %s --chunks -1", model, W);
-    expect_failure(t, NULL, B, d, 2, "not an integer", NULL, "perplexity -m %s -f %s -b 12x", model, W);
+    expect_failure(t, NULL, B, d, 2, "out of range", NULL, "perplexity -m %s -f %s --chunks -1",
+                   model, W);
+    expect_failure(t, NULL, B, d, 2, "not an integer", NULL, "perplexity -m %s -f %s -b 12x", model,
+                   W);
     /* perplexity: types and conflicts */
-    expect_failure(t, NULL, B, d, 2, "unknown cache type 'q9_0'", NULL, "perplexity -m %s -f %s -ctk q9_0", model, W);
-    expect_failure(t, NULL, B, d, 2, "unknown cache type 'q4_K'", NULL, "perplexity -m %s -f %s -ctv q4_K", model, W);
-    expect_failure(t, NULL, B, d, 2, "not auto, on or off", NULL, "perplexity -m %s -f %s --kv-rotate yes", model, W);
-    expect_failure(t, NULL, B, d, 2, "needs --kl-divergence-base", NULL, "perplexity -m %s --kl-divergence", model);
+    expect_failure(t, NULL, B, d, 2, "unknown cache type 'q9_0'", NULL,
+                   "perplexity -m %s -f %s -ctk q9_0", model, W);
+    expect_failure(t, NULL, B, d, 2, "unknown cache type 'q4_K'", NULL,
+                   "perplexity -m %s -f %s -ctv q4_K", model, W);
+    expect_failure(t, NULL, B, d, 2, "not auto, on or off", NULL,
+                   "perplexity -m %s -f %s --kv-rotate yes", model, W);
+    expect_failure(t, NULL, B, d, 2, "needs --kl-divergence-base", NULL,
+                   "perplexity -m %s --kl-divergence", model);
     expect_failure(t, NULL, B, d, 2, "drop -f", NULL,
-                   "perplexity -m %s -f %s --kl-divergence-base %s --kl-divergence", model, W, trunc_ref);
-    expect_failure(t, NULL, B, d, 2, "--kld-positions needs", NULL, "perplexity -m %s -f %s --kld-positions 4", model, W);
+                   "perplexity -m %s -f %s --kl-divergence-base %s --kl-divergence", model, W,
+                   trunc_ref);
+    expect_failure(t, NULL, B, d, 2, "--kld-positions needs", NULL,
+                   "perplexity -m %s -f %s --kld-positions 4", model, W);
     /* perplexity: references */
     expect_failure(t, NULL, B, d, 1, "empty file", NULL,
                    "perplexity -m %s --kl-divergence-base %s --kl-divergence", model, empty);
@@ -233,54 +255,74 @@ QL_TEST(bad_input_matrix) {
     expect_failure(t, NULL, B, d, 1, "is a directory", NULL,
                    "perplexity -m %s -f %s -c 64 --chunks 1 --json %s", model, W, a_dir);
     expect_failure(t, NULL, B, d, 1, "is a directory", NULL,
-                   "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s", model, W, a_dir);
+                   "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s", model, W,
+                   a_dir);
 
     /* kld */
-    expect_failure(t, NULL, B, d, 1, "cannot open", NULL, "kld --ref %s -m %s -f %s", missing, model, W);
+    expect_failure(t, NULL, B, d, 1, "cannot open", NULL, "kld --ref %s -m %s -f %s", missing,
+                   model, W);
     expect_failure(t, NULL, B, d, 1, "cannot be compared", json,
                    "kld --ref %s -m %s -f %s -c 64 --chunks 1 --json %s", model, gemma, W, json);
     expect_failure(t, NULL, B, d, 2, "--ref-cache-type-k: unknown cache type 'zz'", NULL,
                    "kld --ref %s -m %s -f %s --ref-cache-type-k zz", model, model, W);
-    expect_failure(t, NULL, B, d, 2, "--ref REF.gguf is required", NULL, "kld -m %s -f %s", model, W);
+    expect_failure(t, NULL, B, d, 2, "--ref REF.gguf is required", NULL, "kld -m %s -f %s", model,
+                   W);
     expect_failure(t, NULL, B, d, 1, "no/such/dir/out.json", nodir_json,
-                   "kld --ref %s -m %s -f %s -c 64 --chunks 1 --json %s", model, model, W, nodir_json);
+                   "kld --ref %s -m %s -f %s -c 64 --chunks 1 --json %s", model, model, W,
+                   nodir_json);
 
     /* quantize */
     expect_failure(t, NULL, B, d, 2, "unknown type 'Q7_K'", out, "quantize %s %s Q7_K", model, out);
     expect_failure(t, NULL, B, d, 2, "out of range", out, "quantize -t -3 %s %s Q4_0", model, out);
-    expect_failure(t, NULL, B, d, 2, "expected REGEX=TYPE", out, "quantize --tensor-type x %s %s Q4_0", model, out);
+    expect_failure(t, NULL, B, d, 2, "expected REGEX=TYPE", out,
+                   "quantize --tensor-type x %s %s Q4_0", model, out);
     expect_failure(t, NULL, B, d, 1, "empty file", out, "quantize %s %s Q4_0", empty, out);
     expect_failure(t, NULL, B, d, 1, "huge-dims.gguf", out, "quantize %s %s Q4_0", dims, out);
     expect_failure(t, NULL, B, d, 1, "is a directory", NULL, "quantize %s %s Q4_0", model, a_dir);
-    expect_failure(t, NULL, B, d, 1, "no/such/dir/out.gguf", NULL, "quantize %s %s/no/such/dir/out.gguf Q4_0",
-                   model, d);
+    expect_failure(t, NULL, B, d, 1, "no/such/dir/out.gguf", NULL,
+                   "quantize %s %s/no/such/dir/out.gguf Q4_0", model, d);
 
     /* sweep: nothing may be created before the inputs are known to be good */
     expect_failure(t, NULL, B, d, 2, "'Q9_9' is neither a file type", sweep_out,
-                   "sweep --ref %s --weights Q9_9 -f %s -c 64 --chunks 1 --out %s", model, W, sweep_out);
+                   "sweep --ref %s --weights Q9_9 -f %s -c 64 --chunks 1 --out %s", model, W,
+                   sweep_out);
     expect_failure(t, NULL, B, d, 2, "is not K/V", sweep_out,
-                   "sweep --ref %s --weights Q4_0 --cache f16 -f %s -c 64 --out %s", model, W, sweep_out);
+                   "sweep --ref %s --weights Q4_0 --cache f16 -f %s -c 64 --out %s", model, W,
+                   sweep_out);
     expect_failure(t, NULL, B, d, 1, "the text is empty", sweep_out,
-                   "sweep --ref %s --weights Q4_0 -f %s -c 64 --chunks 1 --out %s", model, empty, sweep_out);
+                   "sweep --ref %s --weights Q4_0 -f %s -c 64 --chunks 1 --out %s", model, empty,
+                   sweep_out);
     expect_failure(t, NULL, B, d, 1, "at least 128", sweep_out,
-                   "sweep --ref %s --weights Q4_0 -f %s -c 64 --chunks 1 --out %s", model, short_text, sweep_out);
+                   "sweep --ref %s --weights Q4_0 -f %s -c 64 --chunks 1 --out %s", model,
+                   short_text, sweep_out);
     expect_failure(t, NULL, B, d, 1, "cannot be compared", sweep_out,
-                   "sweep --ref %s --weights %s -f %s -c 64 --chunks 1 --out %s", model, gemma, W, sweep_out);
+                   "sweep --ref %s --weights %s -f %s -c 64 --chunks 1 --out %s", model, gemma, W,
+                   sweep_out);
     expect_failure(t, NULL, B, d, 1, "empty file", sweep_out,
-                   "sweep --ref %s --weights Q4_0 -f %s -c 64 --chunks 1 --out %s", empty, W, sweep_out);
+                   "sweep --ref %s --weights Q4_0 -f %s -c 64 --chunks 1 --out %s", empty, W,
+                   sweep_out);
     expect_failure(t, NULL, B, d, 1, "not a directory", NULL,
-                   "sweep --ref %s --weights Q4_0 -f %s -c 64 --chunks 1 --out %s", model, W, empty);
+                   "sweep --ref %s --weights Q4_0 -f %s -c 64 --chunks 1 --out %s", model, W,
+                   empty);
 
     /* plan */
     expect_failure(t, NULL, B, d, 2, "above 0", NULL, "plan -m %s --budget 0 --ctx 4096", model);
-    expect_failure(t, NULL, B, d, 2, "not a size", NULL, "plan -m %s --budget 1e400GiB --ctx 4096", model);
-    expect_failure(t, NULL, B, d, 2, "not a size", NULL, "plan -m %s --budget -8GiB --ctx 4096", model);
-    expect_failure(t, NULL, B, d, 2, "out of range", NULL, "plan -m %s --budget 8GiB --ctx -1", model);
-    expect_failure(t, NULL, B, d, 2, "'f16' is not K/V", NULL, "plan -m %s --budget 8GiB --ctx 16 --cache f16", model);
-    expect_failure(t, NULL, B, d, 2, "exactly one of", NULL, "plan -m %s --sweep %s --budget 8GiB --ctx 16", model, d);
-    expect_failure(t, NULL, B, d, 1, "a finished sweep", NULL, "plan --sweep %s --budget 8GiB --ctx 16", a_dir);
-    expect_failure(t, NULL, B, d, 1, "line 2 is malformed", NULL, "plan --sweep %s --budget 8GiB --ctx 16", csv_dir);
-    expect_failure(t, NULL, B, d, 1, "truncated", NULL, "plan -m %s --budget 8GiB --ctx 16", truncated);
+    expect_failure(t, NULL, B, d, 2, "not a size", NULL, "plan -m %s --budget 1e400GiB --ctx 4096",
+                   model);
+    expect_failure(t, NULL, B, d, 2, "not a size", NULL, "plan -m %s --budget -8GiB --ctx 4096",
+                   model);
+    expect_failure(t, NULL, B, d, 2, "out of range", NULL, "plan -m %s --budget 8GiB --ctx -1",
+                   model);
+    expect_failure(t, NULL, B, d, 2, "'f16' is not K/V", NULL,
+                   "plan -m %s --budget 8GiB --ctx 16 --cache f16", model);
+    expect_failure(t, NULL, B, d, 2, "exactly one of", NULL,
+                   "plan -m %s --sweep %s --budget 8GiB --ctx 16", model, d);
+    expect_failure(t, NULL, B, d, 1, "a finished sweep", NULL,
+                   "plan --sweep %s --budget 8GiB --ctx 16", a_dir);
+    expect_failure(t, NULL, B, d, 1, "line 2 is malformed", NULL,
+                   "plan --sweep %s --budget 8GiB --ctx 16", csv_dir);
+    expect_failure(t, NULL, B, d, 1, "truncated", NULL, "plan -m %s --budget 8GiB --ctx 16",
+                   truncated);
 
     /* and the command line itself */
     expect_failure(t, NULL, B, d, 2, "unknown command 'perplexty'", NULL, "perplexty -m %s", model);
@@ -334,8 +376,9 @@ QL_TEST(bad_input_unreadable_and_unwritable) {
     /* the user the commands run as must reach the model, the text and the binary */
     if (prefix) {
         CHECK(chmod(d, 0755) == 0);
-        snprintf(cmd, sizeof cmd, "%s sh -c 'test -r %s && test -x %s && ! test -r %s && ! test -w %s'",
-                 prefix, model, ql_test_qlens_bin(), locked, ro_dir);
+        snprintf(cmd, sizeof cmd,
+                 "%s sh -c 'test -r %s && test -x %s && ! test -r %s && ! test -w %s'", prefix,
+                 model, ql_test_qlens_bin(), locked, ro_dir);
         if (system(cmd) != 0)
             SKIP("as nobody the repository is not readable here, or mode bits do not apply");
     }
@@ -346,14 +389,16 @@ QL_TEST(bad_input_unreadable_and_unwritable) {
     snprintf(json, sizeof json, "%s/p.json", ro_dir);
     expect_failure(t, prefix, B, d, 1, "Permission denied", NULL, "info %s", locked);
     expect_failure(t, prefix, B, d, 1, "Permission denied", NULL, "tokenize -m %s -p hi", locked);
-    expect_failure(t, prefix, B, d, 1, "Permission denied", NULL, "perplexity -m %s -f %s", model, locked);
+    expect_failure(t, prefix, B, d, 1, "Permission denied", NULL, "perplexity -m %s -f %s", model,
+                   locked);
     expect_failure(t, prefix, B, d, 1, "Permission denied", out, "quantize %s %s Q4_0", model, out);
     expect_failure(t, prefix, B, d, 1, "Permission denied", json,
                    "perplexity -m %s -f %s -c 64 --chunks 1 --json %s", model, W, json);
     char sweep[1200];
     snprintf(sweep, sizeof sweep, "%s/sweep", ro_dir);
     expect_failure(t, prefix, B, d, 1, "Permission denied", sweep,
-                   "sweep --ref %s --weights Q4_0 -f %s -c 64 --chunks 1 --out %s", model, W, sweep);
+                   "sweep --ref %s --weights Q4_0 -f %s -c 64 --chunks 1 --out %s", model, W,
+                   sweep);
     chmod(ro_dir, 0755);
 }
 
@@ -372,7 +417,8 @@ QL_TEST(bad_input_output_hits_file_size_limit) {
     const char *W = wiki();
     /* a reference to read, made without a limit */
     char args[4096];
-    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 2 --kl-divergence-base %s", model, W, ref);
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 2 --kl-divergence-base %s",
+             model, W, ref);
     REQUIRE(ql_test_run_qlens(args, NULL, NULL) == 0);
 
     /* 2 blocks of 512 bytes (dash counts -f in 512-byte blocks, bash in 1024) */
@@ -385,22 +431,25 @@ QL_TEST(bad_input_output_hits_file_size_limit) {
                    "perplexity -m %s -f %s -c 64 --chunks 4 --json %s", model, W, path);
     snprintf(path, sizeof path, "%s/b.qlref", d);
     expect_failure(t, limit, L, d, 1, "File too large", path,
-                   "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s", model, W, path);
+                   "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s", model, W,
+                   path);
     snprintf(path, sizeof path, "%s/b.kld", d);
-    expect_failure(t, limit, L, d, 1, "File too large", path,
-                   "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s --kld-base-format llama",
-                   model, W, path);
+    expect_failure(
+        t, limit, L, d, 1, "File too large", path,
+        "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s --kld-base-format llama",
+        model, W, path);
     snprintf(path, sizeof path, "%s/k.json", d);
     expect_failure(t, limit, L, d, 1, "File too large", path,
-                   "perplexity -m %s --kl-divergence-base %s --kl-divergence --json %s", model,
-                   ref, path);
+                   "perplexity -m %s --kl-divergence-base %s --kl-divergence --json %s", model, ref,
+                   path);
     snprintf(path, sizeof path, "%s/l.json", d);
     expect_failure(t, limit, L, d, 1, "File too large", path,
                    "kld --ref %s -m %s -f %s -c 64 --chunks 1 --json %s", model, model, W, path);
     snprintf(path, sizeof path, "%s/sweep", d);
     expect_failure(t, limit, L, d, 1, "File too large", NULL,
                    "sweep --ref %s --weights Q4_0 -f %s -c 64 --chunks 1 --out %s", model, W, path);
-    CHECK_MSG(!exists(in_dir(path, "weights/synth-llama-Q4_0.gguf")), "the sweep left a weight file");
+    CHECK_MSG(!exists(in_dir(path, "weights/synth-llama-Q4_0.gguf")),
+              "the sweep left a weight file");
 }
 
 /*
@@ -423,12 +472,12 @@ QL_TEST(bad_input_output_on_a_full_file_system) {
     char path[1200];
     const when_found L = WHILE_WRITING;
     snprintf(path, sizeof path, "%s/q.gguf", fs);
-    expect_failure(t, NULL, L, fs, 1, "No space left on device", path, "quantize %s %s Q4_0",
-                   model, path);
+    expect_failure(t, NULL, L, fs, 1, "No space left on device", path, "quantize %s %s Q4_0", model,
+                   path);
     snprintf(path, sizeof path, "%s/b.qlref", fs);
     expect_failure(t, NULL, L, fs, 1, "No space left on device", path,
-                   "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s", model,
-                   wiki(), path);
+                   "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s", model, wiki(),
+                   path);
     /* the file system is empty again: nothing of the failed outputs holds space */
     struct stat sb;
     DIR *dd = opendir(fs);
@@ -463,7 +512,8 @@ QL_TEST(bad_input_kld_header_sizes_that_wrap) {
         for (int b = 0; b < 4; b++) h[8 + 4 * i + b] = (unsigned char)(fields[i] >> (8 * b));
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     REQUIRE(fd >= 0);
-    const bool made = write(fd, h, sizeof h) == (ssize_t)sizeof h && ftruncate(fd, (off_t)size) == 0;
+    const bool made =
+        write(fd, h, sizeof h) == (ssize_t)sizeof h && ftruncate(fd, (off_t)size) == 0;
     close(fd);
     struct stat sb;
     if (!made || stat(path, &sb) != 0 || (uint64_t)sb.st_blocks * 512 > (1u << 20)) {
@@ -471,7 +521,8 @@ QL_TEST(bad_input_kld_header_sizes_that_wrap) {
         SKIP("this file system cannot hold a 48 GiB sparse file");
     }
     char args[2048];
-    snprintf(args, sizeof args, "perplexity -m %s --kl-divergence-base %s --kl-divergence", model, path);
+    snprintf(args, sizeof args, "perplexity -m %s --kl-divergence-base %s --kl-divergence", model,
+             path);
     char *out, *err;
     const int rc = ql_test_run_qlens(args, &out, &err);
     CHECK_MSG(rc == 1, "exit status %d (stderr: %s)", rc, err);

@@ -12,7 +12,9 @@
 
 #include "test.h"
 
-static const char *wiki(void) { return ql_test_shared_path("data/wikitext-2-raw/wiki.test.raw"); }
+static const char *wiki(void) {
+    return ql_test_shared_path("data/wikitext-2-raw/wiki.test.raw");
+}
 
 static bool exists(const char *path) {
     FILE *f = fopen(path, "rb");
@@ -54,7 +56,8 @@ static void check_thread_counts(ql_test_ctx *t, const char *dir, const char *nam
     const char *p = args, *hit;
     size_t o = 0;
     while ((hit = strstr(p, "%OUT%")) && o < sizeof expanded - 1400) {
-        o += (size_t)snprintf(expanded + o, sizeof expanded - o, "%.*s%s", (int)(hit - p), p, extra);
+        o +=
+            (size_t)snprintf(expanded + o, sizeof expanded - o, "%.*s%s", (int)(hit - p), p, extra);
         p = hit + 5;
     }
     snprintf(expanded + o, sizeof expanded - o, "%s", p);
@@ -73,15 +76,16 @@ static void check_thread_counts(ql_test_ctx *t, const char *dir, const char *nam
             first_out = out;
             continue;
         }
-        CHECK_MSG(strcmp(out, first_out) == 0, "%s: stdout with -t %d differs from -t 1:\n%s\n---\n%s",
-                  name, n, out, first_out);
+        CHECK_MSG(strcmp(out, first_out) == 0,
+                  "%s: stdout with -t %d differs from -t 1:\n%s\n---\n%s", name, n, out, first_out);
         free(out);
         char a[1300];
         snprintf(a, sizeof a, "%s/%s-1.json", dir, name);
         CHECK_MSG(same_file(t, a, json_n), "%s: --json with -t %d differs from -t 1", name, n);
         if (extra_output) {
             snprintf(a, sizeof a, "%s/%s-1.out", dir, name);
-            CHECK_MSG(same_file(t, a, extra_n), "%s: %s with -t %d differs from -t 1", name, extra, n);
+            CHECK_MSG(same_file(t, a, extra_n), "%s: %s with -t %d differs from -t 1", name, extra,
+                      n);
         }
     }
     free(first_out);
@@ -110,8 +114,8 @@ QL_TEST(determinism_kl_divergence_json_for_any_thread_count) {
     snprintf(d, sizeof d, "%s", dir);
     const char *model = ql_test_synth_model("qwen3");
     /* the reference file itself is identical too */
-    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 3 --kl-divergence-base %%OUT%%",
-             model, wiki());
+    snprintf(args, sizeof args,
+             "perplexity -m %s -f %s -c 64 --chunks 3 --kl-divergence-base %%OUT%%", model, wiki());
     check_thread_counts(t, d, "base", args, true);
     /* and so is every number compared against it */
     char ref[1200];

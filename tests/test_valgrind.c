@@ -56,7 +56,8 @@ static void memcheck(ql_test_ctx *t, const char *dir, const char *args) {
     CHECK_MSG(status == 0, "valgrind qlens %s: exit status %d\n%s", args, status,
               report ? report : "(no valgrind log)");
     /* the summary line says so even when the exit status cannot (an error in a child) */
-    CHECK_MSG(report && (strstr(report, "ERROR SUMMARY: 0 errors") || !strstr(report, "ERROR SUMMARY")),
+    CHECK_MSG(report &&
+                  (strstr(report, "ERROR SUMMARY: 0 errors") || !strstr(report, "ERROR SUMMARY")),
               "valgrind reported errors:\n%s", report ? report : "");
     free(report);
     printf("valgrind qlens %s: clean\n", args);
@@ -65,8 +66,8 @@ static void memcheck(ql_test_ctx *t, const char *dir, const char *args) {
 static bool build_small_model(ql_test_ctx *t, const char *path) {
     /* a four-head, two-KV-head llama with rows of 256 (k-quant blocks fit) and the seed
      * corpus's 14-token byte-level BPE vocabulary */
-    ql_test_model_shape shape = {"llama", 256, 4, 2, 64, 512, 2,
-                                 "tests/fuzz/corpus/gguf/tiny-llama-bpe.gguf"};
+    ql_test_model_shape shape = {"llama", 256, 4, 2,
+                                 64,      512, 2, "tests/fuzz/corpus/gguf/tiny-llama-bpe.gguf"};
     const bool ok = ql_test_build_model(path, &shape);
     CHECK_MSG(ok, "cannot build %s", path);
     return ok;
@@ -76,7 +77,8 @@ static bool write_text(ql_test_ctx *t, const char *path) {
     /* only characters the tiny vocabulary has, so every token is a real one */
     char text[4096];
     size_t n = 0;
-    while (n + 40 < sizeof text) n += (size_t)snprintf(text + n, sizeof text - n, "Hello world, Hello1 w ll o, ");
+    while (n + 40 < sizeof text)
+        n += (size_t)snprintf(text + n, sizeof text - n, "Hello world, Hello1 w ll o, ");
     const bool ok = ql_test_write_file(path, text, n);
     CHECK(ok);
     return ok;
@@ -90,10 +92,11 @@ QL_TEST(valgrind_perplexity_is_memcheck_clean) {
     snprintf(model, sizeof model, "%s/small.gguf", d);
     snprintf(text, sizeof text, "%s/text.txt", d);
     if (!build_small_model(t, model) || !write_text(t, text)) return;
-    snprintf(args, sizeof args,
-             "perplexity -m %s -f %s -c 32 --chunks 2 -ub 16 -t 2 --kl-divergence-base %s/base.qlref "
-             "--json %s/ppl.json",
-             model, text, d, d);
+    snprintf(
+        args, sizeof args,
+        "perplexity -m %s -f %s -c 32 --chunks 2 -ub 16 -t 2 --kl-divergence-base %s/base.qlref "
+        "--json %s/ppl.json",
+        model, text, d, d);
     memcheck(t, d, args);
     snprintf(args, sizeof args,
              "perplexity -m %s --kl-divergence-base %s/base.qlref --kl-divergence -t 2 -ctk q8_0 "
@@ -113,6 +116,7 @@ QL_TEST(valgrind_quantize_is_memcheck_clean) {
     snprintf(args, sizeof args, "quantize -t 2 %s %s/q4km.gguf Q4_K_M", model, d);
     memcheck(t, d, args);
     /* requantizing a quantized file: dequantize, quantize again */
-    snprintf(args, sizeof args, "quantize -t 2 --allow-requantize %s/q4km.gguf %s/q5_0.gguf Q5_0", d, d);
+    snprintf(args, sizeof args, "quantize -t 2 --allow-requantize %s/q4km.gguf %s/q5_0.gguf Q5_0",
+             d, d);
     memcheck(t, d, args);
 }

@@ -100,6 +100,36 @@ int ql_test_run_qlens_prefixed(const char *prefix, const char *args, char **out,
     return WEXITSTATUS(status);
 }
 
+bool ql_test_light(void) {
+    const char *env = getenv("QLENS_TEST_LIGHT");
+    if (env && *env) return strcmp(env, "0") != 0;
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+    return true;
+#endif
+#endif
+    return false;
+}
+
+bool ql_test_pick(int k, int shift) {
+    return !ql_test_light() || (k + shift) % QL_TEST_LIGHT_STRIDE == 0;
+}
+
+int ql_test_picked(int n, int shift) {
+    int picked = 0;
+    for (int k = 0; k < n; k++) picked += ql_test_pick(k, shift);
+    return picked;
+}
+
+int ql_test_arch_index(const char *arch) {
+    static const char *archs[] = {"llama", "qwen2", "qwen3", "gemma3"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(arch, archs[i]) == 0) return i;
+    return 0;
+}
+
 const char *ql_test_synth_model(const char *arch) {
     static char bufs[4][256];
     static int next;

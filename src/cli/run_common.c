@@ -37,7 +37,8 @@ int ql_run_check_flags(const char *command, const char *flag_prefix, const char 
                              types[i].flag, types[i].value, ql_kv_cache_type_names());
     }
     if (strcmp(rotate, "auto") && strcmp(rotate, "on") && strcmp(rotate, "off"))
-        return cli_usage("%s %skv-rotate: '%s' is not auto, on or off", command, flag_prefix, rotate);
+        return cli_usage("%s %skv-rotate: '%s' is not auto, on or off", command, flag_prefix,
+                         rotate);
     return 0;
 }
 

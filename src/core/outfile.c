@@ -144,9 +144,13 @@ ql_status ql_outfile_pwrite(ql_outfile *f, const void *data, size_t n, uint64_t 
     return QL_OK;
 }
 
-uint64_t ql_outfile_size(const ql_outfile *f) { return f->size; }
+uint64_t ql_outfile_size(const ql_outfile *f) {
+    return f->size;
+}
 
-FILE *ql_outfile_stream(ql_outfile *f) { return f->fp; }
+FILE *ql_outfile_stream(ql_outfile *f) {
+    return f->fp;
+}
 
 ql_status ql_outfile_commit(ql_outfile *f, ql_error *err) {
     errno = 0;

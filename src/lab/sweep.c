@@ -375,7 +375,8 @@ static ql_status preflight(const ql_sweep_params *p, ql_error *err) {
     char *text = NULL;
     int32_t *tokens = NULL;
     size_t len = 0, n_tokens = 0;
-    if (!st && !(st = tok_load(ref->file, &vocab, err))) st = read_text(p->text_path, &text, &len, err);
+    if (!st) st = tok_load(ref->file, &vocab, err);
+    if (!st) st = read_text(p->text_path, &text, &len, err);
     if (!st && len == 0) st = ql_fail(err, QL_ERR_ARG, "%s: the text is empty", p->text_path);
     if (!st) st = tok_encode(vocab, text, len, true, false, &tokens, &n_tokens, err);
     if (!st) st = ql_eval_check_tokens((int64_t)n_tokens, p->n_ctx, err);

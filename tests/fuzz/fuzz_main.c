@@ -14,4 +14,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) { return QL_FUZZ_TARGET(data, size); }
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    return QL_FUZZ_TARGET(data, size);
+}
