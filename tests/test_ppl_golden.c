@@ -2,7 +2,12 @@
  * test_ppl_golden.c - every row of ../shared/golden/synth/ppl.tsv: the four
  * synthetic architectures, several K/V cache types, rotation auto/off,
  * n_ctx 128 and 512, measured by llama.cpp on wiki.test.raw. Our per-chunk
- * running PPL and final PPL must agree within |d ln PPL| <= 1e-3.
+ * running PPL and final PPL must agree within |d ln PPL| <= 1e-6: the
+ * engine reproduces llama.cpp's arithmetic bit for bit (see src/kernels), so
+ * what remains is the printed precision of the golden values (4 decimals,
+ * ~5e-10 relative). Anything else means a kernel lost ggml's float order:
+ * last-bit differences in one kernel were measured to move ln PPL by 5e-5
+ * (the output product alone) to 3e-3 (attention with a q4_0 cache).
  *
  * Tokens come from the golden id files (tokenizer exactness is tested
  * separately), with BOS prepended for the SentencePiece vocabulary as
@@ -101,12 +106,13 @@ static void check_row(ql_test_ctx *t, const ppl_row *r) {
         for (int k = 0; k < r->chunks; k++) {
             double d = fabs(log(res.chunk_ppl[k]) - log(r->chunk_ppl[k]));
             if (d > worst) worst = d;
-            CHECK_MSG(d <= 1e-3, "%s %s/%s rot=%s c=%d chunk %d: PPL %.4f, llama.cpp %.4f (|d ln| %.2e)",
+            CHECK_MSG(d <= 1e-6,
+                      "%s %s/%s rot=%s c=%d chunk %d: PPL %.4f, llama.cpp %.4f (|d ln| %.2e)",
                       r->model, r->ctk, r->ctv, r->rot, r->n_ctx, k + 1, res.chunk_ppl[k],
                       r->chunk_ppl[k], d);
         }
         double d = fabs(log(res.ppl) - log(r->final_ppl));
-        CHECK_MSG(d <= 1e-3, "%s final PPL %.4f vs %.4f", r->model, res.ppl, r->final_ppl);
+        CHECK_MSG(d <= 1e-6, "%s final PPL %.4f vs %.4f", r->model, res.ppl, r->final_ppl);
         CHECK_MSG(fabs(res.ppl_unc / r->final_unc - 1.0) < 0.01, "%s uncertainty %.5f vs %.5f",
                   r->model, res.ppl_unc, r->final_unc);
         printf("%-6s %-4s/%-4s rot=%-4s c=%-3d  PPL %.4f +/- %.5f  golden %.4f  max|d ln| %.2e\n",

@@ -1,12 +1,14 @@
 /*
- * test_vmath.c - the vectorised exp and row reductions against libm in
- * double. exp: within 2 ulp of the correctly rounded result over [-87, 88];
+ * test_vmath.c - ggml's vector exp and the row reductions against libm in
+ * double. exp: within 3 ulp of the correctly rounded result over [-87, 88]
+ * (ggml's polynomial reaches 2.2 ulp);
  * row sums: relative error below 1e-6 (each term is within 2 ulp, the sum is
  * in double).
  */
 #include <math.h>
 #include <stdlib.h>
 
+#include "kernels/vecmath.h"
 #include "kernels/vmath.h"
 #include "test.h"
 
@@ -17,14 +19,14 @@ QL_TEST(vmath_exp_accuracy) {
     for (int i = 0; i <= 200000; i++) {
         const float x = -87.0f + 175.0f * (float)i / 200000.0f;
         const double want = exp((double)x);
-        const float got = ql_expf_poly(x);
+        const float got = ql_vexpf(x);
         const double err = fabs(got - want) / ulp_of((float)want);
         if (err > worst) worst = err;
     }
     printf("max error %.2f ulp\n", worst);
-    CHECK_MSG(worst <= 2.0, "exp error %.2f ulp", worst);
-    CHECK(ql_expf_poly(-100.0f) == 0.0f);
-    CHECK(ql_expf_poly(0.0f) == 1.0f);
+    CHECK_MSG(worst <= 3.0, "exp error %.2f ulp", worst);
+    CHECK(ql_vexpf(-120.0f) == 0.0f);
+    CHECK(ql_vexpf(0.0f) == 1.0f);
 }
 
 QL_TEST(vmath_row_reductions) {

@@ -6,41 +6,107 @@
  * per group. Items are claimed from an atomic counter for balance (causal
  * blocks late in the chunk cost more); every item is computed the same way
  * whichever thread runs it, so results do not depend on the thread count.
+ *
+ * Per query row the float operations are ggml's (ops.cpp,
+ * ggml_compute_forward_flash_attn_ext_tiled and _f16_one_chunk, with
+ * simd_gemm and ggml_vec_soft_max_f32); only the loop nest around them is
+ * ours. Keys a query cannot see add exact zeros in ggml (exp(-inf) = 0,
+ * fma(v, 0, acc) = acc), so they are skipped here.
  */
 #include "attention.h"
 
 #include <math.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { QB = 32, KT = 64 };
+#include "../core/fp16.h"
+#include "kernels.h"
+#include "vecmath.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+/* KT is ggml's KV tile (GGML_FA_TILE_KV): the tiled path's tiles, hence its
+ * softmax updates, start at multiples of KT; TILED_MIN_ROWS is its Q tile. */
+enum { QB = 32, KT = 64, TILED_MIN_ROWS = 64 };
 
 struct ql_attn_scratch {
     int n_threads;
-    size_t per_thread; /* floats */
-    float *buf;
+    size_t per_thread; /* bytes */
+    unsigned char *buf;
     atomic_long next_item;
 };
 
-static size_t floats_per_thread(const ql_attn_params *p) {
-    const int64_t group = p->n_head / p->n_head_kv;
-    const int64_t rows = QB * group;
-    return (size_t)(p->head_dim_k * KT      /* K tile, transposed */
-                    + KT * p->head_dim_v    /* V tile */
-                    + KT                    /* scores */
-                    + rows * p->head_dim_v  /* accumulators */
-                    + 2 * rows              /* running max and sum */
-                    + 16);
+static int64_t group_of(const ql_attn_params *p) {
+    return p->n_head / p->n_head_kv;
+}
+
+/* Per-thread layout; every part a multiple of 64 bytes. */
+typedef struct {
+    float *kt;      /* [dk][KT] K tile, transposed (tiled path) */
+    float *vt;      /* [KT][dv] V tile in f32 */
+    float *acc;     /* [rows][dv] f32 accumulators */
+    ql_fp16 *acc16; /* [rows][dv] f16 accumulators (per-key path, f16 V) */
+    float *mx, *sum;
+    uint8_t *qq; /* [rows][q_row] queries in K's partner type (per-key path) */
+    float *sc, *pr;
+    ql_fp16 *row16; /* one K or V row cast to f16 */
+    size_t q_row;
+} scratch_view;
+
+static size_t pad64(size_t n) {
+    return (n + 63) & ~(size_t)63;
+}
+
+static size_t layout(const ql_attn_params *p, unsigned char *base, scratch_view *v) {
+    const int64_t dk = p->head_dim_k, dv = p->head_dim_v, rows = QB * group_of(p);
+    const size_t q_row = pad64((size_t)dk * sizeof(float));
+    const size_t sizes[] = {
+        pad64((size_t)(dk * KT) * sizeof(float)),
+        pad64((size_t)(KT * dv) * sizeof(float)),
+        pad64((size_t)(rows * dv) * sizeof(float)),
+        pad64((size_t)(rows * dv) * sizeof(ql_fp16)),
+        pad64((size_t)rows * sizeof(float)),
+        pad64((size_t)rows * sizeof(float)),
+        (size_t)rows * q_row,
+        pad64(KT * sizeof(float)),
+        pad64(KT * sizeof(float)),
+        pad64((size_t)(dk > dv ? dk : dv) * sizeof(ql_fp16)),
+    };
+    void *parts[sizeof sizes / sizeof sizes[0]];
+    size_t off = 0;
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        parts[i] = base ? base + off : NULL;
+        off += sizes[i];
+    }
+    if (v) {
+        v->kt = parts[0];
+        v->vt = parts[1];
+        v->acc = parts[2];
+        v->acc16 = parts[3];
+        v->mx = parts[4];
+        v->sum = parts[5];
+        v->qq = parts[6];
+        v->sc = parts[7];
+        v->pr = parts[8];
+        v->row16 = parts[9];
+        v->q_row = q_row;
+    }
+    return off;
 }
 
 ql_status ql_attn_scratch_create(const ql_attn_params *p, int n_threads, ql_attn_scratch **out,
                                  ql_error *err) {
+    if (p->head_dim_k > 4096 || p->head_dim_v > 4096)
+        return ql_fail(err, QL_ERR_ARG, "attention head sizes above 4096 are not supported");
     ql_attn_scratch *s = calloc(1, sizeof *s);
     if (!s) return ql_fail(err, QL_ERR_NOMEM, "out of memory for attention scratch");
     s->n_threads = n_threads;
-    s->per_thread = (floats_per_thread(p) + 15) & ~(size_t)15;
-    s->buf = aligned_alloc(64, s->per_thread * sizeof(float) * (size_t)n_threads);
+    s->per_thread = layout(p, NULL, NULL);
+    s->buf = aligned_alloc(64, s->per_thread * (size_t)n_threads);
     if (!s->buf) {
         free(s);
         return ql_fail(err, QL_ERR_NOMEM, "out of memory for attention scratch");
@@ -55,117 +121,300 @@ void ql_attn_scratch_free(ql_attn_scratch *s) {
     free(s);
 }
 
-void ql_attn_prepare_query(ql_type type_k, float *q, int64_t n, void *tmp) {
-    const ql_type_traits *tk = ql_type_traits_get((int)type_k);
-    if (type_k == QL_TYPE_F32 || type_k == QL_TYPE_F16) return;
-    const ql_type_traits *tq = ql_type_traits_get((int)tk->vec_dot_type);
-    tq->from_float(q, tmp, n);
-    tq->to_float(tmp, q, n);
+/* f32 caches take ggml's path for f16: llama.cpp casts them to f16 first. */
+static bool half_like(ql_type t) {
+    return t == QL_TYPE_F16 || t == QL_TYPE_F32;
+}
+
+/* One cache row as f16 (f32 rows rounded as the cast does). */
+static const ql_fp16 *row_as_f16(ql_type t, const uint8_t *row, int64_t n, ql_fp16 *tmp) {
+    if (t == QL_TYPE_F16) return (const ql_fp16 *)row;
+    const float *f = (const float *)row;
+    for (int64_t i = 0; i < n; i++) tmp[i] = ql_fp32_to_fp16(f[i]);
+    return tmp;
+}
+
+/* One cache row as f32 (f32 rows rounded to f16 for the same reason). */
+static void row_as_f32(ql_type t, const uint8_t *row, int64_t n, float *dst) {
+    if (t == QL_TYPE_F32) {
+        const float *f = (const float *)row;
+        for (int64_t i = 0; i < n; i++) dst[i] = ql_round_fp16(f[i]);
+    } else {
+        ql_type_traits_get((int)t)->to_float(row, dst, n);
+    }
 }
 
 typedef struct {
     const ql_attn_params *p;
-    float *q;
+    const float *q;
     int64_t n_tokens, pos0;
     float *out;
     ql_attn_scratch *s;
     int64_t n_blocks;
+    bool tiled;
+    float scale; /* scale / softcap when capped, as ggml divides it */
+    ql_vec_dot_fn kdot;
 } attn_job;
 
-static void run_item(const attn_job *j, int64_t item, float *scratch) {
+/* visible keys of the query at qpos inside the tile [k0, k0 + nk): [*lo, *hi) relative to k0 */
+static bool visible(const ql_attn_params *p, int64_t qpos, int64_t k0, int64_t nk, int64_t *lo,
+                    int64_t *hi) {
+    int64_t l = 0, h = qpos - k0 + 1;
+    if (h > nk) h = nk;
+    if (p->window > 0 && qpos - p->window + 1 > k0) l = qpos - p->window + 1 - k0;
+    *lo = l;
+    *hi = h;
+    return h > l;
+}
+
+/* acc[d] = fma(v[d], w, acc[d]) - simd_gemm's and ggml_vec_mad_f32's FMA per element */
+static inline void mad_f32(float *restrict acc, const float *restrict v, float w, int64_t n) {
+    int64_t d = 0;
+#if defined(__AVX512F__)
+    const __m512 wv = _mm512_set1_ps(w);
+    for (; d + 16 <= n; d += 16)
+        _mm512_storeu_ps(acc + d,
+                         _mm512_fmadd_ps(_mm512_loadu_ps(v + d), wv, _mm512_loadu_ps(acc + d)));
+#endif
+    for (; d < n; d++) acc[d] = fmaf(v[d], w, acc[d]);
+}
+
+static inline void scale_f32(float *acc, float s, int64_t n) {
+    for (int64_t d = 0; d < n; d++) acc[d] *= s;
+}
+
+/* ---- the tiled path (f16 K and V, a batch of >= 64 queries) ---- */
+
+/* s[i] = sum_d kt[d][i] * q[d] as one FMA chain per key, d ascending (simd_gemm) */
+static void tile_scores(const float *kt, const float *q, int64_t dk, float *s) {
+#if defined(__AVX512F__)
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    for (int64_t d = 0; d < dk; d++) {
+        const __m512 qd = _mm512_set1_ps(q[d]);
+        const float *k = kt + d * KT;
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(k), qd, a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(k + 16), qd, a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(k + 32), qd, a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(k + 48), qd, a3);
+    }
+    _mm512_storeu_ps(s, a0);
+    _mm512_storeu_ps(s + 16, a1);
+    _mm512_storeu_ps(s + 32, a2);
+    _mm512_storeu_ps(s + 48, a3);
+#else
+    for (int i = 0; i < KT; i++) s[i] = 0.0f;
+    for (int64_t d = 0; d < dk; d++) {
+        const float qd = q[d];
+        const float *k = kt + d * KT;
+        for (int i = 0; i < KT; i++) s[i] = fmaf(k[i], qd, s[i]);
+    }
+#endif
+}
+
+static void run_tiled(const attn_job *j, int64_t g, int64_t t0, int64_t t1, scratch_view *sv) {
     const ql_attn_params *p = j->p;
-    const int64_t dk = p->head_dim_k, dv = p->head_dim_v;
-    const int64_t group = p->n_head / p->n_head_kv;
-    const int64_t g = item / j->n_blocks;    /* KV head */
-    const int64_t blk = item % j->n_blocks;  /* query block */
+    const int64_t dk = p->head_dim_k, dv = p->head_dim_v, group = group_of(p);
+    const size_t k_slot = (size_t)p->n_head_kv * p->k_row_bytes;
+    const size_t v_slot = (size_t)p->n_head_kv * p->v_row_bytes;
+    const int64_t first_pos = j->pos0 + t0, last_pos = j->pos0 + t1 - 1;
+    int64_t k_lo = 0;
+    if (p->window > 0 && first_pos - p->window + 1 > 0) k_lo = first_pos - p->window + 1;
+    float krow[4096];
+
+    for (int64_t k0 = k_lo / KT * KT; k0 <= last_pos; k0 += KT) {
+        const int64_t nk = k0 + KT <= last_pos + 1 ? KT : last_pos + 1 - k0;
+        for (int64_t i = 0; i < KT; i++) {
+            if (i < nk) {
+                const uint8_t *kr = p->k + (size_t)(k0 + i) * k_slot + (size_t)g * p->k_row_bytes;
+                row_as_f32(p->type_k, kr, dk, krow);
+                const uint8_t *vr = p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes;
+                row_as_f32(p->type_v, vr, dv, sv->vt + i * dv);
+            } else {
+                for (int64_t d = 0; d < dk; d++) krow[d] = 0.0f;
+            }
+            for (int64_t d = 0; d < dk; d++) sv->kt[d * KT + i] = krow[d];
+        }
+        for (int64_t t = t0; t < t1; t++) {
+            int64_t lo, hi;
+            if (!visible(p, j->pos0 + t, k0, nk, &lo, &hi)) continue;
+            for (int64_t h = 0; h < group; h++) {
+                const int64_t r = (t - t0) * group + h;
+                const float *qv = j->q + t * p->n_head * dk + (g * group + h) * dk;
+                float *s = sv->sc, *pr = sv->pr, *acc = sv->acc + r * dv;
+                tile_scores(sv->kt, qv, dk, s);
+                float tile_max = -INFINITY;
+                for (int64_t i = 0; i < KT; i++) {
+                    if (i < lo || i >= hi) {
+                        s[i] = -INFINITY;
+                        continue;
+                    }
+                    float x = s[i] * j->scale;
+                    if (p->softcap != 0.0f) x = p->softcap * tanhf(x);
+                    s[i] = x;
+                    tile_max = x > tile_max ? x : tile_max;
+                }
+                const float m_old = sv->mx[r];
+                const float m_new = fmaxf(m_old, tile_max);
+                if (m_new > m_old) {
+                    const float ms = expf(m_old - m_new);
+                    scale_f32(acc, ms, dv);
+                    sv->sum[r] *= ms;
+                }
+                sv->mx[r] = m_new;
+                sv->sum[r] = (float)((double)sv->sum[r] + ql_exp_sum(pr, s, KT, m_new));
+                for (int64_t i = lo; i < hi; i++)
+                    if (pr[i] != 0.0f) mad_f32(acc, sv->vt + i * dv, pr[i], dv);
+            }
+        }
+    }
+}
+
+/* ---- the per-key path (quantized or bf16 caches, or fewer than 64 queries) ---- */
+
+/*
+ * ggml_vec_mad_f16 / ggml_vec_scale_f16. Whole steps of 128 elements go
+ * through ggml's F16 vectors, which on AVX512-FP16 CPUs (where the reference
+ * numbers were measured) compute in f16 with the weight rounded to f16; the
+ * rest is f32 arithmetic rounded to f16 (fused, as GCC compiles it).
+ */
+static inline void mad_f16(ql_fp16 *acc, const ql_fp16 *v, float w, int64_t n) {
+    const int64_t np = n & ~(int64_t)127;
+    const float wh = ql_round_fp16(w);
+    for (int64_t d = 0; d < np; d++)
+        acc[d] = ql_fp32_to_fp16(ql_h_fma(ql_fp16_to_fp32(v[d]), wh, ql_fp16_to_fp32(acc[d])));
+    for (int64_t d = np; d < n; d++)
+        acc[d] = ql_fp32_to_fp16(fmaf(ql_fp16_to_fp32(v[d]), w, ql_fp16_to_fp32(acc[d])));
+}
+
+static inline void scale_f16(ql_fp16 *acc, float s, int64_t n) {
+    const int64_t np = n & ~(int64_t)127;
+    const float sh = ql_round_fp16(s);
+    for (int64_t d = 0; d < np; d++)
+        acc[d] = ql_fp32_to_fp16(ql_h_mul(ql_fp16_to_fp32(acc[d]), sh));
+    for (int64_t d = np; d < n; d++) acc[d] = ql_fp32_to_fp16(ql_fp16_to_fp32(acc[d]) * s);
+}
+
+/* The query as K's dot partner: what ggml's q_to_vec_dot writes. */
+static void prepare_query(ql_type type_k, const float *q, int64_t dk, uint8_t *dst) {
+    if (half_like(type_k)) {
+        ql_fp16 *h = (ql_fp16 *)dst;
+        for (int64_t d = 0; d < dk; d++) h[d] = ql_fp32_to_fp16(q[d]);
+        return;
+    }
+    const ql_type_traits *tk = ql_type_traits_get((int)type_k);
+    ql_type_traits_get((int)tk->vec_dot_type)->from_float(q, dst, dk);
+}
+
+static float key_score(const attn_job *j, const uint8_t *krow, const uint8_t *qq, ql_fp16 *tmp) {
+    const ql_attn_params *p = j->p;
+    const int64_t dk = p->head_dim_k;
+    float s;
+    if (half_like(p->type_k))
+        s = ql_dot_f16_f16(row_as_f16(p->type_k, krow, dk, tmp), (const ql_fp16 *)qq, dk);
+    else
+        j->kdot(dk, &s, krow, qq);
+    return s;
+}
+
+static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, scratch_view *sv) {
+    const ql_attn_params *p = j->p;
+    const int64_t dk = p->head_dim_k, dv = p->head_dim_v, group = group_of(p);
+    const size_t k_slot = (size_t)p->n_head_kv * p->k_row_bytes;
+    const size_t v_slot = (size_t)p->n_head_kv * p->v_row_bytes;
+    const bool v16 = half_like(p->type_v);
+    const int64_t first_pos = j->pos0 + t0, last_pos = j->pos0 + t1 - 1;
+    int64_t k_lo = 0;
+    if (p->window > 0 && first_pos - p->window + 1 > 0) k_lo = first_pos - p->window + 1;
+
+    for (int64_t t = t0; t < t1; t++)
+        for (int64_t h = 0; h < group; h++)
+            prepare_query(p->type_k, j->q + t * p->n_head * dk + (g * group + h) * dk, dk,
+                          sv->qq + (size_t)((t - t0) * group + h) * sv->q_row);
+
+    for (int64_t k0 = k_lo / KT * KT; k0 <= last_pos; k0 += KT) {
+        const int64_t nk = k0 + KT <= last_pos + 1 ? KT : last_pos + 1 - k0;
+        if (!v16)
+            for (int64_t i = 0; i < nk; i++)
+                row_as_f32(p->type_v, p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes,
+                           dv, sv->vt + i * dv);
+        for (int64_t t = t0; t < t1; t++) {
+            int64_t lo, hi;
+            if (!visible(p, j->pos0 + t, k0, nk, &lo, &hi)) continue;
+            for (int64_t h = 0; h < group; h++) {
+                const int64_t r = (t - t0) * group + h;
+                const uint8_t *qq = sv->qq + (size_t)r * sv->q_row;
+                float m = sv->mx[r], sum = sv->sum[r];
+                for (int64_t i = lo; i < hi; i++) {
+                    const uint8_t *krow =
+                        p->k + (size_t)(k0 + i) * k_slot + (size_t)g * p->k_row_bytes;
+                    float s = key_score(j, krow, qq, sv->row16) * j->scale;
+                    if (p->softcap != 0.0f) s = p->softcap * tanhf(s);
+                    float ms = 1.0f, vs = 1.0f;
+                    if (v16) {
+                        if (s > m) {
+                            ms = expf(m - s);
+                            m = s;
+                            scale_f16(sv->acc16 + r * dv, ms, dv);
+                        } else {
+                            vs = expf(s - m);
+                        }
+                        const uint8_t *vrow =
+                            p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes;
+                        mad_f16(sv->acc16 + r * dv, row_as_f16(p->type_v, vrow, dv, sv->row16), vs,
+                                dv);
+                    } else {
+                        if (s > m) {
+                            ms = expf(m - s);
+                            m = s;
+                            scale_f32(sv->acc + r * dv, ms, dv);
+                        } else {
+                            vs = expf(s - m);
+                        }
+                        mad_f32(sv->acc + r * dv, sv->vt + i * dv, vs, dv);
+                    }
+                    /* S = S*ms + vs, fused as GCC compiles ggml's line */
+                    sum = fmaf(sum, ms, vs);
+                }
+                sv->mx[r] = m;
+                sv->sum[r] = sum;
+            }
+        }
+    }
+    if (v16)
+        for (int64_t r = 0; r < (t1 - t0) * group; r++)
+            for (int64_t d = 0; d < dv; d++)
+                sv->acc[r * dv + d] = ql_fp16_to_fp32(sv->acc16[r * dv + d]);
+}
+
+static void run_item(const attn_job *j, int64_t item, scratch_view *sv) {
+    const ql_attn_params *p = j->p;
+    const int64_t dv = p->head_dim_v, group = group_of(p);
+    const int64_t g = item / j->n_blocks;   /* KV head */
+    const int64_t blk = item % j->n_blocks; /* query block */
     const int64_t t0 = blk * QB;
     const int64_t t1 = t0 + QB < j->n_tokens ? t0 + QB : j->n_tokens;
     const int64_t rows = (t1 - t0) * group;
 
-    float *kt = scratch;                 /* [dk][KT] */
-    float *vt = kt + dk * KT;            /* [KT][dv] */
-    float *sc = vt + KT * dv;            /* [KT] */
-    float *acc = sc + KT;                /* [rows][dv] */
-    float *mx = acc + QB * group * dv;   /* [rows] */
-    float *sum = mx + QB * group;        /* [rows] */
-
     for (int64_t r = 0; r < rows; r++) {
-        mx[r] = -INFINITY;
-        sum[r] = 0.0f;
+        sv->mx[r] = -INFINITY;
+        sv->sum[r] = 0.0f;
     }
-    memset(acc, 0, (size_t)(rows * dv) * sizeof(float));
+    memset(sv->acc, 0, (size_t)(rows * dv) * sizeof(float));
+    memset(sv->acc16, 0, (size_t)(rows * dv) * sizeof(ql_fp16));
 
-    const int64_t q_stride = p->n_head * dk;
-    const int64_t first_pos = j->pos0 + t0, last_pos = j->pos0 + t1 - 1;
-    int64_t k_lo = 0;
-    if (p->window > 0 && first_pos - p->window + 1 > 0) k_lo = first_pos - p->window + 1;
-    const ql_type_traits *tk = ql_type_traits_get((int)p->type_k);
-    const ql_type_traits *tv = ql_type_traits_get((int)p->type_v);
-    const size_t k_slot = (size_t)p->n_head_kv * p->k_row_bytes;
-    const size_t v_slot = (size_t)p->n_head_kv * p->v_row_bytes;
-    float krow[4096];
-
-    for (int64_t k0 = k_lo; k0 <= last_pos; k0 += KT) {
-        const int64_t nk = k0 + KT <= last_pos + 1 ? KT : last_pos + 1 - k0;
-        /* dequantize the tile once for the whole block */
-        for (int64_t i = 0; i < nk; i++) {
-            const uint8_t *krow_q = p->k + (size_t)(k0 + i) * k_slot + (size_t)g * p->k_row_bytes;
-            tk->to_float(krow_q, krow, dk);
-            for (int64_t d = 0; d < dk; d++) kt[d * KT + i] = krow[d];
-            const uint8_t *vrow_q = p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes;
-            tv->to_float(vrow_q, vt + i * dv, dv);
-        }
-        for (int64_t t = t0; t < t1; t++) {
-            const int64_t qpos = j->pos0 + t;
-            /* visible keys of this query within the tile: [lo, hi) */
-            int64_t lo = 0, hi = qpos - k0 + 1;
-            if (hi > nk) hi = nk;
-            if (p->window > 0 && qpos - p->window + 1 > k0) lo = qpos - p->window + 1 - k0;
-            if (hi <= lo) continue;
-            for (int64_t h = 0; h < group; h++) {
-                const int64_t head = g * group + h;
-                const int64_t r = (t - t0) * group + h;
-                const float *qv = j->q + t * q_stride + head * dk;
-                for (int64_t i = 0; i < nk; i++) sc[i] = 0.0f;
-                for (int64_t d = 0; d < dk; d++) {
-                    const float qd = qv[d];
-                    const float *kd = kt + d * KT;
-                    for (int64_t i = 0; i < nk; i++) sc[i] += qd * kd[i];
-                }
-                float tile_max = -INFINITY;
-                for (int64_t i = lo; i < hi; i++) {
-                    float s = sc[i] * p->scale;
-                    if (p->softcap != 0.0f) s = p->softcap * tanhf(s / p->softcap);
-                    sc[i] = s;
-                    if (s > tile_max) tile_max = s;
-                }
-                float *a = acc + r * dv;
-                if (tile_max > mx[r]) {
-                    const float ms = expf(mx[r] - tile_max);
-                    for (int64_t d = 0; d < dv; d++) a[d] *= ms;
-                    sum[r] *= ms;
-                    mx[r] = tile_max;
-                }
-                const float m = mx[r];
-                float s_add = 0.0f;
-                for (int64_t i = lo; i < hi; i++) {
-                    const float e = expf(sc[i] - m);
-                    s_add += e;
-                    const float *vi = vt + i * dv;
-                    for (int64_t d = 0; d < dv; d++) a[d] += e * vi[d];
-                }
-                sum[r] += s_add;
-            }
-        }
-    }
+    if (j->tiled)
+        run_tiled(j, g, t0, t1, sv);
+    else
+        run_per_key(j, g, t0, t1, sv);
 
     const int64_t o_stride = p->n_head * dv;
     for (int64_t t = t0; t < t1; t++) {
         for (int64_t h = 0; h < group; h++) {
             const int64_t r = (t - t0) * group + h;
-            const float inv = sum[r] > 0.0f ? 1.0f / sum[r] : 0.0f;
+            const float inv = sv->sum[r] == 0.0f ? 0.0f : 1.0f / sv->sum[r];
             float *o = j->out + t * o_stride + (g * group + h) * dv;
-            for (int64_t d = 0; d < dv; d++) o[d] = acc[r * dv + d] * inv;
+            for (int64_t d = 0; d < dv; d++) o[d] = sv->acc[r * dv + d] * inv;
         }
     }
 }
@@ -173,39 +422,30 @@ static void run_item(const attn_job *j, int64_t item, float *scratch) {
 static void attn_worker(void *arg, int ith, int nth) {
     (void)nth;
     attn_job *j = arg;
-    float *scratch = j->s->buf + (size_t)ith * j->s->per_thread;
+    scratch_view sv;
+    layout(j->p, j->s->buf + (size_t)ith * j->s->per_thread, &sv);
     const int64_t n_items = j->p->n_head_kv * j->n_blocks;
     for (;;) {
         long item = atomic_fetch_add(&j->s->next_item, 1);
         if (item >= n_items) break;
-        run_item(j, item, scratch);
+        run_item(j, item, &sv);
     }
 }
 
-typedef struct {
-    const ql_attn_params *p;
-    float *q;
-    int64_t n_tokens;
-} prep_job;
-
-static void prepare_queries(void *arg, int ith, int nth) {
-    prep_job *j = arg;
-    const ql_attn_params *p = j->p;
-    long long r0, r1;
-    ql_split_range(j->n_tokens * p->n_head, ith, nth, &r0, &r1);
-    uint8_t tmp[4096 * 2];
-    for (long long r = r0; r < r1; r++)
-        ql_attn_prepare_query(p->type_k, j->q + r * p->head_dim_k, p->head_dim_k, tmp);
-}
-
-void ql_attention(ql_pool *pool, const ql_attn_params *p, float *q, int64_t n_tokens, int64_t pos0,
-                  float *out, ql_attn_scratch *scratch) {
-    if (p->type_k != QL_TYPE_F32 && p->type_k != QL_TYPE_F16) {
-        prep_job pj = {p, q, n_tokens};
-        ql_pool_run(pool, prepare_queries, &pj);
-    }
-    attn_job j = {.p = p, .q = q, .n_tokens = n_tokens, .pos0 = pos0, .out = out, .s = scratch,
+void ql_attention(ql_pool *pool, const ql_attn_params *p, const float *q, int64_t n_tokens,
+                  int64_t pos0, float *out, ql_attn_scratch *scratch) {
+    attn_job j = {.p = p,
+                  .q = q,
+                  .n_tokens = n_tokens,
+                  .pos0 = pos0,
+                  .out = out,
+                  .s = scratch,
                   .n_blocks = (n_tokens + QB - 1) / QB};
+    j.tiled = half_like(p->type_k) && half_like(p->type_v) && n_tokens >= TILED_MIN_ROWS &&
+              p->head_dim_v % 16 == 0;
+    j.scale = p->softcap != 0.0f ? p->scale / p->softcap : p->scale;
+    j.kdot = ql_kernel_kv_dot(p->type_k);
+    if (!j.kdot) j.kdot = ql_type_traits_get((int)p->type_k)->vec_dot;
     atomic_store(&scratch->next_item, 0);
     ql_pool_run(pool, attn_worker, &j);
 }

@@ -6,11 +6,17 @@
  * query rows) dequantizes a K/V tile once and uses it for every query in
  * the block.
  *
- * Numerics follow ggml's flash attention on the CPU: for a quantized K cache
- * the queries are first quantized to K's dot-product partner type (q8_0 or
- * q8_1) and then scored against K, which is what ggml's integer dot computes;
- * for bf16 K the queries are rounded to bf16; f16/f32 K score f32 queries.
- * V is accumulated in f32.
+ * The arithmetic is that of ggml's CPU flash attention, per query, so a
+ * quantized cache makes the same rounding decisions as llama.cpp:
+ *   - f16 (or f32, which llama.cpp casts to f16) K and V with at least 64
+ *     query rows: ggml's tiled path. Tiles of 64 keys from position 0;
+ *     scores are f32 dots of the f32 query (one FMA chain per key); each
+ *     tile updates the running max, sums its exponentials (ggml's vector
+ *     exp, 16-lane groups, in double) and adds p*V with one FMA per key.
+ *   - every other case: ggml's per-key path. The query is converted to K's
+ *     dot partner (q8_0/q8_1 run-time quantizer, f16 or bf16) and scored by
+ *     ggml's x86 dot; the softmax is updated key by key (expf), V added
+ *     with one FMA per element - into f16 accumulators when V is f16.
  */
 #ifndef QL_KERNELS_ATTENTION_H
 #define QL_KERNELS_ATTENTION_H
@@ -29,7 +35,7 @@ typedef struct {
     size_t k_row_bytes, v_row_bytes; /* bytes of one head's row */
     float scale;                     /* multiplies q.k */
     float softcap;                   /* 0 = none */
-    int64_t window;                  /* key visible iff 0 <= q_pos - k_pos < window; 0 = causal only */
+    int64_t window; /* key visible iff 0 <= q_pos - k_pos < window; 0 = causal only */
 } ql_attn_params;
 
 typedef struct ql_attn_scratch ql_attn_scratch;
@@ -39,15 +45,12 @@ ql_status ql_attn_scratch_create(const ql_attn_params *p, int n_threads, ql_attn
 void ql_attn_scratch_free(ql_attn_scratch *s);
 
 /*
- * q: n_tokens rows of n_head * head_dim_k floats (modified: rounded to what
- * the K cache's dot product sees). Token i is at position pos0 + i and may
- * attend to cache slots up to its own position. out: n_tokens rows of
- * n_head * head_dim_v floats.
+ * q: n_tokens rows of n_head * head_dim_k floats. Token i is at position
+ * pos0 + i and may attend to cache slots up to its own position. out:
+ * n_tokens rows of n_head * head_dim_v floats. The path (tiled or per key)
+ * depends on the cache types and on n_tokens, as in ggml.
  */
-void ql_attention(ql_pool *pool, const ql_attn_params *p, float *q, int64_t n_tokens, int64_t pos0,
-                  float *out, ql_attn_scratch *scratch);
-
-/* Rounds a query row to what a dot with a cache row of type_k sees (see above). */
-void ql_attn_prepare_query(ql_type type_k, float *q, int64_t n, void *tmp);
+void ql_attention(ql_pool *pool, const ql_attn_params *p, const float *q, int64_t n_tokens,
+                  int64_t pos0, float *out, ql_attn_scratch *scratch);
 
 #endif

@@ -1,15 +1,19 @@
 /*
  * kernels.h - the CPU back end's per-type table, the second half of the
  * type traits (like ggml's CPU traits): for each weight type, how a row of
- * activations is prepared for it and which dot product consumes the pair.
+ * activations is prepared for it and which dot products consume the pair.
  *
  * Float weights (f32, f16, bf16) take activations as f32 rows that hold the
  * values rounded to the weight's precision - exactly the numbers ggml's
  * f16/bf16 dot products see - so the kernel converts only the weight side.
  * Quantized weights take activations quantized to their vec_dot_type with
- * the run-time quantizer. The dot is the fastest implementation this build
- * has (AVX-512/AVX2 where written, else the scalar one from src/quant);
- * tests check every SIMD dot against the scalar one.
+ * the run-time quantizer.
+ *
+ * Every dot follows the accumulation order of the ggml kernel that computes
+ * the same product in llama.cpp's AVX-512 build (see kernels.c), with a
+ * SIMD form where written and a portable form that does the same float
+ * operations; both give the same bits, so results do not depend on the
+ * build's SIMD level or on the thread count.
  */
 #ifndef QL_KERNELS_KERNELS_H
 #define QL_KERNELS_KERNELS_H
@@ -17,15 +21,30 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/fp16.h"
 #include "../quant/quant.h"
+
+#include <stdbool.h>
 
 typedef void (*ql_act_convert_fn)(const float *restrict x, void *restrict dst, int64_t n);
 
+/*
+ * y[c * y_stride + o] = dot(weight row o, activation row c) for o < n_w,
+ * c < n_x: a register-blocked set of dots with the same per-element
+ * operations as the kernel's single dot (faster, same bits).
+ */
+typedef void (*ql_tile_fn)(int64_t n, const void *w, size_t w_row_bytes, int n_w, const float *x,
+                           int64_t x_stride, int n_x, float *y, int64_t y_stride);
+
 typedef struct {
-    ql_type act_type;              /* storage type of prepared activations */
-    ql_act_convert_fn convert;     /* f32 row -> prepared row */
-    ql_vec_dot_fn dot;             /* weight row . prepared activation row */
-    const char *dot_impl;          /* "avx512", "avx2" or "scalar", for reports */
+    ql_type act_type;             /* storage type of prepared activations */
+    ql_act_convert_fn convert;    /* f32 row -> prepared row */
+    ql_vec_dot_fn dot;            /* order of ggml's batched kernel (tinyBLAS) */
+    ql_vec_dot_fn dot_single;     /* order of ggml's per-row vec_dot, where tinyBLAS declines */
+    int tile_k;                   /* tinyBLAS applies only when n_in % tile_k == 0; 0: never */
+    const char *dot_impl;         /* "avx512", "avx2", "portable" or "scalar", for reports */
+    ql_tile_fn tile, tile_single; /* blocked forms of dot and dot_single, or NULL */
+    int tile_w, tile_x, tile_single_w, tile_single_x; /* their full tile shapes */
 } ql_matmul_kernel;
 
 /* NULL if the weight type cannot be multiplied. */
@@ -33,6 +52,36 @@ const ql_matmul_kernel *ql_kernel_get(ql_type weight_type);
 
 /* Bytes of one prepared activation row of n elements. */
 size_t ql_kernel_act_row_size(const ql_matmul_kernel *k, int64_t n);
+
+/*
+ * Whether ggml computes a product of an n_out x n_in weight matrix with
+ * batch_rows activation rows with llamafile's tinyBLAS (then dot/tile give
+ * its order) or with its per-row vec_dot (dot_single/tile_single).
+ */
+bool ql_kernel_batched(const ql_matmul_kernel *k, int64_t n_out, int64_t n_in, int64_t batch_rows);
+
+/*
+ * Dot of a KV-cache row of a block type with a query row in its vec_dot_type,
+ * in ggml's x86 order (NULL for types without one). The portable form is the
+ * specification the SIMD form is tested against.
+ */
+ql_vec_dot_fn ql_kernel_kv_dot(ql_type type_k);
+ql_vec_dot_fn ql_kernel_portable_dot(ql_type type_k);
+
+/* ggml_vec_dot_f16 with both rows in f16 (the KV dot of an f16 cache). */
+float ql_dot_f16_f16(const ql_fp16 *x, const ql_fp16 *y, int64_t n);
+
+/* tinyBLAS's f32 order (n % 16 == 0): the dense Hadamard product of a KV rotation. */
+float ql_dot_f32_tinyblas(const float *x, const float *y, int64_t n);
+
+/* The float dots by order, this build's fastest form or the portable one (for tests). */
+typedef enum {
+    QL_FDOT_F16_TINYBLAS, /* f16 weights x f32 row, tinyBLAS (n % 16 == 0) */
+    QL_FDOT_F16_VEC,      /* f16 weights x f32 row, ggml_vec_dot_f16 */
+    QL_FDOT_F16_F16,      /* f16 x f16, ggml_vec_dot_f16 */
+    QL_FDOT_F32_TINYBLAS, /* f32 x f32, tinyBLAS (n % 16 == 0) */
+} ql_float_dot_kind;
+ql_vec_dot_fn ql_kernel_float_dot(ql_float_dot_kind kind, bool portable);
 
 /* SIMD dots exposed for tests (NULL where this build has none). */
 ql_vec_dot_fn ql_kernel_simd_dot(ql_type weight_type);

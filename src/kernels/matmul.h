@@ -7,7 +7,8 @@
  * n_rows rows of n_out floats (stride y_stride). Activations are prepared
  * once per call (rounded or quantized to the weight's partner type, as ggml
  * does); each output element is one dot product computed by one thread, so
- * the result does not depend on the number of threads.
+ * the result does not depend on the number of threads. The dot's order is
+ * the one ggml picks for the product's shape (kernels.h).
  */
 #ifndef QL_KERNELS_MATMUL_H
 #define QL_KERNELS_MATMUL_H
@@ -30,12 +31,21 @@ typedef struct {
 size_t ql_matmul_scratch_size(ql_type type, int64_t n_in, int64_t n_rows);
 
 /* Y[r][o] = dot(W[o], X[r]); scratch must hold ql_matmul_scratch_size bytes. */
-void ql_matmul(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
-               int64_t n_rows, float *y, int64_t y_stride, void *scratch);
+void ql_matmul(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride, int64_t n_rows,
+               float *y, int64_t y_stride, void *scratch);
 
 /* The same, restricted to output columns [o_begin, o_end) (for blocked output projection). */
 void ql_matmul_cols(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
                     int64_t n_rows, float *y, int64_t y_stride, void *scratch, int64_t o_begin,
                     int64_t o_end);
+
+/*
+ * ql_matmul on n_rows rows that are part of a product ggml computes over
+ * batch_rows rows at once (the scored rows of a micro-batch, handed out in
+ * blocks): the dot's accumulation order follows ggml's choice for the whole
+ * batch, so blocking does not change a result.
+ */
+void ql_matmul_part(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
+                    int64_t n_rows, int64_t batch_rows, float *y, int64_t y_stride, void *scratch);
 
 #endif

@@ -1,14 +1,18 @@
 /*
  * ops.c - row-wise transformer steps. See ops.h for why the arithmetic
  * follows ggml's order. These are not the hot spots (matmul and attention
- * are), so they stay scalar unless profiling says otherwise.
+ * are); SiLU and the rotation use the vector kernels of vecmath.c and
+ * kernels.c because their rounding must be ggml's.
  */
 #include "ops.h"
 
 #include <math.h>
 #include <pthread.h>
+#include <stdlib.h>
 
 #include "../core/fp16.h"
+#include "kernels.h"
+#include "vecmath.h"
 
 void ql_rms_norm(float *y, const float *x, const float *w, int64_t n, float eps) {
     double sum = 0.0;
@@ -47,22 +51,27 @@ void ql_rope_apply(float *x, const float *cs, int n_dims, bool neox) {
         const int a = neox ? i : 2 * i;
         const int b = neox ? i + half : 2 * i + 1;
         const float x0 = x[a], x1 = x[b];
-        x[a] = x0 * c - x1 * s;
-        x[b] = x0 * s + x1 * c;
+        /* ggml's ops.cpp is C++ built with GCC's default contraction, which
+         * fuses the x0 products: x0*c - x1*s and x0*s + x1*c each round once
+         * after the multiply by x0 */
+        x[a] = fmaf(x0, c, -(x1 * s));
+        x[b] = fmaf(x0, s, x1 * c);
     }
 }
 
-void ql_swiglu(float *g, const float *u, int64_t n) {
-    for (int64_t i = 0; i < n; i++) g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+void ql_swiglu(float *g, const float *u, int64_t n_rows, int64_t width) {
+    for (int64_t r = 0; r < n_rows; r++) ql_swiglu_row(g + r * width, u + r * width, width);
 }
 
 static ql_fp16 gelu_table[65536];
 static pthread_once_t gelu_once = PTHREAD_ONCE_INIT;
 
+/* ggml-cpu.c fills its table with GCC's default contraction, which fuses
+ * 1 + a*x*x; one f16 entry in 65536 depends on it */
 static float gelu_tanh(float x) {
     const float sqrt_2_over_pi = 0.79788456080286535587989211986876f;
     const float coef_a = 0.044715f;
-    return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * x * (1.0f + coef_a * x * x)));
+    return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * x * fmaf(coef_a * x, x, 1.0f)));
 }
 
 static void gelu_table_init(void) {
@@ -70,7 +79,8 @@ static void gelu_table_init(void) {
         gelu_table[i] = ql_fp32_to_fp16(gelu_tanh(ql_fp16_to_fp32((ql_fp16)i)));
 }
 
-void ql_geglu(float *g, const float *u, int64_t n) {
+void ql_geglu(float *g, const float *u, int64_t n_rows, int64_t width) {
+    const int64_t n = n_rows * width;
     pthread_once(&gelu_once, gelu_table_init);
     for (int64_t i = 0; i < n; i++) {
         const float x = g[i];
@@ -93,21 +103,47 @@ void ql_scale(float *y, float s, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] *= s;
 }
 
-void ql_hadamard(float *x, int64_t n, int block) {
-    /* scale first, then butterflies: the order ggml's transform uses, so the
-     * rotated values (and the cache bytes quantized from them) match llama.cpp's */
-    const float norm = 1.0f / sqrtf((float)block);
-    for (int64_t b = 0; b < n; b += block) {
-        float *v = x + b;
-        for (int i = 0; i < block; i++) v[i] *= norm;
-        for (int len = 1; len < block; len <<= 1) {
-            for (int i = 0; i < block; i += len << 1) {
-                for (int j = i; j < i + len; j++) {
-                    const float a = v[j], c = v[j + len];
-                    v[j] = a + c;
-                    v[j + len] = a - c;
-                }
-            }
+/*
+ * llama.cpp rotates with a plain matrix product: an f32 Sylvester matrix
+ * (first entry 1/sqrtf(n), computed in double, then sign copies) times the
+ * activations through tinyBLAS. So each rotated value is ql_dot_f32_tinyblas
+ * of a matrix row with the block - 16 FMA lanes and a halving sum - not a
+ * butterfly transform, whose roundings differ.
+ */
+enum { MAX_HADAMARD_LOG2 = 12 };
+static float *hadamard_tables[MAX_HADAMARD_LOG2 + 1];
+static pthread_mutex_t hadamard_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const float *hadamard_matrix(int n) {
+    int lg = 0;
+    while ((1 << lg) < n) lg++;
+    pthread_mutex_lock(&hadamard_lock);
+    float *h = hadamard_tables[lg];
+    if (!h) {
+        h = malloc((size_t)n * (size_t)n * sizeof(float));
+        if (h) {
+            h[0] = (float)(1.0 / sqrtf((float)n));
+            for (int s = 1; s < n; s *= 2)
+                for (int i = 0; i < s; i++)
+                    for (int j = 0; j < s; j++) {
+                        const float v = h[i * n + j];
+                        h[(i + s) * n + j] = v;
+                        h[i * n + j + s] = v;
+                        h[(i + s) * n + j + s] = -v;
+                    }
+            hadamard_tables[lg] = h;
         }
+    }
+    pthread_mutex_unlock(&hadamard_lock);
+    return h;
+}
+
+void ql_hadamard(float *x, int64_t n, int block) {
+    const float *h = hadamard_matrix(block);
+    float in[1 << MAX_HADAMARD_LOG2];
+    for (int64_t b = 0; b < n; b += block) {
+        for (int i = 0; i < block; i++) in[i] = x[b + i];
+        for (int i = 0; i < block; i++)
+            x[b + i] = ql_dot_f32_tinyblas(h + (size_t)i * (size_t)block, in, block);
     }
 }

@@ -2,8 +2,10 @@
  * ops.h - the element-wise and row-wise steps of a transformer layer, on f32
  * rows. Each follows ggml's CPU arithmetic where that changes results
  * measurably (sum of squares in double for RMS norm, RoPE angles built by
- * repeated multiplication in float, GELU through an f16 table), so that our
- * perplexities line up with llama.cpp's.
+ * repeated multiplication in float and the rotation fused as GCC fuses it,
+ * SiLU through ggml's vector exp, GELU through an f16 table, the Hadamard
+ * rotation as a dense product), so that our results are llama.cpp's bit for
+ * bit.
  */
 #ifndef QL_KERNELS_OPS_H
 #define QL_KERNELS_OPS_H
@@ -33,10 +35,10 @@ void ql_rope_cache(float *cs, int64_t pos, int n_dims, float freq_base, float fr
  */
 void ql_rope_apply(float *x, const float *cs, int n_dims, bool neox);
 
-/* g[i] = silu(g[i]) * u[i] */
-void ql_swiglu(float *g, const float *u, int64_t n);
-/* g[i] = gelu_tanh(g[i]) * u[i], GELU looked up in an f16 table as ggml does */
-void ql_geglu(float *g, const float *u, int64_t n);
+/* g = silu(g) * u on each of n_rows rows of width floats (ggml's vector SiLU, row by row) */
+void ql_swiglu(float *g, const float *u, int64_t n_rows, int64_t width);
+/* g = gelu_tanh(g) * u, GELU looked up in an f16 table as ggml does */
+void ql_geglu(float *g, const float *u, int64_t n_rows, int64_t width);
 
 /* y[i] += x[i] */
 void ql_add(float *y, const float *x, int64_t n);
@@ -44,10 +46,12 @@ void ql_add(float *y, const float *x, int64_t n);
 void ql_scale(float *y, float s, int64_t n);
 
 /*
- * In-place Walsh-Hadamard transform of consecutive blocks of `block` floats
- * (a power of two) in x[0..n), scaled by 1/sqrt(block): x <- H_block x per
- * block, where H is the Sylvester (natural-order) Hadamard matrix. H is
- * symmetric and H*H = I, so applying it twice restores x.
+ * In-place Walsh-Hadamard rotation of consecutive blocks of `block` floats
+ * (a power of two, at most 4096) in x[0..n), scaled by 1/sqrt(block):
+ * x <- H_block x per block, where H is the Sylvester (natural-order)
+ * Hadamard matrix. H is symmetric and H*H = I, so applying it twice
+ * restores x (up to rounding). Computed as llama.cpp computes it: a dense
+ * f32 matrix product in tinyBLAS's order.
  */
 void ql_hadamard(float *x, int64_t n, int block);
 

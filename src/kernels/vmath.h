@@ -1,9 +1,9 @@
 /*
  * vmath.h - vectorised reductions over a row of logits: max and its first
  * index, sum of exp(x - shift) in double, and the fused passes KL divergence
- * needs. exp is computed with a Cephes-style polynomial (error about 1 ulp,
- * results 0 below -87); the accumulation is in double, so a row of 262144
- * logits loses nothing measurable to summation.
+ * needs. exp is ggml's vector exponential (about 1.5 ulp); the accumulation
+ * is in double, so a row of 262144 logits loses nothing measurable to
+ * summation.
  */
 #ifndef QL_KERNELS_VMATH_H
 #define QL_KERNELS_VMATH_H
@@ -18,8 +18,5 @@ double ql_row_sum_exp(const float *x, int64_t n, float shift, float *e);
 
 /* sum over i of e[i] * ((double)a[i] - (double)b[i] + c), in double */
 double ql_row_weighted_diff(const float *e, const float *a, const float *b, double c, int64_t n);
-
-/* exp on a float, the same polynomial as the vector paths (for tails and tests) */
-float ql_expf_poly(float x);
 
 #endif

@@ -308,9 +308,9 @@ static void ffn_block(ql_context *ctx, int64_t l, int64_t n) {
     ql_matmul(ctx->pool, &L->w_gate, ctx->cur, c->n_embd, n, ctx->gate, c->n_ff, ctx->mm_scratch);
     ql_matmul(ctx->pool, &L->w_up, ctx->cur, c->n_embd, n, ctx->up, c->n_ff, ctx->mm_scratch);
     if (c->gelu_ffn)
-        ql_geglu(ctx->gate, ctx->up, n * c->n_ff);
+        ql_geglu(ctx->gate, ctx->up, n, c->n_ff);
     else
-        ql_swiglu(ctx->gate, ctx->up, n * c->n_ff);
+        ql_swiglu(ctx->gate, ctx->up, n, c->n_ff);
     ql_matmul(ctx->pool, &L->w_down, ctx->gate, c->n_ff, n, ctx->proj, c->n_embd, ctx->mm_scratch);
     if (L->post_ffn_norm.n)
         ql_rms_norm_rows(ctx->proj, ctx->proj, L->post_ffn_norm.data, n, c->n_embd, c->rms_eps);
@@ -326,8 +326,9 @@ static ql_status output_head(ql_context *ctx, int64_t r0, int64_t n, int64_t pos
                      n - r0, c->n_embd, c->rms_eps);
     for (int64_t b = r0; b < n; b += ctx->p.logits_block) {
         const int64_t rows = b + ctx->p.logits_block <= n ? ctx->p.logits_block : n - b;
-        ql_matmul(ctx->pool, &m->output, ctx->cur + b * c->n_embd, c->n_embd, rows, ctx->logits,
-                  c->n_vocab, ctx->mm_scratch);
+        /* ggml multiplies all n - r0 rows at once; blocks must not change its choice of kernel */
+        ql_matmul_part(ctx->pool, &m->output, ctx->cur + b * c->n_embd, c->n_embd, rows, n - r0,
+                       ctx->logits, c->n_vocab, ctx->mm_scratch);
         if (c->final_softcap > 0.0f) {
             const float cap = c->final_softcap;
             for (int64_t i = 0; i < rows * c->n_vocab; i++)
