@@ -152,8 +152,10 @@ bench: $(BIN) synth models
 # leaks, trips a sanitizer or runs longer than 10 s is written to
 # build/fuzz/crashes/<target>/ and fails the run. Targets run one after the other,
 # or side by side with make -j. Replaying an input: build/fuzz/fuzz-<target> FILE.
+# libFuzzer's timeout is wall time: on a busy machine, where a nice'd fuzzer waits
+# for the CPU, raise it (FUZZ_ARGS=-timeout=300) or it reports inputs that are not slow.
 #   make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS="gguf journal"
-#   nice -n 19 make -j7 fuzz FUZZ_SECONDS=3600
+#   nice -n 19 make -j7 fuzz FUZZ_SECONDS=3600 FUZZ_ARGS=-timeout=300
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= gguf tok_bpe tok_spm pretok refstore kld_llama journal

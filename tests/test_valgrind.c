@@ -43,8 +43,9 @@ static bool ready(ql_test_ctx *t) {
  * exit 99 and print a report, which the failure message shows.
  */
 static void memcheck(ql_test_ctx *t, const char *dir, const char *args) {
+    static int runs; /* one log per command, kept for reading */
     char log[1200], cmd[8192];
-    snprintf(log, sizeof log, "%s/valgrind.log", dir);
+    snprintf(log, sizeof log, "%s/valgrind-%d.log", dir, ++runs);
     snprintf(cmd, sizeof cmd,
              "valgrind --tool=memcheck --error-exitcode=99 --leak-check=full "
              "--errors-for-leak-kinds=definite --show-leak-kinds=definite --track-origins=yes "
