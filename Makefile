@@ -3,6 +3,7 @@
 #   make                 build build/qlens and build/libqlens.a
 #   make test            build and run every test (ends with "N passed, N failed")
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (objects in build/san)
+#   make fuzz            run every libFuzzer target for FUZZ_SECONDS each (clang; build/fuzz)
 #   make bench           benchmarks (not tests): see bench/README.md
 #   make demo            the main job on a real model: see README.md
 #   make install PREFIX=/usr/local
@@ -22,9 +23,24 @@ ifeq ($(PORTABLE),1)
   BUILD := build/portable
   ARCH  := -march=x86-64 -mtune=generic
 endif
+# SANITIZE=1: AddressSanitizer + UBSan (gcc's or clang's, nothing to install with gcc).
+# -O2 as shipped (UB that only optimisation exposes is the interesting kind), and
+# a quarter faster than -O1 here. A sanitized model run is still 6-8 times slower
+# than a plain one, so `make test SANITIZE=1` runs the slow golden tests light
+# (QLENS_TEST_LIGHT=1, tests/test.h): each per-architecture golden test (perplexity,
+# KL divergence, quantize against llama.cpp's numbers) checks every fourth of its
+# configurations, shifted by architecture, so that every cache type and file type
+# still runs once under the sanitizers - on one architecture instead of four - and
+# the two real models evaluate one chunk of 128 tokens instead of two of 512. The
+# sanitizers look for memory and undefined-behaviour errors, which live in code
+# paths; the light run keeps every path (each architecture, cache type, file type,
+# reader and writer) and drops repetitions of it, and the plain `make test` checks
+# every number. Everything else - unit, reader, bad-input, fuzz-regression,
+# determinism and end-to-end tests - runs in full.
 ifeq ($(SANITIZE),1)
   BUILD := build/san
-  OPT   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  OPT   := -O2 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+  TEST_LIGHT := 1
 endif
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla
@@ -38,7 +54,8 @@ LDLIBS   += -lm
 
 LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
-TEST_SRC := $(wildcard tests/*.c)
+# fuzz_targets.c is linked into the tests too: they replay the fuzz corpora through it
+TEST_SRC := $(wildcard tests/*.c) tests/fuzz/fuzz_targets.c
 
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
@@ -51,7 +68,7 @@ TESTS := $(BUILD)/qlens-test
 SYNTH_ARCHS  := llama qwen2 qwen3 gemma3
 SYNTH_MODELS := $(SYNTH_ARCHS:%=build/synth/synth-%.gguf)
 
-.PHONY: all test unit-test bench demo install uninstall clean synth models format fuzz
+.PHONY: all test unit-test bench demo install uninstall clean synth models format fuzz valgrind-bin
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(LIB)
@@ -109,28 +126,67 @@ build/synth/synth-%.gguf:
 models:
 	scripts/fetch-models.sh
 
-unit-test: $(BIN) $(TESTS)
-	QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) $(TESTS) -j $(JOBS) $(T)
+unit-test: $(BIN) $(TESTS) valgrind-bin
+	$(TEST_ENV) $(TESTS) -j $(JOBS) $(T)
 
-test: $(BIN) $(TESTS) synth models
-	QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) $(TESTS) -j $(JOBS) $(T)
+test: $(BIN) $(TESTS) synth models valgrind-bin
+	$(TEST_ENV) $(TESTS) -j $(JOBS) $(T)
+
+# valgrind emulates no AVX-512, so it cannot run a -march=native build on a CPU that
+# has it: tests/test_valgrind.c runs the portable build, made here when valgrind is there.
+VALGRIND_BIN := build/portable/qlens
+valgrind-bin:
+	@if command -v valgrind >/dev/null 2>&1; then \
+	   $(MAKE) --no-print-directory PORTABLE=1 SANITIZE= $(VALGRIND_BIN); fi
+
+TEST_ENV = QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) QLENS_VALGRIND_BIN=$(VALGRIND_BIN) \
+           $(if $(TEST_LIGHT),QLENS_TEST_LIGHT=1)
 
 bench: $(BIN) synth models
 	SHARED=$(SHARED) bench/run.sh
 
-# The main job on a real model: three weight quants of SmolLM2 x four KV-cache
-# configurations at -c 2048, the table, a plan for a small budget, report.html.
-DEMO_DIR    ?= build/demo
-DEMO_CHUNKS ?= 3
-demo: $(BIN) models
-	$(BIN) sweep --ref models/SmolLM2-135M-Instruct.Q4_1.gguf \
-	    --weights Q8_0,Q4_K_M,Q3_K_M --cache f16/f16,q8_0/q8_0,q5_1/q5_1,q4_0/q4_0 \
-	    -f $(SHARED)/data/wikitext-2-raw/wiki.test.raw -c 2048 --chunks $(DEMO_CHUNKS) \
-	    --target-ctx 8192 --budget 320MiB --out $(DEMO_DIR)
-	@echo
-	$(BIN) plan --sweep $(DEMO_DIR) --budget 320MiB --ctx 8192
-	@echo
-	@echo "report: $(DEMO_DIR)/report.html"
+# Fuzzing (libFuzzer, so clang): one binary per target in tests/fuzz/fuzz_targets.h,
+# the library instrumented for coverage, AddressSanitizer and UBSan. Each target
+# starts from its seed corpus in tests/fuzz/corpus/<target>/ (read-only; new inputs
+# go to build/fuzz/corpus/<target>/) and runs FUZZ_SECONDS; an input that crashes,
+# leaks, trips a sanitizer or runs longer than 10 s is written to
+# build/fuzz/crashes/<target>/ and fails the run. Targets run one after the other,
+# or side by side with make -j. Replaying an input: build/fuzz/fuzz-<target> FILE.
+# libFuzzer's timeout is wall time: on a busy machine, where a nice'd fuzzer waits
+# for the CPU, raise it (FUZZ_ARGS=-timeout=300) or it reports inputs that are not slow.
+#   make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS="gguf journal"
+#   nice -n 19 make -j7 fuzz FUZZ_SECONDS=3600 FUZZ_ARGS=-timeout=300
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= gguf tok_bpe tok_spm pretok refstore kld_llama journal
+FUZZ_ARGS    ?=
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -std=c11 -O1 -g -fno-omit-frame-pointer $(ARCH) $(WARN) -ffp-contract=off -pthread -MMD -MP
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build/fuzz/obj/%.o) build/fuzz/obj/tests/fuzz/fuzz_targets.o
+
+# kept between runs (they are only intermediate to the pattern rule below)
+.SECONDARY: $(FUZZ_LIB_OBJ)
+
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (fuzz)")
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+build/fuzz/fuzz-%: tests/fuzz/fuzz_main.c $(FUZZ_LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -DQL_FUZZ_TARGET=ql_fuzz_$* \
+	    tests/fuzz/fuzz_main.c $(FUZZ_LIB_OBJ) -o $@ -lm
+
+fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
+
+fuzz-run-%: build/fuzz/fuzz-%
+	@mkdir -p build/fuzz/corpus/$* build/fuzz/crashes/$*
+	@echo "fuzz: $* for $(FUZZ_SECONDS) s (log: build/fuzz/$*.log)"
+	@QLENS_SHARED=$(SHARED) build/fuzz/fuzz-$* build/fuzz/corpus/$* tests/fuzz/corpus/$* \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -print_final_stats=1 \
+	    -artifact_prefix=build/fuzz/crashes/$*/ $(FUZZ_ARGS) > build/fuzz/$*.log 2>&1 \
+	  || { tail -n 40 build/fuzz/$*.log; echo "fuzz: $* FAILED: the input is in build/fuzz/crashes/$*/"; exit 1; }
+	@echo "fuzz: $* passed: $$(grep -h '^stat::number_of_executed_units' build/fuzz/$*.log | tr -dc 0-9) inputs"
 
 install: $(BIN) $(LIB)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
@@ -148,6 +204,6 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build/obj build/san build/portable build/tests build/test-tmp build/qlens build/libqlens.a build/qlens-test
+	rm -rf build/obj build/san build/portable build/fuzz build/tests build/test-tmp build/qlens build/libqlens.a build/qlens-test
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -163,29 +164,33 @@ int main(int argc, char **argv) {
         }
         if (active == 0) break;
         int status;
-        pid_t pid = wait(&status);
+        struct rusage ru;
+        pid_t pid = wait4(-1, &status, 0, &ru);
         if (pid < 0) break;
         for (int s = 0; s < jobs; s++) {
             if (slots[s].pid != pid) continue;
             const test_entry *e = &all_tests[slots[s].index];
             double dt = now_s() - slots[s].start;
+            /* CPU time of the test and the commands it ran: what it costs on an idle machine */
+            const double cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 +
+                               (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
             char log_path[512];
             snprintf(log_path, sizeof log_path, "build/test-tmp/logs/%s.log", e->name);
             if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
                 passed++;
-                printf("PASS %-48s %7.2fs\n", e->name, dt);
+                printf("PASS %-48s %7.2fs  cpu %7.2fs\n", e->name, dt, cpu);
                 if (verbose) print_log(log_path, false);
             } else if (WIFEXITED(status) && WEXITSTATUS(status) == 3) {
                 skipped++;
-                printf("SKIP %-48s %7.2fs\n", e->name, dt);
+                printf("SKIP %-48s %7.2fs  cpu %7.2fs\n", e->name, dt, cpu);
                 print_log(log_path, false);
             } else {
                 failed++;
                 if (WIFSIGNALED(status))
-                    printf("FAIL %-48s %7.2fs (killed by signal %d)\n", e->name, dt,
-                           WTERMSIG(status));
+                    printf("FAIL %-48s %7.2fs  cpu %7.2fs (killed by signal %d)\n", e->name, dt,
+                           cpu, WTERMSIG(status));
                 else
-                    printf("FAIL %-48s %7.2fs\n", e->name, dt);
+                    printf("FAIL %-48s %7.2fs  cpu %7.2fs\n", e->name, dt, cpu);
                 print_log(log_path, true);
             }
             fflush(stdout);

@@ -81,6 +81,33 @@ bool ql_test_write_file(const char *path, const void *data, size_t size);
  * Returns the exit status, or -1 if the command could not be run.
  */
 int ql_test_run_qlens(const char *args, char **out, char **err);
+/*
+ * The same with a shell fragment before the binary: "ulimit -f 2;" (runs in
+ * the same shell, so the limit applies to qlens) or a wrapper command such as
+ * "setpriv --reuid=65534 ..." (qlens runs as its argument). NULL or "" is none.
+ */
+int ql_test_run_qlens_prefixed(const char *prefix, const char *args, char **out, char **err);
+
+/*
+ * A light run of the slow golden tests: true in a sanitizer build, whose
+ * model runs are 6-8 times slower (the Makefile's SANITIZE comment says why
+ * that is enough there), or with QLENS_TEST_LIGHT=1; QLENS_TEST_LIGHT=0
+ * forces the full run anywhere.
+ */
+bool ql_test_light(void);
+/*
+ * Whether the k-th (from 0) of a golden test's configurations is checked:
+ * every one, or in a light run every QL_TEST_LIGHT_STRIDE-th starting at a
+ * shift. The golden tests come one per synthetic architecture and shift by
+ * the architecture (ql_test_arch_index), so a light run still checks every
+ * configuration, each on one of the four. ql_test_picked(n, shift) is how
+ * many of n are checked.
+ */
+#define QL_TEST_LIGHT_STRIDE 4
+bool ql_test_pick(int k, int shift);
+int ql_test_picked(int n, int shift);
+/* 0..3 for llama, qwen2, qwen3, gemma3 (the synthetic models); 0 for anything else. */
+int ql_test_arch_index(const char *arch);
 
 /* Path of a cached synthetic model (built by `make synth`): build/synth/synth-ARCH.gguf */
 const char *ql_test_synth_model(const char *arch);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "gguf/gguf.h"
 #include "gguf_bytes.h"
@@ -671,18 +672,32 @@ QL_TEST(gguf_write_failure_leaves_no_partial_output) {
     gguf_writer_free(w);
     check_old_output_intact(t, dir, out);
 
-    /* the destination is a directory: the final rename fails, the temporary file goes */
+    /* the destination is a directory: refused before anything is written */
     const char *subdir = path_in(dir, "taken");
     REQUIRE(mkdir(subdir, 0755) == 0);
     w = three_tensor_writer(t, held);
     REQUIRE(w);
-    REQUIRE(gguf_writer_begin(w, subdir, &err) == QL_OK);
+    CHECK(gguf_writer_begin(w, subdir, &err) == QL_ERR_IO);
+    CHECK_MSG(strstr(err.msg, "taken") && strstr(err.msg, "is a directory"), "message: %s",
+              err.msg);
+    gguf_writer_free(w);
+    CHECK_EQ_INT(count_entries(dir), 2); /* out.gguf and the directory */
+    CHECK_EQ_INT(count_entries(subdir), 0);
+
+    /* ... and if one takes its place while the file is written, the final rename fails and
+     * the temporary file goes */
+    const char *late = path_in(dir, "late");
+    w = three_tensor_writer(t, held);
+    REQUIRE(w);
+    REQUIRE(gguf_writer_begin(w, late, &err) == QL_OK);
+    REQUIRE(mkdir(late, 0755) == 0);
     CHECK(gguf_writer_write_data(w, more, 32, &err) == QL_OK);
     CHECK(gguf_writer_finish(w, &err) == QL_ERR_IO);
     CHECK_MSG(strstr(err.msg, "rename"), "message: %s", err.msg);
     gguf_writer_free(w);
-    CHECK_EQ_INT(count_entries(dir), 2); /* out.gguf and the directory */
-    CHECK_EQ_INT(count_entries(subdir), 0);
+    CHECK_EQ_INT(count_entries(dir), 3); /* out.gguf and the two directories */
+    CHECK_EQ_INT(count_entries(late), 0);
+    rmdir(late);
 
     /* and the success case replaces the old file */
     w = three_tensor_writer(t, held);

@@ -145,10 +145,11 @@ static void check_golden_model(ql_test_ctx *t, const char *model) {
     char path[512];
     snprintf(path, sizeof path, "%s/base.qlref", ql_test_tmpdir(t));
     REQUIRE(make_base(t, m, model, path, QL_REF_QLENS, 128, 8));
-    int done = 0;
+    int done = 0, k = 0;
     for (int i = 0; i < n; i++) {
         const kld_row *r = &rows[i];
         if (strcmp(r->model, model) != 0 || strcmp(r->weights, "F16") != 0) continue;
+        if (!ql_test_pick(k++, ql_test_arch_index(model))) continue;
         ql_kld_acc acc;
         ql_kld_stats s;
         if (!kld_against_file(t, m, path, r->ctk, r->ctv, r->rot, 2, &acc, &s)) continue;
@@ -171,7 +172,9 @@ static void check_golden_model(ql_test_ctx *t, const char *model) {
         ql_kld_acc_free(&acc);
         done++;
     }
-    CHECK_MSG(done >= 13, "%s: %d F16 golden rows checked", model, done);
+    CHECK_MSG(k >= 13 && done >= ql_test_picked(13, ql_test_arch_index(model)),
+              "%s: %d of %d F16 golden rows checked", model, done, k);
+    if (ql_test_light()) printf("light run: %d of %d configurations\n", done, k);
     ql_model_free(m);
 }
 
@@ -370,10 +373,11 @@ static void check_golden_weights(ql_test_ctx *t, const char *model) {
     snprintf(ref, sizeof ref, "%s/base.qlref", dir);
     REQUIRE(make_base(t, base, model, ref, QL_REF_QLENS, 128, 8));
     ql_model_free(base);
-    int done = 0;
+    int done = 0, k = 0;
     for (int i = 0; i < n; i++) {
         const kld_row *r = &rows[i];
         if (strcmp(r->model, model) != 0 || strcmp(r->weights, "F16") == 0) continue;
+        if (!ql_test_pick(k++, ql_test_arch_index(model))) continue;
         char qpath[512];
         snprintf(qpath, sizeof qpath, "%s/%s.gguf", dir, r->weights);
         if (access(qpath, F_OK) != 0) {
@@ -405,7 +409,9 @@ static void check_golden_weights(ql_test_ctx *t, const char *model) {
         }
         ql_model_free(m);
     }
-    CHECK_MSG(done >= 14, "%s: %d quantized-weights golden rows checked", model, done);
+    CHECK_MSG(k >= 14 && done >= ql_test_picked(14, ql_test_arch_index(model)),
+              "%s: %d of %d quantized-weights golden rows checked", model, done, k);
+    if (ql_test_light()) printf("light run: %d of %d configurations\n", done, k);
 }
 
 QL_TEST(kld_golden_weights_llama) { check_golden_weights(t, "llama"); }

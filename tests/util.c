@@ -74,16 +74,21 @@ static char *slurp_and_remove(const char *path) {
 }
 
 int ql_test_run_qlens(const char *args, char **out, char **err) {
+    return ql_test_run_qlens_prefixed(NULL, args, out, err);
+}
+
+int ql_test_run_qlens_prefixed(const char *prefix, const char *args, char **out, char **err) {
     char out_path[] = "build/test-tmp/cmd-out-XXXXXX";
     char err_path[] = "build/test-tmp/cmd-err-XXXXXX";
     int fo = mkstemp(out_path), fe = mkstemp(err_path);
     if (fo < 0 || fe < 0) return -1;
     close(fo);
     close(fe);
-    size_t len = strlen(args) + 2048;
+    if (!prefix) prefix = "";
+    size_t len = strlen(prefix) + strlen(args) + 2048;
     char *cmd = malloc(len);
-    snprintf(cmd, len, "%s %s >'%s' 2>'%s' </dev/null", ql_test_qlens_bin(), args, out_path,
-             err_path);
+    snprintf(cmd, len, "%s %s %s >'%s' 2>'%s' </dev/null", prefix, ql_test_qlens_bin(), args,
+             out_path, err_path);
     int status = system(cmd);
     free(cmd);
     char *o = slurp_and_remove(out_path), *e = slurp_and_remove(err_path);
@@ -93,6 +98,36 @@ int ql_test_run_qlens(const char *args, char **out, char **err) {
     else free(e);
     if (status == -1 || !WIFEXITED(status)) return -1;
     return WEXITSTATUS(status);
+}
+
+bool ql_test_light(void) {
+    const char *env = getenv("QLENS_TEST_LIGHT");
+    if (env && *env) return strcmp(env, "0") != 0;
+#if defined(__SANITIZE_ADDRESS__)
+    return true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+    return true;
+#endif
+#endif
+    return false;
+}
+
+bool ql_test_pick(int k, int shift) {
+    return !ql_test_light() || (k + shift) % QL_TEST_LIGHT_STRIDE == 0;
+}
+
+int ql_test_picked(int n, int shift) {
+    int picked = 0;
+    for (int k = 0; k < n; k++) picked += ql_test_pick(k, shift);
+    return picked;
+}
+
+int ql_test_arch_index(const char *arch) {
+    static const char *archs[] = {"llama", "qwen2", "qwen3", "gemma3"};
+    for (int i = 0; i < 4; i++)
+        if (strcmp(arch, archs[i]) == 0) return i;
+    return 0;
 }
 
 const char *ql_test_synth_model(const char *arch) {

@@ -72,6 +72,9 @@ static int run_kld(int argc, char **argv) {
     if (!opt_ref) return cli_usage("kld: --ref REF.gguf is required");
     if (!ro.model) return cli_usage("kld: -m MODEL.gguf is required");
     if (!opt_file) return cli_usage("kld: give the text with -f FILE");
+    if ((rc = ql_run_check_flags("kld", "--", ro.ctk, ro.ctv, ro.rotate)) ||
+        (rc = ql_run_check_flags("kld", "--ref-", opt_ref_ctk, opt_ref_ctv, opt_ref_rotate)))
+        return rc;
 
     ql_run_opts ref_opts = ro;
     ref_opts.model = opt_ref;
@@ -81,9 +84,13 @@ static int run_kld(int argc, char **argv) {
     ref_opts.json = NULL;
 
     ql_error err;
+    /* an output that cannot be written fails now, not after the evaluation */
+    if (ro.json && ql_outfile_check(ro.json, &err)) return cli_fail(&err);
     ql_run ref, cand;
     if (ql_run_open(&ref, &ref_opts, "kld", &err)) return cli_fail(&err);
-    if (ql_run_open(&cand, &ro, "kld", &err)) {
+    if (ql_run_open(&cand, &ro, "kld", &err) ||
+        ql_kld_check_models(ref.model, cand.model, &err)) {
+        ql_run_close(&cand);
         ql_run_close(&ref);
         return cli_fail(&err);
     }

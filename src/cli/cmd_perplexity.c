@@ -183,8 +183,12 @@ static int run_perplexity(int argc, char **argv) {
                          "drop -f");
     if (ro.positions > 0 && !opt_kld)
         return cli_usage("perplexity: --kld-positions needs --kl-divergence");
+    if ((rc = ql_run_check_flags("perplexity", "--", ro.ctk, ro.ctv, ro.rotate))) return rc;
 
     ql_error err;
+    /* outputs that cannot be written fail now, not after the evaluation */
+    if (ro.json && ql_outfile_check(ro.json, &err)) return cli_fail(&err);
+    if (!opt_kld && opt_base && ql_outfile_check(opt_base, &err)) return cli_fail(&err);
     ql_ref_file *ref = NULL;
     if (opt_kld) {
         if (ql_ref_open(opt_base, &ref, &err)) return cli_fail(&err);

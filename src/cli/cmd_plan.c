@@ -188,7 +188,7 @@ static int run_plan(int argc, char **argv) {
     int rc = cli_parse(&ql_cmd_plan, argc, argv, NULL, 0, &np);
     if (rc) return rc < 0 ? QL_EXIT_OK : rc;
     if (!opt_model == !opt_sweep) return cli_usage("plan: give exactly one of --model FILE and --sweep DIR");
-    if (!opt_budget) return cli_usage("plan: --budget SIZE is required (e.g. 24GiB)");
+    if (!opt_budget) return cli_usage("plan: --budget SIZE is required and above 0 (e.g. 24GiB)");
     if (!opt_ctx) return cli_usage("plan: --ctx N is required");
     ql_error err;
     plan_row *rows = NULL;
@@ -198,12 +198,19 @@ static int run_plan(int argc, char **argv) {
     } else {
         char *list = strdup(opt_cache);
         rows = calloc(64, sizeof *rows);
+        if (!list || !rows) {
+            free(list), free(rows);
+            cli_error("out of memory");
+            return QL_EXIT_FAILURE;
+        }
         for (char *tok = strtok(list, ","); tok && n < 64; tok = strtok(NULL, ",")) {
             char *slash = strchr(tok, '/');
             int k, v;
             if (!slash) {
+                /* tok points into list: report before freeing it */
+                rc = cli_usage("plan --cache: '%s' is not K/V (e.g. q8_0/q8_0)", tok);
                 free(list), free(rows);
-                return cli_usage("plan --cache: '%s' is not K/V", tok);
+                return rc;
             }
             *slash = '\0';
             if (cli_kv_cache_type("--cache", tok, &k, &err) || cli_kv_cache_type("--cache", slash + 1, &v, &err)) {
@@ -219,6 +226,10 @@ static int run_plan(int argc, char **argv) {
             w->v = (ql_type)v;
         }
         free(list);
+        if (n == 0) {
+            free(rows);
+            return cli_usage("plan --cache: empty list (e.g. f16/f16,q8_0/q8_0)");
+        }
     }
     for (int i = 0; i < n; i++)
         if (fill_row(&rows[i], &err)) {

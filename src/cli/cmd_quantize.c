@@ -103,8 +103,23 @@ static void print_shape(const ql_quantize_tensor_report *r, char *buf, size_t si
     if (used < size) snprintf(buf + used, size - used, "]");
 }
 
+/*
+ * The "quantizing IN to OUT" line waits for the first tensor, which comes
+ * only after the input, the plan and the output file have all been checked:
+ * a command that fails prints its one error line and nothing else.
+ */
+static char header[2048];
+static bool header_printed;
+
+static void print_header(void) {
+    if (header_printed) return;
+    header_printed = true;
+    fputs(header, stdout);
+}
+
 static void print_tensor(void *user, const ql_quantize_tensor_report *r) {
     (void)user;
+    print_header();
     char shape[96];
     print_shape(r, shape, sizeof shape);
     const double mib = 1024.0 * 1024.0;
@@ -199,14 +214,16 @@ static int run_quantize(int argc, char **argv) {
     params.rules.n_tensor_type_rules = n_rules;
 
     if (rc == 0) {
-        printf("quantizing %s to %s as %s (file type %d), %d thread%s\n", pos[0], pos[1],
-               ftype->name, (int)ftype->ftype, params.n_threads, params.n_threads == 1 ? "" : "s");
+        snprintf(header, sizeof header, "quantizing %s to %s as %s (file type %d), %d thread%s\n",
+                 pos[0], pos[1], ftype->name, (int)ftype->ftype, params.n_threads,
+                 params.n_threads == 1 ? "" : "s");
         double t0 = seconds_now();
         ql_quantize_summary sum;
         ql_error err;
         if (ql_quantize_model(pos[0], pos[1], &params, &sum, &err)) {
             rc = cli_fail(&err);
         } else {
+            print_header(); /* a model without tensors */
             const double mib = 1024.0 * 1024.0;
             double n = sum.n_elements > 0 ? (double)sum.n_elements : 1.0;
             printf("model size  = %9.2f MiB (%.2f BPW)\n", sum.bytes_in / mib,

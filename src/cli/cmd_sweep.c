@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../lab/quantize_rules.h"
 #include "../lab/sweep.h"
 #include "../model/context.h"
 #include "cli.h"
@@ -117,6 +118,11 @@ static int run_sweep(int argc, char **argv) {
         weights[i].path = is_file ? witems[i] : NULL;
         const char *base = strrchr(witems[i], '/');
         weights[i].label = is_file ? (base ? base + 1 : witems[i]) : witems[i];
+        if (!is_file && !ql_ftype_find(witems[i])) {
+            rc = cli_usage("sweep --weights: '%s' is neither a file type (%s) nor a .gguf file",
+                           witems[i], ql_ftype_names());
+            break;
+        }
         for (int k = 0; k < i; k++)
             if (strcmp(weights[k].label, weights[i].label) == 0)
                 rc = cli_usage("sweep --weights: '%s' is listed twice", weights[i].label);

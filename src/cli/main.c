@@ -3,6 +3,7 @@
  * (src/cli/cmd_*.c). Global flags: --help, --version. Unknown commands and
  * flags are usage errors (exit 2).
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -46,6 +47,9 @@ static void print_version(void) {
 }
 
 int main(int argc, char **argv) {
+    /* A file-size limit (ulimit -f) makes a write fail with EFBIG, which every writer reports
+     * and cleans up after, instead of killing the process mid-file. */
+    signal(SIGXFSZ, SIG_IGN);
     if (argc < 2) {
         print_main_help();
         return QL_EXIT_USAGE;

@@ -25,6 +25,23 @@ void ql_run_opts_defaults(ql_run_opts *o) {
 
 int64_t ql_run_n_ctx(const ql_run_opts *o) { return o->n_ctx > 0 ? o->n_ctx : 512; }
 
+int ql_run_check_flags(const char *command, const char *flag_prefix, const char *ctk,
+                       const char *ctv, const char *rotate) {
+    const struct {
+        const char *flag, *value;
+    } types[] = {{"cache-type-k", ctk}, {"cache-type-v", ctv}};
+    for (int i = 0; i < 2; i++) {
+        const int t = ql_type_from_name(types[i].value);
+        if (t < 0 || !ql_kv_cache_type_ok((ql_type)t))
+            return cli_usage("%s %s%s: unknown cache type '%s' (valid: %s)", command, flag_prefix,
+                             types[i].flag, types[i].value, ql_kv_cache_type_names());
+    }
+    if (strcmp(rotate, "auto") && strcmp(rotate, "on") && strcmp(rotate, "off"))
+        return cli_usage("%s %skv-rotate: '%s' is not auto, on or off", command, flag_prefix,
+                         rotate);
+    return 0;
+}
+
 ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_error *err) {
     *cp = ql_context_default_params();
     cp->n_ctx = ql_run_n_ctx(o);
@@ -202,9 +219,10 @@ ql_json *ql_run_json(ql_run *r) { return &r->json; }
 
 ql_status ql_run_json_end(ql_run *r, ql_outfile *of, ql_error *err) {
     ql_json_object_end(&r->json);
-    if (!ql_json_finish(&r->json)) {
+    /* a write error is the stream's, and commit reports it with its reason */
+    if (!ql_json_finish(&r->json) && !ferror(ql_outfile_stream(of))) {
         ql_outfile_abort(of);
-        return ql_fail(err, QL_ERR_IO, "%s: cannot write the JSON", r->o->json);
+        return ql_fail(err, QL_ERR_INTERNAL, "%s: malformed JSON (a bug in qlens)", r->o->json);
     }
     return ql_outfile_commit(of, err);
 }

@@ -72,6 +72,14 @@ typedef struct {
     ql_json json;
 } ql_run;
 
+/*
+ * Checks the cache-type and rotation flags of a command line (prefix names
+ * them in the message, e.g. "perplexity" or "kld --ref-"): prints the usage
+ * error and returns QL_EXIT_USAGE, or 0 when they are valid.
+ */
+int ql_run_check_flags(const char *command, const char *flag_prefix, const char *ctk,
+                       const char *ctv, const char *rotate);
+
 /* Parses the cache and rotation flags into a context's parameters. */
 ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_error *err);
 

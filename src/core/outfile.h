@@ -31,4 +31,12 @@ ql_status ql_outfile_commit(ql_outfile *f, ql_error *err);
 /* Removes the temporary file and frees f (NULL is fine). */
 void ql_outfile_abort(ql_outfile *f);
 
+/*
+ * Whether path could be written: not a directory, and a temporary file can
+ * be created beside it (which is removed again). Commands call it before
+ * long work so that a mistyped output path fails in a second, not after an
+ * hour; the final write can still fail (a full disk) and is atomic anyway.
+ */
+ql_status ql_outfile_check(const char *path, ql_error *err);
+
 #endif

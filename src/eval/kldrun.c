@@ -20,16 +20,21 @@
 
 /* ---- saving ---- */
 
+/*
+ * A consumer that stops an evaluation keeps its reason in its own ql_error:
+ * the evaluation then fails with a generic "stopped" into the caller's, which
+ * the consumer's reason (a full disk, say) replaces afterwards.
+ */
 typedef struct {
     ql_ref_writer *w;
-    ql_error *err;
+    ql_error own_err;
     ql_status st;
 } save_tap;
 
 static bool write_rows(void *user, int64_t chunk, const ql_logits_block *b, const int32_t *targets) {
     (void)chunk, (void)targets;
     save_tap *s = user;
-    s->st = ql_ref_writer_add(s->w, b->hidden, b->logits, b->n_rows, s->err);
+    s->st = ql_ref_writer_add(s->w, b->hidden, b->logits, b->n_rows, &s->own_err);
     return s->st == QL_OK;
 }
 
@@ -56,10 +61,14 @@ ql_status ql_kld_save_base(ql_context *ctx, const gguf_file *model_file, const i
     ql_ref_writer *w;
     st = ql_ref_writer_open(path, fmt, &info, tokens, &m->output, &w, err);
     if (st) return st;
-    save_tap tap = {.w = w, .err = err};
+    save_tap tap = {.w = w};
     ql_eval_params ep2 = *ep;
     ep2.n_chunks = n_chunks;
     st = ql_perplexity(ctx, tokens, n_tokens, &ep2, progress, user, write_rows, &tap, ppl, err);
+    if (tap.st) {
+        st = tap.st;
+        if (err) *err = tap.own_err;
+    }
     if (!st) st = ql_ref_writer_finish(w, err);
     ql_ref_writer_free(w);
     return st;
@@ -88,7 +97,7 @@ ql_status ql_kld_check_compatible(const ql_ref_file *ref, const gguf_file *model
 typedef struct {
     ql_pool *pool;
     ql_kld_acc *acc;
-    ql_error *err;
+    ql_error own_err; /* why score_block stopped the evaluation (see save_tap) */
     ql_status st;
     int64_t first_pos; /* n_ctx / 2 */
     int64_t n_vocab;
@@ -141,7 +150,7 @@ static bool score_block(void *user, int64_t chunk, const ql_logits_block *b,
     s->targets = targets;
     ql_pool_run(s->pool, score_rows_parallel, s);
     for (int64_t r = 0; r < b->n_rows; r++) {
-        s->st = ql_kld_acc_add(s->acc, &s->results[r], (int32_t)(b->first_pos + r), s->err);
+        s->st = ql_kld_acc_add(s->acc, &s->results[r], (int32_t)(b->first_pos + r), &s->own_err);
         if (s->st) return false;
     }
     return true;
@@ -153,7 +162,6 @@ static ql_status scorer_init(scorer *s, ql_context *cand, const ql_matrix *out_m
     const int64_t rows = ql_context_logits_block(cand);
     s->pool = ql_context_pool(cand);
     s->acc = acc;
-    s->err = err;
     s->n_vocab = ql_context_model(cand)->cfg.n_vocab;
     s->results = malloc((size_t)rows * sizeof *s->results);
     s->row_scratch = malloc((size_t)ql_pool_size(s->pool) * (size_t)s->n_vocab * sizeof(float));
@@ -212,7 +220,10 @@ ql_status ql_kld_run_file(ql_context *ctx, const gguf_file *model_file, const ql
         s.hidden = ql_ref_hidden(ref, k);
         s.llama_rows = ql_ref_llama_rows(ref, k);
         st = ql_eval_chunk(ctx, tokens + k * in->n_ctx, k, &ep, score_block, &s, err);
-        if (!st && s.st) st = s.st;
+        if (s.st) {
+            st = s.st;
+            if (err) *err = s.own_err;
+        }
         if (!st) st = after_chunk(acc, k, n_chunks, on_chunk, user, err);
     }
     scorer_free(&s);
@@ -233,10 +244,7 @@ static bool capture_hidden(void *user, int64_t chunk, const ql_logits_block *b,
     return true;
 }
 
-ql_status ql_kld_run_lockstep(ql_context *ref_ctx, ql_context *cand, const int32_t *tokens,
-                              int64_t n_tokens, const ql_eval_params *ep, ql_kld_chunk_fn on_chunk,
-                              void *user, ql_kld_acc *acc, ql_error *err) {
-    const ql_model *rm = ql_context_model(ref_ctx), *cm = ql_context_model(cand);
+ql_status ql_kld_check_models(const ql_model *rm, const ql_model *cm, ql_error *err) {
     if (rm->cfg.n_vocab != cm->cfg.n_vocab)
         return ql_fail(err, QL_ERR_MISMATCH,
                        "the reference model has a vocabulary of %lld tokens, the model under test "
@@ -246,7 +254,16 @@ ql_status ql_kld_run_lockstep(ql_context *ref_ctx, ql_context *cand, const int32
     if (fr && fc && fr != fc)
         return ql_fail(err, QL_ERR_MISMATCH,
                        "the two models have different vocabularies: they cannot be compared");
-    ql_status st = ql_eval_check_tokens(n_tokens, ep->n_ctx, err);
+    return QL_OK;
+}
+
+ql_status ql_kld_run_lockstep(ql_context *ref_ctx, ql_context *cand, const int32_t *tokens,
+                              int64_t n_tokens, const ql_eval_params *ep, ql_kld_chunk_fn on_chunk,
+                              void *user, ql_kld_acc *acc, ql_error *err) {
+    const ql_model *rm = ql_context_model(ref_ctx), *cm = ql_context_model(cand);
+    ql_status st = ql_kld_check_models(rm, cm, err);
+    if (st) return st;
+    st = ql_eval_check_tokens(n_tokens, ep->n_ctx, err);
     if (st) return st;
     int64_t n_chunks = ql_eval_max_chunks(n_tokens, ep->n_ctx);
     if (ep->n_chunks > 0 && ep->n_chunks < n_chunks) n_chunks = ep->n_chunks;
@@ -262,7 +279,10 @@ ql_status ql_kld_run_lockstep(ql_context *ref_ctx, ql_context *cand, const int32
     for (int64_t k = 0; k < n_chunks && !st; k++) {
         st = ql_eval_chunk(ref_ctx, tokens + k * ep->n_ctx, k, ep, capture_hidden, &cap, err);
         if (!st) st = ql_eval_chunk(cand, tokens + k * ep->n_ctx, k, ep, score_block, &s, err);
-        if (!st && s.st) st = s.st;
+        if (s.st) {
+            st = s.st;
+            if (err) *err = s.own_err;
+        }
         if (!st) st = after_chunk(acc, k, n_chunks, on_chunk, user, err);
     }
     scorer_free(&s);

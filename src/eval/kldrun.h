@@ -41,6 +41,9 @@ ql_status ql_kld_run_file(ql_context *ctx, const gguf_file *model_file, const ql
                           int64_t n_chunks, ql_kld_chunk_fn on_chunk, void *user, ql_kld_acc *acc,
                           ql_error *err);
 
+/* Whether two models can be compared token by token (same vocabulary); checked by lockstep runs. */
+ql_status ql_kld_check_models(const ql_model *ref, const ql_model *cand, ql_error *err);
+
 /* Scores cand against ref_ctx on tokens, chunk by chunk; no file. */
 ql_status ql_kld_run_lockstep(ql_context *ref_ctx, ql_context *cand, const int32_t *tokens,
                               int64_t n_tokens, const ql_eval_params *ep, ql_kld_chunk_fn on_chunk,

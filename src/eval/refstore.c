@@ -44,6 +44,17 @@ static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p + 4) << 32 | 
 
 static uint64_t align_up(uint64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
 
+/*
+ * a * b, or UINT64_MAX when that overflows. The sizes a header implies are
+ * products of fields the file controls; a product that wrapped could equal
+ * a crafted file's real size and point every section outside it, so an
+ * overflow saturates and then fails the exact-size check.
+ */
+static uint64_t mul_sat(uint64_t a, uint64_t b) {
+    return a != 0 && b > UINT64_MAX / a ? UINT64_MAX : a * b;
+}
+static uint64_t add_sat(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UINT64_MAX : a + b; }
+
 static void put_text(uint8_t *p, const char *s, size_t field) {
     size_t n = strnlen(s, field - 1);
     memcpy(p, s, n);
@@ -70,8 +81,8 @@ static layout layout_of(int64_t n_ctx, int64_t n_chunks, int64_t n_scored, int64
     l.matrix_bytes = matrix_bytes;
     l.hidden_off = align_up(l.matrix_off + l.matrix_bytes);
     l.chunk_bytes = (uint64_t)n_scored * (uint64_t)n_embd * 4;
-    l.crcs_off = l.hidden_off + l.chunk_bytes * (uint64_t)n_chunks;
-    l.total = l.crcs_off + 4 * (uint64_t)n_chunks;
+    l.crcs_off = add_sat(l.hidden_off, mul_sat(l.chunk_bytes, (uint64_t)n_chunks));
+    l.total = add_sat(l.crcs_off, 4 * (uint64_t)n_chunks);
     return l;
 }
 
@@ -254,6 +265,7 @@ struct ql_ref_file {
     int64_t llama_row_len;
     uint64_t rows_off;
     int32_t *tokens_copy; /* aligned copy when the mapping's offset is not 4-aligned */
+    bool mapped;          /* base is an mmap (else a malloc'd copy, see ql_ref_open_memory) */
 };
 
 static ql_status bad(const char *path, ql_error *err, const char *fmt, const char *what) {
@@ -281,10 +293,15 @@ static ql_status parse_llama(ql_ref_file *f, const char *path, ql_error *err) {
     f->info.n_chunks = n_chunk;
     f->n_scored = (int64_t)n_ctx - 1 - n_ctx / 2;
     f->llama_row_len = ql_kld_llama_row_len(n_vocab);
-    const uint64_t tokens_bytes = (uint64_t)n_ctx * (uint64_t)n_chunk * 4;
-    const uint64_t rows_bytes =
-        (uint64_t)n_chunk * (uint64_t)f->n_scored * (uint64_t)f->llama_row_len * 2;
-    const uint64_t expect = LLAMA_HEADER + tokens_bytes + rows_bytes;
+    const uint64_t tokens_bytes = (uint64_t)n_ctx * (uint64_t)n_chunk * 4; /* < 2^57 */
+    const uint64_t rows_bytes = mul_sat(mul_sat((uint64_t)n_chunk, (uint64_t)f->n_scored),
+                                        (uint64_t)f->llama_row_len * 2);
+    const uint64_t expect = add_sat(LLAMA_HEADER + tokens_bytes, rows_bytes);
+    if (expect == UINT64_MAX)
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "%s: implausible header (n_ctx %u, n_vocab %d, n_chunk %d need more than "
+                       "2^64 bytes)",
+                       path, n_ctx, n_vocab, n_chunk);
     if (f->size != expect)
         return ql_fail(err, QL_ERR_FORMAT,
                        "%s: %s: %llu bytes, but its header (n_ctx %u, n_vocab %d, %d chunks) needs "
@@ -334,6 +351,8 @@ static ql_status parse_qlens(ql_ref_file *f, const char *path, ql_error *err) {
         return bad(path, err, "%s: corrupted reference file (%s out of range)", "dimensions");
     const uint64_t matrix_bytes = ql_row_size((ql_type)out_type, in->n_embd) * (uint64_t)in->n_vocab;
     const layout l = layout_of(in->n_ctx, in->n_chunks, f->n_scored, in->n_embd, matrix_bytes);
+    if (l.total == UINT64_MAX)
+        return bad(path, err, "%s: corrupted reference file (%s out of range)", "dimensions");
     if (get64(h + H_TOKENS_OFF) != l.tokens_off || get64(h + H_TOKENS_BYTES) != l.tokens_bytes ||
         get64(h + H_MATRIX_OFF) != l.matrix_off || get64(h + H_MATRIX_BYTES) != l.matrix_bytes ||
         get64(h + H_HIDDEN_OFF) != l.hidden_off || get64(h + H_CHUNK_BYTES) != l.chunk_bytes ||
@@ -366,37 +385,14 @@ static ql_status parse_qlens(ql_ref_file *f, const char *path, ql_error *err) {
     return check_tokens(f, path, err);
 }
 
-ql_status ql_ref_open(const char *path, ql_ref_file **out, ql_error *err) {
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return ql_fail(err, QL_ERR_IO, "%s: not a regular file", path);
-    }
-    ql_ref_file *f = calloc(1, sizeof *f);
-    if (!f) {
-        close(fd);
-        return ql_fail(err, QL_ERR_NOMEM, "out of memory");
-    }
-    f->size = (uint64_t)sb.st_size;
-    if (f->size < 8) {
-        const bool empty = f->size == 0;
-        close(fd);
-        free(f);
-        return ql_fail(err, QL_ERR_FORMAT, "%s: %s", path,
-                       empty ? "empty file, not a reference file" : "too short to be a reference file");
-    }
-    void *map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) {
-        free(f);
-        return ql_fail(err, QL_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
-    }
-    f->base = map;
+/* Detects the format of f->base / f->size and parses it; closes f on failure. */
+static ql_status parse_any(ql_ref_file *f, const char *path, ql_ref_file **out, ql_error *err) {
     ql_status st;
-    if (memcmp(f->base, QL_REF_MAGIC, 8) == 0) {
+    if (f->size < 8) {
+        st = ql_fail(err, QL_ERR_FORMAT, "%s: %s", path,
+                     f->size == 0 ? "empty file, not a reference file"
+                                  : "too short to be a reference file");
+    } else if (memcmp(f->base, QL_REF_MAGIC, 8) == 0) {
         f->fmt = QL_REF_QLENS;
         st = parse_qlens(f, path, err);
     } else if (memcmp(f->base, LLAMA_MAGIC, 8) == 0) {
@@ -415,9 +411,60 @@ ql_status ql_ref_open(const char *path, ql_ref_file **out, ql_error *err) {
     return QL_OK;
 }
 
+ql_status ql_ref_open(const char *path, ql_ref_file **out, ql_error *err) {
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return ql_fail(err, QL_ERR_IO, "%s: not a regular file", path);
+    }
+    ql_ref_file *f = calloc(1, sizeof *f);
+    if (!f) {
+        close(fd);
+        return ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    }
+    f->size = (uint64_t)sb.st_size;
+    if (f->size > 0) {
+        void *map = mmap(NULL, f->size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (map == MAP_FAILED) {
+            const int e = errno;
+            close(fd);
+            free(f);
+            return ql_fail(err, QL_ERR_IO, "%s: cannot map: %s", path, strerror(e));
+        }
+        f->base = map;
+        f->mapped = true;
+    }
+    close(fd);
+    return parse_any(f, path, out, err);
+}
+
+ql_status ql_ref_open_memory(const void *data, size_t size, const char *name, ql_ref_file **out,
+                             ql_error *err) {
+    *out = NULL;
+    if (!name) name = "<memory>";
+    ql_ref_file *f = calloc(1, sizeof *f);
+    /* a private copy: malloc's alignment holds the int32 tokens and float rows whatever the
+     * caller's buffer, and the result does not depend on the buffer outliving it */
+    uint8_t *copy = f ? malloc(size ? size : 1) : NULL;
+    if (!copy) {
+        free(f);
+        return ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    }
+    if (size) memcpy(copy, data, size);
+    f->base = copy;
+    f->size = size;
+    return parse_any(f, name, out, err);
+}
+
 void ql_ref_close(ql_ref_file *f) {
     if (!f) return;
-    if (f->base) munmap((void *)f->base, f->size);
+    if (f->mapped)
+        munmap((void *)f->base, f->size);
+    else
+        free((void *)f->base);
     free(f->tokens_copy);
     free(f);
 }

@@ -20,6 +20,7 @@
 #define QL_EVAL_REFSTORE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "../core/status.h"
@@ -78,6 +79,13 @@ typedef struct ql_ref_file ql_ref_file;
 
 /* Detects the format, validates sizes, ranges and (qlens format) every checksum. */
 ql_status ql_ref_open(const char *path, ql_ref_file **out, ql_error *err);
+/*
+ * The same over a caller's buffer (fuzzing, tests): the bytes are copied, so
+ * the buffer may be freed afterwards and need not be aligned. name stands
+ * for the path in messages; NULL means "<memory>".
+ */
+ql_status ql_ref_open_memory(const void *data, size_t size, const char *name, ql_ref_file **out,
+                             ql_error *err);
 void ql_ref_close(ql_ref_file *f);
 
 ql_ref_format ql_ref_format_of(const ql_ref_file *f);

@@ -16,11 +16,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum { OUT_BUF_SIZE = 1 << 20 };
@@ -776,6 +778,13 @@ static uint64_t align_up(uint64_t v, uint64_t a, bool *overflow) {
 
 static ql_status open_temp(gguf_writer *w, ql_error *err) {
     static atomic_uint counter;
+    /* renaming onto a directory would fail only after every tensor is written */
+    struct stat sb;
+    if (stat(w->path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return fail_output(w, err, QL_ERR_IO, "is a directory, cannot write the output there");
+    /* a file-size limit (ulimit -f) must be a write error we clean up after, not a signal
+     * that kills the process and leaves the temporary file behind */
+    signal(SIGXFSZ, SIG_IGN);
     size_t len = strlen(w->path) + 64;
     w->tmp_path = malloc(len);
     if (!w->tmp_path) return fail_output(w, err, QL_ERR_NOMEM, "out of memory");

@@ -115,6 +115,43 @@ static void run_file(const ql_sweep_params *p, const char *name, const char *ext
     snprintf(out, size, "%s/runs/%s.%s", p->out_dir, name, ext);
 }
 
+/* The whole text file; a directory or a read error is an error, an empty file is not. */
+static ql_status read_text(const char *path, char **text, size_t *len, ql_error *err) {
+    *text = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        if (n == cap) {
+            char *g = realloc(buf, 2 * cap + 1);
+            if (!g) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = g;
+            cap *= 2;
+        }
+        const size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got == 0) break;
+    }
+    const bool failed = buf && ferror(f);
+    const int e = errno;
+    fclose(f);
+    if (!buf) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory reading it", path);
+    if (failed) {
+        free(buf);
+        return ql_fail(err, QL_ERR_IO, "%s: cannot read: %s", path, strerror(e ? e : EIO));
+    }
+    buf[n] = '\0';
+    *text = buf;
+    *len = n;
+    return QL_OK;
+}
+
 /* ---- step 1: weight files ---- */
 
 static void on_tensor(void *user, const ql_quantize_tensor_report *r) {
@@ -174,20 +211,7 @@ static ql_status make_reference(sweep_state *s, ql_error *err) {
     ql_status st = ql_model_load(p->ref_path, &m, err);
     if (!st) st = tok_load(m->file, &vocab, err);
     size_t len = 0, n_tokens = 0;
-    if (!st) {
-        FILE *f = fopen(p->text_path, "rb");
-        if (!f) st = ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", p->text_path, strerror(errno));
-        else {
-            fseek(f, 0, SEEK_END);
-            long n = ftell(f);
-            rewind(f);
-            text = n >= 0 ? malloc((size_t)n + 1) : NULL;
-            if (!text || fread(text, 1, (size_t)n, f) != (size_t)n)
-                st = ql_fail(err, QL_ERR_IO, "%s: cannot read", p->text_path);
-            len = (size_t)(n > 0 ? n : 0);
-            fclose(f);
-        }
-    }
+    if (!st) st = read_text(p->text_path, &text, &len, err);
     if (!st) st = tok_encode(vocab, text, len, true, false, &tokens, &n_tokens, err);
     ql_context_params cp = ql_context_default_params();
     cp.n_ctx = p->n_ctx;
@@ -257,9 +281,10 @@ static ql_status write_run_json(const char *path, const ql_sweep_weights *w, con
         /* per-chunk rows are not needed to compare runs; they stay in qlens perplexity's JSON */
         ql_json_kld_result(&j, acc, &stats, NULL, 0, b, n_positions);
         ql_json_object_end(&j);
-        if (!ql_json_finish(&j)) {
+        /* a write error is the stream's, and commit reports it with its reason */
+        if (!ql_json_finish(&j) && !ferror(ql_outfile_stream(of))) {
             ql_outfile_abort(of);
-            st = ql_fail(err, QL_ERR_IO, "%s: cannot write", path);
+            st = ql_fail(err, QL_ERR_INTERNAL, "%s: malformed JSON (a bug in qlens)", path);
         } else {
             st = ql_outfile_commit(of, err);
         }
@@ -322,6 +347,46 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
 
 /* ---- the whole sweep ---- */
 
+/*
+ * Everything that can be checked in seconds is checked before DIR is touched:
+ * a mistyped path, an unknown file type or a text too short must fail at once,
+ * not after an hour of quantizing, and must not leave a sweep directory whose
+ * journal records the mistaken parameters.
+ */
+static ql_status preflight(const ql_sweep_params *p, ql_error *err) {
+    for (int w = 0; w < p->n_weights; w++)
+        if (!p->weights[w].path && !ql_ftype_find(p->weights[w].label))
+            return ql_fail(err, QL_ERR_ARG,
+                           "--weights: '%s' is neither a file type (%s) nor a .gguf file",
+                           p->weights[w].label, ql_ftype_names());
+    ql_model *ref;
+    ql_status st = ql_model_load(p->ref_path, &ref, err);
+    if (st) return st;
+    for (int w = 0; w < p->n_weights && !st; w++) {
+        if (!p->weights[w].path) continue;
+        ql_model *m;
+        if (!(st = ql_model_load(p->weights[w].path, &m, err))) {
+            if ((st = ql_kld_check_models(ref, m, err)))
+                ql_error_prefix(err, "%s against %s", p->weights[w].path, p->ref_path);
+            ql_model_free(m);
+        }
+    }
+    tok_vocab *vocab = NULL;
+    char *text = NULL;
+    int32_t *tokens = NULL;
+    size_t len = 0, n_tokens = 0;
+    if (!st) st = tok_load(ref->file, &vocab, err);
+    if (!st) st = read_text(p->text_path, &text, &len, err);
+    if (!st && len == 0) st = ql_fail(err, QL_ERR_ARG, "%s: the text is empty", p->text_path);
+    if (!st) st = tok_encode(vocab, text, len, true, false, &tokens, &n_tokens, err);
+    if (!st) st = ql_eval_check_tokens((int64_t)n_tokens, p->n_ctx, err);
+    free(tokens);
+    free(text);
+    tok_free(vocab);
+    ql_model_free(ref);
+    return st;
+}
+
 static ql_status identity_of(const ql_sweep_params *p, char *out, size_t size, ql_error *err) {
     struct stat rs, ts;
     if (stat(p->ref_path, &rs) != 0)
@@ -348,6 +413,7 @@ ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
                        ql_sweep_step_fn on_step, void *user, ql_error *err) {
     char path[PATH_MAX_LEN], identity[1024];
     ql_status st = identity_of(p, identity, sizeof identity, err);
+    if (!st) st = preflight(p, err);
     if (st) return st;
     if ((st = make_dir(p->out_dir, err))) return st;
     snprintf(path, sizeof path, "%s/weights", p->out_dir);

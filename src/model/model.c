@@ -158,6 +158,16 @@ ql_status ql_model_read_config(const gguf_file *f, ql_model_config *cfg, ql_erro
     if (!emb)
         return ql_fail(err, QL_ERR_FORMAT, "%s: missing tensor token_embd.weight", gguf_path(f));
     cfg->n_vocab = emb->ne[1];
+    /* token ids are int32 and index its rows: at least one, and as many as the tokenizer has
+     * tokens (llama.cpp sizes the embedding from the vocabulary and refuses any other shape) */
+    if (cfg->n_vocab < 1 || cfg->n_vocab > INT32_MAX)
+        return ql_fail(err, QL_ERR_FORMAT, "%s: token_embd.weight has %lld rows (one per token)",
+                       gguf_path(f), (long long)cfg->n_vocab);
+    const gguf_value *toks = gguf_get_arr(f, "tokenizer.ggml.tokens");
+    if (toks && toks->arr.n != (uint64_t)cfg->n_vocab)
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "%s: the tokenizer has %llu tokens but token_embd.weight has %lld rows",
+                       gguf_path(f), (unsigned long long)toks->arr.n, (long long)cfg->n_vocab);
     cfg->tied_output = gguf_find_tensor(f, "output.weight") == NULL;
     return QL_OK;
 }
