@@ -7,6 +7,13 @@
 # run per weight type. Prints markdown tables.
 # usage: bench/perplexity.sh [RUNS]   (from the repository root)
 #   QUICK=1 limits to -c 512 and the Q4_1 file; CALLGRIND=0 skips instruction counts.
+#   LLAMA_PERPLEXITY=/path/to/llama-perplexity adds llama.cpp's throughput for
+#   the same model, text, context, cache types and threads (its defaults
+#   otherwise: weight repacking on, flash attention auto), from its "prompt eval"
+#   timing, and the ratio qlens / llama.cpp. qlens's tokens/s is wall time from
+#   opening the model to the last score (loading, tokenizing and scoring
+#   included); llama.cpp's counts its graph evaluation only, so the ratio does
+#   not flatter qlens.
 set -eu
 RUNS=${1:-3}
 SHARED=${SHARED:-../shared}
@@ -36,10 +43,24 @@ run_one() {
         sed -n 's/.*(\([0-9.]*\) tokens\/s), peak RSS \([0-9.]*\) MiB.*/\1 \2/p'
 }
 
+# run_llama MODEL CTX CACHE THREADS: prints llama.cpp's tokens/s
+run_llama() {
+    "$LLAMA_PERPLEXITY" -m "$1" -f "$TEXT" -c "$2" --chunks 1 -t "$4" -ctk "${3%/*}" -ctv "${3#*/}" 2>&1 |
+        sed -n 's/.*prompt eval time.* \([0-9.]*\) tokens per second.*/\1/p'
+}
+
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 
-echo "| weights | -c | cache K/V | threads | tokens/s (median of $RUNS) | peak RSS MiB |"
-echo "|---|---|---|---|---|---|"
+LLAMA=${LLAMA_PERPLEXITY:-}
+if [ -n "$LLAMA" ]; then
+    echo "llama.cpp: $LLAMA"
+    echo
+    echo "| weights | -c | cache K/V | threads | qlens tokens/s (median of $RUNS) | llama.cpp tokens/s | qlens / llama.cpp | qlens peak RSS MiB |"
+    echo "|---|---|---|---|---|---|---|---|"
+else
+    echo "| weights | -c | cache K/V | threads | tokens/s (median of $RUNS) | peak RSS MiB |"
+    echo "|---|---|---|---|---|---|"
+fi
 for m in $MODELS; do
     path=$(model_path "$m")
     for c in $CTXS; do
@@ -53,7 +74,19 @@ for m in $MODELS; do
                 done
                 tps=$(cut -d' ' -f1 "$OUT/runs.txt" | median)
                 rss=$(cut -d' ' -f2 "$OUT/runs.txt" | sort -n | tail -1)
-                echo "| $m | $c | $cache | $t | $tps | $rss |"
+                if [ -n "$LLAMA" ]; then
+                    i=0
+                    : >"$OUT/llama.txt"
+                    while [ "$i" -lt "$RUNS" ]; do
+                        run_llama "$path" "$c" "$cache" "$t" >>"$OUT/llama.txt"
+                        i=$((i + 1))
+                    done
+                    ltps=$(median <"$OUT/llama.txt")
+                    ratio=$(awk -v a="$tps" -v b="$ltps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
+                    echo "| $m | $c | $cache | $t | $tps | $ltps | $ratio | $rss |"
+                else
+                    echo "| $m | $c | $cache | $t | $tps | $rss |"
+                fi
             done
         done
     done

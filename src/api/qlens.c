@@ -98,10 +98,8 @@ static ql_status make_context(qlens_model *h, const qlens_eval_params *p, int64_
     cp.type_k = (ql_type)k;
     cp.type_v = (ql_type)v;
     const char *rot = p->kv_rotate ? p->kv_rotate : "auto";
-    if (strcmp(rot, "auto") == 0) cp.rotate = QL_ROTATE_AUTO;
-    else if (strcmp(rot, "on") == 0) cp.rotate = QL_ROTATE_ON;
-    else if (strcmp(rot, "off") == 0) cp.rotate = QL_ROTATE_OFF;
-    else return ql_fail(e, QL_ERR_ARG, "kv_rotate '%s' is not auto, on or off", rot);
+    if (!ql_rotate_mode_from_name(rot, &cp.rotate))
+        return ql_fail(e, QL_ERR_ARG, "kv_rotate '%s' is not auto, on or off", rot);
     return ql_context_create(h->m, &cp, ctx, e);
 }
 

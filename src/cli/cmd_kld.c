@@ -48,22 +48,6 @@ const ql_command ql_cmd_kld = {
     .run = run_kld,
 };
 
-typedef struct {
-    cli_progress bar;
-    ql_kld_chunk_row *rows;
-} kld_ui;
-
-static bool on_chunk(void *user, int64_t chunk, int64_t n_chunks, const ql_kld_chunk_row *row) {
-    kld_ui *ui = user;
-    ui->rows[chunk] = *row;
-    cli_progress_end(&ui->bar);
-    ql_run_print_kld_chunk(chunk, row);
-    char detail[64];
-    snprintf(detail, sizeof detail, "chunk %lld/%lld", (long long)chunk + 1, (long long)n_chunks);
-    cli_progress_update(&ui->bar, (double)(chunk + 1), (double)n_chunks, detail);
-    return true;
-}
-
 static int run_kld(int argc, char **argv) {
     ql_run_opts_defaults(&ro);
     int np = 0;
@@ -98,7 +82,7 @@ static int run_kld(int argc, char **argv) {
     int64_t n_tokens = 0;
     ql_eval_params ep;
     ql_kld_acc acc = {0};
-    kld_ui ui = {0};
+    ql_run_kld_ui ui = {0};
     ql_status st = ql_run_tokenize(&ref, opt_file, &tokens, &n_tokens, &err);
     if (!st) st = ql_run_eval_params(&ref, n_tokens, &ep, &err);
     if (!st) st = ql_kld_acc_init(&acc, ep.n_chunks * ql_eval_scored_per_chunk(ep.n_ctx), &err);
@@ -113,7 +97,7 @@ static int run_kld(int argc, char **argv) {
         ql_run_print_header(&cand, n_tokens, &ep);
         ql_run_print_kld_chunk_header();
         cli_progress_begin(&ui.bar, "kld");
-        st = ql_kld_run_lockstep(ref.ctx, cand.ctx, tokens, n_tokens, &ep, on_chunk, &ui, &acc, &err);
+        st = ql_kld_run_lockstep(ref.ctx, cand.ctx, tokens, n_tokens, &ep, ql_run_kld_on_chunk, &ui, &acc, &err);
         cli_progress_end(&ui.bar);
         rc = st ? cli_fail(&err) : ql_run_finish_kld(&cand, &acc, ui.rows, ep.n_chunks, ep.n_ctx);
     }

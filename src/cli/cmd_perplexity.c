@@ -127,22 +127,6 @@ static int run_plain(ql_run *r) {
     return rc;
 }
 
-typedef struct {
-    cli_progress bar;
-    ql_kld_chunk_row *rows;
-} kld_ui;
-
-static bool kld_chunk(void *user, int64_t chunk, int64_t n_chunks, const ql_kld_chunk_row *row) {
-    kld_ui *ui = user;
-    ui->rows[chunk] = *row;
-    cli_progress_end(&ui->bar);
-    ql_run_print_kld_chunk(chunk, row);
-    char detail[64];
-    snprintf(detail, sizeof detail, "chunk %lld/%lld", (long long)chunk + 1, (long long)n_chunks);
-    cli_progress_update(&ui->bar, (double)(chunk + 1), (double)n_chunks, detail);
-    return true;
-}
-
 static int run_kld(ql_run *r, ql_ref_file *ref) {
     ql_error err;
     const ql_ref_info *in = ql_ref_info_of(ref);
@@ -150,7 +134,7 @@ static int run_kld(ql_run *r, ql_ref_file *ref) {
     if (ro.chunks > 0 && ro.chunks < n_chunks) n_chunks = ro.chunks;
     ql_kld_acc acc;
     if (ql_kld_acc_init(&acc, n_chunks * ql_ref_scored_per_chunk(ref), &err)) return cli_fail(&err);
-    kld_ui ui = {.rows = calloc((size_t)n_chunks, sizeof *ui.rows)};
+    ql_run_kld_ui ui = {.rows = calloc((size_t)n_chunks, sizeof *ui.rows)};
     if (!ui.rows) {
         ql_kld_acc_free(&acc);
         cli_error("out of memory");
@@ -159,7 +143,7 @@ static int run_kld(ql_run *r, ql_ref_file *ref) {
     ql_run_print_kld_ref(r, opt_base, ref, n_chunks);
     ql_run_print_kld_chunk_header();
     cli_progress_begin(&ui.bar, "kl-divergence");
-    ql_status st = ql_kld_run_file(r->ctx, r->model->file, ref, n_chunks, kld_chunk, &ui, &acc, &err);
+    ql_status st = ql_kld_run_file(r->ctx, r->model->file, ref, n_chunks, ql_run_kld_on_chunk, &ui, &acc, &err);
     cli_progress_end(&ui.bar);
     int rc = st ? cli_fail(&err) : ql_run_finish_kld(r, &acc, ui.rows, n_chunks, in->n_ctx);
     free(ui.rows);

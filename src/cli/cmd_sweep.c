@@ -100,7 +100,8 @@ static int run_sweep(int argc, char **argv) {
     if (!opt_weights) return cli_usage("sweep: --weights LIST is required");
     if (!opt_file) return cli_usage("sweep: -f TEXT is required");
     if (!opt_out) return cli_usage("sweep: --out DIR is required");
-    if (strcmp(opt_rotate, "auto") && strcmp(opt_rotate, "on") && strcmp(opt_rotate, "off"))
+    ql_rotate_mode rotate_mode;
+    if (!ql_rotate_mode_from_name(opt_rotate, &rotate_mode))
         return cli_usage("sweep --kv-rotate: '%s' is not auto, on or off", opt_rotate);
 
     enum { MAX_ITEMS = 64 };

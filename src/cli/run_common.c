@@ -36,7 +36,8 @@ int ql_run_check_flags(const char *command, const char *flag_prefix, const char 
             return cli_usage("%s %s%s: unknown cache type '%s' (valid: %s)", command, flag_prefix,
                              types[i].flag, types[i].value, ql_kv_cache_type_names());
     }
-    if (strcmp(rotate, "auto") && strcmp(rotate, "on") && strcmp(rotate, "off"))
+    ql_rotate_mode mode;
+    if (!ql_rotate_mode_from_name(rotate, &mode))
         return cli_usage("%s %skv-rotate: '%s' is not auto, on or off", command, flag_prefix,
                          rotate);
     return 0;
@@ -53,13 +54,7 @@ ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_
     if (st) return st;
     cp->type_k = (ql_type)tk;
     cp->type_v = (ql_type)tv;
-    if (strcmp(o->rotate, "auto") == 0)
-        cp->rotate = QL_ROTATE_AUTO;
-    else if (strcmp(o->rotate, "on") == 0)
-        cp->rotate = QL_ROTATE_ON;
-    else if (strcmp(o->rotate, "off") == 0)
-        cp->rotate = QL_ROTATE_OFF;
-    else
+    if (!ql_rotate_mode_from_name(o->rotate, &cp->rotate))
         return ql_fail(err, QL_ERR_ARG, "--kv-rotate: '%s' is not auto, on or off", o->rotate);
     return QL_OK;
 }
@@ -250,6 +245,17 @@ void ql_run_print_kld_chunk(int64_t chunk, const ql_kld_chunk_row *row) {
            row->ln_ratio.unc, row->kld.value, row->kld.unc, 100 * row->rms_dp.value,
            100 * row->rms_dp.unc, 100 * row->same_top.value, 100 * row->same_top.unc);
     fflush(stdout);
+}
+
+bool ql_run_kld_on_chunk(void *user, int64_t chunk, int64_t n_chunks, const ql_kld_chunk_row *row) {
+    ql_run_kld_ui *ui = user;
+    ui->rows[chunk] = *row;
+    cli_progress_end(&ui->bar);
+    ql_run_print_kld_chunk(chunk, row);
+    char detail[64];
+    snprintf(detail, sizeof detail, "chunk %lld/%lld", (long long)chunk + 1, (long long)n_chunks);
+    cli_progress_update(&ui->bar, (double)(chunk + 1), (double)n_chunks, detail);
+    return true;
 }
 
 void ql_run_print_kld_stats(const ql_kld_stats *s) {

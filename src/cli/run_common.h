@@ -111,6 +111,14 @@ ql_status ql_run_json_end(ql_run *r, ql_outfile *of, ql_error *err);
 void ql_run_print_kld_ref(const ql_run *r, const char *path, const ql_ref_file *ref, int64_t n_chunks);
 void ql_run_print_kld_chunk_header(void);
 void ql_run_print_kld_chunk(int64_t chunk, const ql_kld_chunk_row *row);
+
+/* A KLD run's chunk callback state: rows kept for the statistics, a progress bar. */
+typedef struct {
+    cli_progress bar;
+    ql_kld_chunk_row *rows;
+} ql_run_kld_ui;
+/* Keeps the row, prints it and moves the bar (user is a ql_run_kld_ui). */
+bool ql_run_kld_on_chunk(void *user, int64_t chunk, int64_t n_chunks, const ql_kld_chunk_row *row);
 void ql_run_print_kld_stats(const ql_kld_stats *s);
 void ql_run_print_kld_positions(const ql_kld_bucket *b, int n);
 

@@ -322,9 +322,10 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         cp.n_threads = p->n_threads;
         cp.type_k = c->k;
         cp.type_v = c->v;
-        cp.rotate = strcmp(p->rotate, "on") == 0    ? QL_ROTATE_ON
-                    : strcmp(p->rotate, "off") == 0 ? QL_ROTATE_OFF
-                                                    : QL_ROTATE_AUTO;
+        if (!ql_rotate_mode_from_name(p->rotate, &cp.rotate)) {
+            st = ql_fail(err, QL_ERR_ARG, "sweep: kv_rotate '%s' is not auto, on or off", p->rotate);
+            break;
+        }
         ql_context *ctx = NULL;
         ql_kld_acc acc = {0};
         const int64_t n_chunks = ql_ref_info_of(ref)->n_chunks;

@@ -12,6 +12,7 @@
 #include "../../include/qlens.h"
 #include "../core/json.h"
 #include "../core/outfile.h"
+#include "../eval/results_json.h"
 #include "sweep.h"
 
 static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
@@ -131,16 +132,6 @@ ql_status ql_sweep_write_csv(const ql_sweep_results *r, const char *path, ql_err
     return write_with(path, r, csv, err);
 }
 
-static void jv(ql_json *j, const char *k, double v, double u) {
-    ql_json_key(j, k);
-    ql_json_object_begin(j);
-    ql_json_key(j, "value");
-    ql_json_double(j, v);
-    ql_json_key(j, "unc");
-    ql_json_double(j, u);
-    ql_json_object_end(j);
-}
-
 static void json_doc(const ql_sweep_results *r, FILE *o) {
     ql_json j;
     ql_json_init(&j, o, true);
@@ -176,11 +167,11 @@ static void json_doc(const ql_sweep_results *r, FILE *o) {
         ql_json_str(&j, ql_type_name((int)w->k));
         ql_json_key(&j, "cache_type_v");
         ql_json_str(&j, ql_type_name((int)w->v));
-        jv(&j, "kld", w->stats.kld.value, w->stats.kld.unc);
-        jv(&j, "ppl_ratio", w->stats.ratio.value, w->stats.ratio.unc);
-        jv(&j, "ln_ppl_ratio", w->stats.ln_ratio.value, w->stats.ln_ratio.unc);
-        jv(&j, "same_top", w->stats.same_top.value, w->stats.same_top.unc);
-        jv(&j, "ppl_q", w->stats.ppl_q.value, w->stats.ppl_q.unc);
+        ql_json_val_unc(&j, "kld", w->stats.kld);
+        ql_json_val_unc(&j, "ppl_ratio", w->stats.ratio);
+        ql_json_val_unc(&j, "ln_ppl_ratio", w->stats.ln_ratio);
+        ql_json_val_unc(&j, "same_top", w->stats.same_top);
+        ql_json_val_unc(&j, "ppl_q", w->stats.ppl_q);
         ql_json_key(&j, "kld_p99");
         ql_json_double(&j, w->stats.kld_pct[2]);
         ql_json_key(&j, "weight_bytes");
@@ -194,7 +185,7 @@ static void json_doc(const ql_sweep_results *r, FILE *o) {
         ql_json_key(&j, "vs_above");
         if (w->has_prev) {
             ql_json_object_begin(&j);
-            jv(&j, "d_kld", w->d_kld, w->d_kld_se);
+            ql_json_val_unc(&j, "d_kld", (ql_val_unc){w->d_kld, w->d_kld_se});
             ql_json_key(&j, "sigma");
             ql_json_double(&j, w->sigma);
             ql_json_key(&j, "distinguishable");
@@ -211,7 +202,7 @@ static void json_doc(const ql_sweep_results *r, FILE *o) {
             ql_json_int(&j, w->buckets[b].pos_begin);
             ql_json_key(&j, "last");
             ql_json_int(&j, w->buckets[b].pos_end);
-            jv(&j, "kld", w->buckets[b].kld.value, w->buckets[b].kld.unc);
+            ql_json_val_unc(&j, "kld", w->buckets[b].kld);
             ql_json_object_end(&j);
         }
         ql_json_array_end(&j);

@@ -29,6 +29,16 @@ bool ql_kv_cache_type_ok(ql_type t) {
     return false;
 }
 
+bool ql_rotate_mode_from_name(const char *name, ql_rotate_mode *mode) {
+    static const char *const names[] = {"auto", "on", "off"};
+    for (int i = 0; i < 3; i++)
+        if (name && strcmp(name, names[i]) == 0) {
+            *mode = (ql_rotate_mode)i;
+            return true;
+        }
+    return false;
+}
+
 ql_context_params ql_context_default_params(void) {
     return (ql_context_params){.n_ctx = 512, .n_ubatch = 512, .n_threads = ql_cpu_count(),
                                .type_k = QL_TYPE_F16, .type_v = QL_TYPE_F16,

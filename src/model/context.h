@@ -19,6 +19,9 @@
 
 typedef enum { QL_ROTATE_AUTO = 0, QL_ROTATE_ON, QL_ROTATE_OFF } ql_rotate_mode;
 
+/* "auto", "on" or "off" (the --kv-rotate values); false for anything else. */
+bool ql_rotate_mode_from_name(const char *name, ql_rotate_mode *mode);
+
 typedef struct {
     int64_t n_ctx;      /* positions the KV cache holds */
     int64_t n_ubatch;   /* tokens per forward pass step (default 512) */
