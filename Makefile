@@ -200,8 +200,10 @@ uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/qlens $(DESTDIR)$(PREFIX)/include/qlens.h \
 	      $(DESTDIR)$(PREFIX)/lib/libqlens.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/qlens.pc
 
+# generated files keep their generator's layout
+FORMAT_SKIP = src/tokenizer/unicode_tables.c tests/tokenizer_pretok_cases.h
 format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+	clang-format -i $$(git ls-files '*.c' '*.h' | grep -vxF $(addprefix -e ,$(FORMAT_SKIP)))
 
 clean:
 	rm -rf build/obj build/san build/portable build/fuzz build/tests build/test-tmp build/qlens build/libqlens.a build/qlens-test

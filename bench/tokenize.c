@@ -79,8 +79,8 @@ int main(int argc, char **argv) {
         }
         qsort(t, (size_t)runs, sizeof *t, compare_double);
         const char *slash = strrchr(argv[v], '/');
-        printf("  %-32s %-6s %-15s %7zu tokens  %7.1f ms  (%.1f MB/s)\n", slash ? slash + 1 : argv[v],
-               tok_model_name(vocab),
+        printf("  %-32s %-6s %-15s %7zu tokens  %7.1f ms  (%.1f MB/s)\n",
+               slash ? slash + 1 : argv[v], tok_model_name(vocab),
                tok_pre_name(vocab)[0] ? tok_pre_name(vocab) : "-", n_ids, t[runs / 2] * 1e3,
                (double)len / t[runs / 2] / 1e6);
         free(t);

@@ -20,9 +20,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QLENS_VERSION_MAJOR 0
-#define QLENS_VERSION_MINOR 1
-#define QLENS_VERSION_PATCH 0
+#define QLENS_VERSION_MAJOR  0
+#define QLENS_VERSION_MINOR  1
+#define QLENS_VERSION_PATCH  0
 #define QLENS_VERSION_STRING "0.1.0"
 
 #ifdef __cplusplus
@@ -69,12 +69,12 @@ qlens_status qlens_tokenize(qlens_model *m, const char *text, size_t len, int ad
 /* ---- evaluation ---- */
 
 typedef struct {
-    int64_t n_ctx;      /* tokens per chunk (default 512) */
-    int64_t n_chunks;   /* 0: as many as the tokens give */
-    int64_t n_ubatch;   /* tokens per forward step (default 512) */
-    int n_threads;      /* 0: all CPUs */
+    int64_t n_ctx;                           /* tokens per chunk (default 512) */
+    int64_t n_chunks;                        /* 0: as many as the tokens give */
+    int64_t n_ubatch;                        /* tokens per forward step (default 512) */
+    int n_threads;                           /* 0: all CPUs */
     const char *cache_type_k, *cache_type_v; /* "f16", "q8_0", ... (default "f16") */
-    const char *kv_rotate; /* "auto" (default), "on", "off" */
+    const char *kv_rotate;                   /* "auto" (default), "on", "off" */
 } qlens_eval_params;
 
 void qlens_eval_params_default(qlens_eval_params *p);
@@ -94,7 +94,7 @@ qlens_status qlens_perplexity(qlens_model *m, const qlens_eval_params *p, const 
                               qlens_error *err);
 
 typedef struct {
-    double kld, kld_unc;           /* mean KL divergence per scored token */
+    double kld, kld_unc; /* mean KL divergence per scored token */
     double ppl_q, ppl_base;
     double ln_ratio, ln_ratio_unc; /* mean ln(PPL(Q)/PPL(base)) */
     double same_top, same_top_unc; /* fraction of tokens with the same most likely token */

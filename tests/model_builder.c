@@ -26,14 +26,16 @@ typedef struct {
     ql_error err;
 } builder;
 
-static void tensor(builder *b, const char *name, int64_t ne0, int64_t ne1, float scale, float mean) {
+static void tensor(builder *b, const char *name, int64_t ne0, int64_t ne1, float scale,
+                   float mean) {
     if (!b->ok) return;
     const int64_t n = ne0 * ne1;
     float *v = malloc((size_t)n * sizeof *v);
     for (int64_t i = 0; i < n; i++) v[i] = mean + scale * next_gauss(&b->seed);
     b->blobs[b->n_blobs++] = v;
     const int64_t ne[2] = {ne0, ne1};
-    b->ok = gguf_writer_add_tensor(b->w, name, QL_TYPE_F32, ne1 > 1 ? 2 : 1, ne, v, &b->err) == QL_OK;
+    b->ok =
+        gguf_writer_add_tensor(b->w, name, QL_TYPE_F32, ne1 > 1 ? 2 : 1, ne, v, &b->err) == QL_OK;
 }
 
 bool ql_test_build_model(const char *path, const ql_test_model_shape *s) {
@@ -48,9 +50,11 @@ bool ql_test_build_model(const char *path, const ql_test_model_shape *s) {
     }
     char key[128];
 #define SET_U32(suffix, v)                                                                         \
-    (snprintf(key, sizeof key, "%s." suffix, s->arch), gguf_writer_set_u32(b.w, key, (uint32_t)(v), &err))
+    (snprintf(key, sizeof key, "%s." suffix, s->arch),                                             \
+     gguf_writer_set_u32(b.w, key, (uint32_t)(v), &err))
     b.ok = gguf_writer_set_str(b.w, "general.architecture", s->arch, &err) == QL_OK &&
-           SET_U32("context_length", 4096) == QL_OK && SET_U32("embedding_length", s->n_embd) == QL_OK &&
+           SET_U32("context_length", 4096) == QL_OK &&
+           SET_U32("embedding_length", s->n_embd) == QL_OK &&
            SET_U32("block_count", s->n_layer) == QL_OK &&
            SET_U32("feed_forward_length", s->n_ff) == QL_OK &&
            SET_U32("attention.head_count", s->n_head) == QL_OK &&
@@ -76,7 +80,8 @@ bool ql_test_build_model(const char *path, const ql_test_model_shape *s) {
     tensor(&b, "output_norm.weight", s->n_embd, 1, 0.1f, 1);
     for (int l = 0; l < s->n_layer; l++) {
         char n[64];
-#define T(name, a, c, sc, mean) (snprintf(n, sizeof n, "blk.%d." name, l), tensor(&b, n, a, c, sc, mean))
+#define T(name, a, c, sc, mean)                                                                    \
+    (snprintf(n, sizeof n, "blk.%d." name, l), tensor(&b, n, a, c, sc, mean))
         T("attn_norm.weight", s->n_embd, 1, 0.1f, 1);
         T("attn_q.weight", s->n_embd, q, 1 / sqrtf((float)s->n_embd), 0);
         T("attn_k.weight", s->n_embd, kvd, 1 / sqrtf((float)s->n_embd), 0);

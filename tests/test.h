@@ -31,14 +31,14 @@ void ql_test_skip(ql_test_ctx *t, const char *fmt, ...) __attribute__((format(pr
 #define CHECK_MSG(cond, ...)                                                                       \
     do {                                                                                           \
         t->checks++;                                                                               \
-        if (!(cond)) ql_test_failf(t, __FILE__, __LINE__, __VA_ARGS__);                           \
+        if (!(cond)) ql_test_failf(t, __FILE__, __LINE__, __VA_ARGS__);                            \
     } while (0)
 #define CHECK(cond) CHECK_MSG(cond, "check failed: %s", #cond)
 #define REQUIRE_MSG(cond, ...)                                                                     \
     do {                                                                                           \
         t->checks++;                                                                               \
         if (!(cond)) {                                                                             \
-            ql_test_failf(t, __FILE__, __LINE__, __VA_ARGS__);                                    \
+            ql_test_failf(t, __FILE__, __LINE__, __VA_ARGS__);                                     \
             return;                                                                                \
         }                                                                                          \
     } while (0)
@@ -46,12 +46,12 @@ void ql_test_skip(ql_test_ctx *t, const char *fmt, ...) __attribute__((format(pr
 #define CHECK_EQ_INT(a, b)                                                                         \
     do {                                                                                           \
         long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
-        CHECK_MSG(va_ == vb_, "%s == %s: %lld != %lld", #a, #b, va_, vb_);                        \
+        CHECK_MSG(va_ == vb_, "%s == %s: %lld != %lld", #a, #b, va_, vb_);                         \
     } while (0)
 #define CHECK_NEAR(a, b, tol)                                                                      \
     do {                                                                                           \
         double va_ = (double)(a), vb_ = (double)(b), tol_ = (double)(tol);                         \
-        CHECK_MSG(fabs(va_ - vb_) <= tol_, "%s ~ %s: %.9g vs %.9g (|diff| %.3g > %.3g)", #a, #b,  \
+        CHECK_MSG(fabs(va_ - vb_) <= tol_, "%s ~ %s: %.9g vs %.9g (|diff| %.3g > %.3g)", #a, #b,   \
                   va_, vb_, fabs(va_ - vb_), tol_);                                                \
     } while (0)
 #define SKIP(...)                                                                                  \

@@ -29,7 +29,8 @@ static double final_ppl(const char *out) {
 static void check_one_error(ql_test_ctx *t, int rc, int want_rc, const char *out, const char *err,
                             const char *needle) {
     CHECK_MSG(rc == want_rc, "exit status %d, expected %d (stderr: %s)", rc, want_rc, err);
-    CHECK_MSG(strncmp(err, "qlens: error: ", 14) == 0, "stderr does not start with the prefix: %s", err);
+    CHECK_MSG(strncmp(err, "qlens: error: ", 14) == 0, "stderr does not start with the prefix: %s",
+              err);
     const char *nl = strchr(err, '\n');
     CHECK_MSG(nl && nl[1] == '\0', "not exactly one line: %s", err);
     CHECK_MSG(strstr(err, needle) != NULL, "'%s' not in: %s", needle, err);
@@ -111,8 +112,7 @@ QL_TEST(cli_kld_lockstep_equals_file) {
              ql_test_synth_model("gemma3"), dir);
     REQUIRE_MSG(ql_test_run_qlens(args, &out1, &err) == 0, "%s", err);
     free(err);
-    snprintf(args, sizeof args,
-             "kld --ref %s -m %s -f %s -c 64 --chunks 3 -ctk q8_0 -ctv q4_0",
+    snprintf(args, sizeof args, "kld --ref %s -m %s -f %s -c 64 --chunks 3 -ctk q8_0 -ctv q4_0",
              ql_test_synth_model("gemma3"), ql_test_synth_model("gemma3"), wiki());
     REQUIRE_MSG(ql_test_run_qlens(args, &out2, &err) == 0, "%s", err);
     free(err);
@@ -128,22 +128,26 @@ QL_TEST(cli_perplexity_errors) {
     snprintf(path, sizeof path, "%s/short.txt", dir);
     ql_test_write_file(path, "Only a few words here.", 22);
 
-    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 128", ql_test_synth_model("llama"), path);
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 128", ql_test_synth_model("llama"),
+             path);
     int rc = ql_test_run_qlens(args, &out, &err);
     check_one_error(t, rc, 1, out, err, "at least 256");
     CHECK_MSG(strstr(err, "has 5 tokens") || strstr(err, "has 6 tokens"), "token count: %s", err);
     free(out), free(err);
 
-    snprintf(args, sizeof args, "perplexity -m %s -f %s -ctk q3_K", ql_test_synth_model("llama"), wiki());
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -ctk q3_K", ql_test_synth_model("llama"),
+             wiki());
     rc = ql_test_run_qlens(args, &out, &err);
     /* a bad option value is a command-line error */
-    check_one_error(t, rc, 2, out, err, "valid: f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl");
+    check_one_error(t, rc, 2, out, err,
+                    "valid: f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0, iq4_nl");
     free(out), free(err);
 
     /* a head size of 40 cannot hold blocks of 32 */
     snprintf(path, sizeof path, "%s/head40.gguf", dir);
-    ql_test_model_shape shape = {"llama", 80, 2, 2, 40, 128, 2,
-                                 ql_test_shared_path("golden/tokenizer/ggml-vocab-gpt-2.gguf")};
+    ql_test_model_shape shape = {
+        "llama", 80,  2, 2,
+        40,      128, 2, ql_test_shared_path("golden/tokenizer/ggml-vocab-gpt-2.gguf")};
     REQUIRE(ql_test_build_model(path, &shape));
     snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 1 -ctv q8_0", path, wiki());
     rc = ql_test_run_qlens(args, &out, &err);
@@ -176,7 +180,8 @@ QL_TEST(cli_perplexity_errors) {
 QL_TEST(cli_kld_reference_mismatches) {
     const char *dir = ql_test_tmpdir(t);
     char args[4096], *out, *err;
-    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 2 --kl-divergence-base %s/b.qlref",
+    snprintf(args, sizeof args,
+             "perplexity -m %s -f %s -c 64 --chunks 2 --kl-divergence-base %s/b.qlref",
              ql_test_synth_model("llama"), wiki(), dir);
     REQUIRE_MSG(ql_test_run_qlens(args, NULL, &err) == 0, "%s", err);
     free(err);
@@ -187,7 +192,8 @@ QL_TEST(cli_kld_reference_mismatches) {
     check_one_error(t, rc, 1, out, err, "vocabulary");
     free(out), free(err);
     /* another n_ctx */
-    snprintf(args, sizeof args, "perplexity -m %s --kl-divergence-base %s/b.qlref --kl-divergence -c 128",
+    snprintf(args, sizeof args,
+             "perplexity -m %s --kl-divergence-base %s/b.qlref --kl-divergence -c 128",
              ql_test_synth_model("llama"), dir);
     rc = ql_test_run_qlens(args, &out, &err);
     check_one_error(t, rc, 2, out, err, "-c 64");
@@ -226,5 +232,9 @@ static void real_model(ql_test_ctx *t, const char *path, double lo, double hi) {
     free(out), free(err);
 }
 
-QL_TEST(real_smollm2_perplexity) { real_model(t, "models/SmolLM2-135M-Instruct.Q4_1.gguf", 5, 60); }
-QL_TEST(real_gemma3_perplexity) { real_model(t, "models/gemma-3-270m-Q4_K_M.gguf", 5, 60); }
+QL_TEST(real_smollm2_perplexity) {
+    real_model(t, "models/SmolLM2-135M-Instruct.Q4_1.gguf", 5, 60);
+}
+QL_TEST(real_gemma3_perplexity) {
+    real_model(t, "models/gemma-3-270m-Q4_K_M.gguf", 5, 60);
+}

@@ -93,7 +93,8 @@ static void dhadamard(double *x, int64_t n, int block) {
         double *tmp = malloc((size_t)block * sizeof(double));
         for (int i = 0; i < block; i++) {
             double s = 0;
-            for (int j = 0; j < block; j++) s += (__builtin_popcount((unsigned)(i & j)) & 1 ? -1 : 1) * x[b0 + j];
+            for (int j = 0; j < block; j++)
+                s += (__builtin_popcount((unsigned)(i & j)) & 1 ? -1 : 1) * x[b0 + j];
             tmp[i] = s / sqrt((double)block);
         }
         memcpy(x + b0, tmp, (size_t)block * sizeof(double));
@@ -115,12 +116,16 @@ static void reference_forward(const ql_model *m, const int32_t *tok, int64_t T, 
     float *row = malloc((size_t)E * sizeof(float));
     const ql_type_traits *te = ql_type_traits_get((int)m->tok_embd.type);
     for (int64_t t = 0; t < T; t++) {
-        te->to_float((const uint8_t *)m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes, row, E);
+        te->to_float((const uint8_t *)m->tok_embd.data + (size_t)tok[t] * m->tok_embd.row_bytes,
+                     row, E);
         for (int64_t i = 0; i < E; i++) x[t * E + i] = row[i] * (double)c->embd_scale;
     }
-    double *h = malloc((size_t)E * sizeof(double)), *q = malloc((size_t)(T * H * dk) * sizeof(double));
-    double *k = malloc((size_t)(T * HK * dk) * sizeof(double)), *v = malloc((size_t)(T * HK * dv) * sizeof(double));
-    double *att = malloc((size_t)(H * dv) * sizeof(double)), *o = malloc((size_t)E * sizeof(double));
+    double *h = malloc((size_t)E * sizeof(double)),
+           *q = malloc((size_t)(T * H * dk) * sizeof(double));
+    double *k = malloc((size_t)(T * HK * dk) * sizeof(double)),
+           *v = malloc((size_t)(T * HK * dv) * sizeof(double));
+    double *att = malloc((size_t)(H * dv) * sizeof(double)),
+           *o = malloc((size_t)E * sizeof(double));
     double *g = malloc((size_t)F * sizeof(double)), *u = malloc((size_t)F * sizeof(double));
     double *sc = malloc((size_t)T * sizeof(double));
     for (int64_t l = 0; l < c->n_layer; l++) {
@@ -278,7 +283,15 @@ static void compare_arch(ql_test_ctx *t, const char *arch) {
     compare(t, arch, QL_TYPE_F16, QL_ROTATE_ON);
 }
 
-QL_TEST(forward_reference_llama) { compare_arch(t, "llama"); }
-QL_TEST(forward_reference_qwen2) { compare_arch(t, "qwen2"); }
-QL_TEST(forward_reference_qwen3) { compare_arch(t, "qwen3"); }
-QL_TEST(forward_reference_gemma3) { compare_arch(t, "gemma3"); }
+QL_TEST(forward_reference_llama) {
+    compare_arch(t, "llama");
+}
+QL_TEST(forward_reference_qwen2) {
+    compare_arch(t, "qwen2");
+}
+QL_TEST(forward_reference_qwen3) {
+    compare_arch(t, "qwen3");
+}
+QL_TEST(forward_reference_gemma3) {
+    compare_arch(t, "gemma3");
+}

@@ -47,6 +47,7 @@ QL_TEST(journal_rejects_garbage) {
     ql_journal *j;
     const char *cases[] = {"", "hello\n", "GGUF\x03\x00", "00000000 qlens-sweep-journal 1 id\n"};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        CHECK_MSG(ql_journal_parse(cases[i], strlen(cases[i]), "id", &j, &err) != QL_OK, "case %zu accepted", i);
+        CHECK_MSG(ql_journal_parse(cases[i], strlen(cases[i]), "id", &j, &err) != QL_OK,
+                  "case %zu accepted", i);
     }
 }

@@ -36,8 +36,8 @@
 #include "test.h"
 
 static const ql_type quant_types[] = {
-    QL_TYPE_Q4_0, QL_TYPE_Q4_1, QL_TYPE_Q5_0, QL_TYPE_Q5_1, QL_TYPE_Q8_0,
-    QL_TYPE_Q2_K, QL_TYPE_Q3_K, QL_TYPE_Q4_K, QL_TYPE_Q5_K, QL_TYPE_Q6_K,
+    QL_TYPE_Q4_0,   QL_TYPE_Q4_1,   QL_TYPE_Q5_0,  QL_TYPE_Q5_1, QL_TYPE_Q8_0,
+    QL_TYPE_Q2_K,   QL_TYPE_Q3_K,   QL_TYPE_Q4_K,  QL_TYPE_Q5_K, QL_TYPE_Q6_K,
     QL_TYPE_IQ4_NL, QL_TYPE_IQ4_XS, QL_TYPE_MXFP4,
 };
 enum { N_TYPES = sizeof quant_types / sizeof quant_types[0] };
@@ -51,7 +51,9 @@ static uint64_t rng_u64(void) {
     return rng_state;
 }
 
-static double rng_uniform(void) { return ((rng_u64() >> 11) + 0.5) * (1.0 / 9007199254740992.0); }
+static double rng_uniform(void) {
+    return ((rng_u64() >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
 
 static double rng_normal(void) {
     return sqrt(-2.0 * log(rng_uniform())) * cos(6.283185307179586 * rng_uniform());
@@ -64,13 +66,27 @@ static const char *dist_names[N_DISTS] = {"normal",  "outliers", "uniform", "tin
 static void fill(float *v, int64_t n, int dist) {
     for (int64_t i = 0; i < n; i++) {
         switch (dist) {
-        case 0: v[i] = (float)rng_normal(); break;
-        case 1: v[i] = (float)(rng_normal() * (i % 37 == 0 ? 30.0 : 1.0)); break;
-        case 2: v[i] = (float)(2.0 * rng_uniform() - 1.0); break;
-        case 3: v[i] = (float)(rng_normal() * 1e-3); break;
-        case 4: v[i] = (float)(rng_normal() + 3.0); break; /* all one sign: mins matter */
-        case 5: v[i] = (float)(rng_normal() * 1e3); break;
-        default: v[i] = 0.0f; break;
+        case 0:
+            v[i] = (float)rng_normal();
+            break;
+        case 1:
+            v[i] = (float)(rng_normal() * (i % 37 == 0 ? 30.0 : 1.0));
+            break;
+        case 2:
+            v[i] = (float)(2.0 * rng_uniform() - 1.0);
+            break;
+        case 3:
+            v[i] = (float)(rng_normal() * 1e-3);
+            break;
+        case 4:
+            v[i] = (float)(rng_normal() + 3.0);
+            break; /* all one sign: mins matter */
+        case 5:
+            v[i] = (float)(rng_normal() * 1e3);
+            break;
+        default:
+            v[i] = 0.0f;
+            break;
         }
     }
 }
@@ -82,9 +98,14 @@ static void min_fields(ql_type t, int *d_off, int *min_off) {
     case QL_TYPE_Q4_1:
     case QL_TYPE_Q5_1:
     case QL_TYPE_Q4_K:
-    case QL_TYPE_Q5_K: *d_off = 0, *min_off = 2; break;
-    case QL_TYPE_Q2_K: *d_off = 80, *min_off = 82; break;
-    default: break;
+    case QL_TYPE_Q5_K:
+        *d_off = 0, *min_off = 2;
+        break;
+    case QL_TYPE_Q2_K:
+        *d_off = 80, *min_off = 82;
+        break;
+    default:
+        break;
     }
 }
 
@@ -226,15 +247,26 @@ QL_TEST(kernels_simd_dots_raw_blocks) {
                 const ql_fp16 d1 = ql_fp32_to_fp16((float)(rng_normal() * 0.01));
                 const ql_fp16 d2 = ql_fp32_to_fp16((float)(rng_normal() * 0.01));
                 switch (type) {
-                case QL_TYPE_MXFP4: blk[0] = (unsigned char)(118 + rng_u64() % 16); break;
-                case QL_TYPE_Q2_K: memcpy(blk + 80, &d1, 2), memcpy(blk + 82, &d2, 2); break;
-                case QL_TYPE_Q3_K: memcpy(blk + 108, &d1, 2); break;
-                case QL_TYPE_Q6_K: memcpy(blk + 208, &d1, 2); break;
+                case QL_TYPE_MXFP4:
+                    blk[0] = (unsigned char)(118 + rng_u64() % 16);
+                    break;
+                case QL_TYPE_Q2_K:
+                    memcpy(blk + 80, &d1, 2), memcpy(blk + 82, &d2, 2);
+                    break;
+                case QL_TYPE_Q3_K:
+                    memcpy(blk + 108, &d1, 2);
+                    break;
+                case QL_TYPE_Q6_K:
+                    memcpy(blk + 208, &d1, 2);
+                    break;
                 case QL_TYPE_Q4_1:
                 case QL_TYPE_Q5_1:
                 case QL_TYPE_Q4_K:
-                case QL_TYPE_Q5_K: memcpy(blk + 2, &d2, 2); /* fall through */
-                default: memcpy(blk, &d1, 2); break;
+                case QL_TYPE_Q5_K:
+                    memcpy(blk + 2, &d2, 2); /* fall through */
+                default:
+                    memcpy(blk, &d1, 2);
+                    break;
                 }
             }
             fill(y, n, rep % 2 ? 5 : 0);
@@ -245,8 +277,8 @@ QL_TEST(kernels_simd_dots_raw_blocks) {
             ql_qdot_get(type)(n, &got, qx, qy);
             const double tol = tolerance(n, term_bound(type, qx, yd, n));
             CHECK_MSG(fabs((double)got - ref) <= tol,
-                      "%s raw blocks rep %d: SIMD %.9g, scalar %.9g (tol %.3g)", tx->name, rep,
-                      got, ref, tol);
+                      "%s raw blocks rep %d: SIMD %.9g, scalar %.9g (tol %.3g)", tx->name, rep, got,
+                      ref, tol);
         }
         free(qx), free(qy), free(y), free(yd);
     }
@@ -282,8 +314,8 @@ QL_TEST(kernels_ggml_order_dots) {
                 port(n, &want, qx, qy);
                 ql_qdot_get(type)(n, &got, qx, qy);
                 if (memcmp(&want, &got, sizeof got) != 0 && bad++ < 3)
-                    CHECK_MSG(0, "%s n=%lld %s: SIMD %.9g, ggml order %.9g", tx->name,
-                              (long long)n, dist_names[dist], got, want);
+                    CHECK_MSG(0, "%s n=%lld %s: SIMD %.9g, ggml order %.9g", tx->name, (long long)n,
+                              dist_names[dist], got, want);
             }
             free(x), free(y), free(qx), free(qy);
         }
@@ -320,12 +352,23 @@ QL_TEST(kernels_fused_activation_quantizer) {
             const int64_t bs = ta->block_size, nb = n / bs;
             const int64_t b = (int64_t)(rng_u64() % (uint64_t)nb);
             switch (rep % 6) {
-            case 0: for (int64_t i = 0; i < bs; i++) x[b * bs + i] = 0.0f; break;
-            case 1: for (int64_t i = 0; i < bs; i++) x[b * bs + i] *= 1e-32f; break;
-            case 2: x[b * bs + (int64_t)(rng_u64() % (uint64_t)bs)] = NAN; break;
-            case 3: x[b * bs + (int64_t)(rng_u64() % (uint64_t)bs)] = -INFINITY; break;
-            case 4: x[b * bs + 3] = 7.0f, x[b * bs + 1] = -7.0f; break;
-            default: break;
+            case 0:
+                for (int64_t i = 0; i < bs; i++) x[b * bs + i] = 0.0f;
+                break;
+            case 1:
+                for (int64_t i = 0; i < bs; i++) x[b * bs + i] *= 1e-32f;
+                break;
+            case 2:
+                x[b * bs + (int64_t)(rng_u64() % (uint64_t)bs)] = NAN;
+                break;
+            case 3:
+                x[b * bs + (int64_t)(rng_u64() % (uint64_t)bs)] = -INFINITY;
+                break;
+            case 4:
+                x[b * bs + 3] = 7.0f, x[b * bs + 1] = -7.0f;
+                break;
+            default:
+                break;
             }
             memset(want, 0xa5, (size_t)ns * g->a_step);
             memset(got, 0xa5, (size_t)ns * g->a_step);
@@ -336,8 +379,10 @@ QL_TEST(kernels_fused_activation_quantizer) {
             g->quant_a(x, 0, half, n, got);
             g->quant_a(x, half, ns - half, n, got + (size_t)half * g->a_step);
             if (memcmp(want, got, (size_t)ns * g->a_step) != 0 && bad++ < 3)
-                CHECK_MSG(0, "%s activations, rep %d: fused quantize-and-pack differs from "
-                             "%s + pack", ta->name, rep, ta->name);
+                CHECK_MSG(0,
+                          "%s activations, rep %d: fused quantize-and-pack differs from "
+                          "%s + pack",
+                          ta->name, rep, ta->name);
         }
         CHECK_EQ_INT(bad, 0);
         free(x), free(q), free(want), free(got);
@@ -361,15 +406,15 @@ QL_TEST(kernels_tiled_matmul) {
     /* blocks of 32 / of 256 per row: 137 and 24 are longer than one panel chunk */
     const struct {
         int64_t blocks32, blocks256, n_out, n_rows;
-    } shapes[] = {{1, 1, 1, 1},  {3, 3, 5, 3},    {2, 2, 4, 4},
+    } shapes[] = {{1, 1, 1, 1},   {3, 3, 5, 3},     {2, 2, 4, 4},
                   {9, 9, 13, 70}, {17, 17, 6, 133}, {137, 24, 9, 5}};
     for (int k = 0; k < N_TYPES; k++) {
         const ql_type type = quant_types[k];
         const ql_type_traits *tx = ql_type_traits_get((int)type);
         const ql_type_traits *ty = ql_type_traits_get((int)tx->vec_dot_type);
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-            const int64_t n_in = tx->block_size == 32 ? 32 * shapes[si].blocks32
-                                                      : 256 * shapes[si].blocks256;
+            const int64_t n_in =
+                tx->block_size == 32 ? 32 * shapes[si].blocks32 : 256 * shapes[si].blocks256;
             const int64_t n_out = shapes[si].n_out, n_rows = shapes[si].n_rows;
             float *w = malloc((size_t)(n_in * n_out) * sizeof(float));
             float *x = malloc((size_t)(n_in * n_rows) * sizeof(float));
@@ -505,8 +550,10 @@ QL_TEST(kernels_forward_threads_synth) {
             for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
                 bufs[nbuf++] = requantize(mats[i], quant_types[next++ % N_TYPES]);
         }
-        if (m->output.data != m->tok_embd.data) bufs[nbuf++] = requantize(&m->output, QL_TYPE_Q6_K);
-        else bufs[nbuf++] = requantize(&m->output, QL_TYPE_Q8_0);
+        if (m->output.data != m->tok_embd.data)
+            bufs[nbuf++] = requantize(&m->output, QL_TYPE_Q6_K);
+        else
+            bufs[nbuf++] = requantize(&m->output, QL_TYPE_Q8_0);
         forward_threads(t, m, 40, 24, archs[a]);
         for (int i = 0; i < nbuf; i++) free(bufs[i]);
         ql_model_free(m);

@@ -59,10 +59,10 @@ static int parse_kld_rows(ql_test_ctx *t, kld_row *rows, int max) {
         field_str(&c, r->rot, sizeof r->rot);
         r->n_ctx = (int)field_num(&c);
         r->chunks = (int)field_num(&c);
-        double *dst[] = {&r->ppl_q,    &r->ppl_q_unc, &r->ppl_base,   &r->ln_ratio, &r->ln_ratio_unc,
-                         &r->kld,      &r->kld_unc,   &r->kld_max,    &r->kld_p999, &r->kld_p99,
-                         &r->kld_median, &r->same_top, &r->same_top_unc, &r->rms_dp,
-                         &r->rms_dp_unc};
+        double *dst[] = {&r->ppl_q,        &r->ppl_q_unc, &r->ppl_base,   &r->ln_ratio,
+                         &r->ln_ratio_unc, &r->kld,       &r->kld_unc,    &r->kld_max,
+                         &r->kld_p999,     &r->kld_p99,   &r->kld_median, &r->same_top,
+                         &r->same_top_unc, &r->rms_dp,    &r->rms_dp_unc};
         bool ok = true;
         for (size_t i = 0; i < sizeof dst / sizeof dst[0]; i++) {
             *dst[i] = field_num(&c);
@@ -110,8 +110,10 @@ static bool make_base(ql_test_ctx *t, ql_model *m, const char *model, const char
     ql_status st = ctx ? ql_kld_save_base(ctx, m->file, ids, n_ids, &ep, path, fmt, "test", NULL,
                                           NULL, &ppl, &err)
                        : QL_ERR_INTERNAL;
-    if (st == QL_OK) ql_ppl_result_free(&ppl);
-    else if (ctx) ql_test_failf(t, __FILE__, __LINE__, "save base: %s", err.msg);
+    if (st == QL_OK)
+        ql_ppl_result_free(&ppl);
+    else if (ctx)
+        ql_test_failf(t, __FILE__, __LINE__, "save base: %s", err.msg);
     ql_context_free(ctx);
     free(ids);
     return st == QL_OK;
@@ -178,10 +180,18 @@ static void check_golden_model(ql_test_ctx *t, const char *model) {
     ql_model_free(m);
 }
 
-QL_TEST(kld_golden_llama) { check_golden_model(t, "llama"); }
-QL_TEST(kld_golden_qwen2) { check_golden_model(t, "qwen2"); }
-QL_TEST(kld_golden_qwen3) { check_golden_model(t, "qwen3"); }
-QL_TEST(kld_golden_gemma3) { check_golden_model(t, "gemma3"); }
+QL_TEST(kld_golden_llama) {
+    check_golden_model(t, "llama");
+}
+QL_TEST(kld_golden_qwen2) {
+    check_golden_model(t, "qwen2");
+}
+QL_TEST(kld_golden_qwen3) {
+    check_golden_model(t, "qwen3");
+}
+QL_TEST(kld_golden_gemma3) {
+    check_golden_model(t, "gemma3");
+}
 
 /*
  * One configuration measured three ways. Our reference file recomputes the
@@ -258,15 +268,16 @@ QL_TEST(kld_llama_cpp_base_file) {
     ql_error err;
     ql_ref_file *ref;
     REQUIRE_MSG(ql_ref_open(ql_test_shared_path("golden/synth/synth-llama-c128.kld"), &ref, &err) ==
-                    QL_OK, "%s", err.msg);
+                    QL_OK,
+                "%s", err.msg);
     const ql_ref_info *in = ql_ref_info_of(ref);
     CHECK_EQ_INT(ql_ref_format_of(ref), QL_REF_LLAMA);
     CHECK_EQ_INT(in->n_ctx, 128);
     CHECK_EQ_INT(in->n_chunks, 2);
     CHECK_EQ_INT(in->n_vocab, 50257);
     int64_t n_ids;
-    int32_t *ids = ql_test_load_ids(ql_test_shared_path("golden/tokenizer/wikitext-gpt2.ids"), &n_ids,
-                                    false, 0);
+    int32_t *ids = ql_test_load_ids(ql_test_shared_path("golden/tokenizer/wikitext-gpt2.ids"),
+                                    &n_ids, false, 0);
     REQUIRE(ids && n_ids >= 256);
     CHECK_MSG(memcmp(ids, ql_ref_tokens(ref), 256 * sizeof(int32_t)) == 0,
               "the file's tokens differ from wikitext under the gpt-2 vocabulary");
@@ -384,7 +395,8 @@ static void check_golden_weights(ql_test_ctx *t, const char *model) {
             const ql_ftype_info *ft = ql_ftype_find(r->weights);
             REQUIRE_MSG(ft, "unknown file type %s", r->weights);
             ql_quantize_params qp = {.rules = ql_quant_default_options(ft->ftype), .n_threads = 2};
-            REQUIRE_MSG(ql_quantize_model(ql_test_synth_model(model), qpath, &qp, NULL, &err) == QL_OK,
+            REQUIRE_MSG(ql_quantize_model(ql_test_synth_model(model), qpath, &qp, NULL, &err) ==
+                            QL_OK,
                         "%s", err.msg);
         }
         ql_model *m;
@@ -414,7 +426,15 @@ static void check_golden_weights(ql_test_ctx *t, const char *model) {
     if (ql_test_light()) printf("light run: %d of %d configurations\n", done, k);
 }
 
-QL_TEST(kld_golden_weights_llama) { check_golden_weights(t, "llama"); }
-QL_TEST(kld_golden_weights_qwen2) { check_golden_weights(t, "qwen2"); }
-QL_TEST(kld_golden_weights_qwen3) { check_golden_weights(t, "qwen3"); }
-QL_TEST(kld_golden_weights_gemma3) { check_golden_weights(t, "gemma3"); }
+QL_TEST(kld_golden_weights_llama) {
+    check_golden_weights(t, "llama");
+}
+QL_TEST(kld_golden_weights_qwen2) {
+    check_golden_weights(t, "qwen2");
+}
+QL_TEST(kld_golden_weights_qwen3) {
+    check_golden_weights(t, "qwen3");
+}
+QL_TEST(kld_golden_weights_gemma3) {
+    check_golden_weights(t, "gemma3");
+}

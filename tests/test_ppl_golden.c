@@ -64,8 +64,8 @@ static int parse_rows(ql_test_ctx *t, ppl_row *rows, int max) {
     while ((line = strtok_r(NULL, "\n", &save)) && n < max) {
         ppl_row *r = &rows[n];
         char chunks_field[4096];
-        if (sscanf(line, "%15s %15s %15s %7s %d %d %4095s %lf %lf", r->model, r->ctk, r->ctv, r->rot,
-                   &r->n_ctx, &r->chunks, chunks_field, &r->final_ppl, &r->final_unc) != 9)
+        if (sscanf(line, "%15s %15s %15s %7s %d %d %4095s %lf %lf", r->model, r->ctk, r->ctv,
+                   r->rot, &r->n_ctx, &r->chunks, chunks_field, &r->final_ppl, &r->final_unc) != 9)
             continue;
         char *c = chunks_field;
         for (int k = 0; k < r->chunks && k < 64; k++) {
@@ -85,9 +85,9 @@ static void check_row(ql_test_ctx *t, const ppl_row *r) {
     REQUIRE_MSG(ql_model_load(ql_test_synth_model(r->model), &m, &err) == QL_OK, "%s", err.msg);
     const bool spm = strcmp(r->model, "gemma3") == 0;
     int64_t n_ids;
-    int32_t *ids = ql_test_load_ids(
-        ql_test_shared_path(spm ? "golden/tokenizer/wikitext-spm.ids" : "golden/tokenizer/wikitext-gpt2.ids"),
-        &n_ids, spm, 1);
+    int32_t *ids = ql_test_load_ids(ql_test_shared_path(spm ? "golden/tokenizer/wikitext-spm.ids"
+                                                            : "golden/tokenizer/wikitext-gpt2.ids"),
+                                    &n_ids, spm, 1);
     REQUIRE(ids != NULL);
     ql_context_params cp = ql_context_default_params();
     cp.n_ctx = r->n_ctx;
@@ -141,7 +141,15 @@ static void check_model(ql_test_ctx *t, const char *model) {
     if (ql_test_light()) printf("light run: %d of %d configurations\n", done, k);
 }
 
-QL_TEST(ppl_golden_llama) { check_model(t, "llama"); }
-QL_TEST(ppl_golden_qwen2) { check_model(t, "qwen2"); }
-QL_TEST(ppl_golden_qwen3) { check_model(t, "qwen3"); }
-QL_TEST(ppl_golden_gemma3) { check_model(t, "gemma3"); }
+QL_TEST(ppl_golden_llama) {
+    check_model(t, "llama");
+}
+QL_TEST(ppl_golden_qwen2) {
+    check_model(t, "qwen2");
+}
+QL_TEST(ppl_golden_qwen3) {
+    check_model(t, "qwen3");
+}
+QL_TEST(ppl_golden_gemma3) {
+    check_model(t, "gemma3");
+}

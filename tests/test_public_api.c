@@ -15,7 +15,8 @@
 QL_TEST(public_api_perplexity_and_kld) {
     qlens_error err;
     qlens_model *m;
-    REQUIRE_MSG(qlens_model_open(ql_test_synth_model("llama"), &m, &err) == QLENS_OK, "%s", err.msg);
+    REQUIRE_MSG(qlens_model_open(ql_test_synth_model("llama"), &m, &err) == QLENS_OK, "%s",
+                err.msg);
     qlens_model_info info;
     qlens_model_get_info(m, &info);
     CHECK(strcmp(info.arch, "llama") == 0);
@@ -77,9 +78,10 @@ QL_TEST(public_api_installed_library_links) {
              dir, dir);
     REQUIRE_MSG(system(cmd) == 0, "the example does not build against the installed library");
     char model[4096], shared[4096];
-    REQUIRE(realpath(ql_test_synth_model("qwen2"), model) && realpath(ql_test_shared_dir(), shared));
-    snprintf(cmd, sizeof cmd, "cd %s && ./example %s %s/data/wikitext-2-raw/wiki.test.raw 128 2", dir,
-             model, shared);
+    REQUIRE(realpath(ql_test_synth_model("qwen2"), model) &&
+            realpath(ql_test_shared_dir(), shared));
+    snprintf(cmd, sizeof cmd, "cd %s && ./example %s %s/data/wikitext-2-raw/wiki.test.raw 128 2",
+             dir, model, shared);
     FILE *p = popen(cmd, "r");
     REQUIRE(p);
     char buf[512] = {0};

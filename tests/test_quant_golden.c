@@ -60,8 +60,8 @@ static void check_golden(ql_test_ctx *t, const char *name) {
     const ql_type_traits *tr = ql_type_traits_get((int)q.type);
     CHECK_MSG(tr != NULL, "%s: type id %u unknown", name, q.type);
     if (!tr) goto done;
-    CHECK_MSG(strcmp(tr->name, name) == 0, "type id %u is named %s, file is %s", q.type,
-              tr->name, name);
+    CHECK_MSG(strcmp(tr->name, name) == 0, "type id %u is named %s, file is %s", q.type, tr->name,
+              name);
     CHECK_EQ_INT(ql_row_size((ql_type)q.type, q.n_per_row), q.row_bytes);
     CHECK_MSG(tr->from_float_ref && tr->to_float, "%s: no quantizer/dequantizer", name);
     if (!tr->from_float_ref || !tr->to_float) goto done;
@@ -88,8 +88,8 @@ static void check_golden(ql_test_ctx *t, const char *name) {
             while (memcmp(&floats[at], &wantf[at], 4) == 0) at++;
             if (bad_rows_dq++ < 4)
                 ql_test_failf(t, __FILE__, __LINE__,
-                              "%s row %u: dequantized value %u is %.9g, ggml has %.9g", name, r,
-                              at, floats[at], wantf[at]);
+                              "%s row %u: dequantized value %u is %.9g, ggml has %.9g", name, r, at,
+                              floats[at], wantf[at]);
         }
     }
     CHECK_MSG(bad_rows_q == 0, "%s: %d of %u rows quantize differently", name, bad_rows_q,
@@ -102,18 +102,48 @@ done:
     free(q.buf);
 }
 
-QL_TEST(quant_golden_f16) { check_golden(t, "f16"); }
-QL_TEST(quant_golden_bf16) { check_golden(t, "bf16"); }
-QL_TEST(quant_golden_q4_0) { check_golden(t, "q4_0"); }
-QL_TEST(quant_golden_q4_1) { check_golden(t, "q4_1"); }
-QL_TEST(quant_golden_q5_0) { check_golden(t, "q5_0"); }
-QL_TEST(quant_golden_q5_1) { check_golden(t, "q5_1"); }
-QL_TEST(quant_golden_q8_0) { check_golden(t, "q8_0"); }
-QL_TEST(quant_golden_q2_K) { check_golden(t, "q2_K"); }
-QL_TEST(quant_golden_q3_K) { check_golden(t, "q3_K"); }
-QL_TEST(quant_golden_q4_K) { check_golden(t, "q4_K"); }
-QL_TEST(quant_golden_q5_K) { check_golden(t, "q5_K"); }
-QL_TEST(quant_golden_q6_K) { check_golden(t, "q6_K"); }
-QL_TEST(quant_golden_iq4_nl) { check_golden(t, "iq4_nl"); }
-QL_TEST(quant_golden_iq4_xs) { check_golden(t, "iq4_xs"); }
-QL_TEST(quant_golden_mxfp4) { check_golden(t, "mxfp4"); }
+QL_TEST(quant_golden_f16) {
+    check_golden(t, "f16");
+}
+QL_TEST(quant_golden_bf16) {
+    check_golden(t, "bf16");
+}
+QL_TEST(quant_golden_q4_0) {
+    check_golden(t, "q4_0");
+}
+QL_TEST(quant_golden_q4_1) {
+    check_golden(t, "q4_1");
+}
+QL_TEST(quant_golden_q5_0) {
+    check_golden(t, "q5_0");
+}
+QL_TEST(quant_golden_q5_1) {
+    check_golden(t, "q5_1");
+}
+QL_TEST(quant_golden_q8_0) {
+    check_golden(t, "q8_0");
+}
+QL_TEST(quant_golden_q2_K) {
+    check_golden(t, "q2_K");
+}
+QL_TEST(quant_golden_q3_K) {
+    check_golden(t, "q3_K");
+}
+QL_TEST(quant_golden_q4_K) {
+    check_golden(t, "q4_K");
+}
+QL_TEST(quant_golden_q5_K) {
+    check_golden(t, "q5_K");
+}
+QL_TEST(quant_golden_q6_K) {
+    check_golden(t, "q6_K");
+}
+QL_TEST(quant_golden_iq4_nl) {
+    check_golden(t, "iq4_nl");
+}
+QL_TEST(quant_golden_iq4_xs) {
+    check_golden(t, "iq4_xs");
+}
+QL_TEST(quant_golden_mxfp4) {
+    check_golden(t, "mxfp4");
+}

@@ -51,8 +51,8 @@ QL_TEST(quant_mxfp4_exponent_follows_log2f) {
     const struct {
         float amax;
         int e;
-    } cases[] = {{0x1.fffffep2f, 128}, {8.0f, 128}, {0x1.fffffep1f, 126}, {1.0f, 125},
-                 {0x1.fffffep-1f, 124}, {0x1p-20f, 105}};
+    } cases[] = {{0x1.fffffep2f, 128}, {8.0f, 128},           {0x1.fffffep1f, 126},
+                 {1.0f, 125},          {0x1.fffffep-1f, 124}, {0x1p-20f, 105}};
     const ql_type_traits *tr = ql_type_traits_get(QL_TYPE_MXFP4);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         float x[QL_QK_MXFP4] = {cases[i].amax};

@@ -35,7 +35,7 @@ static void quantize_runtime(ql_type type, const float *x, void *dst, int64_t n)
  */
 static const float tie_block[QL_QK8_0] = {127.0f, 2.5f, -0.5f, 3.5f,  1.5f,
                                           -2.5f,  0.5f, -1.5f, 126.5f};
-static const int8_t tie_codes_ref[9] = {127, 3, -1, 4, 2, -3, 1, -2, 127};     /* away from zero */
+static const int8_t tie_codes_ref[9] = {127, 3, -1, 4, 2, -3, 1, -2, 127};    /* away from zero */
 static const int8_t tie_codes_runtime[9] = {127, 2, 0, 4, 2, -2, 0, -2, 126}; /* to even */
 
 QL_TEST(quant_q8_0_runtime_rounds_ties_to_even) {
@@ -128,14 +128,30 @@ static double rng_normal(void) {
 static void fill(float *x, int n, int dist) {
     for (int i = 0; i < n; i++) {
         switch (dist) {
-        case 0: x[i] = (float)rng_normal(); break;
-        case 1: x[i] = (float)(2.0 * rng_uniform() - 1.0); break;
-        case 2: x[i] = (float)rng_uniform(); break;
-        case 3: x[i] = (float)(rng_normal() * (i % 37 == 0 ? 20.0 : 1.0)); break;
-        case 4: x[i] = (float)(-3.0 * rng_uniform()); break;
-        case 5: x[i] = 0.75f; break;
-        case 6: x[i] = 0.0f; break;
-        default: x[i] = (float)(rng_normal() * 300.0); break;
+        case 0:
+            x[i] = (float)rng_normal();
+            break;
+        case 1:
+            x[i] = (float)(2.0 * rng_uniform() - 1.0);
+            break;
+        case 2:
+            x[i] = (float)rng_uniform();
+            break;
+        case 3:
+            x[i] = (float)(rng_normal() * (i % 37 == 0 ? 20.0 : 1.0));
+            break;
+        case 4:
+            x[i] = (float)(-3.0 * rng_uniform());
+            break;
+        case 5:
+            x[i] = 0.75f;
+            break;
+        case 6:
+            x[i] = 0.0f;
+            break;
+        default:
+            x[i] = (float)(rng_normal() * 300.0);
+            break;
         }
     }
 }
@@ -245,21 +261,22 @@ static void check_round_trip(ql_test_ctx *t, const round_trip_case *c) {
                 if (fabs(xb[j]) > fabs(extreme)) extreme = xb[j];
             }
             const bool has_min = c->scale == SCALE_FROM_RANGE;
-            const double d = has_min ? (max - min) / c->divisor
+            const double d = has_min                       ? (max - min) / c->divisor
                              : c->scale == SCALE_FROM_AMAX ? fabs(extreme) / c->divisor
                                                            : extreme / -c->divisor;
             const double m = has_min ? fabs(min) : 0.0;
             for (int j = 0; j < 32; j++) {
                 const double tq = d != 0.0 ? (has_min ? xb[j] - min : xb[j]) / d : 0.0;
                 const double steps = has_min ? 0.5 : fmax(0.5, tq - c->qtop);
-                const double bound = fabs(d) * (steps + c->qmax * 0x1p-11 + 1e-4) +
-                                     m * 0x1p-11 + 0x1p-24;
+                const double bound =
+                    fabs(d) * (steps + c->qmax * 0x1p-11 + 1e-4) + m * 0x1p-11 + 0x1p-24;
                 const double err = fabs((double)xb[j] - yb[j]);
                 if (err / bound > worst) worst = err / bound;
-                CHECK_MSG(err <= bound, "%s%s dist %d block %d elem %d: x %.9g came back %.9g, "
+                CHECK_MSG(err <= bound,
+                          "%s%s dist %d block %d elem %d: x %.9g came back %.9g, "
                           "|error| %.3g > bound %.3g (step %.3g)",
-                          tr->name, c->runtime ? " (run-time)" : "", dist, b, j, xb[j], yb[j],
-                          err, bound, fabs(d));
+                          tr->name, c->runtime ? " (run-time)" : "", dist, b, j, xb[j], yb[j], err,
+                          bound, fabs(d));
             }
         }
     }

@@ -36,11 +36,21 @@ static double rng_normal(void) {
 static void fill(float *v, int64_t n, int dist) {
     for (int64_t i = 0; i < n; i++) {
         switch (dist) {
-        case 0: v[i] = (float)rng_normal(); break;
-        case 1: v[i] = (float)(rng_normal() * (i % 37 == 0 ? 20.0 : 1.0)); break;
-        case 2: v[i] = (float)(2.0 * rng_uniform() - 1.0); break;
-        case 3: v[i] = (float)(rng_uniform() * 0.01); break;
-        default: v[i] = 0.0f; break;
+        case 0:
+            v[i] = (float)rng_normal();
+            break;
+        case 1:
+            v[i] = (float)(rng_normal() * (i % 37 == 0 ? 20.0 : 1.0));
+            break;
+        case 2:
+            v[i] = (float)(2.0 * rng_uniform() - 1.0);
+            break;
+        case 3:
+            v[i] = (float)(rng_uniform() * 0.01);
+            break;
+        default:
+            v[i] = 0.0f;
+            break;
         }
     }
 }
@@ -80,8 +90,8 @@ static void check_type(ql_test_ctx *t, const ql_type_traits *tx, int id) {
             }
             float got = NAN;
             tx->vec_dot(n, &got, qx, qy);
-            double tol = 4.0 * ((double)n / (double)tx->block_size + 8.0) * 0x1p-24 * abs_sum +
-                         min_term;
+            double tol =
+                4.0 * ((double)n / (double)tx->block_size + 8.0) * 0x1p-24 * abs_sum + min_term;
             if (dist == 4) {
                 CHECK_MSG(got == 0.0f, "%s n=%lld zeros: vec_dot %.9g, expected 0", tx->name,
                           (long long)n, got);

@@ -59,7 +59,8 @@ static bool check_logits(void *user, const ql_logits_block *b) {
 QL_TEST(quantize_output_loads_and_runs_for_every_architecture) {
     static const struct {
         const char *arch, *type;
-    } cases[] = {{"llama", "Q4_K_M"}, {"qwen2", "Q3_K_S"}, {"qwen3", "IQ4_XS"}, {"gemma3", "Q3_K_L"}};
+    } cases[] = {
+        {"llama", "Q4_K_M"}, {"qwen2", "Q3_K_S"}, {"qwen3", "IQ4_XS"}, {"gemma3", "Q3_K_L"}};
     const char *dir = ql_test_tmpdir(t);
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         const char *in = ql_test_synth_model(cases[i].arch);
@@ -109,9 +110,11 @@ QL_TEST(quantize_output_does_not_depend_on_thread_count) {
         uint8_t digest[QL_SHA256_DIGEST_SIZE];
         ql_sha256(bytes, size, digest);
         free(bytes);
-        if (i == 0) memcpy(first, digest, sizeof first);
-        else CHECK_MSG(memcmp(first, digest, sizeof first) == 0, "-t %d differs from -t 1",
-                       threads[i]);
+        if (i == 0)
+            memcpy(first, digest, sizeof first);
+        else
+            CHECK_MSG(memcmp(first, digest, sizeof first) == 0, "-t %d differs from -t 1",
+                      threads[i]);
         remove(out);
     }
 }
@@ -418,7 +421,9 @@ QL_TEST(quantize_bad_input_gives_one_error_line_and_no_output) {
 
     /* the same tiny model quantizes fine once its values are finite, empty tensors included */
     huge[100] = 2.0f;
-    tiny_tensor fine[4] = {plain, big[1], {"blk.0.attn_k.weight", QL_TYPE_F32, 0, 32, huge},
+    tiny_tensor fine[4] = {plain,
+                           big[1],
+                           {"blk.0.attn_k.weight", QL_TYPE_F32, 0, 32, huge},
                            {"blk.0.ffn_up.weight", QL_TYPE_F32, 64, 0, huge}};
     write_tiny_model(t, path, true, fine, 4);
     snprintf(args, sizeof args, "%s %s Q8_0", path, out);

@@ -49,8 +49,8 @@ static bool load_golden(golden_table *g) {
             cap = cap ? 2 * cap : 1024;
             g->rows = realloc(g->rows, (size_t)cap * sizeof *g->rows);
         }
-        g->rows[g->n_rows++] = (golden_row){fields[0], fields[1], fields[2],
-                                            fields[3], fields[4], fields[5]};
+        g->rows[g->n_rows++] =
+            (golden_row){fields[0], fields[1], fields[2], fields[3], fields[4], fields[5]};
     }
     return g->n_rows > 0;
 }
@@ -64,13 +64,13 @@ static void free_golden(golden_table *g) {
 static void format_dims(const gguf_tensor *t, char *buf, size_t size) {
     size_t used = 0;
     for (uint32_t d = 0; d < (t->n_dims ? t->n_dims : 1); d++)
-        used += (size_t)snprintf(buf + used, size - used, "%s%lld", d ? "x" : "",
-                                 (long long)t->ne[d]);
+        used +=
+            (size_t)snprintf(buf + used, size - used, "%s%lld", d ? "x" : "", (long long)t->ne[d]);
 }
 
 /* Checks one quantized file against the golden rows of (model, ftype); returns rows matched. */
-static int check_output(ql_test_ctx *t, const char *path, const golden_table *g,
-                        const char *model, const ql_ftype_info *ft) {
+static int check_output(ql_test_ctx *t, const char *path, const golden_table *g, const char *model,
+                        const ql_ftype_info *ft) {
     gguf_file *f;
     ql_error err;
     if (gguf_open(path, &f, &err)) {
@@ -99,8 +99,8 @@ static int check_output(ql_test_ctx *t, const char *path, const golden_table *g,
                   ql_type_name((int)tensor->type), r->type);
         CHECK_MSG(dims_ok, "%s %s %s: dims %s, golden %s", model, ft->name, r->tensor, dims,
                   r->dims);
-        CHECK_MSG(!type_ok || data_ok, "%s %s %s (%s): data sha256 %s, golden %s", model,
-                  ft->name, r->tensor, r->type, hex, r->sha256);
+        CHECK_MSG(!type_ok || data_ok, "%s %s %s (%s): data sha256 %s, golden %s", model, ft->name,
+                  r->tensor, r->type, hex, r->sha256);
         matched += type_ok && dims_ok && data_ok;
     }
     CHECK_MSG(gguf_n_tensors(f) == expected, "%s %s: %lld tensors in the output, %d golden", model,
@@ -158,7 +158,15 @@ static void quantize_model_to_every_golden_type(ql_test_ctx *t, const char *mode
     free_golden(&g);
 }
 
-QL_TEST(quantize_golden_llama) { quantize_model_to_every_golden_type(t, "llama"); }
-QL_TEST(quantize_golden_qwen2) { quantize_model_to_every_golden_type(t, "qwen2"); }
-QL_TEST(quantize_golden_qwen3) { quantize_model_to_every_golden_type(t, "qwen3"); }
-QL_TEST(quantize_golden_gemma3) { quantize_model_to_every_golden_type(t, "gemma3"); }
+QL_TEST(quantize_golden_llama) {
+    quantize_model_to_every_golden_type(t, "llama");
+}
+QL_TEST(quantize_golden_qwen2) {
+    quantize_model_to_every_golden_type(t, "qwen2");
+}
+QL_TEST(quantize_golden_qwen3) {
+    quantize_model_to_every_golden_type(t, "qwen3");
+}
+QL_TEST(quantize_golden_gemma3) {
+    quantize_model_to_every_golden_type(t, "gemma3");
+}

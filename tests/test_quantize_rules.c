@@ -43,24 +43,27 @@ static int compare_tensors(const void *a, const void *b) {
 }
 
 /* A llama-shaped model (n_embd e, n_ff f, kv width kv) in llama.cpp's tensor order. */
-static void make_llama(model_tensors *m, int n_layer, int64_t e, int64_t kv, int64_t f,
-                       bool tied) {
+static void make_llama(model_tensors *m, int n_layer, int64_t e, int64_t kv, int64_t f, bool tied) {
     m->n = 0;
     add_tensor(m, "token_embd.weight", e, 32000, 1);
     add_tensor(m, "output_norm.weight", e, 1, 1);
     if (!tied) add_tensor(m, "output.weight", e, 32000, 1);
     char name[64];
     for (int l = 0; l < n_layer; l++) {
-        static const char *const parts[] = {"attn_norm", "attn_q", "attn_k", "attn_v",
-                                            "attn_output", "ffn_norm", "ffn_gate", "ffn_up",
-                                            "ffn_down"};
+        static const char *const parts[] = {"attn_norm", "attn_q",      "attn_k",
+                                            "attn_v",    "attn_output", "ffn_norm",
+                                            "ffn_gate",  "ffn_up",      "ffn_down"};
         for (size_t p = 0; p < sizeof parts / sizeof *parts; p++) {
             snprintf(name, sizeof name, "blk.%d.%s.weight", l, parts[p]);
             int64_t ne0 = e, ne1 = e;
-            if (strstr(parts[p], "norm")) ne1 = 1;
-            else if (!strcmp(parts[p], "attn_k") || !strcmp(parts[p], "attn_v")) ne1 = kv;
-            else if (!strcmp(parts[p], "ffn_gate") || !strcmp(parts[p], "ffn_up")) ne1 = f;
-            else if (!strcmp(parts[p], "ffn_down")) ne0 = f;
+            if (strstr(parts[p], "norm"))
+                ne1 = 1;
+            else if (!strcmp(parts[p], "attn_k") || !strcmp(parts[p], "attn_v"))
+                ne1 = kv;
+            else if (!strcmp(parts[p], "ffn_gate") || !strcmp(parts[p], "ffn_up"))
+                ne1 = f;
+            else if (!strcmp(parts[p], "ffn_down"))
+                ne0 = f;
             add_tensor(m, name, ne0, ne1, 1);
         }
     }
@@ -91,27 +94,29 @@ static ql_type layer_type(const model_tensors *m, int layer, const char *part) {
 }
 
 #define CHECK_TYPE(m, name, expected)                                                              \
-    CHECK_MSG(type_of(m, name) == (expected), "%s: %s, expected %s", name,                        \
+    CHECK_MSG(type_of(m, name) == (expected), "%s: %s, expected %s", name,                         \
               ql_type_name((int)type_of(m, name)), ql_type_name((int)(expected)))
 #define CHECK_LAYER(m, layer, part, expected)                                                      \
-    CHECK_MSG(layer_type(m, layer, part) == (expected), "blk.%d.%s: %s, expected %s", layer,      \
-              part, ql_type_name((int)layer_type(m, layer, part)),                                 \
-              ql_type_name((int)(expected)))
+    CHECK_MSG(layer_type(m, layer, part) == (expected), "blk.%d.%s: %s, expected %s", layer, part, \
+              ql_type_name((int)layer_type(m, layer, part)), ql_type_name((int)(expected)))
 
-static model_tensors *new_model(void) { return calloc(1, sizeof(model_tensors)); }
+static model_tensors *new_model(void) {
+    return calloc(1, sizeof(model_tensors));
+}
 
 QL_TEST(quantize_rules_tensor_order_is_llama_cpp_weight_order) {
     /* outside blocks first, then block number as a number, then name bytewise */
-    static const char *const sorted[] = {"output.weight",      "output_norm.weight",
-                                         "token_embd.weight",  "blk.0.attn_k.weight",
-                                         "blk.0.ffn_up.weight", "blk.2.attn_q.weight",
-                                         "blk.10.attn_q.weight"};
+    static const char *const sorted[] = {
+        "output.weight",       "output_norm.weight",  "token_embd.weight",   "blk.0.attn_k.weight",
+        "blk.0.ffn_up.weight", "blk.2.attn_q.weight", "blk.10.attn_q.weight"};
     int n = (int)(sizeof sorted / sizeof *sorted);
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++) {
             int c = ql_quant_tensor_order(sorted[i], sorted[j]);
-            CHECK_MSG(i < j ? c < 0 : i > j ? c > 0 : c == 0, "order(%s, %s) = %d", sorted[i],
-                      sorted[j], c);
+            CHECK_MSG(i < j   ? c < 0
+                      : i > j ? c > 0
+                              : c == 0,
+                      "order(%s, %s) = %d", sorted[i], sorted[j], c);
         }
 }
 
@@ -355,17 +360,17 @@ QL_TEST(quantize_rules_fallbacks_for_rows_that_are_not_whole_blocks) {
 
 QL_TEST(quantize_rules_which_tensors_are_quantized) {
     model_tensors *m = new_model();
-    add_tensor(m, "blk.0.attn_norm.weight", 256, 1, 1);    /* 1-D */
-    add_tensor(m, "blk.0.flat.weight", 256, 1, 1);         /* 1-D */
-    add_tensor(m, "blk.0.column.weight", 256, 1, 1);       /* [256, 1]: counts as 1-D */
-    add_tensor(m, "blk.0.attn_q.bias", 256, 256, 1);       /* not a weight */
+    add_tensor(m, "blk.0.attn_norm.weight", 256, 1, 1);     /* 1-D */
+    add_tensor(m, "blk.0.flat.weight", 256, 1, 1);          /* 1-D */
+    add_tensor(m, "blk.0.column.weight", 256, 1, 1);        /* [256, 1]: counts as 1-D */
+    add_tensor(m, "blk.0.attn_q.bias", 256, 256, 1);        /* not a weight */
     add_tensor(m, "blk.0.attn_q_norm.weight", 256, 256, 1); /* a norm, even 2-D */
-    add_tensor(m, "blk.0.ffn_gate_inp.weight", 256, 8, 1); /* expert router */
+    add_tensor(m, "blk.0.ffn_gate_inp.weight", 256, 8, 1);  /* expert router */
     add_tensor(m, "position_embd.weight", 256, 256, 1);
     add_tensor(m, "blk.0.attn_q.weight", 256, 256, 1);
     add_tensor(m, "blk.0.ffn_up_exps.weight", 256, 512, 4); /* a 3-D expert stack */
-    add_tensor(m, "abcde", 256, 256, 1);  /* 5 bytes: llama.cpp's size_t wrap-around passes it */
-    add_tensor(m, "abcd", 256, 256, 1);   /* 4 bytes: it does not */
+    add_tensor(m, "abcde", 256, 256, 1); /* 5 bytes: llama.cpp's size_t wrap-around passes it */
+    add_tensor(m, "abcd", 256, 256, 1);  /* 4 bytes: it does not */
     add_tensor(m, "weights", 256, 256, 1);
     qsort(m->tensors, (size_t)m->n, sizeof *m->tensors, compare_tensors);
     ql_quant_model_info info = llama_info(1, 4, 4);
@@ -375,12 +380,18 @@ QL_TEST(quantize_rules_which_tensors_are_quantized) {
         const char *name;
         bool quantized;
     } expect[] = {
-        {"blk.0.attn_norm.weight", false}, {"blk.0.flat.weight", false},
-        {"blk.0.column.weight", false},    {"blk.0.attn_q.bias", false},
-        {"blk.0.attn_q_norm.weight", false}, {"blk.0.ffn_gate_inp.weight", false},
-        {"position_embd.weight", false},   {"blk.0.attn_q.weight", true},
-        {"blk.0.ffn_up_exps.weight", true}, {"abcde", true},
-        {"abcd", false},                   {"weights", false},
+        {"blk.0.attn_norm.weight", false},
+        {"blk.0.flat.weight", false},
+        {"blk.0.column.weight", false},
+        {"blk.0.attn_q.bias", false},
+        {"blk.0.attn_q_norm.weight", false},
+        {"blk.0.ffn_gate_inp.weight", false},
+        {"position_embd.weight", false},
+        {"blk.0.attn_q.weight", true},
+        {"blk.0.ffn_up_exps.weight", true},
+        {"abcde", true},
+        {"abcd", false},
+        {"weights", false},
     };
     for (size_t i = 0; i < sizeof expect / sizeof *expect; i++) {
         for (int k = 0; k < m->n; k++) {
@@ -404,8 +415,7 @@ QL_TEST(quantize_rules_overrides_pure_and_unquantized_targets) {
     REQUIRE(ql_regex_compile("blk\\.0\\.attn_v", &v0, NULL) == QL_OK);
     REQUIRE(ql_regex_compile("ffn_(up|gate)", &ffn, NULL) == QL_OK);
     REQUIRE(ql_regex_compile("attn_v", &all_v, NULL) == QL_OK);
-    ql_tensor_type_rule rules[] = {
-        {v0, QL_TYPE_Q8_0}, {ffn, QL_TYPE_Q5_0}, {all_v, QL_TYPE_Q4_0}};
+    ql_tensor_type_rule rules[] = {{v0, QL_TYPE_Q8_0}, {ffn, QL_TYPE_Q5_0}, {all_v, QL_TYPE_Q4_0}};
     ql_quant_options opts = ql_quant_default_options(QL_FTYPE_MOSTLY_Q3_K_M);
     opts.tensor_type_rules = rules;
     opts.n_tensor_type_rules = 2;

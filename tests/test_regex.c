@@ -147,7 +147,8 @@ QL_TEST(regex_rejects_malformed_and_unsupported_patterns) {
         "(", "a)", "[abc", "*a", "+", "a{2", "a{x}", "a{3,2}", "[z-a]", "\\", "^*", "[\\d-z]",
     };
     /* valid ECMAScript that qlens refuses instead of matching differently */
-    static const char *const unsupported[] = {"(a)\\1", "(?=a)", "(?!a)", "(?<n>a)", "\\q", "a{1001}"};
+    static const char *const unsupported[] = {"(a)\\1",  "(?=a)", "(?!a)",
+                                              "(?<n>a)", "\\q",   "a{1001}"};
     for (size_t i = 0; i < sizeof malformed / sizeof *malformed; i++) {
         ql_regex *re = NULL;
         ql_error err = {0};

@@ -68,8 +68,8 @@ QL_TEST(sha256_streaming_equals_one_shot_for_every_split) {
 
 QL_TEST(sha256_of_synthetic_models_matches_published_checksums) {
     size_t list_size;
-    char *list = (char *)ql_test_read_file(ql_test_shared_path("golden/synth/models.sha256"),
-                                           &list_size);
+    char *list =
+        (char *)ql_test_read_file(ql_test_shared_path("golden/synth/models.sha256"), &list_size);
     if (!list) SKIP("no golden/synth/models.sha256 under %s", ql_test_shared_dir());
     int checked = 0;
     for (char *line = strtok(list, "\n"); line; line = strtok(NULL, "\n")) {

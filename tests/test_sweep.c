@@ -90,7 +90,8 @@ QL_TEST(sweep_rows_sorted_and_equal_to_separate_runs) {
         for (int b = 0; b < 3; b++) CHECK_EQ_INT(seen[a][b], 1);
     /* paired comparisons: every row but the first has one */
     CHECK(jc_get(jc_at(rows, 0), "vs_above")->kind == JC_NULL);
-    for (size_t i = 1; i < rows->n; i++) CHECK(jc_get(jc_at(rows, i), "vs_above")->kind == JC_OBJECT);
+    for (size_t i = 1; i < rows->n; i++)
+        CHECK(jc_get(jc_at(rows, i), "vs_above")->kind == JC_OBJECT);
     jc_free(doc);
 
     /* the planner reads the sweep */
@@ -132,7 +133,8 @@ QL_TEST(sweep_resumes_after_sigkill) {
     }
     REQUIRE(pid > 0);
     const struct timespec nap = {0, 20 * 1000 * 1000};
-    for (int i = 0; i < 3000 && journal_lines(killed) < 5; i++) nanosleep(&nap, NULL); /* id + 4 steps */
+    for (int i = 0; i < 3000 && journal_lines(killed) < 5; i++)
+        nanosleep(&nap, NULL); /* id + 4 steps */
     kill(pid, SIGKILL);
     int status;
     waitpid(pid, &status, 0);
@@ -163,7 +165,8 @@ QL_TEST(sweep_resumes_after_sigkill) {
 
 QL_TEST(sweep_report_renders_in_a_browser) {
     const char *browser = NULL;
-    const char *candidates[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"};
+    const char *candidates[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser",
+                                "/usr/bin/google-chrome"};
     for (size_t i = 0; i < 3 && !browser; i++)
         if (access(candidates[i], X_OK) == 0) browser = candidates[i];
     REQUIRE_MSG(browser, "no headless Chromium (.ci/run installs Debian's chromium)");
@@ -175,10 +178,11 @@ QL_TEST(sweep_report_renders_in_a_browser) {
     /* the DOM as Chromium builds it: both plots with their marks, and the table */
     char cmd[4096], dom_path[1024];
     snprintf(dom_path, sizeof dom_path, "%s/dom.html", dir);
-    snprintf(cmd, sizeof cmd,
-             "%s --headless --no-sandbox --disable-gpu --dump-dom file://$(pwd)/%s/report.html > %s "
-             "2>/dev/null",
-             browser, dir, dom_path);
+    snprintf(
+        cmd, sizeof cmd,
+        "%s --headless --no-sandbox --disable-gpu --dump-dom file://$(pwd)/%s/report.html > %s "
+        "2>/dev/null",
+        browser, dir, dom_path);
     REQUIRE(system(cmd) == 0);
     char *dom = (char *)ql_test_read_file(dom_path, NULL);
     REQUIRE(dom);

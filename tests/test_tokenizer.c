@@ -11,8 +11,8 @@
 #include "tok_helpers.h"
 #include "tokenizer/unicode.h"
 
-static const char *const golden_vocabs[] = {"gpt-2", "deepseek-coder", "falcon", "starcoder", "llama-spm",
-                                            "phi-3"};
+static const char *const golden_vocabs[] = {"gpt-2",     "deepseek-coder", "falcon",
+                                            "starcoder", "llama-spm",      "phi-3"};
 
 /* decode(encode(s)) == s for every golden test string, in every vocabulary:
  * all of them are valid UTF-8, which byte-level BPE and SentencePiece with
@@ -33,11 +33,12 @@ QL_TEST(tokenizer_roundtrip_golden_cases) {
             char *back;
             size_t back_len;
             ql_error err;
-            REQUIRE_MSG(!tok_decode(lv.vocab, ids, n, TOK_DECODE_NO_CLEANUP, &back, &back_len, &err), "%s",
-                        err.msg);
+            REQUIRE_MSG(
+                !tok_decode(lv.vocab, ids, n, TOK_DECODE_NO_CLEANUP, &back, &back_len, &err), "%s",
+                err.msg);
             CHECK_MSG(back_len == cases.len[i] && memcmp(back, cases.text[i], back_len) == 0,
-                      "%s case %d: '%.*s' came back as '%s'", golden_vocabs[k], i, (int)cases.len[i],
-                      cases.text[i], back);
+                      "%s case %d: '%.*s' came back as '%s'", golden_vocabs[k], i,
+                      (int)cases.len[i], cases.text[i], back);
             free(back);
             free(ids);
         }
@@ -46,13 +47,14 @@ QL_TEST(tokenizer_roundtrip_golden_cases) {
     }
 }
 
-static void check_same_encoding(ql_test_ctx *t, const tok_vocab *v, const char *a, size_t na, const char *b,
-                                size_t nb, const char *what) {
+static void check_same_encoding(ql_test_ctx *t, const tok_vocab *v, const char *a, size_t na,
+                                const char *b, size_t nb, const char *what) {
     size_t n1, n2;
     int32_t *x = tt_encode(t, v, a, na, false, false, &n1);
     int32_t *y = tt_encode(t, v, b, nb, false, false, &n2);
     if (x && y)
-        CHECK_MSG(tt_same_ids(x, n1, y, n2), "%s: [%s] vs [%s]", what, tt_ids_str(x, n1), tt_ids_str(y, n2));
+        CHECK_MSG(tt_same_ids(x, n1, y, n2), "%s: [%s] vs [%s]", what, tt_ids_str(x, n1),
+                  tt_ids_str(y, n2));
     free(x);
     free(y);
 }
@@ -64,10 +66,22 @@ QL_TEST(tokenizer_invalid_utf8_bpe) {
     if (!tt_load_golden(t, "gpt-2", &lv)) return;
     const char *fffd = "\xEF\xBF\xBD";
     check_same_encoding(t, lv.vocab, "\xFF", 1, fffd, 3, "lone 0xFF");
-    check_same_encoding(t, lv.vocab, "a\x80" "b", 3, "a\xEF\xBF\xBD" "b", 5, "lone continuation byte");
+    check_same_encoding(t, lv.vocab,
+                        "a\x80"
+                        "b",
+                        3,
+                        "a\xEF\xBF\xBD"
+                        "b",
+                        5, "lone continuation byte");
     check_same_encoding(t, lv.vocab, "x\xE2\x82", 3, "x\xEF\xBF\xBD\xEF\xBF\xBD", 7,
                         "truncated sequence: one U+FFFD per byte");
-    check_same_encoding(t, lv.vocab, "\xC3" "A", 2, "\xEF\xBF\xBD" "A", 4, "bad continuation byte");
+    check_same_encoding(t, lv.vocab,
+                        "\xC3"
+                        "A",
+                        2,
+                        "\xEF\xBF\xBD"
+                        "A",
+                        4, "bad continuation byte");
     check_same_encoding(t, lv.vocab, "\xC0\x80", 2, "\0", 1, "overlong NUL");
     check_same_encoding(t, lv.vocab, "\xF4\x90\x80\x80", 4, fffd, 3, "beyond U+10FFFF");
     size_t n;
@@ -98,19 +112,24 @@ QL_TEST(tokenizer_invalid_utf8_spm) {
     free(ids);
     /* 0xC3 claims two bytes, so "\xC3" "a" is one symbol that is no token:
      * both bytes fall back, the 'a' included. */
-    ids = tt_encode(t, lv.vocab, "\xC3" "a", 2, false, false, &n);
+    ids = tt_encode(t, lv.vocab,
+                    "\xC3"
+                    "a",
+                    2, false, false, &n);
     const int32_t want_c3[] = {29871, 3 + 0xC3, 3 + 'a'};
     if (ids) CHECK_MSG(tt_same_ids(ids, n, want_c3, 3), "C3 61: %s", tt_ids_str(ids, n));
     free(ids);
 
-    const char mixed[] = "ok \x80\xC0\x80 \xE2\x82" "x end\xF0";
+    const char mixed[] = "ok \x80\xC0\x80 \xE2\x82"
+                         "x end\xF0";
     ids = tt_encode(t, lv.vocab, mixed, sizeof mixed - 1, false, false, &n);
     if (ids) {
         char *back;
         size_t len;
         ql_error err;
         REQUIRE(!tok_decode(lv.vocab, ids, n, 0, &back, &len, &err));
-        CHECK_MSG(len == sizeof mixed - 1 && memcmp(back, mixed, len) == 0, "malformed bytes round trip");
+        CHECK_MSG(len == sizeof mixed - 1 && memcmp(back, mixed, len) == 0,
+                  "malformed bytes round trip");
         free(back);
     }
     free(ids);
@@ -126,7 +145,8 @@ QL_TEST(tokenizer_invalid_utf8_spm) {
         size_t len;
         ql_error err;
         REQUIRE(!tok_decode(lv.vocab, ids, n, 0, &back, &len, &err));
-        CHECK_MSG(len == 6 && memcmp(back, "\xE2\x82\xE2\x96\x81x", 6) == 0, "decoded %zu bytes", len);
+        CHECK_MSG(len == 6 && memcmp(back, "\xE2\x82\xE2\x96\x81x", 6) == 0, "decoded %zu bytes",
+                  len);
         free(back);
     }
     free(ids);
@@ -175,8 +195,8 @@ static void check_ids(ql_test_ctx *t, const tok_vocab *v, const char *text, bool
     size_t n;
     int32_t *ids = tt_encode(t, v, text, strlen(text), add_special, parse_special, &n);
     if (ids)
-        CHECK_MSG(tt_same_ids(ids, n, want, n_want), "%s: got [%s], want [%s]", what, tt_ids_str(ids, n),
-                  tt_ids_str(want, n_want));
+        CHECK_MSG(tt_same_ids(ids, n, want, n_want), "%s: got [%s], want [%s]", what,
+                  tt_ids_str(ids, n), tt_ids_str(want, n_want));
     free(ids);
 }
 
@@ -185,11 +205,13 @@ QL_TEST(tokenizer_special_tokens) {
     tt_vocab gpt2, deepseek, phi3, starcoder;
     if (!tt_load_golden(t, "gpt-2", &gpt2)) return;
     const int32_t eot[] = {15496, 50256, 995};
-    check_ids(t, gpt2.vocab, "Hello<|endoftext|> world", false, true, eot, 3, "gpt-2 parse_special");
+    check_ids(t, gpt2.vocab, "Hello<|endoftext|> world", false, true, eot, 3,
+              "gpt-2 parse_special");
     size_t n;
     int32_t *ids = tt_encode(t, gpt2.vocab, "<|endoftext|>", 13, false, false, &n);
     if (ids) {
-        CHECK_MSG(n > 1, "without parse_special <|endoftext|> is plain text (%s)", tt_ids_str(ids, n));
+        CHECK_MSG(n > 1, "without parse_special <|endoftext|> is plain text (%s)",
+                  tt_ids_str(ids, n));
         for (size_t i = 0; i < n; i++) CHECK(ids[i] != 50256);
     }
     free(ids);
@@ -198,10 +220,12 @@ QL_TEST(tokenizer_special_tokens) {
     /* deepseek-coder's user-defined single characters ("õ" is 32000). */
     if (tt_load_golden(t, "deepseek-coder", &deepseek)) {
         const int32_t o_tilde[] = {32000};
-        check_ids(t, deepseek.vocab, "\xC3\xB5", false, false, o_tilde, 1, "user-defined without parse_special");
+        check_ids(t, deepseek.vocab, "\xC3\xB5", false, false, o_tilde, 1,
+                  "user-defined without parse_special");
         /* A fill-in-the-middle token is user-defined in the file but made a
          * control token by its name: plain text unless parse_special. */
-        const char *fim = "<\xEF\xBD\x9C" "fim\xE2\x96\x81hole\xEF\xBD\x9C>";
+        const char *fim = "<\xEF\xBD\x9C"
+                          "fim\xE2\x96\x81hole\xEF\xBD\x9C>";
         const int32_t hole[] = {32015};
         check_ids(t, deepseek.vocab, fim, false, true, hole, 1, "fim hole with parse_special");
         ids = tt_encode(t, deepseek.vocab, fim, strlen(fim), false, false, &n);
@@ -220,7 +244,8 @@ QL_TEST(tokenizer_special_tokens) {
         want[0] = 32010;
         if (hi && n_hi < 63) {
             memcpy(want + 1, hi, n_hi * sizeof *hi);
-            check_ids(t, phi3.vocab, "<|user|>  \n hi there", false, true, want, n_hi + 1, "phi-3 rstrip");
+            check_ids(t, phi3.vocab, "<|user|>  \n hi there", false, true, want, n_hi + 1,
+                      "phi-3 rstrip");
         }
         free(hi);
         /* "</s>" is user-defined in the file, and an end-of-generation token,
@@ -235,7 +260,8 @@ QL_TEST(tokenizer_special_tokens) {
 
     /* Special tokens at the start, twice in a row, and at the end. */
     if (tt_load_golden(t, "starcoder", &starcoder)) {
-        ids = tt_encode(t, starcoder.vocab, "<fim_prefix><fim_prefix>x<fim_suffix>", 37, false, true, &n);
+        ids = tt_encode(t, starcoder.vocab, "<fim_prefix><fim_prefix>x<fim_suffix>", 37, false,
+                        true, &n);
         if (ids) {
             CHECK_MSG(n == 4 && ids[0] == 1 && ids[1] == 1 && ids[3] == 3, "starcoder specials: %s",
                       tt_ids_str(ids, n));
@@ -278,19 +304,19 @@ QL_TEST(tokenizer_bos_eos) {
     }
 }
 
-static void check_piece(ql_test_ctx *t, const tok_vocab *v, int32_t id, bool special, const char *want,
-                        size_t want_len) {
+static void check_piece(ql_test_ctx *t, const tok_vocab *v, int32_t id, bool special,
+                        const char *want, size_t want_len) {
     size_t len;
     const char *p = tok_token_to_piece(v, id, special, &len);
-    CHECK_MSG(p && len == want_len && memcmp(p, want, len) == 0, "piece of %d (special=%d): '%.*s'", id,
-              special, p ? (int)len : 0, p ? p : "");
+    CHECK_MSG(p && len == want_len && memcmp(p, want, len) == 0, "piece of %d (special=%d): '%.*s'",
+              id, special, p ? (int)len : 0, p ? p : "");
 }
 
 QL_TEST(tokenizer_pieces) {
     tt_vocab gpt2, spm;
     if (tt_load_golden(t, "gpt-2", &gpt2)) {
-        check_piece(t, gpt2.vocab, 220, false, " ", 1);        /* "Ġ" */
-        check_piece(t, gpt2.vocab, 198, false, "\n", 1);       /* "Ċ" */
+        check_piece(t, gpt2.vocab, 220, false, " ", 1);  /* "Ġ" */
+        check_piece(t, gpt2.vocab, 198, false, "\n", 1); /* "Ċ" */
         check_piece(t, gpt2.vocab, 995, false, " world", 6);
         check_piece(t, gpt2.vocab, 50256, false, "", 0);
         check_piece(t, gpt2.vocab, 50256, true, "<|endoftext|>", 13);
@@ -313,8 +339,8 @@ QL_TEST(tokenizer_pieces) {
     }
 }
 
-static void check_decode(ql_test_ctx *t, const tok_vocab *v, const int32_t *ids, size_t n, unsigned flags,
-                         const char *want) {
+static void check_decode(ql_test_ctx *t, const tok_vocab *v, const int32_t *ids, size_t n,
+                         unsigned flags, const char *want) {
     char *text;
     size_t len;
     ql_error err;
@@ -322,7 +348,8 @@ static void check_decode(ql_test_ctx *t, const tok_vocab *v, const int32_t *ids,
         ql_test_failf(t, __FILE__, __LINE__, "tok_decode: %s", err.msg);
         return;
     }
-    CHECK_MSG(len == strlen(want) && strcmp(text, want) == 0, "decoded '%s', want '%s'", text, want);
+    CHECK_MSG(len == strlen(want) && strcmp(text, want) == 0, "decoded '%s', want '%s'", text,
+              want);
     free(text);
 }
 
@@ -334,7 +361,8 @@ QL_TEST(tokenizer_decode) {
         size_t n;
         int32_t *ids = tt_encode(t, gpt2.vocab, text, strlen(text), false, false, &n);
         if (ids) {
-            check_decode(t, gpt2.vocab, ids, n, 0, "Hello, world! It's 'ere, you're John's, isn 't it?");
+            check_decode(t, gpt2.vocab, ids, n, 0,
+                         "Hello, world! It's 'ere, you're John's, isn 't it?");
             check_decode(t, gpt2.vocab, ids, n, TOK_DECODE_NO_CLEANUP, text);
         }
         free(ids);
@@ -374,9 +402,11 @@ static const char *tiny_path(ql_test_ctx *t, const char *file) {
 }
 
 /* Byte-level BPE: "Ġ" is GPT-2's character for a space. */
-static bool write_tiny_bpe(const char *path, const char *pre, const char *const *merges, int n_merges) {
-    static const char *const tokens[] = {"a", "b", "c", "d", "\xC4\xA0", "ab", "abc", "bd",
-                                         "\xC4\xA0\x61" /* Ġa */, "<|bos|>", "x", "y"};
+static bool write_tiny_bpe(const char *path, const char *pre, const char *const *merges,
+                           int n_merges) {
+    static const char *const tokens[] = {
+        "a",       "b", "c", "d", "\xC4\xA0", "ab", "abc", "bd", "\xC4\xA0\x61" /* Ġa */,
+        "<|bos|>", "x", "y"};
     int32_t types[12];
     for (int i = 0; i < 12; i++) types[i] = 1;
     types[9] = 3;
@@ -432,8 +462,10 @@ QL_TEST(tokenizer_bpe_rules) {
 }
 
 static bool write_tiny_spm(const char *path, float score_bc, bool space_prefix) {
-    static const char *const tokens[] = {"<unk>", "<s>", "</s>", "\xE2\x96\x81", "a",  "b",
-                                         "c",     "ab",  "bc",   "\xE2\x96\x81\x61\x62" /* ▁ab */, "<0x78>", "d"};
+    static const char *const tokens[] = {
+        "<unk>",  "<s>", "</s>", "\xE2\x96\x81", "a",
+        "b",      "c",   "ab",   "bc",           "\xE2\x96\x81\x61\x62" /* ▁ab */,
+        "<0x78>", "d"};
     const int n = 12;
     float scores[12] = {0, 0, 0, -5, -3, -3, -3, -1, score_bc, -2, 0, -3};
     int32_t types[12] = {2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 6, 1};
@@ -483,12 +515,14 @@ static void check_load_error(ql_test_ctx *t, const char *path, ql_status want, c
     REQUIRE_MSG(!gguf_open(path, &f, &err), "gguf_open: %s", err.msg);
     tok_vocab *v = NULL;
     ql_status st = tok_load(f, &v, &err);
-    CHECK_MSG(st == want, "tok_load status %s, want %s (%s)", ql_status_name(st), ql_status_name(want),
-              st ? err.msg : "");
+    CHECK_MSG(st == want, "tok_load status %s, want %s (%s)", ql_status_name(st),
+              ql_status_name(want), st ? err.msg : "");
     CHECK(v == NULL);
     if (st) {
         CHECK_MSG(strstr(err.msg, needle) != NULL, "message '%s' lacks '%s'", err.msg, needle);
-        if (needle2) CHECK_MSG(strstr(err.msg, needle2) != NULL, "message '%s' lacks '%s'", err.msg, needle2);
+        if (needle2)
+            CHECK_MSG(strstr(err.msg, needle2) != NULL, "message '%s' lacks '%s'", err.msg,
+                      needle2);
     }
     tok_free(v);
     gguf_close(f);
@@ -588,10 +622,11 @@ QL_TEST(tokenizer_unicode_classes) {
         {0x110000, TOK_UCP_UNDEFINED},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        CHECK_MSG(tok_ucp_flags(cases[i].cp) == cases[i].flags, "U+%04X: flags 0x%03X, want 0x%03X", cases[i].cp,
-                  tok_ucp_flags(cases[i].cp), cases[i].flags);
+        CHECK_MSG(tok_ucp_flags(cases[i].cp) == cases[i].flags, "U+%04X: flags 0x%03X, want 0x%03X",
+                  cases[i].cp, tok_ucp_flags(cases[i].cp), cases[i].flags);
     int n_space = 0;
-    for (uint32_t cp = 0; cp < 0x110000; cp++) n_space += (tok_ucp_flags(cp) & TOK_UCP_WHITESPACE) != 0;
+    for (uint32_t cp = 0; cp < 0x110000; cp++)
+        n_space += (tok_ucp_flags(cp) & TOK_UCP_WHITESPACE) != 0;
     CHECK_EQ_INT(n_space, 25); /* White_Space has 25 code points */
     CHECK(strlen(tok_unicode_version) >= 5);
 }
@@ -608,18 +643,21 @@ QL_TEST(tokenizer_utf8_decoder) {
         {"\xE2\x96\x81", 3, 0x2581, 3},
         {"\xF0\x9F\xA6\x99", 4, 0x1F999, 4},
         {"\xC3", 1, 0xFFFD, 1},
-        {"\xC3" "A", 2, 0xFFFD, 1},
+        {"\xC3"
+         "A",
+         2, 0xFFFD, 1},
         {"\x80", 1, 0xFFFD, 1},
         {"\xE2\x96", 2, 0xFFFD, 1},
-        {"\xC0\x80", 2, 0, 2},              /* overlong, accepted */
-        {"\xED\xA0\x80", 3, 0xD800, 3},     /* surrogate, accepted */
+        {"\xC0\x80", 2, 0, 2},                /* overlong, accepted */
+        {"\xED\xA0\x80", 3, 0xD800, 3},       /* surrogate, accepted */
         {"\xF4\x90\x80\x80", 4, 0x110000, 4}, /* beyond Unicode, accepted */
         {"\xF8\x88\x80\x80\x80", 5, 0xFFFD, 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         size_t next;
         uint32_t cp = tok_utf8_decode((const uint8_t *)cases[i].bytes, cases[i].n, 0, &next);
-        CHECK_MSG(cp == cases[i].cp && next == cases[i].next, "case %zu: U+%04X next %zu", i, cp, next);
+        CHECK_MSG(cp == cases[i].cp && next == cases[i].next, "case %zu: U+%04X next %zu", i, cp,
+                  next);
     }
     uint8_t out[4];
     CHECK_EQ_INT(tok_utf8_encode(0x110000, out), 3);
@@ -636,7 +674,8 @@ QL_TEST(tokenizer_utf8_decoder) {
     CHECK_EQ_INT(tok_byte_to_codepoint(0xAD), 0x143);
     CHECK_EQ_INT(tok_byte_to_codepoint('A'), 'A');
     CHECK_EQ_INT(tok_byte_to_codepoint(0xFF), 0xFF);
-    for (int b = 0; b < 256; b++) CHECK_EQ_INT(tok_codepoint_to_byte(tok_byte_to_codepoint((uint8_t)b)), b);
+    for (int b = 0; b < 256; b++)
+        CHECK_EQ_INT(tok_codepoint_to_byte(tok_byte_to_codepoint((uint8_t)b)), b);
     CHECK_EQ_INT(tok_codepoint_to_byte(' '), -1);
     CHECK_EQ_INT(tok_codepoint_to_byte(0xAD), -1);
     CHECK_EQ_INT(tok_codepoint_to_byte(0x144), -1);
@@ -648,7 +687,8 @@ QL_TEST(tokenizer_utf8_decoder) {
  * non-space character. */
 static char *wiki_paragraph(size_t *len) {
     size_t n;
-    char *raw = (char *)ql_test_read_file(ql_test_shared_path("data/wikitext-2-raw/wiki.test.raw"), &n);
+    char *raw =
+        (char *)ql_test_read_file(ql_test_shared_path("data/wikitext-2-raw/wiki.test.raw"), &n);
     if (!raw) return NULL;
     size_t start = 0, want = n < 4096 ? n : 4096;
     while (start < want && (raw[start] == ' ' || raw[start] == '\n')) start++;
@@ -689,8 +729,8 @@ static void check_long_line(ql_test_ctx *t, const char *vocab_name) {
                         : tt_encode(t, lv.vocab, text + plen, plen + 1, false, false, &n_rest);
     int32_t *all = tt_encode(t, lv.vocab, text, total, false, false, &n_all);
     REQUIRE(first && rest && all);
-    CHECK_MSG(n_all == n_first + (reps - 1) * n_rest, "%s: %zu tokens, expected %zu", vocab_name, n_all,
-              n_first + (reps - 1) * n_rest);
+    CHECK_MSG(n_all == n_first + (reps - 1) * n_rest, "%s: %zu tokens, expected %zu", vocab_name,
+              n_all, n_first + (reps - 1) * n_rest);
     if (n_all == n_first + (reps - 1) * n_rest) {
         bool same = memcmp(all, first, n_first * sizeof *all) == 0;
         for (size_t r = 0; same && r + 1 < reps; r++)
@@ -701,7 +741,8 @@ static void check_long_line(ql_test_ctx *t, const char *vocab_name) {
     size_t back_len;
     ql_error err;
     REQUIRE(!tok_decode(lv.vocab, all, n_all, TOK_DECODE_NO_CLEANUP, &back, &back_len, &err));
-    CHECK_MSG(back_len == total && memcmp(back, text, total) == 0, "%s: 50 MB round trip", vocab_name);
+    CHECK_MSG(back_len == total && memcmp(back, text, total) == 0, "%s: 50 MB round trip",
+              vocab_name);
     free(back);
     free(first);
     free(rest);

@@ -23,11 +23,15 @@ static void check_run(ql_test_ctx *t, const char *args, int want_rc, const char 
                       const char *err_part) {
     char *out = NULL, *err = NULL;
     int rc = ql_test_run_qlens(args, &out, &err);
-    CHECK_MSG(rc == want_rc, "qlens %s: exit %d, want %d (stderr: %s)", args, rc, want_rc, err ? err : "");
-    if (want_out) CHECK_MSG(out && strcmp(out, want_out) == 0, "qlens %s: stdout\n%s\nwant\n%s", args, out, want_out);
+    CHECK_MSG(rc == want_rc, "qlens %s: exit %d, want %d (stderr: %s)", args, rc, want_rc,
+              err ? err : "");
+    if (want_out)
+        CHECK_MSG(out && strcmp(out, want_out) == 0, "qlens %s: stdout\n%s\nwant\n%s", args, out,
+                  want_out);
     if (err_part) {
         CHECK_MSG(strncmp(err, "qlens: error: ", 14) == 0, "qlens %s: stderr '%s'", args, err);
-        CHECK_MSG(strstr(err, err_part) != NULL, "qlens %s: stderr '%s' lacks '%s'", args, err, err_part);
+        CHECK_MSG(strstr(err, err_part) != NULL, "qlens %s: stderr '%s' lacks '%s'", args, err,
+                  err_part);
         char *nl = strchr(err, '\n');
         CHECK_MSG(nl && nl[1] == '\0', "qlens %s: stderr is not one line: '%s'", args, err);
         CHECK_MSG(out && out[0] == '\0', "qlens %s: stdout not empty on error: '%s'", args, out);
@@ -41,7 +45,8 @@ QL_TEST(tokenizer_cli_formats) {
     const char *gpt2 = vocab_path("gpt-2"), *spm = vocab_path("llama-spm");
     snprintf(args, sizeof args, "tokenize -m %s -p 'Hello world'", gpt2);
     check_run(t, args, 0, " 15496 -> 'Hello'\n   995 -> ' world'\n", NULL);
-    snprintf(args, sizeof args, "tokenize --model %s --prompt 'Hello world' --ids --show-count", gpt2);
+    snprintf(args, sizeof args, "tokenize --model %s --prompt 'Hello world' --ids --show-count",
+             gpt2);
     check_run(t, args, 0, "[15496, 995]\nTotal number of tokens: 2\n", NULL);
     /* SentencePiece adds BOS; the piece of a control token is its text. */
     snprintf(args, sizeof args, "tokenize -m %s -p 'Hello world'", spm);
@@ -143,7 +148,8 @@ QL_TEST(tokenizer_cli_errors) {
     tt_gguf_str_array(&g, "tokenizer.ggml.merges", merges, 1);
     REQUIRE(tt_gguf_write(&g, bad_pre));
     snprintf(args, sizeof args, "tokenize -m '%s' -p x", bad_pre);
-    check_run(t, args, 1, "", "pre-tokenizer 'mystery' is not supported (supported: default, llama3");
+    check_run(t, args, 1, "",
+              "pre-tokenizer 'mystery' is not supported (supported: default, llama3");
 
     tt_gguf_init(&g);
     tt_gguf_str(&g, "tokenizer.ggml.model", "t5");

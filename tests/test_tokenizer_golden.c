@@ -47,13 +47,14 @@ static void check_suite(ql_test_ctx *t, const char *name) {
         int32_t want[4096];
         size_t n_want = parse_ids(p, line_len, want, 4096, ' ');
         size_t n_got;
-        int32_t *got = tt_encode(t, lv.vocab, cases.text[line], cases.len[line], false, false, &n_got);
+        int32_t *got =
+            tt_encode(t, lv.vocab, cases.text[line], cases.len[line], false, false, &n_got);
         if (got && tt_same_ids(got, n_got, want, n_want)) {
             n_pass++;
         } else if (got) {
-            ql_test_failf(t, __FILE__, __LINE__, "%s case %d '%.*s':\n    want %s\n    got  %s", name,
-                          line, (int)(cases.len[line] > 60 ? 60 : cases.len[line]), cases.text[line],
-                          tt_ids_str(want, n_want), tt_ids_str(got, n_got));
+            ql_test_failf(t, __FILE__, __LINE__, "%s case %d '%.*s':\n    want %s\n    got  %s",
+                          name, line, (int)(cases.len[line] > 60 ? 60 : cases.len[line]),
+                          cases.text[line], tt_ids_str(want, n_want), tt_ids_str(got, n_got));
         }
         free(got);
         line++;
@@ -113,10 +114,11 @@ static void check_wikitext(ql_test_ctx *t, const char *vocab_name, const char *i
     REQUIRE_MSG(!tok_encode(lv.vocab, text, text_len, false, false, &got, &n_got, &err), "%s",
                 err.msg);
     size_t first_diff = 0;
-    while (first_diff < n_got && first_diff < n_want && got[first_diff] == want[first_diff]) first_diff++;
+    while (first_diff < n_got && first_diff < n_want && got[first_diff] == want[first_diff])
+        first_diff++;
     CHECK_MSG(n_got == n_want && first_diff == n_got,
-              "%s: %zu tokens, golden %zu; first difference at token %zu (got %d, want %d)", vocab_name,
-              n_got, n_want, first_diff, first_diff < n_got ? got[first_diff] : -1,
+              "%s: %zu tokens, golden %zu; first difference at token %zu (got %d, want %d)",
+              vocab_name, n_got, n_want, first_diff, first_diff < n_got ? got[first_diff] : -1,
               first_diff < n_want ? want[first_diff] : -1);
     free(got);
     free(want);

@@ -47,24 +47,26 @@ QL_TEST(tokenizer_pretok_families) {
         for (int k = 0; k < got.n && used + 24 < sizeof got_str; k++)
             used += (size_t)snprintf(got_str + used, sizeof got_str - used, "%s%zu", k ? "," : "",
                                      got.lengths[k]);
-        CHECK_MSG(strcmp(got_str, c->word_lengths) == 0, "%s '%s':\n    want %s\n    got  %s", c->family,
-                  c->text, c->word_lengths, got_str);
+        CHECK_MSG(strcmp(got_str, c->word_lengths) == 0, "%s '%s':\n    want %s\n    got  %s",
+                  c->family, c->text, c->word_lengths, got_str);
     }
 }
 
 QL_TEST(tokenizer_pretok_names) {
-    static const char *const supported[] = {"gpt-2",  "llama-bpe", "llama3",        "qwen2",
+    static const char *const supported[] = {"gpt-2",  "llama-bpe", "llama3",         "qwen2",
                                             "smollm", "refact",    "deepseek-coder", "deepseek-llm",
                                             "falcon", "starcoder", "default"};
     for (size_t i = 0; i < sizeof supported / sizeof supported[0]; i++) {
         CHECK_MSG(pretok_find(supported[i]) != NULL, "%s unsupported", supported[i]);
-        CHECK_MSG(strstr(pretok_names(), supported[i]) != NULL, "%s missing from the list", supported[i]);
+        CHECK_MSG(strstr(pretok_names(), supported[i]) != NULL, "%s missing from the list",
+                  supported[i]);
     }
     CHECK(pretok_find("no-such-thing") == NULL);
     CHECK(pretok_find("") == NULL);
     /* Names that share split rules keep their own vocabulary flags. */
     CHECK(pretok_find("llama-bpe")->ignore_merges && pretok_find("llama-bpe")->add_bos);
-    CHECK(!pretok_find("dbrx")->ignore_merges && pretok_find("dbrx")->family == pretok_find("llama3")->family);
+    CHECK(!pretok_find("dbrx")->ignore_merges &&
+          pretok_find("dbrx")->family == pretok_find("llama3")->family);
     CHECK(!pretok_find("qwen2")->clean_spaces && pretok_find("gpt-2")->clean_spaces);
     CHECK(pretok_find("smollm")->family == pretok_find("starcoder")->family);
 }
@@ -73,6 +75,7 @@ QL_TEST(tokenizer_pretok_stops_early) {
     tok_unicode_init();
     word_list w = {.n = 0};
     const char *text = "one two three four";
-    CHECK(!pretokenize(pretok_find("gpt-2")->family, (const uint8_t *)text, strlen(text), stop_after_two, &w));
+    CHECK(!pretokenize(pretok_find("gpt-2")->family, (const uint8_t *)text, strlen(text),
+                       stop_after_two, &w));
     CHECK_EQ_INT(w.n, 2);
 }

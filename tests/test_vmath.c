@@ -12,7 +12,9 @@
 #include "kernels/vmath.h"
 #include "test.h"
 
-static double ulp_of(float x) { return nextafterf(fabsf(x), INFINITY) - fabsf(x); }
+static double ulp_of(float x) {
+    return nextafterf(fabsf(x), INFINITY) - fabsf(x);
+}
 
 QL_TEST(vmath_exp_accuracy) {
     double worst = 0;

@@ -69,8 +69,8 @@ void tt_free_cases(tt_cases *c) {
     c->raw = NULL;
 }
 
-int32_t *tt_encode(ql_test_ctx *t, const tok_vocab *v, const char *text, size_t len, bool add_special,
-                   bool parse_special, size_t *n) {
+int32_t *tt_encode(ql_test_ctx *t, const tok_vocab *v, const char *text, size_t len,
+                   bool add_special, bool parse_special, size_t *n) {
     int32_t *ids;
     ql_error err;
     if (tok_encode(v, text, len, add_special, parse_special, &ids, n, &err)) {

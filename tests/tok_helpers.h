@@ -38,8 +38,8 @@ bool tt_read_cases(ql_test_ctx *t, const char *name, tt_cases *out);
 void tt_free_cases(tt_cases *c);
 
 /* Encodes and returns the ids (malloc'd) or NULL after recording a failure. */
-int32_t *tt_encode(ql_test_ctx *t, const tok_vocab *v, const char *text, size_t len, bool add_special,
-                   bool parse_special, size_t *n);
+int32_t *tt_encode(ql_test_ctx *t, const tok_vocab *v, const char *text, size_t len,
+                   bool add_special, bool parse_special, size_t *n);
 /* True when ids[0..n) equals the n_want ids in want. */
 bool tt_same_ids(const int32_t *ids, size_t n, const int32_t *want, size_t n_want);
 /* "1 2 3" into buf, for messages. */

@@ -92,10 +92,14 @@ int ql_test_run_qlens_prefixed(const char *prefix, const char *args, char **out,
     int status = system(cmd);
     free(cmd);
     char *o = slurp_and_remove(out_path), *e = slurp_and_remove(err_path);
-    if (out) *out = o;
-    else free(o);
-    if (err) *err = e;
-    else free(e);
+    if (out)
+        *out = o;
+    else
+        free(o);
+    if (err)
+        *err = e;
+    else
+        free(e);
     if (status == -1 || !WIFEXITED(status)) return -1;
     return WEXITSTATUS(status);
 }

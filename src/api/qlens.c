@@ -22,8 +22,12 @@ struct qlens_model {
     tok_vocab *vocab;
 };
 
-const char *qlens_version(void) { return QLENS_VERSION_STRING; }
-void qlens_free(void *p) { free(p); }
+const char *qlens_version(void) {
+    return QLENS_VERSION_STRING;
+}
+void qlens_free(void *p) {
+    free(p);
+}
 
 static qlens_status out_err(ql_status st, const ql_error *in, qlens_error *err) {
     if (err) {
@@ -109,14 +113,16 @@ qlens_status qlens_perplexity(qlens_model *h, const qlens_eval_params *p, const 
     ql_error e = {0};
     ql_context *ctx = NULL;
     ql_status st = make_context(h, p, p->n_ctx, &ctx, &e);
-    ql_eval_params ep = {.n_ctx = p->n_ctx, .n_chunks = p->n_chunks,
-                         .replace_bos = tok_add_bos(h->vocab), .bos_id = tok_bos(h->vocab)};
+    ql_eval_params ep = {.n_ctx = p->n_ctx,
+                         .n_chunks = p->n_chunks,
+                         .replace_bos = tok_add_bos(h->vocab),
+                         .bos_id = tok_bos(h->vocab)};
     ql_ppl_result r = {0};
     if (!st)
-        st = save_reference
-                 ? ql_kld_save_base(ctx, h->m->file, tokens, (int64_t)n_tokens, &ep, save_reference,
-                                    QL_REF_QLENS, "", NULL, NULL, &r, &e)
-                 : ql_perplexity(ctx, tokens, (int64_t)n_tokens, &ep, NULL, NULL, NULL, NULL, &r, &e);
+        st = save_reference ? ql_kld_save_base(ctx, h->m->file, tokens, (int64_t)n_tokens, &ep,
+                                               save_reference, QL_REF_QLENS, "", NULL, NULL, &r, &e)
+                            : ql_perplexity(ctx, tokens, (int64_t)n_tokens, &ep, NULL, NULL, NULL,
+                                            NULL, &r, &e);
     if (!st) {
         out->ppl = r.ppl;
         out->ppl_unc = r.ppl_unc;
@@ -141,10 +147,15 @@ qlens_status qlens_kld_against_file(qlens_model *h, const qlens_eval_params *p,
     if (!st) st = ql_kld_run_file(ctx, h->m->file, ref, p->n_chunks, NULL, NULL, &acc, &e);
     if (!st) st = ql_kld_stats_from(&acc, &s, &e);
     if (!st)
-        *out = (qlens_kld){.kld = s.kld.value, .kld_unc = s.kld.unc, .ppl_q = s.ppl_q.value,
-                           .ppl_base = s.ppl_base.value, .ln_ratio = s.ln_ratio.value,
-                           .ln_ratio_unc = s.ln_ratio.unc, .same_top = s.same_top.value,
-                           .same_top_unc = s.same_top.unc, .rms_dp = s.rms_dp.value,
+        *out = (qlens_kld){.kld = s.kld.value,
+                           .kld_unc = s.kld.unc,
+                           .ppl_q = s.ppl_q.value,
+                           .ppl_base = s.ppl_base.value,
+                           .ln_ratio = s.ln_ratio.value,
+                           .ln_ratio_unc = s.ln_ratio.unc,
+                           .same_top = s.same_top.value,
+                           .same_top_unc = s.same_top.unc,
+                           .rms_dp = s.rms_dp.value,
                            .n_scored = s.count};
     ql_kld_acc_free(&acc);
     ql_context_free(ctx);

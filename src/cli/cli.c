@@ -101,8 +101,12 @@ static const cli_opt *find_opt(const ql_command *cmd, const char *word, size_t l
 
 static int set_value(const ql_command *cmd, const cli_opt *o, const char *value) {
     switch (o->kind) {
-    case CLI_FLAG: *(bool *)o->dest = true; return 0;
-    case CLI_STRING: *(const char **)o->dest = value; return 0;
+    case CLI_FLAG:
+        *(bool *)o->dest = true;
+        return 0;
+    case CLI_STRING:
+        *(const char **)o->dest = value;
+        return 0;
     case CLI_LIST: {
         cli_list *l = o->dest;
         const char **items = realloc(l->items, (size_t)(l->n + 1) * sizeof *items);
@@ -183,8 +187,7 @@ int cli_parse(const ql_command *cmd, int argc, char **argv, const char **positio
             continue;
         }
         if (np >= max_positional) {
-            if (max_positional == 0)
-                return cli_usage("%s: unexpected argument '%s'", cmd->name, w);
+            if (max_positional == 0) return cli_usage("%s: unexpected argument '%s'", cmd->name, w);
             return cli_usage("%s: too many arguments ('%s'); usage: %s", cmd->name, w, cmd->usage);
         }
         positional[np++] = w;
@@ -233,7 +236,8 @@ ql_status cli_read_file(const char *path, char **data, size_t *len, ql_error *er
         n += got;
         if (got == 0) break;
     }
-    if (!buf) st = ql_fail(err, QL_ERR_NOMEM, "%s: out of memory reading it", name);
+    if (!buf)
+        st = ql_fail(err, QL_ERR_NOMEM, "%s: out of memory reading it", name);
     else if (ferror(f))
         st = ql_fail(err, QL_ERR_IO, "%s: cannot read: %s", name,
                      errno == EISDIR ? "is a directory" : strerror(errno ? errno : EIO));

@@ -17,17 +17,33 @@ static const char *opt_ref, *opt_file, *opt_ref_ctk = "f16", *opt_ref_ctv = "f16
                                        *opt_ref_rotate = "auto";
 
 static const cli_opt kld_opts[] = {
-    {.name = "--ref", .kind = CLI_STRING, .dest = &opt_ref, .metavar = "FILE",
+    {.name = "--ref",
+     .kind = CLI_STRING,
+     .dest = &opt_ref,
+     .metavar = "FILE",
      .help = "the reference model (GGUF), e.g. the F16 or BF16 original"},
     QL_RUN_MODEL_OPTS(ro),
-    {.name = "--file", .alias = "-f", .kind = CLI_STRING, .dest = &opt_file, .metavar = "FILE",
+    {.name = "--file",
+     .alias = "-f",
+     .kind = CLI_STRING,
+     .dest = &opt_file,
+     .metavar = "FILE",
      .help = "the text to evaluate"},
     QL_RUN_EVAL_OPTS(ro),
-    {.name = "--ref-cache-type-k", .kind = CLI_STRING, .dest = &opt_ref_ctk, .metavar = "TYPE",
+    {.name = "--ref-cache-type-k",
+     .kind = CLI_STRING,
+     .dest = &opt_ref_ctk,
+     .metavar = "TYPE",
      .help = "the reference's K cache type (default f16)"},
-    {.name = "--ref-cache-type-v", .kind = CLI_STRING, .dest = &opt_ref_ctv, .metavar = "TYPE",
+    {.name = "--ref-cache-type-v",
+     .kind = CLI_STRING,
+     .dest = &opt_ref_ctv,
+     .metavar = "TYPE",
      .help = "the reference's V cache type (default f16)"},
-    {.name = "--ref-kv-rotate", .kind = CLI_STRING, .dest = &opt_ref_rotate, .metavar = "MODE",
+    {.name = "--ref-kv-rotate",
+     .kind = CLI_STRING,
+     .dest = &opt_ref_rotate,
+     .metavar = "MODE",
      .help = "the reference's rotation mode (default auto)"},
     QL_RUN_OUTPUT_OPTS(ro),
 };
@@ -72,8 +88,7 @@ static int run_kld(int argc, char **argv) {
     if (ro.json && ql_outfile_check(ro.json, &err)) return cli_fail(&err);
     ql_run ref, cand;
     if (ql_run_open(&ref, &ref_opts, "kld", &err)) return cli_fail(&err);
-    if (ql_run_open(&cand, &ro, "kld", &err) ||
-        ql_kld_check_models(ref.model, cand.model, &err)) {
+    if (ql_run_open(&cand, &ro, "kld", &err) || ql_kld_check_models(ref.model, cand.model, &err)) {
         ql_run_close(&cand);
         ql_run_close(&ref);
         return cli_fail(&err);
@@ -97,7 +112,8 @@ static int run_kld(int argc, char **argv) {
         ql_run_print_header(&cand, n_tokens, &ep);
         ql_run_print_kld_chunk_header();
         cli_progress_begin(&ui.bar, "kld");
-        st = ql_kld_run_lockstep(ref.ctx, cand.ctx, tokens, n_tokens, &ep, ql_run_kld_on_chunk, &ui, &acc, &err);
+        st = ql_kld_run_lockstep(ref.ctx, cand.ctx, tokens, n_tokens, &ep, ql_run_kld_on_chunk, &ui,
+                                 &acc, &err);
         cli_progress_end(&ui.bar);
         rc = st ? cli_fail(&err) : ql_run_finish_kld(&cand, &acc, ui.rows, ep.n_chunks, ep.n_ctx);
     }

@@ -28,14 +28,25 @@ static bool opt_kld;
 
 static const cli_opt perplexity_opts[] = {
     QL_RUN_MODEL_OPTS(ro),
-    {.name = "--file", .alias = "-f", .kind = CLI_STRING, .dest = &opt_file, .metavar = "FILE",
+    {.name = "--file",
+     .alias = "-f",
+     .kind = CLI_STRING,
+     .dest = &opt_file,
+     .metavar = "FILE",
      .help = "the text to evaluate (not needed with --kl-divergence)"},
     QL_RUN_EVAL_OPTS(ro),
-    {.name = "--kl-divergence-base", .kind = CLI_STRING, .dest = &opt_base, .metavar = "FILE",
+    {.name = "--kl-divergence-base",
+     .kind = CLI_STRING,
+     .dest = &opt_base,
+     .metavar = "FILE",
      .help = "reference file: written by a run without --kl-divergence, read with it"},
-    {.name = "--kl-divergence", .kind = CLI_FLAG, .dest = &opt_kld,
+    {.name = "--kl-divergence",
+     .kind = CLI_FLAG,
+     .dest = &opt_kld,
      .help = "compare the model with the reference in --kl-divergence-base"},
-    {.name = "--kld-base-format", .kind = CLI_STRING, .dest = &opt_base_format,
+    {.name = "--kld-base-format",
+     .kind = CLI_STRING,
+     .dest = &opt_base_format,
      .metavar = "qlens|llama",
      .help = "format of a reference being written (default qlens: exact and compact)"},
     QL_RUN_OUTPUT_OPTS(ro),
@@ -45,7 +56,8 @@ static int run_perplexity(int argc, char **argv);
 
 const ql_command ql_cmd_perplexity = {
     .name = "perplexity",
-    .summary = "perplexity and KL divergence of a model on a text, as llama-perplexity measures them",
+    .summary =
+        "perplexity and KL divergence of a model on a text, as llama-perplexity measures them",
     .usage = "qlens perplexity -m MODEL.gguf (-f TEXT | --kl-divergence-base FILE --kl-divergence) "
              "[options]",
     .details =
@@ -93,13 +105,15 @@ static int run_plain(ql_run *r) {
     ql_ppl_result res;
     ql_status st;
     if (opt_base) {
-        const ql_ref_format fmt = strcmp(opt_base_format, "llama") == 0 ? QL_REF_LLAMA : QL_REF_QLENS;
+        const ql_ref_format fmt =
+            strcmp(opt_base_format, "llama") == 0 ? QL_REF_LLAMA : QL_REF_QLENS;
         char config[256];
         ql_run_describe(r, config, sizeof config);
         st = ql_kld_save_base(r->ctx, r->model->file, tokens, n_tokens, &ep, opt_base, fmt, config,
                               ppl_progress, &ui, &res, &err);
     } else {
-        st = ql_perplexity(r->ctx, tokens, n_tokens, &ep, ppl_progress, &ui, NULL, NULL, &res, &err);
+        st =
+            ql_perplexity(r->ctx, tokens, n_tokens, &ep, ppl_progress, &ui, NULL, NULL, &res, &err);
     }
     cli_progress_end(&ui.bar);
     printf("\n");
@@ -143,7 +157,8 @@ static int run_kld(ql_run *r, ql_ref_file *ref) {
     ql_run_print_kld_ref(r, opt_base, ref, n_chunks);
     ql_run_print_kld_chunk_header();
     cli_progress_begin(&ui.bar, "kl-divergence");
-    ql_status st = ql_kld_run_file(r->ctx, r->model->file, ref, n_chunks, ql_run_kld_on_chunk, &ui, &acc, &err);
+    ql_status st = ql_kld_run_file(r->ctx, r->model->file, ref, n_chunks, ql_run_kld_on_chunk, &ui,
+                                   &acc, &err);
     cli_progress_end(&ui.bar);
     int rc = st ? cli_fail(&err) : ql_run_finish_kld(r, &acc, ui.rows, n_chunks, in->n_ctx);
     free(ui.rows);
@@ -158,7 +173,8 @@ static int run_perplexity(int argc, char **argv) {
     if (rc) return rc < 0 ? QL_EXIT_OK : rc;
     if (!ro.model) return cli_usage("perplexity: -m MODEL.gguf is required");
     if (strcmp(opt_base_format, "qlens") != 0 && strcmp(opt_base_format, "llama") != 0)
-        return cli_usage("perplexity --kld-base-format: '%s' is not qlens or llama", opt_base_format);
+        return cli_usage("perplexity --kld-base-format: '%s' is not qlens or llama",
+                         opt_base_format);
     if (opt_kld && !opt_base)
         return cli_usage("perplexity: --kl-divergence needs --kl-divergence-base FILE");
     if (!opt_kld && !opt_file) return cli_usage("perplexity: give the text with -f FILE");

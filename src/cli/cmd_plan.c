@@ -20,25 +20,51 @@ static uint64_t opt_budget;
 static int64_t opt_ctx, opt_ubatch = 512;
 
 static const cli_opt plan_opts[] = {
-    {.name = "--model", .alias = "-m", .kind = CLI_STRING, .dest = &opt_model, .metavar = "FILE",
+    {.name = "--model",
+     .alias = "-m",
+     .kind = CLI_STRING,
+     .dest = &opt_model,
+     .metavar = "FILE",
      .help = "plan for one model file and a list of cache configurations"},
-    {.name = "--sweep", .kind = CLI_STRING, .dest = &opt_sweep, .metavar = "DIR",
+    {.name = "--sweep",
+     .kind = CLI_STRING,
+     .dest = &opt_sweep,
+     .metavar = "DIR",
      .help = "plan from a sweep's results (DIR/results.csv): recommends a configuration"},
-    {.name = "--budget", .kind = CLI_BYTES, .dest = &opt_budget, .metavar = "SIZE",
+    {.name = "--budget",
+     .kind = CLI_BYTES,
+     .dest = &opt_budget,
+     .metavar = "SIZE",
      .help = "memory budget, e.g. 24GiB, 8GB, 6000MiB (required)"},
-    {.name = "--ctx", .alias = "-c", .kind = CLI_INT, .dest = &opt_ctx, .metavar = "N",
-     .help = "the context length you need (required)", .min = 1, .max = 1ll << 32},
-    {.name = "--cache", .kind = CLI_STRING, .dest = &opt_cache, .metavar = "LIST",
+    {.name = "--ctx",
+     .alias = "-c",
+     .kind = CLI_INT,
+     .dest = &opt_ctx,
+     .metavar = "N",
+     .help = "the context length you need (required)",
+     .min = 1,
+     .max = 1ll << 32},
+    {.name = "--cache",
+     .kind = CLI_STRING,
+     .dest = &opt_cache,
+     .metavar = "LIST",
      .help = "K/V cache pairs to list with --model (default: the common ones)"},
-    {.name = "--ubatch-size", .alias = "-ub", .kind = CLI_INT, .dest = &opt_ubatch, .metavar = "N",
-     .help = "micro-batch for the compute-buffer estimate (default 512)", .min = 1, .max = 1 << 20},
+    {.name = "--ubatch-size",
+     .alias = "-ub",
+     .kind = CLI_INT,
+     .dest = &opt_ubatch,
+     .metavar = "N",
+     .help = "micro-batch for the compute-buffer estimate (default 512)",
+     .min = 1,
+     .max = 1 << 20},
 };
 
 static int run_plan(int argc, char **argv);
 
 const ql_command ql_cmd_plan = {
     .name = "plan",
-    .summary = "memory at a context length, the longest context a budget fits, and a recommendation",
+    .summary =
+        "memory at a context length, the longest context a budget fits, and a recommendation",
     .usage = "qlens plan (--model FILE.gguf | --sweep DIR) --budget SIZE --ctx N",
     .details =
         "memory = weight bytes + KV cache at the context (per layer: K and V bytes per value\n"
@@ -50,7 +76,9 @@ const ql_command ql_cmd_plan = {
     .run = run_plan,
 };
 
-static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
+static double gib(uint64_t b) {
+    return (double)b / (1024.0 * 1024.0 * 1024.0);
+}
 
 typedef struct {
     char weights[256], path[1024];
@@ -69,7 +97,8 @@ static ql_status fill_row(plan_row *r, ql_error *err) {
     st = ql_model_read_config(f, &cfg, err);
     if (!st) {
         r->weight_bytes = 0;
-        for (int64_t i = 0; i < gguf_n_tensors(f); i++) r->weight_bytes += gguf_tensor_at(f, i)->n_bytes;
+        for (int64_t i = 0; i < gguf_n_tensors(f); i++)
+            r->weight_bytes += gguf_tensor_at(f, i)->n_bytes;
         const ql_plan_cache pc = {r->k, r->v, opt_ubatch};
         r->total = ql_plan_total_bytes(&cfg, r->weight_bytes, &pc, opt_ctx);
         r->kv_per_token = ql_plan_kv_bytes(&cfg, r->k, r->v, opt_ctx) / (uint64_t)opt_ctx;
@@ -131,8 +160,10 @@ static ql_status load_sweep(const char *dir, plan_row **rows, int *n_rows, ql_er
     char *names[64], *fields[64];
     ql_status st = QL_OK;
     int nh = 0;
-    if (!fgets(header, sizeof header, f)) st = ql_fail(err, QL_ERR_FORMAT, "%s: empty", path);
-    else nh = csv_split(header, names, 64);
+    if (!fgets(header, sizeof header, f))
+        st = ql_fail(err, QL_ERR_FORMAT, "%s: empty", path);
+    else
+        nh = csv_split(header, names, 64);
     const int cw = column(names, nh, "weights"), cp = column(names, nh, "weights_path"),
               ck = column(names, nh, "cache_type_k"), cv = column(names, nh, "cache_type_v"),
               ckld = column(names, nh, "kld"), cu = column(names, nh, "kld_unc");
@@ -143,7 +174,8 @@ static ql_status load_sweep(const char *dir, plan_row **rows, int *n_rows, ql_er
     while (!st && fgets(line, sizeof line, f)) {
         const int nf = csv_split(line, fields, 64);
         if (nf < nh) {
-            st = ql_fail(err, QL_ERR_FORMAT, "%s: line %d has %d fields, expected %d", path, n + 2, nf, nh);
+            st = ql_fail(err, QL_ERR_FORMAT, "%s: line %d has %d fields, expected %d", path, n + 2,
+                         nf, nh);
             break;
         }
         if (n == cap) {
@@ -187,7 +219,8 @@ static int run_plan(int argc, char **argv) {
     int np = 0;
     int rc = cli_parse(&ql_cmd_plan, argc, argv, NULL, 0, &np);
     if (rc) return rc < 0 ? QL_EXIT_OK : rc;
-    if (!opt_model == !opt_sweep) return cli_usage("plan: give exactly one of --model FILE and --sweep DIR");
+    if (!opt_model == !opt_sweep)
+        return cli_usage("plan: give exactly one of --model FILE and --sweep DIR");
     if (!opt_budget) return cli_usage("plan: --budget SIZE is required and above 0 (e.g. 24GiB)");
     if (!opt_ctx) return cli_usage("plan: --ctx N is required");
     ql_error err;
@@ -213,7 +246,8 @@ static int run_plan(int argc, char **argv) {
                 return rc;
             }
             *slash = '\0';
-            if (cli_kv_cache_type("--cache", tok, &k, &err) || cli_kv_cache_type("--cache", slash + 1, &v, &err)) {
+            if (cli_kv_cache_type("--cache", tok, &k, &err) ||
+                cli_kv_cache_type("--cache", slash + 1, &v, &err)) {
                 free(list), free(rows);
                 cli_error("%s", err.msg);
                 return QL_EXIT_USAGE;
@@ -239,7 +273,8 @@ static int run_plan(int argc, char **argv) {
     char budget[32];
     cli_format_bytes(opt_budget, budget, sizeof budget);
     printf("budget %s, context %lld tokens\n\n", budget, (long long)opt_ctx);
-    printf("| weights | cache K | cache V |%s weights GiB | KV bytes/token | total GiB @ %lld | fits | max context |\n",
+    printf("| weights | cache K | cache V |%s weights GiB | KV bytes/token | total GiB @ %lld | "
+           "fits | max context |\n",
            opt_sweep ? " KLD |" : "", (long long)opt_ctx);
     printf("|---|---|---|%s---|---|---|---|---|\n", opt_sweep ? "---|" : "");
     int best = -1, pick = -1;
@@ -250,15 +285,16 @@ static int run_plan(int argc, char **argv) {
         if (opt_sweep) printf(" %.6f ± %.6f |", w->kld, w->kld_unc);
         printf(" %.3f | %llu | %.3f | %s | %lld%s |\n", gib(w->weight_bytes),
                (unsigned long long)w->kv_per_token, gib(w->total), fits ? "yes" : "no",
-               (long long)w->max_ctx, w->max_ctx > w->ctx_train ? " (beyond the trained context)" : "");
+               (long long)w->max_ctx,
+               w->max_ctx > w->ctx_train ? " (beyond the trained context)" : "");
         if (opt_sweep) {
             if (best < 0 || w->kld < rows[best].kld) best = i;
             if (fits && (pick < 0 || w->kld < rows[pick].kld)) pick = i;
         }
     }
     if (opt_ctx > rows[0].ctx_train)
-        printf("\nnote: %lld tokens is beyond the model's trained context (%lld)\n", (long long)opt_ctx,
-               (long long)rows[0].ctx_train);
+        printf("\nnote: %lld tokens is beyond the model's trained context (%lld)\n",
+               (long long)opt_ctx, (long long)rows[0].ctx_train);
     if (opt_sweep) {
         printf("\n");
         if (pick < 0) {
@@ -280,10 +316,11 @@ static int run_plan(int argc, char **argv) {
             if (pick == best)
                 printf("It is also the lowest-KLD configuration of the sweep.\n");
             else
-                printf("Against the sweep's best (%s %s/%s, KLD %.6f, %.3f GiB, which does not fit): "
-                       "%+.6f KLD, %+.3f GiB.\n",
-                       b->weights, ql_type_name((int)b->k), ql_type_name((int)b->v), b->kld,
-                       gib(b->total), p->kld - b->kld, gib(p->total) - gib(b->total));
+                printf(
+                    "Against the sweep's best (%s %s/%s, KLD %.6f, %.3f GiB, which does not fit): "
+                    "%+.6f KLD, %+.3f GiB.\n",
+                    b->weights, ql_type_name((int)b->k), ql_type_name((int)b->v), b->kld,
+                    gib(b->total), p->kld - b->kld, gib(p->total) - gib(b->total));
         }
     }
     free(rows);

@@ -67,18 +67,17 @@ const ql_command ql_cmd_quantize = {
     .name = "quantize",
     .summary = "requantize a model's weights to a llama.cpp file type, tensor-identical",
     .usage = "qlens quantize [options] IN.gguf OUT.gguf TYPE",
-    .details =
-        "TYPE is a llama-quantize file type, case-insensitive: Q4_0 Q4_1 Q5_0 Q5_1 Q2_K\n"
-        "Q3_K_S Q3_K_M Q3_K_L IQ4_NL IQ4_XS Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q8_0 F16 BF16\n"
-        "F32 (aliases Q3_K, Q4_K, Q5_K for the _M mixtures, or llama.cpp's file type\n"
-        "number). Each tensor gets the type llama-quantize's rules give it without an\n"
-        "importance matrix (norms and 1-D tensors stay as they are; the output matrix and\n"
-        "some attention-V and FFN-down layers get more bits), and the same bytes.\n"
-        "Quantized input tensors are dequantized first, only with --allow-requantize.\n"
-        "--tensor-type REGEX=TYPE, --output-tensor-type and --token-embedding-type take\n"
-        "ggml type names (q8_0, q4_K, f16, ...). REGEX is lowercased, as llama-quantize\n"
-        "does, and matched anywhere in the name (see README for the regex subset).\n"
-        "The output is written to a temporary file and renamed into place when complete.",
+    .details = "TYPE is a llama-quantize file type, case-insensitive: Q4_0 Q4_1 Q5_0 Q5_1 Q2_K\n"
+               "Q3_K_S Q3_K_M Q3_K_L IQ4_NL IQ4_XS Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q8_0 F16 BF16\n"
+               "F32 (aliases Q3_K, Q4_K, Q5_K for the _M mixtures, or llama.cpp's file type\n"
+               "number). Each tensor gets the type llama-quantize's rules give it without an\n"
+               "importance matrix (norms and 1-D tensors stay as they are; the output matrix and\n"
+               "some attention-V and FFN-down layers get more bits), and the same bytes.\n"
+               "Quantized input tensors are dequantized first, only with --allow-requantize.\n"
+               "--tensor-type REGEX=TYPE, --output-tensor-type and --token-embedding-type take\n"
+               "ggml type names (q8_0, q4_K, f16, ...). REGEX is lowercased, as llama-quantize\n"
+               "does, and matched anywhere in the name (see README for the regex subset).\n"
+               "The output is written to a temporary file and renamed into place when complete.",
     .opts = quantize_opts,
     .n_opts = sizeof quantize_opts / sizeof quantize_opts[0],
     .run = run_quantize,

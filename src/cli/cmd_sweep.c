@@ -13,36 +13,84 @@
 #include "cli.h"
 
 static const char *opt_ref, *opt_weights, *opt_cache = "f16/f16", *opt_file, *opt_out,
-                   *opt_rotate = "auto";
+                                          *opt_rotate = "auto";
 static int64_t opt_ctx = 512, opt_chunks, opt_target_ctx, opt_threads, opt_positions = 8;
 static uint64_t opt_budget;
 
 static const cli_opt sweep_opts[] = {
-    {.name = "--ref", .kind = CLI_STRING, .dest = &opt_ref, .metavar = "FILE",
+    {.name = "--ref",
+     .kind = CLI_STRING,
+     .dest = &opt_ref,
+     .metavar = "FILE",
      .help = "the reference model (GGUF); weight files are made from it"},
-    {.name = "--weights", .kind = CLI_STRING, .dest = &opt_weights, .metavar = "LIST",
+    {.name = "--weights",
+     .kind = CLI_STRING,
+     .dest = &opt_weights,
+     .metavar = "LIST",
      .help = "comma-separated file types (Q8_0,Q5_K_M,...) and/or .gguf files"},
-    {.name = "--cache", .kind = CLI_STRING, .dest = &opt_cache, .metavar = "LIST",
+    {.name = "--cache",
+     .kind = CLI_STRING,
+     .dest = &opt_cache,
+     .metavar = "LIST",
      .help = "comma-separated K/V cache types, e.g. f16/f16,q8_0/q8_0,q4_0/q4_0 (default f16/f16)"},
-    {.name = "--kv-rotate", .kind = CLI_STRING, .dest = &opt_rotate, .metavar = "MODE",
+    {.name = "--kv-rotate",
+     .kind = CLI_STRING,
+     .dest = &opt_rotate,
+     .metavar = "MODE",
      .help = "rotation for the configurations: auto (default), on, off"},
-    {.name = "--file", .alias = "-f", .kind = CLI_STRING, .dest = &opt_file, .metavar = "FILE",
+    {.name = "--file",
+     .alias = "-f",
+     .kind = CLI_STRING,
+     .dest = &opt_file,
+     .metavar = "FILE",
      .help = "the text to evaluate"},
-    {.name = "--ctx-size", .alias = "-c", .kind = CLI_INT, .dest = &opt_ctx, .metavar = "N",
-     .help = "tokens per chunk (default 512)", .min = 4, .max = 1 << 24},
-    {.name = "--chunks", .kind = CLI_INT, .dest = &opt_chunks, .metavar = "N",
-     .help = "chunks per configuration (default: all the text gives)", .min = 1, .max = 1 << 30},
-    {.name = "--out", .kind = CLI_STRING, .dest = &opt_out, .metavar = "DIR",
+    {.name = "--ctx-size",
+     .alias = "-c",
+     .kind = CLI_INT,
+     .dest = &opt_ctx,
+     .metavar = "N",
+     .help = "tokens per chunk (default 512)",
+     .min = 4,
+     .max = 1 << 24},
+    {.name = "--chunks",
+     .kind = CLI_INT,
+     .dest = &opt_chunks,
+     .metavar = "N",
+     .help = "chunks per configuration (default: all the text gives)",
+     .min = 1,
+     .max = 1 << 30},
+    {.name = "--out",
+     .kind = CLI_STRING,
+     .dest = &opt_out,
+     .metavar = "DIR",
      .help = "directory for weight files, runs and results (reused to resume)"},
-    {.name = "--target-ctx", .kind = CLI_INT, .dest = &opt_target_ctx, .metavar = "N",
-     .help = "context for the memory columns (default: the model's trained context)", .min = 1,
+    {.name = "--target-ctx",
+     .kind = CLI_INT,
+     .dest = &opt_target_ctx,
+     .metavar = "N",
+     .help = "context for the memory columns (default: the model's trained context)",
+     .min = 1,
      .max = 1ll << 32},
-    {.name = "--budget", .kind = CLI_BYTES, .dest = &opt_budget, .metavar = "SIZE",
+    {.name = "--budget",
+     .kind = CLI_BYTES,
+     .dest = &opt_budget,
+     .metavar = "SIZE",
      .help = "memory budget (e.g. 8GiB): adds the longest context each configuration fits"},
-    {.name = "--kld-positions", .kind = CLI_INT, .dest = &opt_positions, .metavar = "N",
-     .help = "buckets of context position for KLD by position (default 8)", .min = 1, .max = 4096},
-    {.name = "--threads", .alias = "-t", .kind = CLI_INT, .dest = &opt_threads, .metavar = "N",
-     .help = "threads (default: all CPUs)", .min = 1, .max = 1024},
+    {.name = "--kld-positions",
+     .kind = CLI_INT,
+     .dest = &opt_positions,
+     .metavar = "N",
+     .help = "buckets of context position for KLD by position (default 8)",
+     .min = 1,
+     .max = 4096},
+    {.name = "--threads",
+     .alias = "-t",
+     .kind = CLI_INT,
+     .dest = &opt_threads,
+     .metavar = "N",
+     .help = "threads (default: all CPUs)",
+     .min = 1,
+     .max = 1024},
 };
 
 static int run_sweep(int argc, char **argv);
@@ -78,7 +126,8 @@ typedef struct {
     cli_progress bar;
 } sweep_ui;
 
-static void on_progress(void *user, ql_sweep_phase phase, const char *what, double done, double total) {
+static void on_progress(void *user, ql_sweep_phase phase, const char *what, double done,
+                        double total) {
     sweep_ui *ui = user;
     static const char *names[] = {"quantizing", "reference", "evaluating", "report"};
     char detail[160];
@@ -150,10 +199,19 @@ static int run_sweep(int argc, char **argv) {
     }
     if (!rc) {
         ql_sweep_params p = {
-            .ref_path = opt_ref, .text_path = opt_file, .out_dir = opt_out, .weights = weights,
-            .n_weights = nw, .caches = caches, .n_caches = nc, .rotate = opt_rotate,
-            .n_ctx = opt_ctx, .n_chunks = opt_chunks, .target_ctx = opt_target_ctx,
-            .budget = opt_budget, .n_threads = opt_threads > 0 ? (int)opt_threads : ql_cpu_count(),
+            .ref_path = opt_ref,
+            .text_path = opt_file,
+            .out_dir = opt_out,
+            .weights = weights,
+            .n_weights = nw,
+            .caches = caches,
+            .n_caches = nc,
+            .rotate = opt_rotate,
+            .n_ctx = opt_ctx,
+            .n_chunks = opt_chunks,
+            .target_ctx = opt_target_ctx,
+            .budget = opt_budget,
+            .n_threads = opt_threads > 0 ? (int)opt_threads : ql_cpu_count(),
             .n_positions = (int)opt_positions,
         };
         sweep_ui ui;
@@ -168,7 +226,8 @@ static int run_sweep(int argc, char **argv) {
                 rc = cli_fail(&err);
             } else {
                 ql_sweep_print_table(&r, stdout);
-                printf("\nresults in %s/: results.md, results.csv, results.json, report.html\n", opt_out);
+                printf("\nresults in %s/: results.md, results.csv, results.json, report.html\n",
+                       opt_out);
                 ql_sweep_results_free(&r);
             }
         }

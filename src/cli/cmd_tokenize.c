@@ -17,29 +17,56 @@
 #include "cli.h"
 
 static const char *opt_model, *opt_prompt, *opt_file;
-static bool opt_stdin, opt_ids, opt_show_tokens, opt_show_count, opt_no_bos, opt_no_escape, opt_no_parse_special,
-    opt_log_disable;
+static bool opt_stdin, opt_ids, opt_show_tokens, opt_show_count, opt_no_bos, opt_no_escape,
+    opt_no_parse_special, opt_log_disable;
 
 static const cli_opt tokenize_opts[] = {
-    {.name = "--model", .alias = "-m", .kind = CLI_STRING, .dest = &opt_model, .metavar = "FILE",
+    {.name = "--model",
+     .alias = "-m",
+     .kind = CLI_STRING,
+     .dest = &opt_model,
+     .metavar = "FILE",
      .help = "the GGUF whose tokenizer to use (a vocabulary-only GGUF is enough)"},
-    {.name = "--prompt", .alias = "-p", .kind = CLI_STRING, .dest = &opt_prompt, .metavar = "TEXT",
+    {.name = "--prompt",
+     .alias = "-p",
+     .kind = CLI_STRING,
+     .dest = &opt_prompt,
+     .metavar = "TEXT",
      .help = "tokenize TEXT"},
-    {.name = "--file", .alias = "-f", .kind = CLI_STRING, .dest = &opt_file, .metavar = "FILE",
+    {.name = "--file",
+     .alias = "-f",
+     .kind = CLI_STRING,
+     .dest = &opt_file,
+     .metavar = "FILE",
      .help = "tokenize the contents of FILE"},
     {.name = "--stdin", .kind = CLI_FLAG, .dest = &opt_stdin, .help = "tokenize standard input"},
-    {.name = "--ids", .kind = CLI_FLAG, .dest = &opt_ids, .help = "print only the ids, as [1, 2, 3]"},
-    {.name = "--show-tokens", .kind = CLI_FLAG, .dest = &opt_show_tokens,
+    {.name = "--ids",
+     .kind = CLI_FLAG,
+     .dest = &opt_ids,
+     .help = "print only the ids, as [1, 2, 3]"},
+    {.name = "--show-tokens",
+     .kind = CLI_FLAG,
+     .dest = &opt_show_tokens,
      .help = "with --ids, also print the tokens' pieces as a list ['a', 'b']"},
-    {.name = "--show-count", .kind = CLI_FLAG, .dest = &opt_show_count,
+    {.name = "--show-count",
+     .kind = CLI_FLAG,
+     .dest = &opt_show_count,
      .help = "also print the number of tokens"},
-    {.name = "--no-bos", .kind = CLI_FLAG, .dest = &opt_no_bos,
+    {.name = "--no-bos",
+     .kind = CLI_FLAG,
+     .dest = &opt_no_bos,
      .help = "do not add the BOS token (nor EOS) the vocabulary asks for"},
-    {.name = "--no-escape", .kind = CLI_FLAG, .dest = &opt_no_escape,
+    {.name = "--no-escape",
+     .kind = CLI_FLAG,
+     .dest = &opt_no_escape,
      .help = "take \\n, \\t, \\xNN ... in the text literally"},
-    {.name = "--no-parse-special", .kind = CLI_FLAG, .dest = &opt_no_parse_special,
+    {.name = "--no-parse-special",
+     .kind = CLI_FLAG,
+     .dest = &opt_no_parse_special,
      .help = "treat control tokens written in the text (<s>, <|endoftext|>) as plain text"},
-    {.name = "--log-disable", .kind = CLI_FLAG, .dest = &opt_log_disable,
+    {.name = "--log-disable",
+     .kind = CLI_FLAG,
+     .dest = &opt_log_disable,
      .help = "accepted for llama-tokenize compatibility (qlens logs nothing here)"},
 };
 
@@ -48,11 +75,13 @@ static int run_tokenize(int argc, char **argv);
 const ql_command ql_cmd_tokenize = {
     .name = "tokenize",
     .summary = "turn text into the token ids llama.cpp would give it",
-    .usage = "qlens tokenize -m MODEL.gguf (-p TEXT | -f FILE | --stdin) [--ids] [--show-tokens] [--show-count] "
+    .usage = "qlens tokenize -m MODEL.gguf (-p TEXT | -f FILE | --stdin) [--ids] [--show-tokens] "
+             "[--show-count] "
              "[--no-bos] [--no-escape] [--no-parse-special]",
-    .details = "Prints one line per token, \"%6d -> 'piece'\" (the piece's raw bytes), or with --ids\n"
-               "a list [id, id, ...]. Like llama-tokenize, escapes in the text are processed\n"
-               "whatever its source (-p, -f or --stdin) unless --no-escape is given.",
+    .details =
+        "Prints one line per token, \"%6d -> 'piece'\" (the piece's raw bytes), or with --ids\n"
+        "a list [id, id, ...]. Like llama-tokenize, escapes in the text are processed\n"
+        "whatever its source (-p, -f or --stdin) unless --no-escape is given.",
     .opts = tokenize_opts,
     .n_opts = sizeof tokenize_opts / sizeof tokenize_opts[0],
     .run = run_tokenize,
@@ -98,12 +127,24 @@ static size_t process_escapes(char *s, size_t n) {
         }
         char c = s[++r];
         switch (c) {
-        case 'n': s[w++] = '\n'; continue;
-        case 'r': s[w++] = '\r'; continue;
-        case 't': s[w++] = '\t'; continue;
-        case '\'': s[w++] = '\''; continue;
-        case '"': s[w++] = '"'; continue;
-        case '\\': s[w++] = '\\'; continue;
+        case 'n':
+            s[w++] = '\n';
+            continue;
+        case 'r':
+            s[w++] = '\r';
+            continue;
+        case 't':
+            s[w++] = '\t';
+            continue;
+        case '\'':
+            s[w++] = '\'';
+            continue;
+        case '"':
+            s[w++] = '"';
+            continue;
+        case '\\':
+            s[w++] = '\\';
+            continue;
         case 'x':
             if (r + 2 < n) {
                 char hex[3] = {s[r + 1], s[r + 2], 0};
@@ -116,7 +157,8 @@ static size_t process_escapes(char *s, size_t n) {
                 }
             }
             break;
-        default: break;
+        default:
+            break;
         }
         s[w++] = '\\';
         s[w++] = c;
@@ -128,7 +170,8 @@ static int run_tokenize(int argc, char **argv) {
     int np = 0;
     int rc = cli_parse(&ql_cmd_tokenize, argc, argv, NULL, 0, &np);
     if (rc) return rc < 0 ? QL_EXIT_OK : rc;
-    if (!opt_model) return cli_usage("tokenize: -m MODEL.gguf is required; usage: %s", ql_cmd_tokenize.usage);
+    if (!opt_model)
+        return cli_usage("tokenize: -m MODEL.gguf is required; usage: %s", ql_cmd_tokenize.usage);
     int n_sources = (opt_prompt != NULL) + (opt_file != NULL) + opt_stdin;
     if (n_sources == 0)
         return cli_usage("tokenize: give the text with -p TEXT, -f FILE or --stdin");
@@ -151,7 +194,8 @@ static int run_tokenize(int argc, char **argv) {
         int saved = errno;
         if (f != stdin) fclose(f);
         if (!text) {
-            cli_error("cannot read %s: %s", opt_stdin ? "standard input" : opt_file, strerror(saved));
+            cli_error("cannot read %s: %s", opt_stdin ? "standard input" : opt_file,
+                      strerror(saved));
             return QL_EXIT_FAILURE;
         }
     }
@@ -180,7 +224,8 @@ static int run_tokenize(int argc, char **argv) {
     bool add_special = tok_add_bos(vocab) && !opt_no_bos;
     int32_t *ids;
     size_t n_ids;
-    ql_status st = tok_encode(vocab, text, len, add_special, !opt_no_parse_special, &ids, &n_ids, &err);
+    ql_status st =
+        tok_encode(vocab, text, len, add_special, !opt_no_parse_special, &ids, &n_ids, &err);
     free(text);
     if (st) {
         tok_free(vocab);
@@ -208,9 +253,12 @@ static int run_tokenize(int argc, char **argv) {
             fputs(i ? ", '" : "'", stdout);
             for (size_t k = 0; k < pl; k++) {
                 const unsigned char c = (unsigned char)piece[k];
-                if (c == '\'' || c == '\\') printf("\\%c", c);
-                else if (c < 0x20 || c == 0x7f) printf("\\x%02x", c);
-                else putchar(c);
+                if (c == '\'' || c == '\\')
+                    printf("\\%c", c);
+                else if (c < 0x20 || c == 0x7f)
+                    printf("\\x%02x", c);
+                else
+                    putchar(c);
             }
             putchar('\'');
         }

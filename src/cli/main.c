@@ -12,13 +12,8 @@
 #include "cli.h"
 
 static const ql_command *const commands[] = {
-    &ql_cmd_info,
-    &ql_cmd_tokenize,
-    &ql_cmd_perplexity,
-    &ql_cmd_kld,
-    &ql_cmd_quantize,
-    &ql_cmd_sweep,
-    &ql_cmd_plan,
+    &ql_cmd_info,     &ql_cmd_tokenize, &ql_cmd_perplexity, &ql_cmd_kld,
+    &ql_cmd_quantize, &ql_cmd_sweep,    &ql_cmd_plan,
 };
 enum { N_COMMANDS = sizeof commands / sizeof commands[0] };
 

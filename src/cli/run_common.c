@@ -23,7 +23,9 @@ void ql_run_opts_defaults(ql_run_opts *o) {
     o->rotate = "auto";
 }
 
-int64_t ql_run_n_ctx(const ql_run_opts *o) { return o->n_ctx > 0 ? o->n_ctx : 512; }
+int64_t ql_run_n_ctx(const ql_run_opts *o) {
+    return o->n_ctx > 0 ? o->n_ctx : 512;
+}
 
 int ql_run_check_flags(const char *command, const char *flag_prefix, const char *ctk,
                        const char *ctv, const char *rotate) {
@@ -116,8 +118,10 @@ ql_status ql_run_eval_params(ql_run *r, int64_t n_tokens, ql_eval_params *ep, ql
     if ((st = ql_eval_check_tokens(n_tokens, n_ctx, err))) return st;
     int64_t n_chunks = ql_eval_max_chunks(n_tokens, n_ctx);
     if (r->o->chunks > 0 && r->o->chunks < n_chunks) n_chunks = r->o->chunks;
-    *ep = (ql_eval_params){.n_ctx = n_ctx, .n_chunks = n_chunks,
-                           .replace_bos = tok_add_bos(r->vocab), .bos_id = tok_bos(r->vocab)};
+    *ep = (ql_eval_params){.n_ctx = n_ctx,
+                           .n_chunks = n_chunks,
+                           .replace_bos = tok_add_bos(r->vocab),
+                           .bos_id = tok_bos(r->vocab)};
     return QL_OK;
 }
 
@@ -210,7 +214,9 @@ ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_err
     return QL_OK;
 }
 
-ql_json *ql_run_json(ql_run *r) { return &r->json; }
+ql_json *ql_run_json(ql_run *r) {
+    return &r->json;
+}
 
 ql_status ql_run_json_end(ql_run *r, ql_outfile *of, ql_error *err) {
     ql_json_object_end(&r->json);
@@ -228,7 +234,8 @@ void ql_run_print_kld_ref(const ql_run *r, const char *path, const ql_ref_file *
     char d[256];
     ql_run_describe(r, d, sizeof d);
     fprintf(stderr, "%s: %s against %s (%s format%s%s%s), %lld chunks of %lld, %s, %d threads\n",
-            r->command, r->o->model, path, ql_ref_format_of(ref) == QL_REF_QLENS ? "qlens" : "llama.cpp",
+            r->command, r->o->model, path,
+            ql_ref_format_of(ref) == QL_REF_QLENS ? "qlens" : "llama.cpp",
             in->model_name[0] ? ", " : "", in->model_name, in->config[0] ? "" : "",
             (long long)n_chunks, (long long)in->n_ctx, d, r->cp.n_threads);
 }

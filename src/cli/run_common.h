@@ -29,36 +29,77 @@ void ql_run_opts_defaults(ql_run_opts *o);
 int64_t ql_run_n_ctx(const ql_run_opts *o);
 
 #define QL_RUN_MODEL_OPTS(o)                                                                       \
-    {.name = "--model", .alias = "-m", .kind = CLI_STRING, .dest = &(o).model,                     \
-     .metavar = "FILE", .help = "the model (GGUF) to evaluate"}
+    {                                                                                              \
+        .name = "--model", .alias = "-m", .kind = CLI_STRING, .dest = &(o).model,                  \
+        .metavar = "FILE", .help = "the model (GGUF) to evaluate"                                  \
+    }
 
 #define QL_RUN_EVAL_OPTS(o)                                                                        \
-    {.name = "--ctx-size", .alias = "-c", .kind = CLI_INT, .dest = &(o).n_ctx, .metavar = "N",      \
-     .help = "tokens per chunk (default 512)", .min = 4, .max = 1 << 24},                          \
-        {.name = "--batch-size", .alias = "-b", .kind = CLI_INT, .dest = &(o).n_batch,             \
-         .metavar = "N", .help = "logical batch size (default 2048)", .min = 1, .max = 1 << 24},   \
-        {.name = "--ubatch-size", .alias = "-ub", .kind = CLI_INT, .dest = &(o).n_ubatch,          \
-         .metavar = "N", .help = "tokens per forward step (default 512)", .min = 1,                \
+    {.name = "--ctx-size",                                                                         \
+     .alias = "-c",                                                                                \
+     .kind = CLI_INT,                                                                              \
+     .dest = &(o).n_ctx,                                                                           \
+     .metavar = "N",                                                                               \
+     .help = "tokens per chunk (default 512)",                                                     \
+     .min = 4,                                                                                     \
+     .max = 1 << 24},                                                                              \
+        {.name = "--batch-size",                                                                   \
+         .alias = "-b",                                                                            \
+         .kind = CLI_INT,                                                                          \
+         .dest = &(o).n_batch,                                                                     \
+         .metavar = "N",                                                                           \
+         .help = "logical batch size (default 2048)",                                              \
+         .min = 1,                                                                                 \
          .max = 1 << 24},                                                                          \
-        {.name = "--chunks", .kind = CLI_INT, .dest = &(o).chunks, .metavar = "N",                 \
-         .help = "evaluate at most N chunks (default: all)", .min = 1, .max = 1 << 30},            \
-        {.name = "--threads", .alias = "-t", .kind = CLI_INT, .dest = &(o).threads,                \
-         .metavar = "N", .help = "threads (default: all CPUs)", .min = 1, .max = 1024},            \
-        {.name = "--cache-type-k", .alias = "-ctk", .kind = CLI_STRING, .dest = &(o).ctk,          \
-         .metavar = "TYPE", .help = "K cache type (default f16)"},                                 \
-        {.name = "--cache-type-v", .alias = "-ctv", .kind = CLI_STRING, .dest = &(o).ctv,          \
-         .metavar = "TYPE", .help = "V cache type (default f16)"},                                 \
+        {.name = "--ubatch-size",                                                                  \
+         .alias = "-ub",                                                                           \
+         .kind = CLI_INT,                                                                          \
+         .dest = &(o).n_ubatch,                                                                    \
+         .metavar = "N",                                                                           \
+         .help = "tokens per forward step (default 512)",                                          \
+         .min = 1,                                                                                 \
+         .max = 1 << 24},                                                                          \
+        {.name = "--chunks",                                                                       \
+         .kind = CLI_INT,                                                                          \
+         .dest = &(o).chunks,                                                                      \
+         .metavar = "N",                                                                           \
+         .help = "evaluate at most N chunks (default: all)",                                       \
+         .min = 1,                                                                                 \
+         .max = 1 << 30},                                                                          \
+        {.name = "--threads",                                                                      \
+         .alias = "-t",                                                                            \
+         .kind = CLI_INT,                                                                          \
+         .dest = &(o).threads,                                                                     \
+         .metavar = "N",                                                                           \
+         .help = "threads (default: all CPUs)",                                                    \
+         .min = 1,                                                                                 \
+         .max = 1024},                                                                             \
+        {.name = "--cache-type-k",                                                                 \
+         .alias = "-ctk",                                                                          \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).ctk,                                                                         \
+         .metavar = "TYPE",                                                                        \
+         .help = "K cache type (default f16)"},                                                    \
+        {.name = "--cache-type-v",                                                                 \
+         .alias = "-ctv",                                                                          \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).ctv,                                                                         \
+         .metavar = "TYPE",                                                                        \
+         .help = "V cache type (default f16)"},                                                    \
     {                                                                                              \
         .name = "--kv-rotate", .kind = CLI_STRING, .dest = &(o).rotate, .metavar = "MODE",         \
         .help = "Hadamard rotation of K/V: auto (when a cache type is quantized), on, off"         \
     }
 
 #define QL_RUN_OUTPUT_OPTS(o)                                                                      \
-    {.name = "--json", .kind = CLI_STRING, .dest = &(o).json, .metavar = "FILE",                   \
+    {.name = "--json",                                                                             \
+     .kind = CLI_STRING,                                                                           \
+     .dest = &(o).json,                                                                            \
+     .metavar = "FILE",                                                                            \
      .help = "also write every number (per chunk and per token) to FILE as JSON"},                 \
     {                                                                                              \
         .name = "--kld-positions", .kind = CLI_INT, .dest = &(o).positions, .metavar = "N",        \
-        .help = "mean KLD in N buckets of context position", .min = 1, .max = 1 << 20             \
+        .help = "mean KLD in N buckets of context position", .min = 1, .max = 1 << 20              \
     }
 
 typedef struct {
@@ -108,7 +149,8 @@ ql_json *ql_run_json(ql_run *r);
 ql_status ql_run_json_end(ql_run *r, ql_outfile *of, ql_error *err);
 
 /* llama-perplexity's KLD printout. */
-void ql_run_print_kld_ref(const ql_run *r, const char *path, const ql_ref_file *ref, int64_t n_chunks);
+void ql_run_print_kld_ref(const ql_run *r, const char *path, const ql_ref_file *ref,
+                          int64_t n_chunks);
 void ql_run_print_kld_chunk_header(void);
 void ql_run_print_kld_chunk(int64_t chunk, const ql_kld_chunk_row *row);
 

@@ -66,11 +66,21 @@ void ql_cpu_describe(char *buf, size_t size) {
         bool on;
         const char *name;
     } list[] = {
-        {f->sse3, "sse3"},         {f->ssse3, "ssse3"},           {f->avx, "avx"},
-        {f->f16c, "f16c"},         {f->fma, "fma"},               {f->avx2, "avx2"},
-        {f->avx_vnni, "avx_vnni"}, {f->avx512f, "avx512f"},       {f->avx512bw, "avx512bw"},
-        {f->avx512vl, "avx512vl"}, {f->avx512dq, "avx512dq"},     {f->avx512_vnni, "avx512_vnni"},
-        {f->avx512_bf16, "avx512_bf16"}, {f->amx_tile, "amx_tile"}, {f->amx_int8, "amx_int8"},
+        {f->sse3, "sse3"},
+        {f->ssse3, "ssse3"},
+        {f->avx, "avx"},
+        {f->f16c, "f16c"},
+        {f->fma, "fma"},
+        {f->avx2, "avx2"},
+        {f->avx_vnni, "avx_vnni"},
+        {f->avx512f, "avx512f"},
+        {f->avx512bw, "avx512bw"},
+        {f->avx512vl, "avx512vl"},
+        {f->avx512dq, "avx512dq"},
+        {f->avx512_vnni, "avx512_vnni"},
+        {f->avx512_bf16, "avx512_bf16"},
+        {f->amx_tile, "amx_tile"},
+        {f->amx_int8, "amx_int8"},
     };
     size_t used = 0;
     if (size) buf[0] = '\0';

@@ -107,4 +107,6 @@ static void fp16_fill_table(void) {
     for (uint32_t i = 0; i < 65536; i++) ql_fp16_table[i] = ql_fp16_to_fp32((ql_fp16)i);
 }
 
-void ql_fp16_init(void) { pthread_once(&fp16_once, fp16_fill_table); }
+void ql_fp16_init(void) {
+    pthread_once(&fp16_once, fp16_fill_table);
+}

@@ -30,7 +30,9 @@ static inline float ql_bits_f32(uint32_t u) {
 float ql_fp16_to_fp32(ql_fp16 h);
 ql_fp16 ql_fp32_to_fp16(float f);
 
-static inline float ql_bf16_to_fp32(ql_bf16 h) { return ql_bits_f32((uint32_t)h << 16); }
+static inline float ql_bf16_to_fp32(ql_bf16 h) {
+    return ql_bits_f32((uint32_t)h << 16);
+}
 
 static inline ql_bf16 ql_fp32_to_bf16(float f) {
     uint32_t u = ql_f32_bits(f);
@@ -39,7 +41,9 @@ static inline ql_bf16 ql_fp32_to_bf16(float f) {
 }
 
 /* f32 -> f16 -> f32: the value an f16 store would keep. */
-static inline float ql_round_fp16(float f) { return ql_fp16_to_fp32(ql_fp32_to_fp16(f)); }
+static inline float ql_round_fp16(float f) {
+    return ql_fp16_to_fp32(ql_fp32_to_fp16(f));
+}
 
 void ql_fp16_to_fp32_row(const ql_fp16 *src, float *dst, int64_t n);
 void ql_fp32_to_fp16_row(const float *src, ql_fp16 *dst, int64_t n);

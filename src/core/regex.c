@@ -22,8 +22,12 @@ typedef struct {
     uint64_t bits[4];
 } byte_set;
 
-static void set_add(byte_set *s, unsigned c) { s->bits[c >> 6] |= (uint64_t)1 << (c & 63); }
-static bool set_has(const byte_set *s, unsigned c) { return (s->bits[c >> 6] >> (c & 63)) & 1; }
+static void set_add(byte_set *s, unsigned c) {
+    s->bits[c >> 6] |= (uint64_t)1 << (c & 63);
+}
+static bool set_has(const byte_set *s, unsigned c) {
+    return (s->bits[c >> 6] >> (c & 63)) & 1;
+}
 static void set_add_range(byte_set *s, unsigned lo, unsigned hi) {
     for (unsigned c = lo; c <= hi; c++) set_add(s, c);
 }
@@ -36,14 +40,14 @@ static void set_invert(byte_set *s) {
 
 typedef enum {
     NODE_EMPTY,
-    NODE_SET,      /* consumes one byte of sets[set] */
-    NODE_BOL,      /* ^ */
-    NODE_EOL,      /* $ */
-    NODE_WORD_B,   /* \b */
-    NODE_NWORD_B,  /* \B */
-    NODE_CONCAT,   /* left then right */
-    NODE_ALT,      /* left or right */
-    NODE_REPEAT,   /* left, min..max times (max -1: unbounded) */
+    NODE_SET,     /* consumes one byte of sets[set] */
+    NODE_BOL,     /* ^ */
+    NODE_EOL,     /* $ */
+    NODE_WORD_B,  /* \b */
+    NODE_NWORD_B, /* \B */
+    NODE_CONCAT,  /* left then right */
+    NODE_ALT,     /* left or right */
+    NODE_REPEAT,  /* left, min..max times (max -1: unbounded) */
 } node_kind;
 
 typedef struct {
@@ -54,13 +58,13 @@ typedef struct {
 } node;
 
 typedef enum {
-    OP_SET,    /* consume a byte in sets[arg] */
+    OP_SET, /* consume a byte in sets[arg] */
     OP_BOL,
     OP_EOL,
     OP_WORD_B,
     OP_NWORD_B,
-    OP_JMP,    /* go to arg */
-    OP_SPLIT,  /* continue at arg and at arg2 */
+    OP_JMP,   /* go to arg */
+    OP_SPLIT, /* continue at arg and at arg2 */
     OP_MATCH,
 } op_code;
 
@@ -125,7 +129,9 @@ static int new_set_node(parser *ps, const byte_set *s) {
     return id;
 }
 
-static void class_digit(byte_set *s) { set_add_range(s, '0', '9'); }
+static void class_digit(byte_set *s) {
+    set_add_range(s, '0', '9');
+}
 static void class_word(byte_set *s) {
     set_add_range(s, 'a', 'z');
     set_add_range(s, 'A', 'Z');
@@ -157,17 +163,42 @@ static bool parse_escape(parser *ps, byte_set *s, int *single, bool in_class) {
     *single = -1;
     memset(s, 0, sizeof *s);
     switch (c) {
-    case 'd': class_digit(s); return true;
-    case 'w': class_word(s); return true;
-    case 's': class_space(s); return true;
-    case 'D': class_digit(s); set_invert(s); return true;
-    case 'W': class_word(s); set_invert(s); return true;
-    case 'S': class_space(s); set_invert(s); return true;
-    case 't': *single = '\t'; break;
-    case 'n': *single = '\n'; break;
-    case 'r': *single = '\r'; break;
-    case 'f': *single = '\f'; break;
-    case 'v': *single = '\v'; break;
+    case 'd':
+        class_digit(s);
+        return true;
+    case 'w':
+        class_word(s);
+        return true;
+    case 's':
+        class_space(s);
+        return true;
+    case 'D':
+        class_digit(s);
+        set_invert(s);
+        return true;
+    case 'W':
+        class_word(s);
+        set_invert(s);
+        return true;
+    case 'S':
+        class_space(s);
+        set_invert(s);
+        return true;
+    case 't':
+        *single = '\t';
+        break;
+    case 'n':
+        *single = '\n';
+        break;
+    case 'r':
+        *single = '\r';
+        break;
+    case 'f':
+        *single = '\f';
+        break;
+    case 'v':
+        *single = '\v';
+        break;
     case 'b':
         if (!in_class) return parse_error(ps, "internal: \\b outside a class"), false;
         *single = '\b';
@@ -339,14 +370,21 @@ static int parse_quantifier(parser *ps, int atom) {
     int min, max;
     const char *start = ps->p;
     switch (*ps->p) {
-    case '*': min = 0, max = -1, ps->p++; break;
-    case '+': min = 1, max = -1, ps->p++; break;
-    case '?': min = 0, max = 1, ps->p++; break;
+    case '*':
+        min = 0, max = -1, ps->p++;
+        break;
+    case '+':
+        min = 1, max = -1, ps->p++;
+        break;
+    case '?':
+        min = 0, max = 1, ps->p++;
+        break;
     case '{':
         ps->p++;
         if (!parse_count(ps, &min)) {
             ps->p = start;
-            return parse_error(ps, "'{' must start a count {n}, {n,} or {n,m} (write \\{ for a brace)");
+            return parse_error(ps,
+                               "'{' must start a count {n}, {n,} or {n,m} (write \\{ for a brace)");
         }
         max = min;
         if (*ps->p == ',') {
@@ -389,7 +427,8 @@ static int parse_sequence(parser *ps) {
         bool is_assertion;
         int term = parse_atom(ps, &is_assertion);
         if (term < 0) return -1;
-        if (!is_assertion) term = parse_quantifier(ps, term);
+        if (!is_assertion)
+            term = parse_quantifier(ps, term);
         else if (*ps->p == '*' || *ps->p == '+' || *ps->p == '?' || *ps->p == '{')
             return parse_error(ps, "nothing to repeat");
         if (term < 0) return -1;
@@ -431,12 +470,23 @@ static void compile_node(compiler *c, int id) {
     if (c->overflow) return;
     const node *n = &c->nodes[id];
     switch (n->kind) {
-    case NODE_EMPTY: break;
-    case NODE_SET: emit(c, OP_SET, n->set, 0); break;
-    case NODE_BOL: emit(c, OP_BOL, 0, 0); break;
-    case NODE_EOL: emit(c, OP_EOL, 0, 0); break;
-    case NODE_WORD_B: emit(c, OP_WORD_B, 0, 0); break;
-    case NODE_NWORD_B: emit(c, OP_NWORD_B, 0, 0); break;
+    case NODE_EMPTY:
+        break;
+    case NODE_SET:
+        emit(c, OP_SET, n->set, 0);
+        break;
+    case NODE_BOL:
+        emit(c, OP_BOL, 0, 0);
+        break;
+    case NODE_EOL:
+        emit(c, OP_EOL, 0, 0);
+        break;
+    case NODE_WORD_B:
+        emit(c, OP_WORD_B, 0, 0);
+        break;
+    case NODE_NWORD_B:
+        emit(c, OP_NWORD_B, 0, 0);
+        break;
     case NODE_CONCAT:
         compile_node(c, n->left);
         compile_node(c, n->right);
@@ -523,8 +573,9 @@ ql_status ql_regex_compile(const char *pattern, ql_regex **out, ql_error *err) {
     if (re->pattern) strcpy(re->pattern, pattern);
     if (c.overflow || !re->pattern) {
         ql_regex_free(re);
-        return c.overflow ? ql_fail(err, QL_ERR_ARG, "regex '%s': pattern expands too far "
-                                                     "(repetition counts too large)",
+        return c.overflow ? ql_fail(err, QL_ERR_ARG,
+                                    "regex '%s': pattern expands too far "
+                                    "(repetition counts too large)",
                                     pattern)
                           : ql_fail(err, QL_ERR_NOMEM, "out of memory compiling a regex");
     }
@@ -535,7 +586,9 @@ ql_status ql_regex_compile(const char *pattern, ql_regex **out, ql_error *err) {
     return QL_OK;
 }
 
-const char *ql_regex_pattern(const ql_regex *re) { return re->pattern; }
+const char *ql_regex_pattern(const ql_regex *re) {
+    return re->pattern;
+}
 
 /* --- search --- */
 
@@ -544,7 +597,7 @@ static bool is_word_byte(int c) {
 }
 
 typedef struct {
-    int *pcs;          /* threads waiting to consume the byte at the current position */
+    int *pcs; /* threads waiting to consume the byte at the current position */
     int n;
 } thread_list;
 
@@ -572,9 +625,14 @@ static bool add_thread(search_state *st, thread_list *list, int start_pc, size_t
         int before = pos > 0 ? st->text[pos - 1] : -1;
         int here = pos < st->len ? st->text[pos] : -1;
         switch (in->op) {
-        case OP_MATCH: return true;
-        case OP_SET: list->pcs[list->n++] = pc; break;
-        case OP_JMP: st->stack[sp++] = in->arg; break;
+        case OP_MATCH:
+            return true;
+        case OP_SET:
+            list->pcs[list->n++] = pc;
+            break;
+        case OP_JMP:
+            st->stack[sp++] = in->arg;
+            break;
         case OP_SPLIT:
             st->stack[sp++] = in->arg2;
             st->stack[sp++] = in->arg;

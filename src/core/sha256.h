@@ -12,12 +12,12 @@
 #include <stdint.h>
 
 #define QL_SHA256_DIGEST_SIZE 32
-#define QL_SHA256_HEX_SIZE 65 /* 64 hex digits and a NUL */
+#define QL_SHA256_HEX_SIZE    65 /* 64 hex digits and a NUL */
 
 typedef struct {
     uint32_t state[8];
-    uint64_t n_bytes;   /* total bytes hashed so far */
-    uint8_t block[64];  /* a partial block waiting for more bytes */
+    uint64_t n_bytes;  /* total bytes hashed so far */
+    uint8_t block[64]; /* a partial block waiting for more bytes */
     size_t block_fill;
 } ql_sha256_ctx;
 

@@ -47,14 +47,22 @@ void ql_error_clear(ql_error *err) {
 
 const char *ql_status_name(ql_status code) {
     switch (code) {
-    case QL_OK: return "ok";
-    case QL_ERR_IO: return "i/o error";
-    case QL_ERR_FORMAT: return "format error";
-    case QL_ERR_ARG: return "invalid argument";
-    case QL_ERR_NOMEM: return "out of memory";
-    case QL_ERR_UNSUPPORTED: return "unsupported";
-    case QL_ERR_MISMATCH: return "mismatch";
-    case QL_ERR_INTERNAL: return "internal error";
+    case QL_OK:
+        return "ok";
+    case QL_ERR_IO:
+        return "i/o error";
+    case QL_ERR_FORMAT:
+        return "format error";
+    case QL_ERR_ARG:
+        return "invalid argument";
+    case QL_ERR_NOMEM:
+        return "out of memory";
+    case QL_ERR_UNSUPPORTED:
+        return "unsupported";
+    case QL_ERR_MISMATCH:
+        return "mismatch";
+    case QL_ERR_INTERNAL:
+        return "internal error";
     }
     return "unknown status";
 }

@@ -123,7 +123,9 @@ void ql_pool_free(ql_pool *pool) {
     free(pool);
 }
 
-int ql_pool_size(const ql_pool *pool) { return pool ? pool->n_threads : 1; }
+int ql_pool_size(const ql_pool *pool) {
+    return pool ? pool->n_threads : 1;
+}
 
 void ql_pool_run(ql_pool *pool, ql_pool_fn fn, void *arg) {
     if (!pool || pool->n_threads == 1) {

@@ -10,7 +10,9 @@
 #include <string.h>
 
 ql_status ql_eval_check_tokens(int64_t n_tokens, int64_t n_ctx, ql_error *err) {
-    if (n_ctx < 4) return ql_fail(err, QL_ERR_ARG, "context size %lld is too small (at least 4)", (long long)n_ctx);
+    if (n_ctx < 4)
+        return ql_fail(err, QL_ERR_ARG, "context size %lld is too small (at least 4)",
+                       (long long)n_ctx);
     if (n_tokens < 2 * n_ctx)
         return ql_fail(err, QL_ERR_ARG,
                        "the text has %lld tokens; at least %lld (2 x %lld) are needed to evaluate "
@@ -31,7 +33,8 @@ static bool route_logits(void *user, const ql_logits_block *b) {
     logits_router *r = user;
     /* the last position has no next token to score */
     ql_logits_block scored = *b;
-    if (scored.first_pos + scored.n_rows > r->n_ctx - 1) scored.n_rows = r->n_ctx - 1 - scored.first_pos;
+    if (scored.first_pos + scored.n_rows > r->n_ctx - 1)
+        scored.n_rows = r->n_ctx - 1 - scored.first_pos;
     if (scored.n_rows <= 0) return true;
     return r->rows_fn(r->user, r->chunk, &scored, r->chunk_tokens + scored.first_pos + 1);
 }
@@ -43,8 +46,8 @@ ql_status ql_eval_chunk(ql_context *ctx, const int32_t *chunk_tokens, int64_t ch
     if (!buf) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
     memcpy(buf, chunk_tokens, (size_t)p->n_ctx * sizeof *buf);
     if (p->replace_bos) buf[0] = p->bos_id;
-    logits_router r = {.chunk_tokens = buf, .chunk = chunk, .n_ctx = p->n_ctx, .rows_fn = rows_fn,
-                       .user = user};
+    logits_router r = {
+        .chunk_tokens = buf, .chunk = chunk, .n_ctx = p->n_ctx, .rows_fn = rows_fn, .user = user};
     ql_status st = ql_forward(ctx, buf, p->n_ctx, 0, p->n_ctx / 2, route_logits, &r, err);
     free(buf);
     return st;

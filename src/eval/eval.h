@@ -18,14 +18,16 @@
 #include "../model/context.h"
 
 typedef struct {
-    int64_t n_ctx;     /* tokens per chunk */
-    int64_t n_chunks;  /* chunks to evaluate; 0 = as many as the tokens hold */
-    bool replace_bos;  /* overwrite each chunk's first token with bos_id */
+    int64_t n_ctx;    /* tokens per chunk */
+    int64_t n_chunks; /* chunks to evaluate; 0 = as many as the tokens hold */
+    bool replace_bos; /* overwrite each chunk's first token with bos_id */
     int32_t bos_id;
 } ql_eval_params;
 
 /* Scored tokens per chunk. */
-static inline int64_t ql_eval_scored_per_chunk(int64_t n_ctx) { return n_ctx - 1 - n_ctx / 2; }
+static inline int64_t ql_eval_scored_per_chunk(int64_t n_ctx) {
+    return n_ctx - 1 - n_ctx / 2;
+}
 
 /* Chunks that n_tokens tokens provide at n_ctx (llama-perplexity needs at least 2). */
 static inline int64_t ql_eval_max_chunks(int64_t n_tokens, int64_t n_ctx) {

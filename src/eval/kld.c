@@ -15,13 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const ql_kld_pct_names[11] = {"Maximum", "99.9%", "99.0%", "95.0%", "90.0%", "Median",
+const char *const ql_kld_pct_names[11] = {"Maximum", "99.9%", "99.0%", "95.0%", "90.0%",  "Median",
                                           "10.0%",   "5.0%",  "1.0%",  "0.1%",  "Minimum"};
-const char *const ql_dp_pct_names[13] = {"Maximum", "99.9%",  "99.0%", "95.0%", "90.0%",
-                                         "75.0%",   "Median", "25.0%", "10.0%", "5.0%",
+const char *const ql_dp_pct_names[13] = {"Maximum", "99.9%",  "99.0%",  "95.0%", "90.0%",
+                                         "75.0%",   "Median", "25.0%",  "10.0%", "5.0%",
                                          "1.0%",    "0.1%",   "Minimum"};
-
-
 
 void ql_kld_token_exact(const float *q, const float *b, int64_t n_vocab, int32_t target,
                         float *scratch, ql_kld_token *out) {
@@ -224,7 +222,8 @@ static double median(const double *sorted, int64_t n) {
 ql_status ql_kld_stats_from(const ql_kld_acc *a, ql_kld_stats *s, ql_error *err) {
     memset(s, 0, sizeof *s);
     if (a->count < 2)
-        return ql_fail(err, QL_ERR_ARG, "KL divergence statistics need at least 2 tokens, have %lld",
+        return ql_fail(err, QL_ERR_ARG,
+                       "KL divergence statistics need at least 2 tokens, have %lld",
                        (long long)a->count);
     s->count = a->count;
     const ql_val_unc lq = ql_mean_unc(a->sum_nll, a->sum_nll2, a->count);
@@ -236,7 +235,8 @@ ql_status ql_kld_stats_from(const ql_kld_acc *a, ql_kld_stats *s, ql_error *err)
     s->ln_ratio = ln_ratio_of(a);
     s->ratio = (ql_val_unc){exp(s->ln_ratio.value), exp(s->ln_ratio.value) * s->ln_ratio.unc};
     const double ppl_cov = s->ppl_q.value * s->ppl_base.value * cov;
-    const double dvar = s->ppl_q.unc * s->ppl_q.unc + s->ppl_base.unc * s->ppl_base.unc - 2 * ppl_cov;
+    const double dvar =
+        s->ppl_q.unc * s->ppl_q.unc + s->ppl_base.unc * s->ppl_base.unc - 2 * ppl_cov;
     s->diff = (ql_val_unc){s->ppl_q.value - s->ppl_base.value, dvar > 0 ? sqrt(dvar) : 0.0};
     s->kld = ql_mean_unc(a->sum_kld, a->sum_kld2, a->count);
     s->dp = ql_mean_unc(a->sum_p_diff, a->sum_p_diff2, a->count);
@@ -244,16 +244,18 @@ ql_status ql_kld_stats_from(const ql_kld_acc *a, ql_kld_stats *s, ql_error *err)
     s->same_top = same_top_of(a);
 
     double *v = malloc((size_t)a->count * sizeof *v);
-    if (!v) return ql_fail(err, QL_ERR_NOMEM, "out of memory sorting %lld values", (long long)a->count);
+    if (!v)
+        return ql_fail(err, QL_ERR_NOMEM, "out of memory sorting %lld values", (long long)a->count);
     const int64_t n = a->count;
     for (int64_t i = 0; i < n; i++) v[i] = (float)a->tokens[i].kld; /* llama.cpp keeps floats */
     qsort(v, (size_t)n, sizeof *v, cmp_double);
-    const float kf[11] = {1.0f, 0.999f, 0.99f, 0.95f, 0.9f, -1.0f, 0.1f, 0.05f, 0.01f, 0.001f, 0.0f};
+    const float kf[11] = {1.0f, 0.999f, 0.99f, 0.95f,  0.9f, -1.0f,
+                          0.1f, 0.05f,  0.01f, 0.001f, 0.0f};
     for (int i = 0; i < 11; i++) s->kld_pct[i] = kf[i] < 0 ? median(v, n) : percentile(v, n, kf[i]);
     for (int64_t i = 0; i < n; i++) v[i] = a->tokens[i].p_diff;
     qsort(v, (size_t)n, sizeof *v, cmp_double);
-    const float df[13] = {1.0f, 0.999f, 0.99f, 0.95f, 0.9f,  0.75f, -1.0f,
-                          0.25f, 0.1f,  0.05f, 0.01f, 0.001f, 0.0f};
+    const float df[13] = {1.0f,  0.999f, 0.99f, 0.95f, 0.9f,   0.75f, -1.0f,
+                          0.25f, 0.1f,   0.05f, 0.01f, 0.001f, 0.0f};
     for (int i = 0; i < 13; i++) s->dp_pct[i] = df[i] < 0 ? median(v, n) : percentile(v, n, df[i]);
     free(v);
     return QL_OK;
@@ -281,7 +283,8 @@ ql_status ql_kld_buckets(const ql_kld_acc *a, int32_t first_pos, int32_t last_po
         sum[2 * b + 1] += a->tokens[i].kld * a->tokens[i].kld;
         out[b].count++;
     }
-    for (int b = 0; b < n_buckets; b++) out[b].kld = ql_mean_unc(sum[2 * b], sum[2 * b + 1], out[b].count);
+    for (int b = 0; b < n_buckets; b++)
+        out[b].kld = ql_mean_unc(sum[2 * b], sum[2 * b + 1], out[b].count);
     free(sum);
     return QL_OK;
 }

@@ -40,7 +40,9 @@ void ql_kld_token_llama(const float *logits_q, const uint16_t *base_row, int64_t
 
 /* Encodes base logits into llama.cpp's row format (exactly as llama-perplexity writes it). */
 void ql_kld_encode_llama_row(const float *logits, int64_t n_vocab, uint16_t *row);
-static inline int64_t ql_kld_llama_row_len(int64_t n_vocab) { return 2 * ((n_vocab + 1) / 2) + 4; }
+static inline int64_t ql_kld_llama_row_len(int64_t n_vocab) {
+    return 2 * ((n_vocab + 1) / 2) + 4;
+}
 
 /* Running sums, as llama-perplexity keeps them, plus every token's values. */
 typedef struct {

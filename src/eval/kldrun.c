@@ -31,7 +31,8 @@ typedef struct {
     ql_status st;
 } save_tap;
 
-static bool write_rows(void *user, int64_t chunk, const ql_logits_block *b, const int32_t *targets) {
+static bool write_rows(void *user, int64_t chunk, const ql_logits_block *b,
+                       const int32_t *targets) {
     (void)chunk, (void)targets;
     save_tap *s = user;
     s->st = ql_ref_writer_add(s->w, b->hidden, b->logits, b->n_rows, &s->own_err);
@@ -48,15 +49,20 @@ ql_status ql_kld_save_base(ql_context *ctx, const gguf_file *model_file, const i
     if (ep->n_chunks > 0 && ep->n_chunks < n_chunks) n_chunks = ep->n_chunks;
     const ql_model *m = ql_context_model(ctx);
     ql_ref_info info = {
-        .n_ctx = ep->n_ctx, .n_chunks = n_chunks, .n_vocab = m->cfg.n_vocab,
-        .replace_bos = ep->replace_bos, .bos_id = ep->bos_id, .n_embd = m->cfg.n_embd,
+        .n_ctx = ep->n_ctx,
+        .n_chunks = n_chunks,
+        .n_vocab = m->cfg.n_vocab,
+        .replace_bos = ep->replace_bos,
+        .bos_id = ep->bos_id,
+        .n_embd = m->cfg.n_embd,
         .final_softcap = m->cfg.final_softcap,
         .vocab_fingerprint = ql_model_vocab_fingerprint(model_file),
         .model_bytes = gguf_file_size(model_file),
     };
     snprintf(info.arch, sizeof info.arch, "%s", m->cfg.arch);
     gguf_str name;
-    if (gguf_get_str(model_file, "general.name", &name)) gguf_str_copy(name, info.model_name, sizeof info.model_name);
+    if (gguf_get_str(model_file, "general.name", &name))
+        gguf_str_copy(name, info.model_name, sizeof info.model_name);
     snprintf(info.config, sizeof info.config, "%s", config ? config : "");
     ql_ref_writer *w;
     st = ql_ref_writer_open(path, fmt, &info, tokens, &m->output, &w, err);
@@ -140,8 +146,8 @@ static bool score_block(void *user, int64_t chunk, const ql_logits_block *b,
     scorer *s = user;
     if (!s->llama_rows) {
         const int64_t i0 = b->first_pos - s->first_pos;
-        ql_matmul(s->pool, s->out_matrix, s->hidden + i0 * s->out_matrix->n_in,
-                  s->out_matrix->n_in, b->n_rows, s->base_logits, s->n_vocab, s->mm_scratch);
+        ql_matmul(s->pool, s->out_matrix, s->hidden + i0 * s->out_matrix->n_in, s->out_matrix->n_in,
+                  b->n_rows, s->base_logits, s->n_vocab, s->mm_scratch);
         if (s->softcap > 0.0f)
             for (int64_t i = 0; i < b->n_rows * s->n_vocab; i++)
                 s->base_logits[i] = s->softcap * tanhf(s->base_logits[i] / s->softcap);
@@ -169,7 +175,8 @@ static ql_status scorer_init(scorer *s, ql_context *cand, const ql_matrix *out_m
     if (out_matrix) {
         s->out_matrix = out_matrix;
         s->base_logits = malloc((size_t)(rows * s->n_vocab) * sizeof(float));
-        s->mm_scratch = malloc(ql_matmul_scratch_size(out_matrix->type, out_matrix->n_in, rows) + 64);
+        s->mm_scratch =
+            malloc(ql_matmul_scratch_size(out_matrix->type, out_matrix->n_in, rows) + 64);
         if (!s->base_logits || !s->mm_scratch) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
     }
     return QL_OK;
@@ -187,7 +194,8 @@ static ql_status after_chunk(ql_kld_acc *acc, int64_t chunk, int64_t n_chunks,
     if (!on_chunk) return QL_OK;
     ql_kld_chunk_row row;
     ql_kld_chunk_row_from(acc, &row);
-    if (!on_chunk(user, chunk, n_chunks, &row)) return ql_fail(err, QL_ERR_INTERNAL, "evaluation stopped");
+    if (!on_chunk(user, chunk, n_chunks, &row))
+        return ql_fail(err, QL_ERR_INTERNAL, "evaluation stopped");
     return QL_OK;
 }
 
@@ -250,7 +258,8 @@ ql_status ql_kld_check_models(const ql_model *rm, const ql_model *cm, ql_error *
                        "the reference model has a vocabulary of %lld tokens, the model under test "
                        "%lld: they cannot be compared",
                        (long long)rm->cfg.n_vocab, (long long)cm->cfg.n_vocab);
-    const uint64_t fr = ql_model_vocab_fingerprint(rm->file), fc = ql_model_vocab_fingerprint(cm->file);
+    const uint64_t fr = ql_model_vocab_fingerprint(rm->file),
+                   fc = ql_model_vocab_fingerprint(cm->file);
     if (fr && fc && fr != fc)
         return ql_fail(err, QL_ERR_MISMATCH,
                        "the two models have different vocabularies: they cannot be compared");

@@ -41,8 +41,7 @@ static bool chunk_done(void *user, int64_t chunk, int64_t n_chunks) {
 
 ql_status ql_perplexity(ql_context *ctx, const int32_t *tokens, int64_t n_tokens,
                         const ql_eval_params *p, ql_ppl_progress_fn progress, void *user,
-                        ql_scored_rows_fn tap, void *tap_user, ql_ppl_result *out,
-                        ql_error *err) {
+                        ql_scored_rows_fn tap, void *tap_user, ql_ppl_result *out, ql_error *err) {
     memset(out, 0, sizeof *out);
     ql_status st = ql_eval_check_tokens(n_tokens, p->n_ctx, err);
     if (st) return st;

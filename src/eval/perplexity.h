@@ -12,8 +12,8 @@
 
 typedef struct {
     int64_t n_chunks, n_ctx, n_scored;
-    double *chunk_ppl;  /* running PPL after chunk i (n_chunks) */
-    float *nll;         /* per scored token, in order (n_scored) */
+    double *chunk_ppl; /* running PPL after chunk i (n_chunks) */
+    float *nll;        /* per scored token, in order (n_scored) */
     double ppl, ppl_unc;
     double mean_nll, nll_unc; /* mean NLL and its standard error */
 } ql_ppl_result;
@@ -26,8 +26,7 @@ typedef void (*ql_ppl_progress_fn)(void *user, int64_t chunk, int64_t n_chunks, 
  */
 ql_status ql_perplexity(ql_context *ctx, const int32_t *tokens, int64_t n_tokens,
                         const ql_eval_params *p, ql_ppl_progress_fn progress, void *user,
-                        ql_scored_rows_fn tap, void *tap_user, ql_ppl_result *out,
-                        ql_error *err);
+                        ql_scored_rows_fn tap, void *tap_user, ql_ppl_result *out, ql_error *err);
 void ql_ppl_result_free(ql_ppl_result *r);
 
 #endif

@@ -23,12 +23,33 @@ enum { LLAMA_HEADER = 20, ALIGN = 64 };
 
 /* header field offsets (qlens format) */
 enum {
-    H_VERSION = 8, H_HEADER_SIZE = 12, H_N_CTX = 16, H_N_CHUNKS = 20, H_N_SCORED = 24,
-    H_FLAGS = 28, H_BOS = 32, H_OUT_TYPE = 36, H_N_VOCAB = 40, H_N_EMBD = 48, H_SOFTCAP = 56,
-    H_FINGERPRINT = 64, H_MODEL_BYTES = 72, H_TOKENS_OFF = 80, H_TOKENS_BYTES = 88,
-    H_MATRIX_OFF = 96, H_MATRIX_BYTES = 104, H_HIDDEN_OFF = 112, H_CHUNK_BYTES = 120,
-    H_CRCS_OFF = 128, H_TOKENS_CRC = 136, H_MATRIX_CRC = 140, H_CRCS_CRC = 144, H_ARCH = 176,
-    H_NAME = 208, H_CONFIG = 336, H_HEADER_CRC = QL_REF_HEADER_SIZE - 4,
+    H_VERSION = 8,
+    H_HEADER_SIZE = 12,
+    H_N_CTX = 16,
+    H_N_CHUNKS = 20,
+    H_N_SCORED = 24,
+    H_FLAGS = 28,
+    H_BOS = 32,
+    H_OUT_TYPE = 36,
+    H_N_VOCAB = 40,
+    H_N_EMBD = 48,
+    H_SOFTCAP = 56,
+    H_FINGERPRINT = 64,
+    H_MODEL_BYTES = 72,
+    H_TOKENS_OFF = 80,
+    H_TOKENS_BYTES = 88,
+    H_MATRIX_OFF = 96,
+    H_MATRIX_BYTES = 104,
+    H_HIDDEN_OFF = 112,
+    H_CHUNK_BYTES = 120,
+    H_CRCS_OFF = 128,
+    H_TOKENS_CRC = 136,
+    H_MATRIX_CRC = 140,
+    H_CRCS_CRC = 144,
+    H_ARCH = 176,
+    H_NAME = 208,
+    H_CONFIG = 336,
+    H_HEADER_CRC = QL_REF_HEADER_SIZE - 4,
 };
 
 static void put32(uint8_t *p, uint32_t v) {
@@ -40,9 +61,13 @@ static void put64(uint8_t *p, uint64_t v) {
 static uint32_t get32(const uint8_t *p) {
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static uint64_t get64(const uint8_t *p) { return (uint64_t)get32(p + 4) << 32 | get32(p); }
+static uint64_t get64(const uint8_t *p) {
+    return (uint64_t)get32(p + 4) << 32 | get32(p);
+}
 
-static uint64_t align_up(uint64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
+static uint64_t align_up(uint64_t v) {
+    return (v + ALIGN - 1) / ALIGN * ALIGN;
+}
 
 /*
  * a * b, or UINT64_MAX when that overflows. The sizes a header implies are
@@ -53,7 +78,9 @@ static uint64_t align_up(uint64_t v) { return (v + ALIGN - 1) / ALIGN * ALIGN; }
 static uint64_t mul_sat(uint64_t a, uint64_t b) {
     return a != 0 && b > UINT64_MAX / a ? UINT64_MAX : a * b;
 }
-static uint64_t add_sat(uint64_t a, uint64_t b) { return b > UINT64_MAX - a ? UINT64_MAX : a + b; }
+static uint64_t add_sat(uint64_t a, uint64_t b) {
+    return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
 
 static void put_text(uint8_t *p, const char *s, size_t field) {
     size_t n = strnlen(s, field - 1);
@@ -68,8 +95,8 @@ static void get_text(char *dst, const uint8_t *p, size_t field) {
 
 /* The layout a header implies; both writer and reader derive it the same way. */
 typedef struct {
-    uint64_t tokens_off, tokens_bytes, matrix_off, matrix_bytes, hidden_off, chunk_bytes,
-        crcs_off, total;
+    uint64_t tokens_off, tokens_bytes, matrix_off, matrix_bytes, hidden_off, chunk_bytes, crcs_off,
+        total;
 } layout;
 
 static layout layout_of(int64_t n_ctx, int64_t n_chunks, int64_t n_scored, int64_t n_embd,
@@ -120,8 +147,8 @@ ql_status ql_ref_writer_open(const char *path, ql_ref_format fmt, const ql_ref_i
     if (info->n_ctx < 4 || info->n_ctx > INT32_MAX || info->n_chunks < 1 ||
         info->n_chunks > INT32_MAX || info->n_vocab < 1 || info->n_vocab > INT32_MAX)
         return ql_fail(err, QL_ERR_ARG, "%s: invalid reference dimensions", path);
-    if (fmt == QL_REF_QLENS && (!output || output->n_out != info->n_vocab ||
-                                output->n_in != info->n_embd))
+    if (fmt == QL_REF_QLENS &&
+        (!output || output->n_out != info->n_vocab || output->n_in != info->n_embd))
         return ql_fail(err, QL_ERR_ARG, "%s: output matrix does not match the reference", path);
     ql_ref_writer *w = calloc(1, sizeof *w);
     if (!w) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
@@ -183,9 +210,12 @@ ql_status ql_ref_writer_open(const char *path, ql_ref_format fmt, const ql_ref_i
         /* the header is final only at finish (chunk CRCs); write it now as a placeholder */
         if (!st) st = ql_outfile_write(w->out, h, QL_REF_HEADER_SIZE, err);
         if (!st) st = ql_outfile_write(w->out, tokens, n_tokens * 4, err);
-        if (!st) st = write_zeros(w->out, w->lay.matrix_off - (w->lay.tokens_off + w->lay.tokens_bytes), err);
+        if (!st)
+            st = write_zeros(w->out, w->lay.matrix_off - (w->lay.tokens_off + w->lay.tokens_bytes),
+                             err);
         if (!st) st = ql_outfile_write(w->out, output->data, (size_t)matrix_bytes, err);
-        if (!st) st = write_zeros(w->out, w->lay.hidden_off - (w->lay.matrix_off + matrix_bytes), err);
+        if (!st)
+            st = write_zeros(w->out, w->lay.hidden_off - (w->lay.matrix_off + matrix_bytes), err);
     }
     if (st) {
         ql_ref_writer_free(w);
@@ -276,26 +306,29 @@ static ql_status check_tokens(const ql_ref_file *f, const char *path, ql_error *
     const int64_t n = f->info.n_ctx * f->info.n_chunks;
     for (int64_t i = 0; i < n; i++)
         if (f->tokens[i] < 0 || f->tokens[i] >= f->info.n_vocab)
-            return ql_fail(err, QL_ERR_FORMAT, "%s: token %lld is %d, outside the vocabulary of %lld",
-                           path, (long long)i, f->tokens[i], (long long)f->info.n_vocab);
+            return ql_fail(err, QL_ERR_FORMAT,
+                           "%s: token %lld is %d, outside the vocabulary of %lld", path,
+                           (long long)i, f->tokens[i], (long long)f->info.n_vocab);
     return QL_OK;
 }
 
 static ql_status parse_llama(ql_ref_file *f, const char *path, ql_error *err) {
-    if (f->size < LLAMA_HEADER) return bad(path, err, "%s: truncated llama.cpp logits file (%s)", "header");
+    if (f->size < LLAMA_HEADER)
+        return bad(path, err, "%s: truncated llama.cpp logits file (%s)", "header");
     const uint32_t n_ctx = get32(f->base + 8);
     const int32_t n_vocab = (int32_t)get32(f->base + 12), n_chunk = (int32_t)get32(f->base + 16);
     if (n_ctx < 4 || n_ctx > (1u << 24) || n_vocab < 1 || n_chunk < 1)
-        return ql_fail(err, QL_ERR_FORMAT, "%s: implausible header (n_ctx %u, n_vocab %d, n_chunk %d)",
-                       path, n_ctx, n_vocab, n_chunk);
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "%s: implausible header (n_ctx %u, n_vocab %d, n_chunk %d)", path, n_ctx,
+                       n_vocab, n_chunk);
     f->info.n_ctx = n_ctx;
     f->info.n_vocab = n_vocab;
     f->info.n_chunks = n_chunk;
     f->n_scored = (int64_t)n_ctx - 1 - n_ctx / 2;
     f->llama_row_len = ql_kld_llama_row_len(n_vocab);
     const uint64_t tokens_bytes = (uint64_t)n_ctx * (uint64_t)n_chunk * 4; /* < 2^57 */
-    const uint64_t rows_bytes = mul_sat(mul_sat((uint64_t)n_chunk, (uint64_t)f->n_scored),
-                                        (uint64_t)f->llama_row_len * 2);
+    const uint64_t rows_bytes =
+        mul_sat(mul_sat((uint64_t)n_chunk, (uint64_t)f->n_scored), (uint64_t)f->llama_row_len * 2);
     const uint64_t expect = add_sat(LLAMA_HEADER + tokens_bytes, rows_bytes);
     if (expect == UINT64_MAX)
         return ql_fail(err, QL_ERR_FORMAT,
@@ -325,8 +358,10 @@ static ql_status parse_qlens(ql_ref_file *f, const char *path, ql_error *err) {
         return bad(path, err, "%s: corrupted reference file (%s checksum mismatch)", "header");
     const uint32_t version = get32(h + H_VERSION);
     if (version != QL_REF_VERSION || get32(h + H_HEADER_SIZE) != QL_REF_HEADER_SIZE)
-        return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: reference format version %u is not supported (this qlens reads version %d)",
-                       path, version, QL_REF_VERSION);
+        return ql_fail(
+            err, QL_ERR_UNSUPPORTED,
+            "%s: reference format version %u is not supported (this qlens reads version %d)", path,
+            version, QL_REF_VERSION);
     ql_ref_info *in = &f->info;
     in->n_ctx = get32(h + H_N_CTX);
     in->n_chunks = get32(h + H_N_CHUNKS);
@@ -349,7 +384,8 @@ static ql_status parse_qlens(ql_ref_file *f, const char *path, ql_error *err) {
         in->n_vocab > (1 << 26) || in->n_embd < 1 || in->n_embd > (1 << 20) || !tt ||
         !ql_type_is_computable((int)out_type) || in->n_embd % tt->block_size != 0)
         return bad(path, err, "%s: corrupted reference file (%s out of range)", "dimensions");
-    const uint64_t matrix_bytes = ql_row_size((ql_type)out_type, in->n_embd) * (uint64_t)in->n_vocab;
+    const uint64_t matrix_bytes =
+        ql_row_size((ql_type)out_type, in->n_embd) * (uint64_t)in->n_vocab;
     const layout l = layout_of(in->n_ctx, in->n_chunks, f->n_scored, in->n_embd, matrix_bytes);
     if (l.total == UINT64_MAX)
         return bad(path, err, "%s: corrupted reference file (%s out of range)", "dimensions");
@@ -360,12 +396,14 @@ static ql_status parse_qlens(ql_ref_file *f, const char *path, ql_error *err) {
         return bad(path, err, "%s: corrupted reference file (%s inconsistent)", "section table");
     if (f->size != l.total)
         return ql_fail(err, QL_ERR_FORMAT, "%s: %s: %llu bytes, expected %llu", path,
-                       f->size < l.total ? "truncated reference file" : "trailing data after the reference",
+                       f->size < l.total ? "truncated reference file"
+                                         : "trailing data after the reference",
                        (unsigned long long)f->size, (unsigned long long)l.total);
     if (ql_crc32(0, f->base + l.tokens_off, (size_t)l.tokens_bytes) != get32(h + H_TOKENS_CRC))
         return bad(path, err, "%s: corrupted reference file (%s checksum mismatch)", "tokens");
     if (ql_crc32(0, f->base + l.matrix_off, (size_t)l.matrix_bytes) != get32(h + H_MATRIX_CRC))
-        return bad(path, err, "%s: corrupted reference file (%s checksum mismatch)", "output matrix");
+        return bad(path, err, "%s: corrupted reference file (%s checksum mismatch)",
+                   "output matrix");
     const uint8_t *crcs = f->base + l.crcs_off;
     if (ql_crc32(0, crcs, (size_t)in->n_chunks * 4) != get32(h + H_CRCS_CRC))
         return bad(path, err, "%s: corrupted reference file (%s checksum mismatch)", "chunk table");
@@ -377,8 +415,10 @@ static ql_status parse_qlens(ql_ref_file *f, const char *path, ql_error *err) {
                            (long long)c + 1);
     }
     f->tokens = (const int32_t *)(f->base + l.tokens_off); /* 1024-aligned in a page-aligned map */
-    f->output = (ql_matrix){.data = f->base + l.matrix_off, .type = (ql_type)out_type,
-                            .n_in = in->n_embd, .n_out = in->n_vocab,
+    f->output = (ql_matrix){.data = f->base + l.matrix_off,
+                            .type = (ql_type)out_type,
+                            .n_in = in->n_embd,
+                            .n_out = in->n_vocab,
                             .row_bytes = ql_row_size((ql_type)out_type, in->n_embd)};
     f->hidden_off = l.hidden_off;
     f->chunk_bytes = l.chunk_bytes;
@@ -399,9 +439,10 @@ static ql_status parse_any(ql_ref_file *f, const char *path, ql_ref_file **out, 
         f->fmt = QL_REF_LLAMA;
         st = parse_llama(f, path, err);
     } else {
-        st = ql_fail(err, QL_ERR_FORMAT,
-                     "%s: not a reference file (neither qlens's %s nor llama.cpp's _logits_ format)",
-                     path, QL_REF_MAGIC);
+        st =
+            ql_fail(err, QL_ERR_FORMAT,
+                    "%s: not a reference file (neither qlens's %s nor llama.cpp's _logits_ format)",
+                    path, QL_REF_MAGIC);
     }
     if (st) {
         ql_ref_close(f);
@@ -469,10 +510,18 @@ void ql_ref_close(ql_ref_file *f) {
     free(f);
 }
 
-ql_ref_format ql_ref_format_of(const ql_ref_file *f) { return f->fmt; }
-const ql_ref_info *ql_ref_info_of(const ql_ref_file *f) { return &f->info; }
-const int32_t *ql_ref_tokens(const ql_ref_file *f) { return f->tokens; }
-int64_t ql_ref_scored_per_chunk(const ql_ref_file *f) { return f->n_scored; }
+ql_ref_format ql_ref_format_of(const ql_ref_file *f) {
+    return f->fmt;
+}
+const ql_ref_info *ql_ref_info_of(const ql_ref_file *f) {
+    return &f->info;
+}
+const int32_t *ql_ref_tokens(const ql_ref_file *f) {
+    return f->tokens;
+}
+int64_t ql_ref_scored_per_chunk(const ql_ref_file *f) {
+    return f->n_scored;
+}
 const ql_matrix *ql_ref_output(const ql_ref_file *f) {
     return f->fmt == QL_REF_QLENS ? &f->output : NULL;
 }
@@ -486,7 +535,8 @@ const uint16_t *ql_ref_llama_rows(const ql_ref_file *f, int64_t chunk) {
     if (f->fmt != QL_REF_LLAMA || chunk < 0 || chunk >= f->info.n_chunks) return NULL;
     /* rows start at 20 + 4 n: 2-aligned, which uint16 reads need */
     return (const uint16_t *)(f->base + f->rows_off +
-                              (uint64_t)chunk * (uint64_t)f->n_scored * (uint64_t)f->llama_row_len * 2);
+                              (uint64_t)chunk * (uint64_t)f->n_scored * (uint64_t)f->llama_row_len *
+                                  2);
 }
 
 double ql_ref_bytes_per_token(const ql_ref_file *f) {
@@ -494,7 +544,9 @@ double ql_ref_bytes_per_token(const ql_ref_file *f) {
     return (double)f->info.n_embd * 4.0;
 }
 
-uint64_t ql_ref_file_bytes(const ql_ref_file *f) { return f->size; }
+uint64_t ql_ref_file_bytes(const ql_ref_file *f) {
+    return f->size;
+}
 
 uint64_t ql_ref_fixed_bytes(const ql_ref_file *f) {
     const double per_token = ql_ref_bytes_per_token(f) * (double)(f->n_scored * f->info.n_chunks);

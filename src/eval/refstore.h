@@ -28,8 +28,8 @@
 
 typedef enum { QL_REF_QLENS = 0, QL_REF_LLAMA = 1 } ql_ref_format;
 
-#define QL_REF_MAGIC "QLENSREF"
-#define QL_REF_VERSION 1
+#define QL_REF_MAGIC       "QLENSREF"
+#define QL_REF_VERSION     1
 #define QL_REF_HEADER_SIZE 1024
 
 typedef struct {

@@ -25,11 +25,11 @@
 #include "../core/status.h"
 #include "../quant/quant.h"
 
-#define GGUF_MAGIC 0x46554747u /* "GGUF" little-endian */
+#define GGUF_MAGIC             0x46554747u /* "GGUF" little-endian */
 #define GGUF_DEFAULT_ALIGNMENT 32
-#define GGUF_MAX_DIMS 4
-#define GGUF_MAX_ARRAY_DEPTH 8
-#define GGUF_MAX_NAME 64 /* llama.cpp's tensor name buffer, NUL included */
+#define GGUF_MAX_DIMS          4
+#define GGUF_MAX_ARRAY_DEPTH   8
+#define GGUF_MAX_NAME          64 /* llama.cpp's tensor name buffer, NUL included */
 
 typedef enum {
     GGUF_TYPE_UINT8 = 0,
@@ -125,8 +125,8 @@ bool gguf_str_eq(gguf_str s, const char *c);
 char *gguf_str_copy(gguf_str s, char *buf, size_t size);
 
 bool gguf_value_as_u64(const gguf_value *v, uint64_t *out); /* any non-negative integer */
-bool gguf_value_as_i64(const gguf_value *v, int64_t *out); /* any integer that fits */
-bool gguf_value_as_f64(const gguf_value *v, double *out);  /* any number */
+bool gguf_value_as_i64(const gguf_value *v, int64_t *out);  /* any integer that fits */
+bool gguf_value_as_f64(const gguf_value *v, double *out);   /* any number */
 
 bool gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out);
 bool gguf_get_u64(const gguf_file *f, const char *key, uint64_t *out);

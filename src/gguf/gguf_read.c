@@ -43,7 +43,9 @@ typedef struct {
     ql_error *err;
 } cursor;
 
-static uint64_t remaining(const cursor *c) { return c->size - c->pos; }
+static uint64_t remaining(const cursor *c) {
+    return c->size - c->pos;
+}
 
 /*
  * Key and tensor names come from the file: control characters, backslashes
@@ -128,16 +130,21 @@ size_t gguf_type_size(gguf_type t) {
     switch (t) {
     case GGUF_TYPE_UINT8:
     case GGUF_TYPE_INT8:
-    case GGUF_TYPE_BOOL: return 1;
+    case GGUF_TYPE_BOOL:
+        return 1;
     case GGUF_TYPE_UINT16:
-    case GGUF_TYPE_INT16: return 2;
+    case GGUF_TYPE_INT16:
+        return 2;
     case GGUF_TYPE_UINT32:
     case GGUF_TYPE_INT32:
-    case GGUF_TYPE_FLOAT32: return 4;
+    case GGUF_TYPE_FLOAT32:
+        return 4;
     case GGUF_TYPE_UINT64:
     case GGUF_TYPE_INT64:
-    case GGUF_TYPE_FLOAT64: return 8;
-    default: return 0;
+    case GGUF_TYPE_FLOAT64:
+        return 8;
+    default:
+        return 0;
     }
 }
 
@@ -150,20 +157,20 @@ const char *gguf_type_name(gguf_type t) {
 const char *gguf_file_type_name(uint32_t file_type) {
     /* the values of llama.cpp's llama_ftype; gaps are values it never used */
     static const char *const names[] = {
-        [0] = "ALL_F32",          [1] = "MOSTLY_F16",       [2] = "MOSTLY_Q4_0",
-        [3] = "MOSTLY_Q4_1",      [4] = "MOSTLY_Q4_1_SOME_F16",
-        [5] = "MOSTLY_Q4_2",      [6] = "MOSTLY_Q4_3",      [7] = "MOSTLY_Q8_0",
-        [8] = "MOSTLY_Q5_0",      [9] = "MOSTLY_Q5_1",      [10] = "MOSTLY_Q2_K",
-        [11] = "MOSTLY_Q3_K_S",   [12] = "MOSTLY_Q3_K_M",   [13] = "MOSTLY_Q3_K_L",
-        [14] = "MOSTLY_Q4_K_S",   [15] = "MOSTLY_Q4_K_M",   [16] = "MOSTLY_Q5_K_S",
-        [17] = "MOSTLY_Q5_K_M",   [18] = "MOSTLY_Q6_K",     [19] = "MOSTLY_IQ2_XXS",
-        [20] = "MOSTLY_IQ2_XS",   [21] = "MOSTLY_Q2_K_S",   [22] = "MOSTLY_IQ3_XS",
-        [23] = "MOSTLY_IQ3_XXS",  [24] = "MOSTLY_IQ1_S",    [25] = "MOSTLY_IQ4_NL",
-        [26] = "MOSTLY_IQ3_S",    [27] = "MOSTLY_IQ3_M",    [28] = "MOSTLY_IQ2_S",
-        [29] = "MOSTLY_IQ2_M",    [30] = "MOSTLY_IQ4_XS",   [31] = "MOSTLY_IQ1_M",
-        [32] = "MOSTLY_BF16",     [33] = "MOSTLY_Q4_0_4_4", [34] = "MOSTLY_Q4_0_4_8",
-        [35] = "MOSTLY_Q4_0_8_8", [36] = "MOSTLY_TQ1_0",    [37] = "MOSTLY_TQ2_0",
-        [38] = "MOSTLY_MXFP4_MOE", [39] = "MOSTLY_NVFP4",   [40] = "MOSTLY_Q1_0",
+        [0] = "ALL_F32",          [1] = "MOSTLY_F16",           [2] = "MOSTLY_Q4_0",
+        [3] = "MOSTLY_Q4_1",      [4] = "MOSTLY_Q4_1_SOME_F16", [5] = "MOSTLY_Q4_2",
+        [6] = "MOSTLY_Q4_3",      [7] = "MOSTLY_Q8_0",          [8] = "MOSTLY_Q5_0",
+        [9] = "MOSTLY_Q5_1",      [10] = "MOSTLY_Q2_K",         [11] = "MOSTLY_Q3_K_S",
+        [12] = "MOSTLY_Q3_K_M",   [13] = "MOSTLY_Q3_K_L",       [14] = "MOSTLY_Q4_K_S",
+        [15] = "MOSTLY_Q4_K_M",   [16] = "MOSTLY_Q5_K_S",       [17] = "MOSTLY_Q5_K_M",
+        [18] = "MOSTLY_Q6_K",     [19] = "MOSTLY_IQ2_XXS",      [20] = "MOSTLY_IQ2_XS",
+        [21] = "MOSTLY_Q2_K_S",   [22] = "MOSTLY_IQ3_XS",       [23] = "MOSTLY_IQ3_XXS",
+        [24] = "MOSTLY_IQ1_S",    [25] = "MOSTLY_IQ4_NL",       [26] = "MOSTLY_IQ3_S",
+        [27] = "MOSTLY_IQ3_M",    [28] = "MOSTLY_IQ2_S",        [29] = "MOSTLY_IQ2_M",
+        [30] = "MOSTLY_IQ4_XS",   [31] = "MOSTLY_IQ1_M",        [32] = "MOSTLY_BF16",
+        [33] = "MOSTLY_Q4_0_4_4", [34] = "MOSTLY_Q4_0_4_8",     [35] = "MOSTLY_Q4_0_8_8",
+        [36] = "MOSTLY_TQ1_0",    [37] = "MOSTLY_TQ2_0",        [38] = "MOSTLY_MXFP4_MOE",
+        [39] = "MOSTLY_NVFP4",    [40] = "MOSTLY_Q1_0",
     };
     return file_type < sizeof names / sizeof names[0] ? names[file_type] : NULL;
 }
@@ -178,11 +185,21 @@ static void decode_scalar(gguf_type t, const uint8_t *p, gguf_value *v) {
     case GGUF_TYPE_UINT8:
     case GGUF_TYPE_UINT16:
     case GGUF_TYPE_UINT32:
-    case GGUF_TYPE_UINT64: v->u64 = raw; break;
-    case GGUF_TYPE_INT8: v->i64 = (int8_t)raw; break;
-    case GGUF_TYPE_INT16: v->i64 = (int16_t)raw; break;
-    case GGUF_TYPE_INT32: v->i64 = (int32_t)raw; break;
-    case GGUF_TYPE_INT64: v->i64 = (int64_t)raw; break;
+    case GGUF_TYPE_UINT64:
+        v->u64 = raw;
+        break;
+    case GGUF_TYPE_INT8:
+        v->i64 = (int8_t)raw;
+        break;
+    case GGUF_TYPE_INT16:
+        v->i64 = (int16_t)raw;
+        break;
+    case GGUF_TYPE_INT32:
+        v->i64 = (int32_t)raw;
+        break;
+    case GGUF_TYPE_INT64:
+        v->i64 = (int64_t)raw;
+        break;
     case GGUF_TYPE_FLOAT32: {
         uint32_t b = (uint32_t)raw;
         float f;
@@ -190,9 +207,14 @@ static void decode_scalar(gguf_type t, const uint8_t *p, gguf_value *v) {
         v->f64 = f;
         break;
     }
-    case GGUF_TYPE_FLOAT64: memcpy(&v->f64, &raw, 8); break;
-    case GGUF_TYPE_BOOL: v->b = raw != 0; break;
-    default: break;
+    case GGUF_TYPE_FLOAT64:
+        memcpy(&v->f64, &raw, 8);
+        break;
+    case GGUF_TYPE_BOOL:
+        v->b = raw != 0;
+        break;
+    default:
+        break;
     }
 }
 
@@ -221,8 +243,8 @@ static ql_status read_array(cursor *c, gguf_value *v, int depth, const char *key
         return ql_fail(c->err, QL_ERR_FORMAT, "%s: key '%s': unknown array element type %u",
                        c->path, key, elem);
     if (elem == GGUF_TYPE_ARRAY && depth + 1 >= GGUF_MAX_ARRAY_DEPTH)
-        return ql_fail(c->err, QL_ERR_FORMAT, "%s: key '%s': arrays nested deeper than %d",
-                       c->path, key, GGUF_MAX_ARRAY_DEPTH);
+        return ql_fail(c->err, QL_ERR_FORMAT, "%s: key '%s': arrays nested deeper than %d", c->path,
+                       key, GGUF_MAX_ARRAY_DEPTH);
     /* the smallest encoding of one element bounds how many can fit */
     uint64_t min_size = elem == GGUF_TYPE_STRING  ? 8
                         : elem == GGUF_TYPE_ARRAY ? 12
@@ -413,16 +435,16 @@ static ql_status parse(gguf_file *f, ql_error *err) {
             uint64_t ne;
             if ((st = read_u64(c, &ne, "tensor dimension"))) return st;
             if (ne > (uint64_t)INT64_MAX)
-                return ql_fail(err, QL_ERR_FORMAT, "%s: tensor '%s': dimension %u is %llu",
-                               f->path, name, d, (unsigned long long)ne);
+                return ql_fail(err, QL_ERR_FORMAT, "%s: tensor '%s': dimension %u is %llu", f->path,
+                               name, d, (unsigned long long)ne);
             t->ne[d] = (int64_t)ne;
         }
         uint32_t type;
         if ((st = read_u32(c, &type, "tensor type"))) return st;
         const ql_type_traits *tr = ql_type_traits_get((int)type);
         if (!tr)
-            return ql_fail(err, QL_ERR_FORMAT, "%s: tensor '%s': unknown type id %u", f->path,
-                           name, type);
+            return ql_fail(err, QL_ERR_FORMAT, "%s: tensor '%s': unknown type id %u", f->path, name,
+                           type);
         t->type = (ql_type)type;
         if ((st = read_u64(c, &t->offset, "tensor data offset"))) return st;
 
@@ -442,8 +464,7 @@ static ql_status parse(gguf_file *f, ql_error *err) {
             return ql_fail(err, QL_ERR_FORMAT,
                            "%s: tensor '%s': row length %lld is not a multiple of %s's block "
                            "size %lld",
-                           f->path, name, (long long)t->ne[0], tr->name,
-                           (long long)tr->block_size);
+                           f->path, name, (long long)t->ne[0], tr->name, (long long)tr->block_size);
         uint64_t blocks = n_el / (uint64_t)tr->block_size;
         if (blocks > UINT64_MAX / tr->type_size || blocks * tr->type_size > f->size)
             return ql_fail(err, QL_ERR_FORMAT,
@@ -474,12 +495,12 @@ static ql_status parse(gguf_file *f, ql_error *err) {
                            f->path, name, (unsigned long long)t->offset,
                            (unsigned long long)f->alignment);
         if (t->offset > data_size || t->n_bytes > data_size - t->offset)
-            return ql_fail(err, QL_ERR_FORMAT,
-                           "%s: tensor '%s': data [%llu, %llu) lies past the end of the file, whose "
-                           "data section holds %llu bytes (truncated or corrupt)",
-                           f->path, name, (unsigned long long)t->offset,
-                           (unsigned long long)(t->offset + t->n_bytes),
-                           (unsigned long long)data_size);
+            return ql_fail(
+                err, QL_ERR_FORMAT,
+                "%s: tensor '%s': data [%llu, %llu) lies past the end of the file, whose "
+                "data section holds %llu bytes (truncated or corrupt)",
+                f->path, name, (unsigned long long)t->offset,
+                (unsigned long long)(t->offset + t->n_bytes), (unsigned long long)data_size);
         t->data = f->base + f->data_offset + t->offset;
     }
 
@@ -499,10 +520,9 @@ static ql_status parse(gguf_file *f, ql_error *err) {
                 printable(a->name, na, sizeof na);
                 printable(b->name, nb, sizeof nb);
                 free(order);
-                return ql_fail(err, QL_ERR_FORMAT,
-                               "%s: tensors '%s' and '%s' overlap (offsets %llu and %llu)",
-                               f->path, na, nb, (unsigned long long)a->offset,
-                               (unsigned long long)b->offset);
+                return ql_fail(
+                    err, QL_ERR_FORMAT, "%s: tensors '%s' and '%s' overlap (offsets %llu and %llu)",
+                    f->path, na, nb, (unsigned long long)a->offset, (unsigned long long)b->offset);
             }
             a = b;
         }
@@ -602,13 +622,27 @@ void gguf_close(gguf_file *f) {
     free(f);
 }
 
-const char *gguf_path(const gguf_file *f) { return f->path; }
-uint32_t gguf_version(const gguf_file *f) { return f->version; }
-uint64_t gguf_file_size(const gguf_file *f) { return f->size; }
-uint64_t gguf_alignment(const gguf_file *f) { return f->alignment; }
-uint64_t gguf_data_offset(const gguf_file *f) { return f->data_offset; }
-int64_t gguf_n_kv(const gguf_file *f) { return f->n_kv; }
-int64_t gguf_n_tensors(const gguf_file *f) { return f->n_tensors; }
+const char *gguf_path(const gguf_file *f) {
+    return f->path;
+}
+uint32_t gguf_version(const gguf_file *f) {
+    return f->version;
+}
+uint64_t gguf_file_size(const gguf_file *f) {
+    return f->size;
+}
+uint64_t gguf_alignment(const gguf_file *f) {
+    return f->alignment;
+}
+uint64_t gguf_data_offset(const gguf_file *f) {
+    return f->data_offset;
+}
+int64_t gguf_n_kv(const gguf_file *f) {
+    return f->n_kv;
+}
+int64_t gguf_n_tensors(const gguf_file *f) {
+    return f->n_tensors;
+}
 
 const gguf_kv *gguf_kv_at(const gguf_file *f, int64_t i) {
     return i >= 0 && i < f->n_kv ? &f->kvs[i] : NULL;

@@ -52,9 +52,15 @@ enum { QV_LANES = 16, TILE_ROWS = 4 };
 _Static_assert((int)QV_LANES == (int)QL_QK_LANES, "lane layout");
 #define QL_QGEMM_IMPL "avx512-vnni"
 
-QL_INLINE qv qv_zero(void) { return _mm512_setzero_ps(); }
-QL_INLINE qv qv_load(const float *p) { return _mm512_load_ps(p); }
-QL_INLINE void qv_store(float *p, qv v) { _mm512_store_ps(p, v); }
+QL_INLINE qv qv_zero(void) {
+    return _mm512_setzero_ps();
+}
+QL_INLINE qv qv_load(const float *p) {
+    return _mm512_load_ps(p);
+}
+QL_INLINE void qv_store(float *p, qv v) {
+    _mm512_store_ps(p, v);
+}
 
 /*
  * The sum of a vector's lanes, by halving: lanes i and i+8, then i and i+4,
@@ -82,8 +88,8 @@ QL_INLINE void reduce_16(const qv v[16], float out[16]) {
         q[k] = _mm512_add_ps(_mm512_shuffle_ps(z[2 * k], z[2 * k + 1], 0x44),
                              _mm512_shuffle_ps(z[2 * k], z[2 * k + 1], 0xee));
     /* per 128-bit lane j: v[j], v[4+j], v[8+j], v[12+j] */
-    const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(q[0], q[1], 0x88),
-                                   _mm512_shuffle_ps(q[0], q[1], 0xdd));
+    const __m512 r =
+        _mm512_add_ps(_mm512_shuffle_ps(q[0], q[1], 0x88), _mm512_shuffle_ps(q[0], q[1], 0xdd));
     _Alignas(64) float lanes[16];
     _mm512_store_ps(lanes, r);
     for (int j = 0; j < 4; j++)
@@ -117,9 +123,8 @@ QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_
     const ql_pw_k *w = (const ql_pw_k *)wp;
     const ql_pa_k *a = (const ql_pa_k *)ap;
     __m512i t = _mm512_setzero_si512();
-    QL_UNROLL for (int i = 0; i < 8; i++)
-        t = _mm512_dpwssd_epi32(t, _mm512_load_si512(w->q + 32 * i),
-                                _mm512_load_si512(a->y + 32 * i));
+    QL_UNROLL for (int i = 0; i < 8; i++) t =
+        _mm512_dpwssd_epi32(t, _mm512_load_si512(w->q + 32 * i), _mm512_load_si512(a->y + 32 * i));
     const __m512 dy = _mm512_set1_ps(a->d);
     if (!has_min)
         return _mm512_fmadd_ps(_mm512_cvtepi32_ps(t), _mm512_mul_ps(_mm512_set1_ps(w->d), dy), acc);
@@ -139,9 +144,15 @@ enum { QV_LANES = 8, TILE_ROWS = 2 };
 _Static_assert((int)QV_LANES == (int)QL_QK_LANES, "lane layout");
 #define QL_QGEMM_IMPL "avx2"
 
-QL_INLINE qv qv_zero(void) { return _mm256_setzero_ps(); }
-QL_INLINE qv qv_load(const float *p) { return _mm256_load_ps(p); }
-QL_INLINE void qv_store(float *p, qv v) { _mm256_store_ps(p, v); }
+QL_INLINE qv qv_zero(void) {
+    return _mm256_setzero_ps();
+}
+QL_INLINE qv qv_load(const float *p) {
+    return _mm256_load_ps(p);
+}
+QL_INLINE void qv_store(float *p, qv v) {
+    _mm256_store_ps(p, v);
+}
 
 /* Halving sums of lanes (i + i+4, i+2, i+1); reduce_8 does 8 vectors with the same additions. */
 QL_INLINE float qv_sum(qv v) {
@@ -160,15 +171,15 @@ QL_INLINE void reduce_8(const qv v[8], float out[8]) {
         z[k] = _mm256_add_ps(_mm256_shuffle_ps(w[2 * k], w[2 * k + 1], 0x44),
                              _mm256_shuffle_ps(w[2 * k], w[2 * k + 1], 0xee));
     /* half h: v[h], v[2+h], v[4+h], v[6+h] */
-    const __m256 r = _mm256_add_ps(_mm256_shuffle_ps(z[0], z[1], 0x88),
-                                   _mm256_shuffle_ps(z[0], z[1], 0xdd));
+    const __m256 r =
+        _mm256_add_ps(_mm256_shuffle_ps(z[0], z[1], 0x88), _mm256_shuffle_ps(z[0], z[1], 0xdd));
     _Alignas(32) float lanes[8];
     _mm256_store_ps(lanes, r);
     for (int h = 0; h < 2; h++)
         for (int k = 0; k < 4; k++) out[2 * k + h] = lanes[4 * h + k];
 }
 enum { REDUCE_N = 8 };
-#define reduce_n reduce_8
+#define reduce_n      reduce_8
 
 /* One block's 8 lanes of partial sums, by the sign trick: |q| (<= 128) times +-y (<= 127). */
 QL_INLINE __m256i dot_block_signed(const int8_t *q8, const int8_t *y8) {
@@ -197,10 +208,9 @@ QL_INLINE qv pair_k(qv acc, const uint8_t *wp, const uint8_t *ap, const int has_
     const ql_pw_k *w = (const ql_pw_k *)wp;
     const ql_pa_k *a = (const ql_pa_k *)ap;
     __m256i t = _mm256_setzero_si256();
-    QL_UNROLL for (int i = 0; i < 16; i++)
-        t = _mm256_add_epi32(
-            t, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w->q + 16 * i)),
-                                 _mm256_load_si256((const __m256i *)(a->y + 16 * i))));
+    QL_UNROLL for (int i = 0; i < 16; i++) t =
+        _mm256_add_epi32(t, _mm256_madd_epi16(_mm256_load_si256((const __m256i *)(w->q + 16 * i)),
+                                              _mm256_load_si256((const __m256i *)(a->y + 16 * i))));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), _mm256_set1_ps(w->d * a->d), acc);
     if (has_min) {
         const __m256i m = _mm256_madd_epi16(_mm256_load_si256((const __m256i *)w->mins),
@@ -231,18 +241,18 @@ QL_INLINE qv pair_k_nomin(qv acc, const uint8_t *w, const uint8_t *a) {
     static void NAME(int64_t ns, const uint8_t *const *w, const uint8_t *const *a, float *spill,   \
                      int mode, float *res) {                                                       \
         qv acc[R][C];                                                                              \
-        QL_UNROLL for (int r = 0; r < (R); r++) QL_UNROLL for (int c = 0; c < (C); c++)           \
-            acc[r][c] = (mode & QL_QTILE_LOAD) ? qv_load(spill + (r * (C) + c) * QV_LANES)         \
-                                               : qv_zero();                                        \
+        QL_UNROLL for (int r = 0; r < (R); r++) QL_UNROLL for (int c = 0; c < (C); c++)            \
+            acc[r][c] =                                                                            \
+                (mode & QL_QTILE_LOAD) ? qv_load(spill + (r * (C) + c) * QV_LANES) : qv_zero();    \
         for (int64_t s = 0; s < ns; s++) {                                                         \
             QL_UNROLL for (int r = 0; r < (R); r++) {                                              \
                 const uint8_t *ws = w[r] + (size_t)s * (W_STEP);                                   \
-                QL_UNROLL for (int c = 0; c < (C); c++)                                            \
-                    acc[r][c] = PAIR(acc[r][c], ws, a[c] + (size_t)s * (A_STEP));                  \
+                QL_UNROLL for (int c = 0; c < (C); c++) acc[r][c] =                                \
+                    PAIR(acc[r][c], ws, a[c] + (size_t)s * (A_STEP));                              \
             }                                                                                      \
         }                                                                                          \
         if (mode & QL_QTILE_STORE) {                                                               \
-            QL_UNROLL for (int r = 0; r < (R); r++) QL_UNROLL for (int c = 0; c < (C); c++)       \
+            QL_UNROLL for (int r = 0; r < (R); r++) QL_UNROLL for (int c = 0; c < (C); c++)        \
                 qv_store(spill + (r * (C) + c) * QV_LANES, acc[r][c]);                             \
         } else if ((R) * (C) == 1) {                                                               \
             res[0] = qv_sum(acc[0][0]);                                                            \
@@ -252,7 +262,7 @@ QL_INLINE qv pair_k_nomin(qv acc, const uint8_t *w, const uint8_t *a) {
             QL_UNROLL for (int k = 0; k < REDUCE_N; k++) v[k] =                                    \
                 k < (R) * (C) ? acc[k / (C)][k % (C)] : qv_zero();                                 \
             reduce_n(v, sums);                                                                     \
-            QL_UNROLL for (int r = 0; r < (R); r++) QL_UNROLL for (int c = 0; c < (C); c++)       \
+            QL_UNROLL for (int r = 0; r < (R); r++) QL_UNROLL for (int c = 0; c < (C); c++)        \
                 res[r * QL_QTILE_MAX_COLS + c] = sums[r * (C) + c];                                \
         }                                                                                          \
     }
@@ -277,8 +287,8 @@ DEFINE_FAMILY(k, pair_k_nomin, sizeof(ql_pw_k), sizeof(ql_pa_k))
  * vector (lane r * 4 + c), fed per block by two permutes of the step's
  * mins and sums. Rows or columns past the tile's repeat its last one.
  */
-#define G1_COL(c, C) ((c) < (C) ? (c) : (C) - 1)
-#define G1_ROW(r, R) ((r) < (R) ? (r) : (R) - 1)
+#define G1_COL(c, C) ((c) < (C) ? (c) : (C)-1)
+#define G1_ROW(r, R) ((r) < (R) ? (r) : (R)-1)
 
 /* ggml's hsum_float_8: lanes i + i+4, then i + i+2, then 0 + 1. */
 QL_INLINE float hsum_float_8(__m256 v) {
@@ -295,9 +305,8 @@ QL_INLINE void tile_g1(const int R, const int C, int64_t ns, const uint8_t *cons
                        const uint8_t *const *a, float *spill, int mode, float *res) {
     const int CC = (C + 1) / 2;
     __m512 acc[4][2], summs;
-    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int k = 0; k < CC; k++)
-        acc[r][k] = (mode & QL_QTILE_LOAD) ? _mm512_load_ps(spill + (r * 2 + k) * 16)
-                                           : _mm512_setzero_ps();
+    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int k = 0; k < CC; k++) acc[r][k] =
+        (mode & QL_QTILE_LOAD) ? _mm512_load_ps(spill + (r * 2 + k) * 16) : _mm512_setzero_ps();
     summs = (mode & QL_QTILE_LOAD) ? _mm512_load_ps(spill + 128) : _mm512_setzero_ps();
     const __m512i zero = _mm512_setzero_si512();
     for (int64_t s = 0; s < ns; s++) {
@@ -332,15 +341,16 @@ QL_INLINE void tile_g1(const int R, const int C, int64_t ns, const uint8_t *cons
                 const __m512 dx = _mm512_set1_ps(ws[r]->d[h]);
                 QL_UNROLL for (int k = 0; k < CC; k++) {
                     const __m512i t = _mm512_dpbusd_epi32(zero, q, y[k]);
-                    acc[r][k] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy[k]), _mm512_cvtepi32_ps(t),
-                                                acc[r][k]);
+                    acc[r][k] =
+                        _mm512_fmadd_ps(_mm512_mul_ps(dx, dy[k]), _mm512_cvtepi32_ps(t), acc[r][k]);
                 }
             }
             /* lane r * 4 + c: min of row r and sum of column c for block h */
-            const __m512i im = _mm512_setr_epi32(h, h, h, h, 4 + h, 4 + h, 4 + h, 4 + h, 8 + h, 8 + h,
-                                                 8 + h, 8 + h, 12 + h, 12 + h, 12 + h, 12 + h);
-            const __m512i is = _mm512_setr_epi32(h, 4 + h, 8 + h, 12 + h, h, 4 + h, 8 + h, 12 + h, h,
-                                                 4 + h, 8 + h, 12 + h, h, 4 + h, 8 + h, 12 + h);
+            const __m512i im =
+                _mm512_setr_epi32(h, h, h, h, 4 + h, 4 + h, 4 + h, 4 + h, 8 + h, 8 + h, 8 + h,
+                                  8 + h, 12 + h, 12 + h, 12 + h, 12 + h);
+            const __m512i is = _mm512_setr_epi32(h, 4 + h, 8 + h, 12 + h, h, 4 + h, 8 + h, 12 + h,
+                                                 h, 4 + h, 8 + h, 12 + h, h, 4 + h, 8 + h, 12 + h);
             summs = _mm512_fmadd_ps(_mm512_permutexvar_ps(im, m4), _mm512_permutexvar_ps(is, s4),
                                     summs);
         }
@@ -355,8 +365,9 @@ QL_INLINE void tile_g1(const int R, const int C, int64_t ns, const uint8_t *cons
     _mm512_store_ps(ms, summs);
     QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++) {
         const __m512 v = acc[r][c / 2];
-        const __m256 half = (c & 1) ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
-                                    : _mm512_castps512_ps256(v);
+        const __m256 half = (c & 1)
+                                ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
+                                : _mm512_castps512_ps256(v);
         res[r * QL_QTILE_MAX_COLS + c] = hsum_float_8(half) + ms[r * 4 + c];
     }
 }
@@ -366,18 +377,17 @@ QL_INLINE void tile_g1(const int R, const int C, int64_t ns, const uint8_t *cons
 QL_INLINE void tile_g1(const int R, const int C, int64_t ns, const uint8_t *const *w,
                        const uint8_t *const *a, float *spill, int mode, float *res) {
     __m256 acc[2][4], summs;
-    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++)
-        acc[r][c] = (mode & QL_QTILE_LOAD) ? _mm256_load_ps(spill + (r * 4 + c) * 8)
-                                           : _mm256_setzero_ps();
+    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++) acc[r][c] =
+        (mode & QL_QTILE_LOAD) ? _mm256_load_ps(spill + (r * 4 + c) * 8) : _mm256_setzero_ps();
     summs = (mode & QL_QTILE_LOAD) ? _mm256_load_ps(spill + 64) : _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
     for (int64_t s = 0; s < ns; s++) {
         const ql_pw_g1 *ws[2];
         const ql_pa_g1 *as[4];
-        QL_UNROLL for (int i = 0; i < 2; i++)
-            ws[i] = (const ql_pw_g1 *)(w[G1_ROW(i, R)] + (size_t)s * sizeof(ql_pw_g1));
-        QL_UNROLL for (int i = 0; i < 4; i++)
-            as[i] = (const ql_pa_g1 *)(a[G1_COL(i, C)] + (size_t)s * sizeof(ql_pa_g1));
+        QL_UNROLL for (int i = 0; i < 2; i++) ws[i] =
+            (const ql_pw_g1 *)(w[G1_ROW(i, R)] + (size_t)s * sizeof(ql_pw_g1));
+        QL_UNROLL for (int i = 0; i < 4; i++) as[i] =
+            (const ql_pa_g1 *)(a[G1_COL(i, C)] + (size_t)s * sizeof(ql_pa_g1));
         /* 128-bit half r: row r's 4 mins; sums transposed to one vector per block */
         const __m256 m2 = _mm256_set_m128(_mm_load_ps(ws[1]->m), _mm_load_ps(ws[0]->m));
         __m128 s0 = _mm_load_ps(as[0]->s), s1 = _mm_load_ps(as[1]->s);
@@ -397,8 +407,8 @@ QL_INLINE void tile_g1(const int R, const int C, int64_t ns, const uint8_t *cons
             }
             /* lane r * 4 + c: min of row r and sum of column c for block h */
             const __m256i im = _mm256_setr_epi32(h, h, h, h, 4 + h, 4 + h, 4 + h, 4 + h);
-            summs = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(m2, im),
-                                    _mm256_set_m128(sb[h], sb[h]), summs);
+            summs = _mm256_fmadd_ps(_mm256_permutevar8x32_ps(m2, im), _mm256_set_m128(sb[h], sb[h]),
+                                    summs);
         }
     }
     if (mode & QL_QTILE_STORE) {
@@ -440,9 +450,8 @@ QL_INLINE int32_t hsum_i32_8(__m256i v) {
  * (r, 2k + 1) share a register as in g1; the +128 of the weights cancels
  * against the activation step's per-lane corrections, the dots' start.
  */
-QL_INLINE void tile_g0(const int R, const int C, const int IQ4, int64_t ns,
-                       const uint8_t *const *w, const uint8_t *const *a, float *spill, int mode,
-                       float *res) {
+QL_INLINE void tile_g0(const int R, const int C, const int IQ4, int64_t ns, const uint8_t *const *w,
+                       const uint8_t *const *a, float *spill, int mode, float *res) {
     const int CC = (C + 1) / 2;
     __m512 acc[4][2][2];
     QL_UNROLL for (int i = 0; i < 16; i++) acc[i / 4][i / 2 % 2][i % 2] = _mm512_setzero_ps();
@@ -493,8 +502,9 @@ QL_INLINE void tile_g0(const int R, const int C, const int IQ4, int64_t ns,
     QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++) {
         __m512 v = acc[r][c / 2][0];
         if (IQ4) v = _mm512_add_ps(v, acc[r][c / 2][1]);
-        const __m256 half = (c & 1) ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
-                                    : _mm512_castps512_ps256(v);
+        const __m256 half = (c & 1)
+                                ? _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))
+                                : _mm512_castps512_ps256(v);
         float sum = hsum_float_8(half);
         if (IQ4 && ns > 0) {
             /* the odd last block: its integer dot times d_y * d_x, added in scalar */
@@ -502,10 +512,10 @@ QL_INLINE void tile_g0(const int R, const int C, const int IQ4, int64_t ns,
             const ql_pa_legacy *al = G0_A(a[c] + (size_t)(ns - 1) * QL_PA_Q8_0_BYTES);
             const int h = wl->tail_h;
             if (h >= 0) {
-                const __m256i t = _mm256_dpbusd_epi32(
-                    _mm256_load_si256((const __m256i *)(al->corr + 8 * h)),
-                    _mm256_load_si256((const __m256i *)(wl->q + 32 * h)),
-                    _mm256_load_si256((const __m256i *)(al->y + 32 * h)));
+                const __m256i t =
+                    _mm256_dpbusd_epi32(_mm256_load_si256((const __m256i *)(al->corr + 8 * h)),
+                                        _mm256_load_si256((const __m256i *)(wl->q + 32 * h)),
+                                        _mm256_load_si256((const __m256i *)(al->y + 32 * h)));
                 sum += al->d[lane_of_block(h)] * wl->tail_d * (float)hsum_i32_8(t);
             }
         }
@@ -520,9 +530,8 @@ QL_INLINE __m256i lanes_signed(__m256i q, __m256i y) {
     return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
 }
 
-QL_INLINE void tile_g0(const int R, const int C, const int IQ4, int64_t ns,
-                       const uint8_t *const *w, const uint8_t *const *a, float *spill, int mode,
-                       float *res) {
+QL_INLINE void tile_g0(const int R, const int C, const int IQ4, int64_t ns, const uint8_t *const *w,
+                       const uint8_t *const *a, float *spill, int mode, float *res) {
     __m256 acc[2][4][2];
     QL_UNROLL for (int i = 0; i < 16; i++) acc[i / 8][i / 2 % 4][i % 2] = _mm256_setzero_ps();
     QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++)
@@ -532,10 +541,10 @@ QL_INLINE void tile_g0(const int R, const int C, const int IQ4, int64_t ns,
     for (int64_t s = 0; s < ns; s++) {
         const ql_pw_g0 *ws[2];
         const ql_pa_legacy *as[4];
-        QL_UNROLL for (int i = 0; i < 2; i++)
-            ws[i] = G0_W(w[G1_ROW(i, R)] + (size_t)s * sizeof(ql_pw_g0));
-        QL_UNROLL for (int i = 0; i < 4; i++)
-            as[i] = G0_A(a[G1_COL(i, C)] + (size_t)s * QL_PA_Q8_0_BYTES);
+        QL_UNROLL for (int i = 0; i < 2; i++) ws[i] =
+            G0_W(w[G1_ROW(i, R)] + (size_t)s * sizeof(ql_pw_g0));
+        QL_UNROLL for (int i = 0; i < 4; i++) as[i] =
+            G0_A(a[G1_COL(i, C)] + (size_t)s * QL_PA_Q8_0_BYTES);
         QL_UNROLL for (int h = 0; h < 4; h++) {
             const int lane = lane_of_block(h), p = IQ4 ? h & 1 : 0;
             QL_UNROLL for (int r = 0; r < R; r++) {
@@ -612,30 +621,35 @@ _Static_assert(SPILL_FLOATS <= QL_QTILE_MAX_SPILL, "spill area");
 
 #define GEMM_L0(T)                                                                                 \
     static const ql_qgemm gemm_##T = {                                                             \
-        QL_TYPE_Q8_0, QL_LEGACY_STEP, QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES, TILE_ROWS,             \
-        SPILL_FLOATS,                                                                              \
-        ql_pack_##T, ql_pack_act_q8_0, ql_quant_act_q8_0,                                          \
-        {tile_l0_1, tile_l0_2, tile_l0_3, tile_l0_4},                                              \
+        QL_TYPE_Q8_0,       QL_LEGACY_STEP,                                                        \
+        QL_PW_LEGACY_BYTES, QL_PA_Q8_0_BYTES,                                                      \
+        TILE_ROWS,          SPILL_FLOATS,                                                          \
+        ql_pack_##T,        ql_pack_act_q8_0,                                                      \
+        ql_quant_act_q8_0,  {tile_l0_1, tile_l0_2, tile_l0_3, tile_l0_4},                          \
         QL_QGEMM_IMPL};
 #define GEMM_G0(T, F)                                                                              \
     static const ql_qgemm gemm_##T = {                                                             \
-        QL_TYPE_Q8_0, QL_LEGACY_STEP, sizeof(ql_pw_g0), QL_PA_Q8_0_BYTES, TILE_ROWS,               \
-        SPILL_FLOATS,                                                                              \
-        ql_pack_##T, ql_pack_act_q8_0, ql_quant_act_q8_0,                                          \
-        {tile_##F##_1, tile_##F##_2, tile_##F##_3, tile_##F##_4},                                  \
+        QL_TYPE_Q8_0,      QL_LEGACY_STEP,                                                         \
+        sizeof(ql_pw_g0),  QL_PA_Q8_0_BYTES,                                                       \
+        TILE_ROWS,         SPILL_FLOATS,                                                           \
+        ql_pack_##T,       ql_pack_act_q8_0,                                                       \
+        ql_quant_act_q8_0, {tile_##F##_1, tile_##F##_2, tile_##F##_3, tile_##F##_4},               \
         QL_QGEMM_IMPL};
 #define GEMM_G1(T)                                                                                 \
     static const ql_qgemm gemm_##T = {                                                             \
-        QL_TYPE_Q8_1, QL_LEGACY_STEP, sizeof(ql_pw_g1), sizeof(ql_pa_g1), TILE_ROWS,               \
-        SPILL_FLOATS,                                                                              \
-        ql_pack_##T, ql_pack_act_q8_1, ql_quant_act_q8_1,                                          \
-        {tile_g1_1, tile_g1_2, tile_g1_3, tile_g1_4},                                              \
+        QL_TYPE_Q8_1,      QL_LEGACY_STEP,                                                         \
+        sizeof(ql_pw_g1),  sizeof(ql_pa_g1),                                                       \
+        TILE_ROWS,         SPILL_FLOATS,                                                           \
+        ql_pack_##T,       ql_pack_act_q8_1,                                                       \
+        ql_quant_act_q8_1, {tile_g1_1, tile_g1_2, tile_g1_3, tile_g1_4},                           \
         QL_QGEMM_IMPL};
 #define GEMM_K(T, F)                                                                               \
     static const ql_qgemm gemm_##T = {                                                             \
-        QL_TYPE_Q8_K, 256, sizeof(ql_pw_k), sizeof(ql_pa_k), TILE_ROWS, SPILL_FLOATS,              \
-        ql_pack_##T, ql_pack_act_q8_K, ql_quant_act_q8_K,                                          \
-        {tile_##F##_1, tile_##F##_2, tile_##F##_3, tile_##F##_4},                                  \
+        QL_TYPE_Q8_K,      256,                                                                    \
+        sizeof(ql_pw_k),   sizeof(ql_pa_k),                                                        \
+        TILE_ROWS,         SPILL_FLOATS,                                                           \
+        ql_pack_##T,       ql_pack_act_q8_K,                                                       \
+        ql_quant_act_q8_K, {tile_##F##_1, tile_##F##_2, tile_##F##_3, tile_##F##_4},               \
         QL_QGEMM_IMPL};
 
 GEMM_G0(q4_0, g0)
@@ -697,39 +711,67 @@ DOT(iq4_xs, k)
 
 const ql_qgemm *ql_qgemm_get(ql_type t) {
     switch (t) {
-    case QL_TYPE_Q4_0: return &gemm_q4_0;
-    case QL_TYPE_Q4_1: return &gemm_q4_1;
-    case QL_TYPE_Q5_0: return &gemm_q5_0;
-    case QL_TYPE_Q5_1: return &gemm_q5_1;
-    case QL_TYPE_Q8_0: return &gemm_q8_0;
-    case QL_TYPE_Q2_K: return &gemm_q2_K;
-    case QL_TYPE_Q3_K: return &gemm_q3_K;
-    case QL_TYPE_Q4_K: return &gemm_q4_K;
-    case QL_TYPE_Q5_K: return &gemm_q5_K;
-    case QL_TYPE_Q6_K: return &gemm_q6_K;
-    case QL_TYPE_IQ4_NL: return &gemm_iq4_nl;
-    case QL_TYPE_IQ4_XS: return &gemm_iq4_xs;
-    case QL_TYPE_MXFP4: return &gemm_mxfp4;
-    default: return NULL;
+    case QL_TYPE_Q4_0:
+        return &gemm_q4_0;
+    case QL_TYPE_Q4_1:
+        return &gemm_q4_1;
+    case QL_TYPE_Q5_0:
+        return &gemm_q5_0;
+    case QL_TYPE_Q5_1:
+        return &gemm_q5_1;
+    case QL_TYPE_Q8_0:
+        return &gemm_q8_0;
+    case QL_TYPE_Q2_K:
+        return &gemm_q2_K;
+    case QL_TYPE_Q3_K:
+        return &gemm_q3_K;
+    case QL_TYPE_Q4_K:
+        return &gemm_q4_K;
+    case QL_TYPE_Q5_K:
+        return &gemm_q5_K;
+    case QL_TYPE_Q6_K:
+        return &gemm_q6_K;
+    case QL_TYPE_IQ4_NL:
+        return &gemm_iq4_nl;
+    case QL_TYPE_IQ4_XS:
+        return &gemm_iq4_xs;
+    case QL_TYPE_MXFP4:
+        return &gemm_mxfp4;
+    default:
+        return NULL;
     }
 }
 
 ql_vec_dot_fn ql_qdot_get(ql_type t) {
     switch (t) {
-    case QL_TYPE_Q4_0: return dot_q4_0;
-    case QL_TYPE_Q4_1: return dot_q4_1;
-    case QL_TYPE_Q5_0: return dot_q5_0;
-    case QL_TYPE_Q5_1: return dot_q5_1;
-    case QL_TYPE_Q8_0: return dot_q8_0;
-    case QL_TYPE_Q2_K: return dot_q2_K;
-    case QL_TYPE_Q3_K: return dot_q3_K;
-    case QL_TYPE_Q4_K: return dot_q4_K;
-    case QL_TYPE_Q5_K: return dot_q5_K;
-    case QL_TYPE_Q6_K: return dot_q6_K;
-    case QL_TYPE_IQ4_NL: return dot_iq4_nl;
-    case QL_TYPE_IQ4_XS: return dot_iq4_xs;
-    case QL_TYPE_MXFP4: return dot_mxfp4;
-    default: return NULL;
+    case QL_TYPE_Q4_0:
+        return dot_q4_0;
+    case QL_TYPE_Q4_1:
+        return dot_q4_1;
+    case QL_TYPE_Q5_0:
+        return dot_q5_0;
+    case QL_TYPE_Q5_1:
+        return dot_q5_1;
+    case QL_TYPE_Q8_0:
+        return dot_q8_0;
+    case QL_TYPE_Q2_K:
+        return dot_q2_K;
+    case QL_TYPE_Q3_K:
+        return dot_q3_K;
+    case QL_TYPE_Q4_K:
+        return dot_q4_K;
+    case QL_TYPE_Q5_K:
+        return dot_q5_K;
+    case QL_TYPE_Q6_K:
+        return dot_q6_K;
+    case QL_TYPE_IQ4_NL:
+        return dot_iq4_nl;
+    case QL_TYPE_IQ4_XS:
+        return dot_iq4_xs;
+    case QL_TYPE_MXFP4:
+        return dot_mxfp4;
+    default:
+        return NULL;
     }
 }
 
@@ -740,8 +782,10 @@ bool ql_qdot_ggml_order(ql_type t) {
     case QL_TYPE_Q5_0:
     case QL_TYPE_Q5_1:
     case QL_TYPE_Q8_0:
-    case QL_TYPE_IQ4_NL: return true;
-    default: return false;
+    case QL_TYPE_IQ4_NL:
+        return true;
+    default:
+        return false;
     }
 }
 

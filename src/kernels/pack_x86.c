@@ -24,7 +24,9 @@
 
 #define QL_INLINE static inline __attribute__((always_inline))
 
-static inline float half_to_float(ql_fp16 h) { return _cvtsh_ss(h); }
+static inline float half_to_float(ql_fp16 h) {
+    return _cvtsh_ss(h);
+}
 
 /* ---- shared decoding helpers ---- */
 
@@ -121,7 +123,9 @@ QL_INLINE void pack_legacy(enum legacy_kind kind, size_t block_bytes, const void
             const int64_t b = 4 * (s0 + i) + h;
             d[h] = 0.0f;
             __m256i q = _mm256_setzero_si256();
-            if (b < nb) q = decode_legacy(kind, (const uint8_t *)row + (size_t)b * block_bytes, &d[h], &unused);
+            if (b < nb)
+                q = decode_legacy(kind, (const uint8_t *)row + (size_t)b * block_bytes, &d[h],
+                                  &unused);
 #if defined(QL_QK_AVX512)
             /* u8 operand of the VNNI dot: the signed value + 128 */
             q = _mm256_xor_si256(q, _mm256_set1_epi8((char)0x80));
@@ -184,7 +188,7 @@ QL_INLINE void pack_g0(enum legacy_kind kind, size_t block_bytes, const void *ro
 }
 
 #define LEGACY_PACKER(T, KIND, FAMILY)                                                             \
-    void ql_pack_##T(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst) {             \
+    void ql_pack_##T(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst) {              \
         FAMILY(KIND, sizeof(block_##T), row, s0, ns, n, dst);                                      \
     }
 LEGACY_PACKER(q4_0, L_Q4_0, pack_g0)
@@ -321,10 +325,10 @@ void ql_pack_q5_K(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst)
             /* sub-block j (elements 32j..32j+31) keeps its fifth bits in bit j of qh */
             const __m256i bit_lo = _mm256_set1_epi8((char)(1 << (2 * g)));
             const __m256i bit_hi = _mm256_set1_epi8((char)(1 << (2 * g + 1)));
-            const __m256i h_lo = _mm256_and_si256(
-                _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit_lo), bit_lo), five);
-            const __m256i h_hi = _mm256_and_si256(
-                _mm256_cmpeq_epi8(_mm256_and_si256(qh, bit_hi), bit_hi), five);
+            const __m256i h_lo =
+                _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit_lo), bit_lo), five);
+            const __m256i h_hi =
+                _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, bit_hi), bit_hi), five);
             _mm256_store_si256((__m256i *)(v + 64 * g),
                                _mm256_or_si256(_mm256_and_si256(b, low4), h_lo));
             _mm256_store_si256(
@@ -476,7 +480,9 @@ static inline float max8(__m256 v) {
     return _mm_cvtss_f32(m);
 }
 
-static inline bool usable_amax(float amax) { return amax >= 1e-30f && amax <= 3.4e38f; }
+static inline bool usable_amax(float amax) {
+    return amax >= 1e-30f && amax <= 3.4e38f;
+}
 
 /* 32 int32 (4 x 8) -> 32 int8 in order; the values are within int8 already. */
 QL_INLINE __m256i narrow32(__m256i i0, __m256i i1, __m256i i2, __m256i i3) {
@@ -484,7 +490,9 @@ QL_INLINE __m256i narrow32(__m256i i0, __m256i i1, __m256i i2, __m256i i3) {
     return _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
 }
 
-static inline float round_half(float f) { return half_to_float(ql_fp32_to_fp16(f)); }
+static inline float round_half(float f) {
+    return half_to_float(ql_fp32_to_fp16(f));
+}
 
 /*
  * One 32-element block as q8_0 / q8_1's run-time quantizer makes it: the

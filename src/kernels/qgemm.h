@@ -48,16 +48,16 @@ typedef void (*ql_qtile_fn)(int64_t ns, const uint8_t *const *w, const uint8_t *
                             float *spill, int mode, float *res);
 
 typedef struct {
-    ql_type act_type;     /* the weight type's vec_dot_type */
-    int64_t step;         /* elements per step */
+    ql_type act_type;      /* the weight type's vec_dot_type */
+    int64_t step;          /* elements per step */
     size_t w_step, a_step; /* bytes of a packed weight / activation step (multiples of 64) */
-    int rows;             /* weight rows per tile (<= QL_QTILE_MAX_ROWS) */
-    size_t spill_floats;  /* scratch floats a tile of rows x QL_QTILE_MAX_COLS spills */
-    ql_qpack_fn pack_w;   /* weight row (the weight type) -> steps */
-    ql_qpack_fn pack_a;   /* activation row (act_type) -> steps */
-    ql_qquant_fn quant_a; /* f32 row -> steps: act_type's from_float, then pack_a, same bytes */
+    int rows;              /* weight rows per tile (<= QL_QTILE_MAX_ROWS) */
+    size_t spill_floats;   /* scratch floats a tile of rows x QL_QTILE_MAX_COLS spills */
+    ql_qpack_fn pack_w;    /* weight row (the weight type) -> steps */
+    ql_qpack_fn pack_a;    /* activation row (act_type) -> steps */
+    ql_qquant_fn quant_a;  /* f32 row -> steps: act_type's from_float, then pack_a, same bytes */
     ql_qtile_fn tile[QL_QTILE_MAX_COLS]; /* tile[c - 1]: rows x c */
-    const char *impl;     /* "avx512-vnni" or "avx2" */
+    const char *impl;                    /* "avx512-vnni" or "avx2" */
 } ql_qgemm;
 
 /* NULL where this build has no tiled kernel for the type. */

@@ -41,7 +41,7 @@
 
 #include <stdint.h>
 
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) &&                   \
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) &&                      \
     defined(__AVX512VNNI__)
 #define QL_QK_AVX512 1
 #endif
@@ -55,11 +55,15 @@
 #if defined(QL_QK_AVX512)
 enum { QL_QK_LANES = 16 };
 /* two 16-lane VNNI dots (blocks 0-1, 2-3) folded by unpacklo/hi_epi32 + add */
-static inline int ql_lane_block(int i) { return (i & 1) * 2 + (i >> 3); }
+static inline int ql_lane_block(int i) {
+    return (i & 1) * 2 + (i >> 3);
+}
 #else
 enum { QL_QK_LANES = 8 };
 /* four 8-lane dots (one per block) folded by two rounds of hadd_epi32 */
-static inline int ql_lane_block(int i) { return i & 3; }
+static inline int ql_lane_block(int i) {
+    return i & 3;
+}
 #endif
 
 /* Legacy weights. */
@@ -80,7 +84,7 @@ typedef struct {
     _Alignas(64) int8_t q[128]; /* as legacy weights: + 128 under AVX-512 */
     float d[4];                 /* iq4_nl: 0 for an odd last block, whose scale is tail_d */
     float tail_d;
-    int32_t tail_h;             /* iq4_nl: that block's index in the step, else -1 */
+    int32_t tail_h; /* iq4_nl: that block's index in the step, else -1 */
     uint8_t pad[40];
 } ql_pw_g0;
 
@@ -121,7 +125,7 @@ _Static_assert(sizeof(ql_pw_k) == 576, "k weight step");
 _Static_assert(sizeof(ql_pa_k) == 576, "k activation step");
 
 /* Elements of a legacy or g1 step; bytes of a legacy weight step. */
-#define QL_LEGACY_STEP 128
+#define QL_LEGACY_STEP     128
 #define QL_PW_LEGACY_BYTES 192
 /* Bytes of a legacy activation step (the corrections only under AVX-512). */
 #if defined(QL_QK_AVX512)

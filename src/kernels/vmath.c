@@ -45,7 +45,8 @@ double ql_row_sum_exp(const float *x, int64_t n, float shift, float *e) {
         const __m512 v = _mm512_loadu_ps(v16);
         if (e) _mm512_storeu_ps(e + i, v);
         acc0 = _mm512_add_pd(acc0, _mm512_cvtps_pd(_mm512_castps512_ps256(v)));
-        acc1 = _mm512_add_pd(acc1, _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
+        acc1 = _mm512_add_pd(acc1, _mm512_cvtps_pd(_mm256_castpd_ps(
+                                       _mm512_extractf64x4_pd(_mm512_castps_pd(v), 1))));
     }
     sum = _mm512_reduce_add_pd(_mm512_add_pd(acc0, acc1));
 #endif

@@ -14,7 +14,7 @@
 #include "../core/crc32.h"
 
 #define JOURNAL_MAGIC "qlens-sweep-journal 1"
-#define LINE_MAX_LEN 4096
+#define LINE_MAX_LEN  4096
 
 struct ql_journal {
     char *path;
@@ -70,7 +70,8 @@ ql_status ql_journal_parse(const char *data, size_t len, const char *identity, q
         if (!nl) break; /* a torn last line: its step was not finished */
         const size_t line_len = (size_t)(nl - (data + pos));
         size_t text_len;
-        const char *text = line_len <= LINE_MAX_LEN ? check_line(data + pos, line_len, &text_len) : NULL;
+        const char *text =
+            line_len <= LINE_MAX_LEN ? check_line(data + pos, line_len, &text_len) : NULL;
         if (first) {
             const size_t magic_len = strlen(JOURNAL_MAGIC);
             if (!text || text_len <= magic_len || memcmp(text, JOURNAL_MAGIC, magic_len) != 0 ||
@@ -178,4 +179,6 @@ ql_status ql_journal_add(ql_journal *j, const char *step, ql_error *err) {
     return st;
 }
 
-int64_t ql_journal_steps(const ql_journal *j) { return j->n_steps; }
+int64_t ql_journal_steps(const ql_journal *j) {
+    return j->n_steps;
+}

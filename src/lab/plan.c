@@ -25,9 +25,9 @@ uint64_t ql_plan_kv_bytes(const ql_model_config *c, ql_type type_k, ql_type type
 }
 
 uint64_t ql_plan_compute_bytes(const ql_model_config *c, int64_t n_ubatch) {
-    const uint64_t widths = (uint64_t)(c->n_vocab + 4 * c->n_embd + 2 * c->n_ff +
-                                       c->n_head * c->head_dim_k + c->n_head_kv * c->head_dim_k +
-                                       c->n_head_kv * c->head_dim_v);
+    const uint64_t widths =
+        (uint64_t)(c->n_vocab + 4 * c->n_embd + 2 * c->n_ff + c->n_head * c->head_dim_k +
+                   c->n_head_kv * c->head_dim_k + c->n_head_kv * c->head_dim_v);
     return 4 * (uint64_t)n_ubatch * widths;
 }
 

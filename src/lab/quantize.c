@@ -21,8 +21,7 @@
 /* What llama.cpp writes as general.quantization_version (GGML_QNT_VERSION). */
 #define QL_QUANTIZATION_VERSION 2
 
-ql_status ql_quant_model_info_read(const gguf_file *f, ql_quant_model_info *out,
-                                   ql_error *err) {
+ql_status ql_quant_model_info_read(const gguf_file *f, ql_quant_model_info *out, ql_error *err) {
     memset(out, 0, sizeof *out);
     gguf_str arch;
     if (!gguf_get_str(f, "general.architecture", &arch) || arch.len == 0)
@@ -117,11 +116,11 @@ static ql_status check_plan(const planned_tensor *plan, int64_t n, bool allow_re
  */
 typedef struct {
     const uint8_t *src;
-    uint8_t *dst;          /* NULL: only check the input */
+    uint8_t *dst; /* NULL: only check the input */
     const ql_type_traits *from, *to;
     size_t src_row_bytes, dst_row_bytes;
     int64_t n_rows, n_per_row;
-    float *scratch;        /* 2 * n_per_row floats per thread */
+    float *scratch;          /* 2 * n_per_row floats per thread */
     int64_t *bad_input_row;  /* per thread: a row holding NaN or infinity, or -1 */
     int64_t *bad_output_row; /* per thread: a row whose encoding is not finite, or -1 */
 } convert_job;
@@ -184,8 +183,7 @@ static void release(quantize_run *run) {
     gguf_close(run->in);
 }
 
-static ql_status plan_types(quantize_run *run, const ql_quantize_params *params,
-                            ql_error *err) {
+static ql_status plan_types(quantize_run *run, const ql_quantize_params *params, ql_error *err) {
     const gguf_file *in = run->in;
     ql_quant_model_info model;
     ql_status st = ql_quant_model_info_read(in, &model, err);

@@ -32,9 +32,9 @@ typedef struct {
     uint32_t n_dims;
     int64_t ne[4];
     ql_type from, to;
-    bool converted;  /* false: the bytes were copied unchanged */
-    bool by_rule;    /* a --tensor-type rule chose the type */
-    bool fell_back;  /* the row length forced `to` instead of `wanted` */
+    bool converted; /* false: the bytes were copied unchanged */
+    bool by_rule;   /* a --tensor-type rule chose the type */
+    bool fell_back; /* the row length forced `to` instead of `wanted` */
     ql_type wanted;
     uint64_t bytes_in, bytes_out;
 } ql_quantize_tensor_report;
@@ -43,8 +43,8 @@ typedef void (*ql_quantize_progress_fn)(void *user, const ql_quantize_tensor_rep
 
 typedef struct {
     ql_quant_options rules;
-    int n_threads;          /* >= 1 */
-    bool allow_requantize;  /* accept already-quantized input tensors */
+    int n_threads;                     /* >= 1 */
+    bool allow_requantize;             /* accept already-quantized input tensors */
     ql_quantize_progress_fn on_tensor; /* may be NULL */
     void *user;
 } ql_quantize_params;

@@ -209,14 +209,40 @@ static bool allows_quantization(const char *name, const int64_t ne[4],
     if (strstr(name, "_norm.weight")) return false;
     if (opts->leave_output_tensor && strcmp(name, "output.weight") == 0) return false;
     static const char *const kept_exact[] = {
-        "ffn_gate_inp.weight", "ffn_gate_tid2eid.weight", "altup", "laurel", "per_layer_model_proj",
-        "ssm_conv1d", "shortconv.conv.weight", "indexer.k_proj.weight", "indexer.q_proj.weight",
-        "time_mix_first.weight", "time_mix_w0.weight", "time_mix_w1.weight", "time_mix_w2.weight",
-        "time_mix_v0.weight", "time_mix_v1.weight", "time_mix_v2.weight", "time_mix_a0.weight",
-        "time_mix_a1.weight", "time_mix_a2.weight", "time_mix_g1.weight", "time_mix_g2.weight",
-        "time_mix_decay_w1.weight", "time_mix_decay_w2.weight", "time_mix_lerp_fused.weight",
-        "attn_rel_b.weight", ".position_embd", "sam.pos_embd", "sam.neck.", "sam.net_", ".rel_pos",
-        ".patch_embd", ".patch_merger", "a.rvq.codebook", "mm.a.code_embd",
+        "ffn_gate_inp.weight",
+        "ffn_gate_tid2eid.weight",
+        "altup",
+        "laurel",
+        "per_layer_model_proj",
+        "ssm_conv1d",
+        "shortconv.conv.weight",
+        "indexer.k_proj.weight",
+        "indexer.q_proj.weight",
+        "time_mix_first.weight",
+        "time_mix_w0.weight",
+        "time_mix_w1.weight",
+        "time_mix_w2.weight",
+        "time_mix_v0.weight",
+        "time_mix_v1.weight",
+        "time_mix_v2.weight",
+        "time_mix_a0.weight",
+        "time_mix_a1.weight",
+        "time_mix_a2.weight",
+        "time_mix_g1.weight",
+        "time_mix_g2.weight",
+        "time_mix_decay_w1.weight",
+        "time_mix_decay_w2.weight",
+        "time_mix_lerp_fused.weight",
+        "attn_rel_b.weight",
+        ".position_embd",
+        "sam.pos_embd",
+        "sam.neck.",
+        "sam.net_",
+        ".rel_pos",
+        ".patch_embd",
+        ".patch_merger",
+        "a.rvq.codebook",
+        "mm.a.code_embd",
     };
     for (size_t i = 0; i < sizeof kept_exact / sizeof *kept_exact; i++)
         if (strstr(name, kept_exact[i])) return false;
@@ -234,7 +260,7 @@ typedef struct {
     const ql_quant_model_info *model;
     const ql_quant_options *opts;
     bool is_falcon;
-    bool is_70b;            /* llama.cpp's LLM_TYPE_70B: 8 query heads share each V head */
+    bool is_70b; /* llama.cpp's LLM_TYPE_70B: 8 query heads share each V head */
     int64_t n_gqa;
     int64_t n_attention_wv, i_attention_wv;
     int64_t n_ffn_down, i_ffn_down;
@@ -262,8 +288,8 @@ static bool use_more_bits(int64_t i_layer, int64_t n_layers) {
  * category, except in mixture-of-experts models, where expert tensors of a
  * layer need not be adjacent and the number is read from the name.
  */
-static ql_status layer_of(const rules_state *st, int64_t counter, int64_t n_layer,
-                          const char *name, int64_t *i_layer, ql_error *err) {
+static ql_status layer_of(const rules_state *st, int64_t counter, int64_t n_layer, const char *name,
+                          int64_t *i_layer, ql_error *err) {
     int64_t n_expert = st->model->n_expert > 1 ? st->model->n_expert : 1;
     *i_layer = counter;
     if (n_expert > 1) {
@@ -329,14 +355,14 @@ static ql_status mixture_type(rules_state *st, const ql_quant_tensor *t, tensor_
         if (ftype == QL_FTYPE_MOSTLY_Q2_K) {
             type = QL_TYPE_Q3_K;
         } else if (ftype == QL_FTYPE_MOSTLY_Q3_K_M) {
-            type = i_layer < n_layer / 16                             ? QL_TYPE_Q5_K
+            type = i_layer < n_layer / 16                              ? QL_TYPE_Q5_K
                    : !st->is_falcon || use_more_bits(i_layer, n_layer) ? QL_TYPE_Q4_K
-                                                                      : QL_TYPE_Q3_K;
+                                                                       : QL_TYPE_Q3_K;
         } else if (ftype == QL_FTYPE_MOSTLY_Q3_K_L) {
             type = st->is_falcon ? QL_TYPE_Q4_K : QL_TYPE_Q5_K;
         } else if (ftype == QL_FTYPE_MOSTLY_Q4_K_M) {
             if (st->is_falcon)
-                type = i_layer < n_layer / 16          ? QL_TYPE_Q6_K
+                type = i_layer < n_layer / 16            ? QL_TYPE_Q6_K
                        : use_more_bits(i_layer, n_layer) ? QL_TYPE_Q5_K
                                                          : QL_TYPE_Q4_K;
             else if (use_more_bits(i_layer, n_layer))
@@ -359,9 +385,12 @@ static ql_status mixture_type(rules_state *st, const ql_quant_tensor *t, tensor_
                     ftype == QL_FTYPE_MOSTLY_IQ4_XS)
                     type = QL_TYPE_Q5_K;
             } else {
-                if (ftype == QL_FTYPE_MOSTLY_Q2_K) type = QL_TYPE_Q3_K;
-                else if (ftype == QL_FTYPE_MOSTLY_Q3_K_M) type = QL_TYPE_Q4_K;
-                else if (ftype == QL_FTYPE_MOSTLY_Q3_K_L) type = QL_TYPE_Q5_K;
+                if (ftype == QL_FTYPE_MOSTLY_Q2_K)
+                    type = QL_TYPE_Q3_K;
+                else if (ftype == QL_FTYPE_MOSTLY_Q3_K_M)
+                    type = QL_TYPE_Q4_K;
+                else if (ftype == QL_FTYPE_MOSTLY_Q3_K_L)
+                    type = QL_TYPE_Q5_K;
             }
         } else if (ftype == QL_FTYPE_MOSTLY_Q3_K_L) {
             type = QL_TYPE_Q4_K;
@@ -398,15 +427,25 @@ static ql_status fallback_type(const ql_quant_tensor *t, ql_type wanted, ql_type
     case QL_TYPE_IQ2_S:
     case QL_TYPE_IQ3_XXS:
     case QL_TYPE_IQ3_S:
-    case QL_TYPE_IQ4_XS: substitute = QL_TYPE_IQ4_NL; break;
+    case QL_TYPE_IQ4_XS:
+        substitute = QL_TYPE_IQ4_NL;
+        break;
     case QL_TYPE_Q2_0:
     case QL_TYPE_Q2_K:
     case QL_TYPE_Q3_K:
     case QL_TYPE_TQ1_0:
-    case QL_TYPE_TQ2_0: substitute = QL_TYPE_Q4_0; break;
-    case QL_TYPE_Q4_K: substitute = QL_TYPE_Q5_0; break;
-    case QL_TYPE_Q5_K: substitute = QL_TYPE_Q5_1; break;
-    case QL_TYPE_Q6_K: substitute = QL_TYPE_Q8_0; break;
+    case QL_TYPE_TQ2_0:
+        substitute = QL_TYPE_Q4_0;
+        break;
+    case QL_TYPE_Q4_K:
+        substitute = QL_TYPE_Q5_0;
+        break;
+    case QL_TYPE_Q5_K:
+        substitute = QL_TYPE_Q5_1;
+        break;
+    case QL_TYPE_Q6_K:
+        substitute = QL_TYPE_Q8_0;
+        break;
     default:
         return ql_fail(err, QL_ERR_UNSUPPORTED,
                        "tensor %s: rows of %lld elements are not whole %s blocks of %lld, and "
@@ -422,10 +461,11 @@ static ql_status fallback_type(const ql_quant_tensor *t, ql_type wanted, ql_type
 }
 
 ql_status ql_quant_choose_types(const ql_quant_model_info *model, const ql_quant_options *opts,
-                                const ql_quant_tensor *tensors, int64_t n,
-                                ql_quant_choice *choices, ql_error *err) {
+                                const ql_quant_tensor *tensors, int64_t n, ql_quant_choice *choices,
+                                ql_error *err) {
     const ql_ftype_info *info = find_by_ftype(opts->ftype);
-    if (!info) return ql_fail(err, QL_ERR_ARG, "file type %d is not one qlens produces", opts->ftype);
+    if (!info)
+        return ql_fail(err, QL_ERR_ARG, "file type %d is not one qlens produces", opts->ftype);
     const ql_type default_type = info->default_type;
     const bool default_is_quantized = ql_type_traits_get((int)default_type)->is_quantized;
 

@@ -70,11 +70,11 @@ bool ql_ftype_is_known_unsupported(const char *name);
 
 /* The hyperparameters the rules read. */
 typedef struct {
-    char arch[32];      /* general.architecture */
-    int64_t n_layer;    /* {arch}.block_count */
-    int64_t n_head;     /* of layer 0 */
-    int64_t n_head_kv;  /* of layer 0 */
-    int64_t n_expert;   /* {arch}.expert_count; 0 for a dense model */
+    char arch[32];     /* general.architecture */
+    int64_t n_layer;   /* {arch}.block_count */
+    int64_t n_head;    /* of layer 0 */
+    int64_t n_head_kv; /* of layer 0 */
+    int64_t n_expert;  /* {arch}.expert_count; 0 for a dense model */
 } ql_quant_model_info;
 
 /* A --tensor-type REGEX=TYPE rule: the first whose regex matches a name wins. */
@@ -85,10 +85,10 @@ typedef struct {
 
 typedef struct {
     ql_ftype ftype;
-    int output_tensor_type;     /* a ql_type for output.weight, or -1: the rules choose */
-    int token_embedding_type;   /* a ql_type for token_embd.weight, or -1 */
-    bool pure;                  /* no per-category mixture: every matrix gets the default type */
-    bool leave_output_tensor;   /* keep output.weight as it is */
+    int output_tensor_type;   /* a ql_type for output.weight, or -1: the rules choose */
+    int token_embedding_type; /* a ql_type for token_embd.weight, or -1 */
+    bool pure;                /* no per-category mixture: every matrix gets the default type */
+    bool leave_output_tensor; /* keep output.weight as it is */
     const ql_tensor_type_rule *tensor_type_rules;
     int n_tensor_type_rules;
 } ql_quant_options;
@@ -103,11 +103,11 @@ typedef struct {
 } ql_quant_tensor;
 
 typedef struct {
-    ql_type type;          /* the type to write */
-    bool quantizable;      /* false: the tensor is copied as it is (norms, 1-D, ...) */
-    bool by_rule;          /* a --tensor-type rule chose the type */
-    bool fell_back;        /* the row length forced a different type than the rules chose */
-    ql_type wanted;        /* what the rules chose before the fallback */
+    ql_type type;     /* the type to write */
+    bool quantizable; /* false: the tensor is copied as it is (norms, 1-D, ...) */
+    bool by_rule;     /* a --tensor-type rule chose the type */
+    bool fell_back;   /* the row length forced a different type than the rules chose */
+    ql_type wanted;   /* what the rules chose before the fallback */
 } ql_quant_choice;
 
 /*
@@ -123,7 +123,7 @@ int ql_quant_tensor_order(const char *a, const char *b);
  * mixture-of-experts tensor's name carries no valid block number.
  */
 ql_status ql_quant_choose_types(const ql_quant_model_info *model, const ql_quant_options *opts,
-                                const ql_quant_tensor *tensors, int64_t n,
-                                ql_quant_choice *choices, ql_error *err);
+                                const ql_quant_tensor *tensors, int64_t n, ql_quant_choice *choices,
+                                ql_error *err);
 
 #endif

@@ -16,7 +16,9 @@
 #define RUN_MAGIC "QLENSRUN"
 enum { HEADER = 32 };
 
-static size_t payload_size(uint64_t n) { return (size_t)n * (8 + 8 + 8 + 4 + 4 + 1); }
+static size_t payload_size(uint64_t n) {
+    return (size_t)n * (8 + 8 + 8 + 4 + 4 + 1);
+}
 
 ql_status ql_runstore_write(const char *path, const ql_kld_acc *acc, int64_t n_ctx,
                             int64_t n_chunks, ql_error *err) {
@@ -41,8 +43,10 @@ ql_status ql_runstore_write(const char *path, const ql_kld_acc *acc, int64_t n_c
     ql_outfile *of;
     ql_status st = ql_outfile_open(path, &of, err);
     if (!st) st = ql_outfile_write(of, buf, size + 4, err);
-    if (!st) st = ql_outfile_commit(of, err);
-    else ql_outfile_abort(of);
+    if (!st)
+        st = ql_outfile_commit(of, err);
+    else
+        ql_outfile_abort(of);
     free(buf);
     return st;
 }
@@ -61,7 +65,8 @@ ql_status ql_runstore_read(const char *path, ql_kld_acc *acc, int64_t *n_ctx, in
         size = (size_t)len;
         buf = malloc(size);
         rewind(f);
-        if (!buf || fread(buf, 1, size, f) != size) st = ql_fail(err, QL_ERR_IO, "%s: cannot read", path);
+        if (!buf || fread(buf, 1, size, f) != size)
+            st = ql_fail(err, QL_ERR_IO, "%s: cannot read", path);
     }
     fclose(f);
     uint64_t n = 0;
@@ -87,8 +92,8 @@ ql_status ql_runstore_read(const char *path, ql_kld_acc *acc, int64_t *n_ctx, in
         return st;
     }
     const uint8_t *p = buf + HEADER;
-    const uint8_t *kld = p, *nll = p + 8 * n, *nllb = p + 16 * n, *pd = p + 24 * n, *pos = p + 28 * n,
-                  *top = p + 32 * n;
+    const uint8_t *kld = p, *nll = p + 8 * n, *nllb = p + 16 * n, *pd = p + 24 * n,
+                  *pos = p + 28 * n, *top = p + 32 * n;
     for (uint64_t i = 0; i < n && !st; i++) {
         ql_kld_token t;
         int32_t position;

@@ -93,7 +93,8 @@ static void ref_stem(const char *ref_path, char *out, size_t size) {
     sanitize(tmp, out, size);
 }
 
-static void weights_file(const ql_sweep_params *p, const ql_sweep_weights *w, char *out, size_t size) {
+static void weights_file(const ql_sweep_params *p, const ql_sweep_weights *w, char *out,
+                         size_t size) {
     if (w->path) {
         snprintf(out, size, "%s", w->path);
         return;
@@ -170,12 +171,16 @@ static ql_status make_weights(sweep_state *s, const ql_sweep_weights *w, ql_erro
     }
     const ql_ftype_info *ft = ql_ftype_find(w->label);
     if (!ft)
-        return ql_fail(err, QL_ERR_ARG, "--weights: '%s' is neither a file type (%s) nor a .gguf file",
-                       w->label, ql_ftype_names());
+        return ql_fail(err, QL_ERR_ARG,
+                       "--weights: '%s' is neither a file type (%s) nor a .gguf file", w->label,
+                       ql_ftype_names());
     s->phase = QL_SWEEP_QUANTIZE;
     s->what = w->label;
-    ql_quantize_params qp = {.rules = ql_quant_default_options(ft->ftype), .n_threads = p->n_threads,
-                             .allow_requantize = true, .on_tensor = on_tensor, .user = s};
+    ql_quantize_params qp = {.rules = ql_quant_default_options(ft->ftype),
+                             .n_threads = p->n_threads,
+                             .allow_requantize = true,
+                             .on_tensor = on_tensor,
+                             .user = s};
     ql_status st = ql_quantize_model(p->ref_path, path, &qp, NULL, err);
     if (st) return st;
     s->done += (double)p->n_chunks;
@@ -248,9 +253,9 @@ static bool on_run_chunk(void *user, int64_t chunk, int64_t n_chunks, const ql_k
     return true;
 }
 
-static ql_status write_run_json(const char *path, const ql_sweep_weights *w, const ql_sweep_cache *c,
-                                const char *rotate, const ql_kld_acc *acc, int64_t n_ctx,
-                                int64_t n_chunks, int n_positions, ql_error *err) {
+static ql_status write_run_json(const char *path, const ql_sweep_weights *w,
+                                const ql_sweep_cache *c, const char *rotate, const ql_kld_acc *acc,
+                                int64_t n_ctx, int64_t n_chunks, int n_positions, ql_error *err) {
     ql_kld_stats stats;
     ql_status st = ql_kld_stats_from(acc, &stats, err);
     if (st) return st;
@@ -323,7 +328,8 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         cp.type_k = c->k;
         cp.type_v = c->v;
         if (!ql_rotate_mode_from_name(p->rotate, &cp.rotate)) {
-            st = ql_fail(err, QL_ERR_ARG, "sweep: kv_rotate '%s' is not auto, on or off", p->rotate);
+            st =
+                ql_fail(err, QL_ERR_ARG, "sweep: kv_rotate '%s' is not auto, on or off", p->rotate);
             break;
         }
         ql_context *ctx = NULL;
@@ -332,7 +338,9 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         st = ql_context_create(m, &cp, &ctx, err);
         if (!st) st = ql_kld_acc_init(&acc, n_chunks * ql_ref_scored_per_chunk(ref), err);
         if (!st) st = ql_kld_run_file(ctx, m->file, ref, 0, on_run_chunk, s, &acc, err);
-        if (!st) st = write_run_json(json, w, c, p->rotate, &acc, p->n_ctx, n_chunks, p->n_positions, err);
+        if (!st)
+            st = write_run_json(json, w, c, p->rotate, &acc, p->n_ctx, n_chunks, p->n_positions,
+                                err);
         if (!st) st = ql_runstore_write(bin, &acc, p->n_ctx, n_chunks, err);
         ql_kld_acc_free(&acc);
         ql_context_free(ctx);
@@ -476,7 +484,8 @@ ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
 
 static int cmp_rows(const void *a, const void *b) {
     const ql_sweep_row *x = a, *y = b;
-    if (x->stats.kld.value != y->stats.kld.value) return x->stats.kld.value < y->stats.kld.value ? -1 : 1;
+    if (x->stats.kld.value != y->stats.kld.value)
+        return x->stats.kld.value < y->stats.kld.value ? -1 : 1;
     if (x->total_bytes_target != y->total_bytes_target)
         return x->total_bytes_target < y->total_bytes_target ? -1 : 1;
     return strcmp(x->weights, y->weights);
@@ -506,14 +515,16 @@ static ql_status load_row(const ql_sweep_params *p, const ql_sweep_weights *w,
     if (!st) st = gguf_open(row->weights_path, &f, err);
     if (!st) st = ql_model_read_config(f, &cfg, err);
     if (!st) {
-        for (int64_t i = 0; i < gguf_n_tensors(f); i++) row->weight_bytes += gguf_tensor_at(f, i)->n_bytes;
+        for (int64_t i = 0; i < gguf_n_tensors(f); i++)
+            row->weight_bytes += gguf_tensor_at(f, i)->n_bytes;
         const ql_plan_cache pc = {c->k, c->v, 512};
         const int64_t target = p->target_ctx > 0 ? p->target_ctx : cfg.n_ctx_train;
         /* KV bytes per token averaged over the target context (sliding windows included) */
         row->kv_bytes_per_token = ql_plan_kv_bytes(&cfg, c->k, c->v, target) / (uint64_t)target;
         row->total_bytes_target = ql_plan_total_bytes(&cfg, row->weight_bytes, &pc, target);
         if (p->budget)
-            row->max_ctx_budget = ql_plan_max_ctx(&cfg, row->weight_bytes, &pc, p->budget, 1ll << 32);
+            row->max_ctx_budget =
+                ql_plan_max_ctx(&cfg, row->weight_bytes, &pc, p->budget, 1ll << 32);
     }
     gguf_close(f);
     return st;

@@ -43,10 +43,10 @@ typedef struct {
     int n_caches;
     const char *rotate; /* auto | on | off */
     int64_t n_ctx, n_chunks;
-    int64_t target_ctx;  /* context the memory columns are computed for */
-    uint64_t budget;     /* 0: no budget column */
+    int64_t target_ctx; /* context the memory columns are computed for */
+    uint64_t budget;    /* 0: no budget column */
     int n_threads;
-    int n_positions;     /* buckets of KLD by context position */
+    int n_positions; /* buckets of KLD by context position */
 } ql_sweep_params;
 
 typedef enum {

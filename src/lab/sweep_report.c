@@ -15,7 +15,9 @@
 #include "../eval/results_json.h"
 #include "sweep.h"
 
-static double gib(uint64_t b) { return (double)b / (1024.0 * 1024.0 * 1024.0); }
+static double gib(uint64_t b) {
+    return (double)b / (1024.0 * 1024.0 * 1024.0);
+}
 
 static void fmt_ctx(int64_t n, char *buf, size_t size) {
     if (n <= 0)
@@ -25,11 +27,14 @@ static void fmt_ctx(int64_t n, char *buf, size_t size) {
 }
 
 /* The sentence for a row whose KLD cannot be told apart from the previous one. */
-static bool indistinct(const ql_sweep_row *r) { return r->has_prev && fabs(r->sigma) < 2.0; }
+static bool indistinct(const ql_sweep_row *r) {
+    return r->has_prev && fabs(r->sigma) < 2.0;
+}
 
 static void print_table(const ql_sweep_results *r, FILE *o) {
-    fprintf(o, "| # | weights | cache K | cache V | KLD | PPL ratio | same top p | weights GiB | "
-               "KV bytes/token | total GiB @ %lld |",
+    fprintf(o,
+            "| # | weights | cache K | cache V | KLD | PPL ratio | same top p | weights GiB | "
+            "KV bytes/token | total GiB @ %lld |",
             (long long)r->target_ctx);
     if (r->budget) fprintf(o, " max ctx @ %.2f GiB |", gib(r->budget));
     fprintf(o, " vs the row above |\n|---|---|---|---|---|---|---|---|---|---|");
@@ -44,7 +49,9 @@ static void print_table(const ql_sweep_results *r, FILE *o) {
                      indistinct(w) ? ", indistinguishable" : "");
         else
             snprintf(cmp, sizeof cmp, "-");
-        fprintf(o, "| %d | %s | %s | %s | %.6f ± %.6f | %.4f ± %.4f | %.2f ± %.2f %% | %.3f | %llu | %.3f |",
+        fprintf(o,
+                "| %d | %s | %s | %s | %.6f ± %.6f | %.4f ± %.4f | %.2f ± %.2f %% | %.3f | %llu | "
+                "%.3f |",
                 i + 1, w->weights, ql_type_name((int)w->k), ql_type_name((int)w->v),
                 w->stats.kld.value, w->stats.kld.unc, w->stats.ratio.value, w->stats.ratio.unc,
                 100 * w->stats.same_top.value, 100 * w->stats.same_top.unc, gib(w->weight_bytes),
@@ -67,11 +74,14 @@ static void print_table(const ql_sweep_results *r, FILE *o) {
     }
 }
 
-void ql_sweep_print_table(const ql_sweep_results *r, FILE *out) { print_table(r, out); }
+void ql_sweep_print_table(const ql_sweep_results *r, FILE *out) {
+    print_table(r, out);
+}
 
 typedef void (*writer_fn)(const ql_sweep_results *r, FILE *o);
 
-static ql_status write_with(const char *path, const ql_sweep_results *r, writer_fn fn, ql_error *err) {
+static ql_status write_with(const char *path, const ql_sweep_results *r, writer_fn fn,
+                            ql_error *err) {
     ql_outfile *of;
     ql_status st = ql_outfile_open(path, &of, err);
     if (st) return st;
@@ -80,12 +90,14 @@ static ql_status write_with(const char *path, const ql_sweep_results *r, writer_
 }
 
 static void md(const ql_sweep_results *r, FILE *o) {
-    fprintf(o, "# qlens sweep\n\nreference `%s`, text `%s`, %lld chunks of %lld tokens, rotation %s. "
-               "KLD is the mean KL divergence from the reference per scored token (± standard error); "
-               "rows are sorted by it. Memory columns: weights, KV cache at %lld tokens of context and "
-               "one micro-batch of working buffers.\n\n",
-            r->ref_path, r->text_path, (long long)r->n_chunks, (long long)r->n_ctx, r->rotate,
-            (long long)r->target_ctx);
+    fprintf(
+        o,
+        "# qlens sweep\n\nreference `%s`, text `%s`, %lld chunks of %lld tokens, rotation %s. "
+        "KLD is the mean KL divergence from the reference per scored token (± standard error); "
+        "rows are sorted by it. Memory columns: weights, KV cache at %lld tokens of context and "
+        "one micro-batch of working buffers.\n\n",
+        r->ref_path, r->text_path, (long long)r->n_chunks, (long long)r->n_ctx, r->rotate,
+        (long long)r->target_ctx);
     print_table(r, o);
 }
 
@@ -113,7 +125,9 @@ static void csv(const ql_sweep_results *r, FILE *o) {
         csv_field(o, w->weights);
         fputc(',', o);
         csv_field(o, w->weights_path);
-        fprintf(o, ",%s,%s,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%llu,%llu,%lld,%llu,%llu,%lld,",
+        fprintf(o,
+                ",%s,%s,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%.9g,%llu,%llu,%lld,%llu,%llu,"
+                "%lld,",
                 ql_type_name((int)w->k), ql_type_name((int)w->v), w->stats.kld.value,
                 w->stats.kld.unc, w->stats.ratio.value, w->stats.ratio.unc, w->stats.ln_ratio.value,
                 w->stats.ln_ratio.unc, w->stats.same_top.value, w->stats.same_top.unc,
@@ -222,11 +236,20 @@ ql_status ql_sweep_write_json(const ql_sweep_results *r, const char *path, ql_er
 static void html_text(FILE *o, const char *s) {
     for (; *s; s++) {
         switch (*s) {
-        case '<': fputs("&lt;", o); break;
-        case '>': fputs("&gt;", o); break;
-        case '&': fputs("&amp;", o); break;
-        case '"': fputs("&quot;", o); break;
-        default: fputc(*s, o);
+        case '<':
+            fputs("&lt;", o);
+            break;
+        case '>':
+            fputs("&gt;", o);
+            break;
+        case '&':
+            fputs("&amp;", o);
+            break;
+        case '"':
+            fputs("&quot;", o);
+            break;
+        default:
+            fputc(*s, o);
         }
     }
 }
@@ -236,21 +259,25 @@ static const char *palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff
 
 enum { W = 760, H = 420, ML = 70, MR = 20, MT = 20, MB = 50 };
 
-static double log_or_floor(double v) { return log10(v > 1e-9 ? v : 1e-9); }
+static double log_or_floor(double v) {
+    return log10(v > 1e-9 ? v : 1e-9);
+}
 
 static void axis_ticks_log(FILE *o, double lo, double hi) {
     for (int e = (int)floor(lo); e <= (int)ceil(hi); e++) {
         if (e < lo - 1e-9 || e > hi + 1e-9) continue;
         const double y = MT + (H - MT - MB) * (1 - (e - lo) / (hi - lo));
         fprintf(o, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' class='grid'/>", ML, W - MR, y, y);
-        fprintf(o, "<text x='%d' y='%.1f' class='tick' text-anchor='end'>1e%d</text>", ML - 6, y + 4, e);
+        fprintf(o, "<text x='%d' y='%.1f' class='tick' text-anchor='end'>1e%d</text>", ML - 6,
+                y + 4, e);
     }
 }
 
 static void plot_memory(const ql_sweep_results *r, FILE *o) {
     double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
     for (int i = 0; i < r->n_rows; i++) {
-        const double x = gib(r->rows[i].total_bytes_target), y = log_or_floor(r->rows[i].stats.kld.value);
+        const double x = gib(r->rows[i].total_bytes_target),
+                     y = log_or_floor(r->rows[i].stats.kld.value);
         xmin = fmin(xmin, x), xmax = fmax(xmax, x), ymin = fmin(ymin, y), ymax = fmax(ymax, y);
     }
     if (!(xmax > xmin)) xmin -= 0.5, xmax += 0.5;
@@ -258,10 +285,11 @@ static void plot_memory(const ql_sweep_results *r, FILE *o) {
     if (!(ymax > ymin)) ymax = ymin + 1;
     const double pad = (xmax - xmin) * 0.08;
     xmin -= pad, xmax += pad;
-#define PX(x) (ML + (W - ML - MR) * ((x) - xmin) / (xmax - xmin))
-#define PY(y) (MT + (H - MT - MB) * (1 - ((y) - ymin) / (ymax - ymin)))
-    fprintf(o, "<svg id='plot-memory' xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
-               "viewBox='0 0 %d %d' role='img'><title>KLD against total memory</title>",
+#define PX(x) (ML + (W - ML - MR) * ((x)-xmin) / (xmax - xmin))
+#define PY(y) (MT + (H - MT - MB) * (1 - ((y)-ymin) / (ymax - ymin)))
+    fprintf(o,
+            "<svg id='plot-memory' xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+            "viewBox='0 0 %d %d' role='img'><title>KLD against total memory</title>",
             W, H, W, H);
     axis_ticks_log(o, ymin, ymax);
     /* enough decimals to tell the ticks apart, however narrow the range */
@@ -275,15 +303,20 @@ static void plot_memory(const ql_sweep_results *r, FILE *o) {
     }
     fprintf(o, "<line x1='%d' x2='%d' y1='%d' y2='%d' class='axis'/>", ML, W - MR, H - MB, H - MB);
     fprintf(o, "<line x1='%d' x2='%d' y1='%d' y2='%d' class='axis'/>", ML, ML, MT, H - MB);
-    fprintf(o, "<text x='%d' y='%d' class='label' text-anchor='middle'>total GiB at %lld tokens</text>",
-            (ML + W - MR) / 2, H - 8, (long long)r->target_ctx);
-    fprintf(o, "<text x='16' y='%d' class='label' transform='rotate(-90 16 %d)' text-anchor='middle'>mean KLD (log)</text>",
+    fprintf(
+        o, "<text x='%d' y='%d' class='label' text-anchor='middle'>total GiB at %lld tokens</text>",
+        (ML + W - MR) / 2, H - 8, (long long)r->target_ctx);
+    fprintf(o,
+            "<text x='16' y='%d' class='label' transform='rotate(-90 16 %d)' "
+            "text-anchor='middle'>mean KLD (log)</text>",
             (MT + H - MB) / 2, (MT + H - MB) / 2);
     /* Pareto frontier: by memory, keep the points better than everything cheaper */
     int *order = malloc((size_t)r->n_rows * sizeof *order);
     for (int i = 0; i < r->n_rows; i++) order[i] = i;
     for (int i = 1; i < r->n_rows; i++)
-        for (int k = i; k > 0 && r->rows[order[k]].total_bytes_target < r->rows[order[k - 1]].total_bytes_target; k--) {
+        for (int k = i; k > 0 && r->rows[order[k]].total_bytes_target <
+                                     r->rows[order[k - 1]].total_bytes_target;
+             k--) {
             int tmp = order[k];
             order[k] = order[k - 1];
             order[k - 1] = tmp;
@@ -308,8 +341,8 @@ static void plot_memory(const ql_sweep_results *r, FILE *o) {
         fprintf(o, " %s/%s: KLD %.6f, %.3f GiB</title></circle>", ql_type_name((int)w->k),
                 ql_type_name((int)w->v), w->stats.kld.value, gib(w->total_bytes_target));
         const bool near_right = x > W - MR - 160; /* keep labels inside the plot */
-        fprintf(o, "<text x='%.1f' y='%.1f' class='point-label' text-anchor='%s'>", near_right ? x - 7 : x + 7,
-                y - 6, near_right ? "end" : "start");
+        fprintf(o, "<text x='%.1f' y='%.1f' class='point-label' text-anchor='%s'>",
+                near_right ? x - 7 : x + 7, y - 6, near_right ? "end" : "start");
         html_text(o, w->weights);
         fprintf(o, " %s/%s</text>", ql_type_name((int)w->k), ql_type_name((int)w->v));
     }
@@ -329,18 +362,21 @@ static void plot_positions(const ql_sweep_results *r, FILE *o) {
         }
     ymin = floor(ymin), ymax = ceil(ymax);
     if (!(ymax > ymin)) ymax = ymin + 1;
-#define PX(x) (ML + (W - ML - MR) * ((x) - xmin) / (xmax - xmin > 0 ? xmax - xmin : 1))
-#define PY(y) (MT + (H - MT - MB) * (1 - ((y) - ymin) / (ymax - ymin)))
-    fprintf(o, "<svg id='plot-positions' xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
-               "viewBox='0 0 %d %d' role='img'><title>KLD by context position</title>",
+#define PX(x) (ML + (W - ML - MR) * ((x)-xmin) / (xmax - xmin > 0 ? xmax - xmin : 1))
+#define PY(y) (MT + (H - MT - MB) * (1 - ((y)-ymin) / (ymax - ymin)))
+    fprintf(o,
+            "<svg id='plot-positions' xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
+            "viewBox='0 0 %d %d' role='img'><title>KLD by context position</title>",
             W, H + 20 * ((r->n_rows + 2) / 3), W, H + 20 * ((r->n_rows + 2) / 3));
     axis_ticks_log(o, ymin, ymax);
     fprintf(o, "<line x1='%d' x2='%d' y1='%d' y2='%d' class='axis'/>", ML, W - MR, H - MB, H - MB);
     for (int t = 0; t <= 4; t++) {
         const double x = xmin + (xmax - xmin) * t / 4;
-        fprintf(o, "<text x='%.1f' y='%d' class='tick' text-anchor='middle'>%.0f</text>", PX(x), H - MB + 18, x);
+        fprintf(o, "<text x='%.1f' y='%d' class='tick' text-anchor='middle'>%.0f</text>", PX(x),
+                H - MB + 18, x);
     }
-    fprintf(o, "<text x='%d' y='%d' class='label' text-anchor='middle'>position in the context</text>",
+    fprintf(o,
+            "<text x='%d' y='%d' class='label' text-anchor='middle'>position in the context</text>",
             (ML + W - MR) / 2, H - 8);
     for (int i = 0; i < r->n_rows; i++) {
         const ql_sweep_row *w = &r->rows[i];
@@ -353,7 +389,9 @@ static void plot_positions(const ql_sweep_results *r, FILE *o) {
         html_text(o, w->weights);
         fprintf(o, " %s/%s</title></polyline>", ql_type_name((int)w->k), ql_type_name((int)w->v));
         const int lx = ML + (i % 3) * 230, ly = H + 14 + 20 * (i / 3);
-        fprintf(o, "<rect x='%d' y='%d' width='12' height='4' fill='%s'/><text x='%d' y='%d' class='tick'>",
+        fprintf(o,
+                "<rect x='%d' y='%d' width='12' height='4' fill='%s'/><text x='%d' y='%d' "
+                "class='tick'>",
                 lx, ly - 4, palette[i % 10], lx + 16, ly);
         html_text(o, w->weights);
         fprintf(o, " %s/%s</text>", ql_type_name((int)w->k), ql_type_name((int)w->v));
@@ -364,42 +402,51 @@ static void plot_positions(const ql_sweep_results *r, FILE *o) {
 }
 
 static void html(const ql_sweep_results *r, FILE *o) {
-    fprintf(o, "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>qlens sweep</title>\n"
-               "<style>body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}"
-               "table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:3px 7px;"
-               "text-align:right}th{background:#f3f3f3}td:nth-child(2),td:nth-child(3),td:nth-child(4){text-align:left}"
-               ".grid{stroke:#eee}.axis{stroke:#555}.tick{font-size:11px;fill:#444}.label{font-size:12px;fill:#222}"
-               ".frontier{fill:none;stroke:#222;stroke-dasharray:5 4;stroke-width:1.5}"
-               ".series{fill:none;stroke-width:2}.point-label{font-size:10px;fill:#333}"
-               "tr.indistinct td{color:#777}</style></head><body>\n");
+    fprintf(
+        o,
+        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>qlens sweep</title>\n"
+        "<style>body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}"
+        "table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:3px 7px;"
+        "text-align:right}th{background:#f3f3f3}td:nth-child(2),td:nth-child(3),td:nth-child(4){"
+        "text-align:left}"
+        ".grid{stroke:#eee}.axis{stroke:#555}.tick{font-size:11px;fill:#444}.label{font-size:12px;"
+        "fill:#222}"
+        ".frontier{fill:none;stroke:#222;stroke-dasharray:5 4;stroke-width:1.5}"
+        ".series{fill:none;stroke-width:2}.point-label{font-size:10px;fill:#333}"
+        "tr.indistinct td{color:#777}</style></head><body>\n");
     fprintf(o, "<h1>qlens sweep</h1>\n<p>Reference <code>");
     html_text(o, r->ref_path);
     fprintf(o, "</code>, text <code>");
     html_text(o, r->text_path);
-    fprintf(o, "</code>: %lld chunks of %lld tokens, rotation %s. KLD: mean KL divergence from the "
-               "reference per scored token (lower is better).</p>\n",
+    fprintf(o,
+            "</code>: %lld chunks of %lld tokens, rotation %s. KLD: mean KL divergence from the "
+            "reference per scored token (lower is better).</p>\n",
             (long long)r->n_chunks, (long long)r->n_ctx, r->rotate);
-    fprintf(o, "<h2>KLD against memory at %lld tokens</h2>\n<p>The dashed line is the Pareto "
-               "frontier: no configuration below it uses less memory.</p>\n",
+    fprintf(o,
+            "<h2>KLD against memory at %lld tokens</h2>\n<p>The dashed line is the Pareto "
+            "frontier: no configuration below it uses less memory.</p>\n",
             (long long)r->target_ctx);
     plot_memory(r, o);
     if (r->n_positions > 0) {
         fprintf(o, "<h2>KLD by context position</h2>\n");
         plot_positions(r, o);
     }
-    fprintf(o, "<h2>Configurations</h2>\n<table id='results'><tr><th>#</th><th>weights</th><th>cache K</th>"
-               "<th>cache V</th><th>KLD</th><th>PPL ratio</th><th>same top p</th><th>weights GiB</th>"
-               "<th>KV bytes/token</th><th>total GiB</th>%s<th>vs the row above</th></tr>\n",
+    fprintf(o,
+            "<h2>Configurations</h2>\n<table id='results'><tr><th>#</th><th>weights</th><th>cache "
+            "K</th>"
+            "<th>cache V</th><th>KLD</th><th>PPL ratio</th><th>same top p</th><th>weights GiB</th>"
+            "<th>KV bytes/token</th><th>total GiB</th>%s<th>vs the row above</th></tr>\n",
             r->budget ? "<th>max ctx in budget</th>" : "");
     for (int i = 0; i < r->n_rows; i++) {
         const ql_sweep_row *w = &r->rows[i];
         fprintf(o, "<tr%s><td>%d</td><td>", indistinct(w) ? " class='indistinct'" : "", i + 1);
         html_text(o, w->weights);
-        fprintf(o, "</td><td>%s</td><td>%s</td><td>%.6f ± %.6f</td><td>%.4f ± %.4f</td>"
-                   "<td>%.2f ± %.2f %%</td><td>%.3f</td><td>%llu</td><td>%.3f</td>",
-                ql_type_name((int)w->k), ql_type_name((int)w->v), w->stats.kld.value, w->stats.kld.unc,
-                w->stats.ratio.value, w->stats.ratio.unc, 100 * w->stats.same_top.value,
-                100 * w->stats.same_top.unc, gib(w->weight_bytes),
+        fprintf(o,
+                "</td><td>%s</td><td>%s</td><td>%.6f ± %.6f</td><td>%.4f ± %.4f</td>"
+                "<td>%.2f ± %.2f %%</td><td>%.3f</td><td>%llu</td><td>%.3f</td>",
+                ql_type_name((int)w->k), ql_type_name((int)w->v), w->stats.kld.value,
+                w->stats.kld.unc, w->stats.ratio.value, w->stats.ratio.unc,
+                100 * w->stats.same_top.value, 100 * w->stats.same_top.unc, gib(w->weight_bytes),
                 (unsigned long long)w->kv_bytes_per_token, gib(w->total_bytes_target));
         if (r->budget) fprintf(o, "<td>%lld</td>", (long long)w->max_ctx_budget);
         if (w->has_prev)

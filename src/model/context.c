@@ -40,9 +40,13 @@ bool ql_rotate_mode_from_name(const char *name, ql_rotate_mode *mode) {
 }
 
 ql_context_params ql_context_default_params(void) {
-    return (ql_context_params){.n_ctx = 512, .n_ubatch = 512, .n_threads = ql_cpu_count(),
-                               .type_k = QL_TYPE_F16, .type_v = QL_TYPE_F16,
-                               .rotate = QL_ROTATE_AUTO, .logits_block = 32};
+    return (ql_context_params){.n_ctx = 512,
+                               .n_ubatch = 512,
+                               .n_threads = ql_cpu_count(),
+                               .type_k = QL_TYPE_F16,
+                               .type_v = QL_TYPE_F16,
+                               .rotate = QL_ROTATE_AUTO,
+                               .logits_block = 32};
 }
 
 struct ql_context {
@@ -57,17 +61,17 @@ struct ql_context {
     int rot_k_block, rot_v_block;
 
     /* activations of one micro-batch */
-    float *x;     /* [ub][n_embd] residual stream */
-    float *cur;   /* [ub][n_embd] normalised input of a block */
-    float *q;     /* [ub][n_head * dk] */
-    float *k;     /* [ub][n_head_kv * dk] */
-    float *v;     /* [ub][n_head_kv * dv] */
-    float *attn;  /* [ub][n_head * dv] */
-    float *proj;  /* [ub][n_embd] output of attn_output / ffn_down */
-    float *gate;  /* [ub][n_ff] */
-    float *up;    /* [ub][n_ff] */
-    float *rope;  /* [ub][n_rot] cos/sin pairs */
-    float *logits;/* [logits_block][n_vocab] */
+    float *x;      /* [ub][n_embd] residual stream */
+    float *cur;    /* [ub][n_embd] normalised input of a block */
+    float *q;      /* [ub][n_head * dk] */
+    float *k;      /* [ub][n_head_kv * dk] */
+    float *v;      /* [ub][n_head_kv * dv] */
+    float *attn;   /* [ub][n_head * dv] */
+    float *proj;   /* [ub][n_embd] output of attn_output / ffn_down */
+    float *gate;   /* [ub][n_ff] */
+    float *up;     /* [ub][n_ff] */
+    float *rope;   /* [ub][n_rot] cos/sin pairs */
+    float *logits; /* [logits_block][n_vocab] */
     void *mm_scratch;
     uint8_t *kv_tmp; /* one quantized K or V row */
     ql_attn_scratch *attn_scratch;
@@ -107,8 +111,8 @@ ql_status ql_context_create(const ql_model *m, const ql_context_params *pp, ql_c
             return ql_fail(err, QL_ERR_ARG,
                            "%s cache type %s needs a head size that is a multiple of %lld; this "
                            "model's %s head size is %lld",
-                           i ? "V" : "K", ql_type_name((int)types[i]), (long long)bs,
-                           i ? "V" : "K", (long long)dims[i]);
+                           i ? "V" : "K", ql_type_name((int)types[i]), (long long)bs, i ? "V" : "K",
+                           (long long)dims[i]);
     }
 
     ql_context *ctx = calloc(1, sizeof *ctx);
@@ -166,8 +170,8 @@ ql_status ql_context_create(const ql_model *m, const ql_context_params *pp, ql_c
         size_t need = 0;
         for (int64_t l = 0; l < c->n_layer; l++) {
             const ql_layer *L = &m->layers[l];
-            const ql_matrix *lm[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up,
-                                     &L->w_down};
+            const ql_matrix *lm[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
+                                     &L->w_gate, &L->w_up, &L->w_down};
             for (size_t i = 0; i < sizeof lm / sizeof lm[0]; i++) {
                 size_t s = ql_matmul_scratch_size(lm[i]->type, lm[i]->n_in, p.n_ubatch);
                 if (s > need) need = s;
@@ -181,13 +185,14 @@ ql_status ql_context_create(const ql_model *m, const ql_context_params *pp, ql_c
     }
     if (!ok) {
         ql_context_free(ctx);
-        return ql_fail(err, QL_ERR_NOMEM,
-                       "out of memory for a context of %lld tokens (KV cache %s/%s)",
-                       (long long)p.n_ctx, ql_type_name((int)p.type_k),
-                       ql_type_name((int)p.type_v));
+        return ql_fail(
+            err, QL_ERR_NOMEM, "out of memory for a context of %lld tokens (KV cache %s/%s)",
+            (long long)p.n_ctx, ql_type_name((int)p.type_k), ql_type_name((int)p.type_v));
     }
-    ql_attn_params ap = {.n_head = c->n_head, .n_head_kv = c->n_head_kv,
-                         .head_dim_k = c->head_dim_k, .head_dim_v = c->head_dim_v};
+    ql_attn_params ap = {.n_head = c->n_head,
+                         .n_head_kv = c->n_head_kv,
+                         .head_dim_k = c->head_dim_k,
+                         .head_dim_v = c->head_dim_v};
     if ((st = ql_attn_scratch_create(&ap, p.n_threads, &ctx->attn_scratch, err))) {
         ql_context_free(ctx);
         return st;
@@ -213,11 +218,21 @@ void ql_context_free(ql_context *ctx) {
     free(ctx);
 }
 
-bool ql_context_rotates_k(const ql_context *c) { return c->rot_k; }
-ql_pool *ql_context_pool(ql_context *c) { return c->pool; }
-int64_t ql_context_logits_block(const ql_context *c) { return c->p.logits_block; }
-const ql_model *ql_context_model(const ql_context *c) { return c->m; }
-bool ql_context_rotates_v(const ql_context *c) { return c->rot_v; }
+bool ql_context_rotates_k(const ql_context *c) {
+    return c->rot_k;
+}
+ql_pool *ql_context_pool(ql_context *c) {
+    return c->pool;
+}
+int64_t ql_context_logits_block(const ql_context *c) {
+    return c->p.logits_block;
+}
+const ql_model *ql_context_model(const ql_context *c) {
+    return c->m;
+}
+bool ql_context_rotates_v(const ql_context *c) {
+    return c->rot_v;
+}
 
 uint64_t ql_context_kv_bytes(const ql_context *c) {
     return (uint64_t)c->m->cfg.n_layer * (uint64_t)c->p.n_ctx * (uint64_t)c->m->cfg.n_head_kv *
@@ -234,7 +249,8 @@ static void add_bias(float *y, const ql_vec *b, int64_t n_rows, int64_t width) {
 /* RMS norm (with weight) of each head vector: qwen3's and gemma3's q/k norms. */
 static void norm_heads(float *x, const ql_vec *w, int64_t n_rows, int64_t n_heads, int64_t dim,
                        float eps) {
-    for (int64_t r = 0; r < n_rows * n_heads; r++) ql_rms_norm(x + r * dim, x + r * dim, w->data, dim, eps);
+    for (int64_t r = 0; r < n_rows * n_heads; r++)
+        ql_rms_norm(x + r * dim, x + r * dim, w->data, dim, eps);
 }
 
 static void rope_heads(float *x, const float *rope, int64_t n_rows, int64_t n_heads, int64_t dim,
@@ -280,7 +296,7 @@ static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0)
     if (L->k_norm.n) norm_heads(ctx->k, &L->k_norm, n, c->n_head_kv, dk, c->rms_eps);
     for (int64_t t = 0; t < n; t++)
         ql_rope_cache(ctx->rope + t * c->n_rot, pos0 + t, c->n_rot, L->rope_base,
-                             L->rope_freq_scale, m->rope_freqs.n ? m->rope_freqs.data : NULL);
+                      L->rope_freq_scale, m->rope_freqs.n ? m->rope_freqs.data : NULL);
     rope_heads(ctx->q, ctx->rope, n, c->n_head, dk, c->n_rot, c->rope_neox);
     rope_heads(ctx->k, ctx->rope, n, c->n_head_kv, dk, c->n_rot, c->rope_neox);
     if (c->q_scale != 1.0f) ql_scale(ctx->q, c->q_scale, n * q_dim);
@@ -295,10 +311,19 @@ static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0)
     /* append to the cache, then attend over everything cached up to each position */
     store_kv(ctx, l, n, pos0);
     ql_attn_params ap = {
-        .n_head = c->n_head, .n_head_kv = c->n_head_kv, .head_dim_k = dk, .head_dim_v = dv,
-        .type_k = ctx->p.type_k, .type_v = ctx->p.type_v, .k = ctx->k_cache[l],
-        .v = ctx->v_cache[l], .k_row_bytes = ctx->k_row_bytes, .v_row_bytes = ctx->v_row_bytes,
-        .scale = c->kq_scale, .softcap = 0.0f, .window = L->is_swa ? c->n_swa : 0,
+        .n_head = c->n_head,
+        .n_head_kv = c->n_head_kv,
+        .head_dim_k = dk,
+        .head_dim_v = dv,
+        .type_k = ctx->p.type_k,
+        .type_v = ctx->p.type_v,
+        .k = ctx->k_cache[l],
+        .v = ctx->v_cache[l],
+        .k_row_bytes = ctx->k_row_bytes,
+        .v_row_bytes = ctx->v_row_bytes,
+        .scale = c->kq_scale,
+        .softcap = 0.0f,
+        .window = L->is_swa ? c->n_swa : 0,
     };
     ql_attention(ctx->pool, &ap, ctx->q, n, pos0, ctx->attn, ctx->attn_scratch);
     if (ctx->rot_v) ql_hadamard(ctx->attn, n * c->n_head * dv, ctx->rot_v_block);
@@ -344,8 +369,11 @@ static ql_status output_head(ql_context *ctx, int64_t r0, int64_t n, int64_t pos
             for (int64_t i = 0; i < rows * c->n_vocab; i++)
                 ctx->logits[i] = cap * tanhf(ctx->logits[i] / cap);
         }
-        const ql_logits_block blk = {.first_pos = pos0 + b, .n_rows = rows, .n_vocab = c->n_vocab,
-                                     .n_embd = c->n_embd, .logits = ctx->logits,
+        const ql_logits_block blk = {.first_pos = pos0 + b,
+                                     .n_rows = rows,
+                                     .n_vocab = c->n_vocab,
+                                     .n_embd = c->n_embd,
+                                     .logits = ctx->logits,
                                      .hidden = ctx->cur + b * c->n_embd};
         if (!cb(user, &blk))
             return ql_fail(err, QL_ERR_INTERNAL, "evaluation stopped by its consumer");

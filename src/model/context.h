@@ -23,9 +23,9 @@ typedef enum { QL_ROTATE_AUTO = 0, QL_ROTATE_ON, QL_ROTATE_OFF } ql_rotate_mode;
 bool ql_rotate_mode_from_name(const char *name, ql_rotate_mode *mode);
 
 typedef struct {
-    int64_t n_ctx;      /* positions the KV cache holds */
-    int64_t n_ubatch;   /* tokens per forward pass step (default 512) */
-    int n_threads;      /* default: all CPUs */
+    int64_t n_ctx;    /* positions the KV cache holds */
+    int64_t n_ubatch; /* tokens per forward pass step (default 512) */
+    int n_threads;    /* default: all CPUs */
     ql_type type_k, type_v;
     ql_rotate_mode rotate;
     int64_t logits_block; /* rows of logits per callback (default 32) */

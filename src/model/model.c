@@ -25,11 +25,18 @@ static const arch_traits archs[] = {
     {.name = "llama"},
     {.name = "qwen2", .qkv_bias = true, .rope_neox = true},
     {.name = "qwen3", .qk_norm = true, .rope_neox = true},
-    {.name = "gemma3", .qk_norm = true, .post_norms = true, .gelu_ffn = true, .rope_neox = true,
-     .gemma_scaling = true, .default_swa_pattern = 6},
+    {.name = "gemma3",
+     .qk_norm = true,
+     .post_norms = true,
+     .gelu_ffn = true,
+     .rope_neox = true,
+     .gemma_scaling = true,
+     .default_swa_pattern = 6},
 };
 
-const char *ql_model_supported_archs(void) { return "llama, qwen2, qwen3, gemma3"; }
+const char *ql_model_supported_archs(void) {
+    return "llama, qwen2, qwen3, gemma3";
+}
 
 static const arch_traits *find_arch(const char *name) {
     for (size_t i = 0; i < sizeof archs / sizeof archs[0]; i++)
@@ -49,8 +56,8 @@ static bool get_arch_f32(const gguf_file *f, const char *arch, const char *suffi
     return gguf_get_f32(f, key, v);
 }
 
-static ql_status require_u64(const gguf_file *f, const char *arch, const char *suffix,
-                             uint64_t max, int64_t *out, ql_error *err) {
+static ql_status require_u64(const gguf_file *f, const char *arch, const char *suffix, uint64_t max,
+                             int64_t *out, ql_error *err) {
     uint64_t v;
     if (!get_arch_u64(f, arch, suffix, &v))
         return ql_fail(err, QL_ERR_FORMAT, "%s: missing or non-integer key %s.%s", gguf_path(f),
@@ -106,8 +113,9 @@ ql_status ql_model_read_config(const gguf_file *f, ql_model_config *cfg, ql_erro
     cfg->n_rot = (int)cfg->head_dim_k;
     if (get_arch_u64(f, a, "rope.dimension_count", &v)) cfg->n_rot = (int)v;
     if (cfg->n_rot < 2 || cfg->n_rot > cfg->head_dim_k || cfg->n_rot % 2 != 0)
-        return ql_fail(err, QL_ERR_FORMAT, "%s: rope.dimension_count %d does not fit head size %lld",
-                       gguf_path(f), cfg->n_rot, (long long)cfg->head_dim_k);
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "%s: rope.dimension_count %d does not fit head size %lld", gguf_path(f),
+                       cfg->n_rot, (long long)cfg->head_dim_k);
     cfg->rope_neox = at->rope_neox;
     cfg->rope_base = 10000.0f;
     get_arch_f32(f, a, "rope.freq_base", &cfg->rope_base);
@@ -149,7 +157,8 @@ ql_status ql_model_read_config(const gguf_file *f, ql_model_config *cfg, ql_erro
         cfg->swa_pattern = at->default_swa_pattern;
         if (get_arch_u64(f, a, "attention.sliding_window_pattern", &v) && v > 0 && v < 4096)
             cfg->swa_pattern = (int)v;
-        if (cfg->swa_pattern == 0) cfg->n_swa = 0; /* windowed attention only where we know the pattern */
+        if (cfg->swa_pattern == 0)
+            cfg->n_swa = 0; /* windowed attention only where we know the pattern */
     }
     cfg->final_softcap = 0.0f;
     get_arch_f32(f, a, "final_logit_softcapping", &cfg->final_softcap);
@@ -192,9 +201,12 @@ static ql_status bind_matrix(binder *b, const char *name, int64_t n_in, int64_t 
                        (long long)t->ne[2], (long long)n_in, (long long)n_out);
     if (!ql_kernel_get(t->type))
         return ql_fail(b->err, QL_ERR_UNSUPPORTED,
-                       "%s: tensor %s has type %s, which qlens cannot compute with",
-                       gguf_path(f), name, ql_type_name((int)t->type));
-    *out = (ql_matrix){.data = t->data, .type = t->type, .n_in = n_in, .n_out = n_out,
+                       "%s: tensor %s has type %s, which qlens cannot compute with", gguf_path(f),
+                       name, ql_type_name((int)t->type));
+    *out = (ql_matrix){.data = t->data,
+                       .type = t->type,
+                       .n_in = n_in,
+                       .n_out = n_out,
                        .row_bytes = ql_row_size(t->type, n_in)};
     return QL_OK;
 }
@@ -214,8 +226,9 @@ static ql_status bind_vector(binder *b, const char *name, int64_t n, bool requir
                        gguf_path(f), name, (long long)gguf_tensor_nelements(t), (long long)n);
     const ql_type_traits *tr = ql_type_traits_get((int)t->type);
     if (!tr || !tr->to_float)
-        return ql_fail(b->err, QL_ERR_UNSUPPORTED, "%s: tensor %s has type %s, which qlens cannot read",
-                       gguf_path(f), name, ql_type_name((int)t->type));
+        return ql_fail(b->err, QL_ERR_UNSUPPORTED,
+                       "%s: tensor %s has type %s, which qlens cannot read", gguf_path(f), name,
+                       ql_type_name((int)t->type));
     if (b->vec_used + (size_t)n > b->vec_cap)
         return ql_fail(b->err, QL_ERR_INTERNAL, "vector storage exhausted binding %s", name);
     float *dst = b->m->vectors + b->vec_used;
@@ -228,9 +241,9 @@ static ql_status bind_vector(binder *b, const char *name, int64_t n, bool requir
 
 static size_t vector_capacity(const ql_model_config *c) {
     /* every vector the model can hold: norms, biases, qk-norms, rope factors */
-    size_t per_layer = (size_t)(4 * c->n_embd + c->n_head * c->head_dim_k +
-                                2 * c->n_head_kv * c->head_dim_k + c->n_head_kv * c->head_dim_v +
-                                2 * c->head_dim_k);
+    size_t per_layer =
+        (size_t)(4 * c->n_embd + c->n_head * c->head_dim_k + 2 * c->n_head_kv * c->head_dim_k +
+                 c->n_head_kv * c->head_dim_v + 2 * c->head_dim_k);
     return per_layer * (size_t)c->n_layer + (size_t)c->n_embd + (size_t)c->head_dim_k + 16;
 }
 
@@ -246,7 +259,8 @@ static ql_status bind_layers(binder *b) {
         ql_layer *L = &m->layers[l];
         char n[96];
 #define NAME(s) (snprintf(n, sizeof n, "blk.%lld." s, (long long)l), n)
-        if ((st = bind_vector(b, NAME("attn_norm.weight"), c->n_embd, true, &L->attn_norm))) return st;
+        if ((st = bind_vector(b, NAME("attn_norm.weight"), c->n_embd, true, &L->attn_norm)))
+            return st;
         if ((st = bind_matrix(b, NAME("attn_q.weight"), c->n_embd, q_dim, &L->wq))) return st;
         if ((st = bind_matrix(b, NAME("attn_k.weight"), c->n_embd, k_dim, &L->wk))) return st;
         if ((st = bind_matrix(b, NAME("attn_v.weight"), c->n_embd, v_dim, &L->wv))) return st;
@@ -263,10 +277,13 @@ static ql_status bind_layers(binder *b) {
         if ((st = bind_vector(b, NAME("post_attention_norm.weight"), c->n_embd, c->has_post_norms,
                               &L->post_attn_norm)))
             return st;
-        if ((st = bind_vector(b, NAME("ffn_norm.weight"), c->n_embd, true, &L->ffn_norm))) return st;
-        if ((st = bind_matrix(b, NAME("ffn_gate.weight"), c->n_embd, c->n_ff, &L->w_gate))) return st;
+        if ((st = bind_vector(b, NAME("ffn_norm.weight"), c->n_embd, true, &L->ffn_norm)))
+            return st;
+        if ((st = bind_matrix(b, NAME("ffn_gate.weight"), c->n_embd, c->n_ff, &L->w_gate)))
+            return st;
         if ((st = bind_matrix(b, NAME("ffn_up.weight"), c->n_embd, c->n_ff, &L->w_up))) return st;
-        if ((st = bind_matrix(b, NAME("ffn_down.weight"), c->n_ff, c->n_embd, &L->w_down))) return st;
+        if ((st = bind_matrix(b, NAME("ffn_down.weight"), c->n_ff, c->n_embd, &L->w_down)))
+            return st;
         if ((st = bind_vector(b, NAME("post_ffw_norm.weight"), c->n_embd, c->has_post_norms,
                               &L->post_ffn_norm)))
             return st;
@@ -307,7 +324,8 @@ ql_status ql_model_from_gguf(gguf_file *f, ql_model **out, ql_error *err) {
     if ((st = bind_vector(&b, "output_norm.weight", c->n_embd, true, &m->output_norm))) goto fail;
     if ((st = bind_vector(&b, "rope_freqs.weight", c->n_rot / 2, false, &m->rope_freqs))) goto fail;
     if ((st = bind_layers(&b))) goto fail;
-    for (int64_t i = 0; i < gguf_n_tensors(f); i++) m->weight_bytes += gguf_tensor_at(f, i)->n_bytes;
+    for (int64_t i = 0; i < gguf_n_tensors(f); i++)
+        m->weight_bytes += gguf_tensor_at(f, i)->n_bytes;
     *out = m;
     return QL_OK;
 fail:

@@ -24,22 +24,22 @@ typedef struct {
     int64_t n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim_k, head_dim_v, n_ff;
     int64_t n_ctx_train;
     float rms_eps;
-    int n_rot;            /* rotary dimensions per head */
-    bool rope_neox;       /* pairs (i, i+n/2) instead of (2i, 2i+1) */
-    float rope_base;      /* global layers */
-    float rope_base_swa;  /* sliding-window layers */
-    float rope_freq_scale;     /* linear scaling on global layers (1 = none) */
-    int64_t n_swa;        /* sliding window in tokens, 0 = none */
-    int swa_pattern;      /* layer l slides iff l % swa_pattern < swa_pattern - 1 */
+    int n_rot;             /* rotary dimensions per head */
+    bool rope_neox;        /* pairs (i, i+n/2) instead of (2i, 2i+1) */
+    float rope_base;       /* global layers */
+    float rope_base_swa;   /* sliding-window layers */
+    float rope_freq_scale; /* linear scaling on global layers (1 = none) */
+    int64_t n_swa;         /* sliding window in tokens, 0 = none */
+    int swa_pattern;       /* layer l slides iff l % swa_pattern < swa_pattern - 1 */
     bool has_qkv_bias;
     bool has_qk_norm;
-    bool has_post_norms;  /* gemma: norms on attention and FFN outputs before the residual add */
-    bool gelu_ffn;        /* GELU (tanh) gated FFN instead of SiLU */
-    float embd_scale;     /* multiplies token embeddings (gemma: sqrt(n_embd)), 1 otherwise */
-    float q_scale;        /* multiplies Q before attention (gemma), 1 otherwise */
-    float kq_scale;       /* multiplies scores in attention: 1/sqrt(head_dim), or 1 when Q is prescaled */
-    float final_softcap;  /* logits = c * tanh(logits / c), 0 = none */
-    bool tied_output;     /* output matrix is token_embd */
+    bool has_post_norms; /* gemma: norms on attention and FFN outputs before the residual add */
+    bool gelu_ffn;       /* GELU (tanh) gated FFN instead of SiLU */
+    float embd_scale;    /* multiplies token embeddings (gemma: sqrt(n_embd)), 1 otherwise */
+    float q_scale;       /* multiplies Q before attention (gemma), 1 otherwise */
+    float kq_scale; /* multiplies scores in attention: 1/sqrt(head_dim), or 1 when Q is prescaled */
+    float final_softcap; /* logits = c * tanh(logits / c), 0 = none */
+    bool tied_output;    /* output matrix is token_embd */
 } ql_model_config;
 
 typedef struct {
@@ -50,8 +50,8 @@ typedef struct {
 typedef struct {
     ql_vec attn_norm, ffn_norm;
     ql_matrix wq, wk, wv, wo;
-    ql_vec bq, bk, bv;         /* qwen2 */
-    ql_vec q_norm, k_norm;     /* qwen3, gemma3 */
+    ql_vec bq, bk, bv;                    /* qwen2 */
+    ql_vec q_norm, k_norm;                /* qwen3, gemma3 */
     ql_vec post_attn_norm, post_ffn_norm; /* gemma3 */
     ql_matrix w_gate, w_up, w_down;
     bool is_swa;
@@ -66,7 +66,7 @@ typedef struct {
     ql_vec output_norm;
     ql_vec rope_freqs; /* n = 0 when absent */
     ql_layer *layers;
-    float *vectors; /* storage behind every ql_vec */
+    float *vectors;        /* storage behind every ql_vec */
     uint64_t weight_bytes; /* bytes of every tensor in the file */
 } ql_model;
 

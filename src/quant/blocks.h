@@ -13,14 +13,14 @@
 #include "../core/fp16.h"
 #include "quant.h"
 
-#define QL_QK4_0 32
-#define QL_QK4_1 32
-#define QL_QK5_0 32
-#define QL_QK5_1 32
-#define QL_QK8_0 32
-#define QL_QK8_1 32
-#define QL_QK4_NL 32
-#define QL_QK_MXFP4 32
+#define QL_QK4_0        32
+#define QL_QK4_1        32
+#define QL_QK5_0        32
+#define QL_QK5_1        32
+#define QL_QK8_0        32
+#define QL_QK8_1        32
+#define QL_QK4_NL       32
+#define QL_QK_MXFP4     32
 #define QL_K_SCALE_SIZE 12
 
 typedef struct {
@@ -124,7 +124,7 @@ static const int8_t ql_kvalues_iq4nl[16] = {-127, -104, -83, -65, -49, -35, -22,
  * codes 0..7 stand for +{0, 0.5, 1, 1.5, 2, 3, 4, 6}, 8..15 for the same
  * negated. ql_e8m0_to_fp32_half undoes the doubling.
  */
-static const int8_t ql_kvalues_mxfp4[16] = {0,  1,  2,  3,  4,  6,  8,  12,
+static const int8_t ql_kvalues_mxfp4[16] = {0, 1,  2,  3,  4,  6,  8,  12,
                                             0, -1, -2, -3, -4, -6, -8, -12};
 
 /*

@@ -33,8 +33,10 @@ static int nearest_level(float x) {
     int lo = 0, hi = 15;
     while (hi - lo > 1) {
         int mid = (lo + hi) / 2;
-        if (x < levels[mid]) hi = mid;
-        else lo = mid;
+        if (x < levels[mid])
+            hi = mid;
+        else
+            lo = mid;
     }
     return x - levels[hi - 1] < levels[hi] - x ? hi - 1 : hi;
 }

@@ -23,7 +23,9 @@
 #include "quant_impl.h"
 
 /* ggml's casts of a scaled value to a small unsigned code, e.g. (int8_t)(x + 8.5f). */
-static inline int truncate_to_code(float v) { return ql_low_byte_i8(ql_truncate_to_int32(v)); }
+static inline int truncate_to_code(float v) {
+    return ql_low_byte_i8(ql_truncate_to_int32(v));
+}
 
 /* The fifth bits of a q5 block are one little-endian 32-bit word, element j at bit j. */
 static inline uint32_t load_high_bits(const uint8_t qh[4]) {
@@ -293,7 +295,9 @@ static float reference_absmax(const float *x, int n) {
 }
 
 /* One lane of maxps: the first operand only if it is larger, so a NaN in either yields b. */
-static inline float maxps_lane(float a, float b) { return a > b ? a : b; }
+static inline float maxps_lane(float a, float b) {
+    return a > b ? a : b;
+}
 
 /*
  * max(|x|) over 32 values the way ggml's AVX code reduces it: 8 lanes, then

@@ -70,7 +70,7 @@ typedef void (*ql_vec_dot_fn)(int64_t n, float *restrict out, const void *restri
                               const void *restrict y);
 
 typedef struct {
-    const char *name;  /* ggml's name: "f16", "q4_0", "q4_K", "iq4_nl" ... */
+    const char *name;   /* ggml's name: "f16", "q4_0", "q4_K", "iq4_nl" ... */
     int64_t block_size; /* elements per block; 0 marks an id ggml no longer uses */
     size_t type_size;   /* bytes per block */
     bool is_quantized;

@@ -14,11 +14,11 @@
 #include "quant.h"
 
 #define QL_DECLARE_ROW_FNS(T)                                                                      \
-    void ql_dequantize_row_##T(const void *restrict src, float *restrict dst, int64_t n);         \
+    void ql_dequantize_row_##T(const void *restrict src, float *restrict dst, int64_t n);          \
     void ql_quantize_row_##T##_ref(const float *restrict src, void *restrict dst, int64_t n);
 
 #define QL_DECLARE_VEC_DOT(T, U)                                                                   \
-    void ql_vec_dot_##T##_##U(int64_t n, float *restrict out, const void *restrict x,             \
+    void ql_vec_dot_##T##_##U(int64_t n, float *restrict out, const void *restrict x,              \
                               const void *restrict y);
 
 /* float.c */

@@ -60,7 +60,8 @@ ql_status tok_bpe_prepare(tok_vocab *v, const gguf_value *merges, ql_error *err)
     t.cap_ids = cap;
     int32_t *merge_result = malloc((size_t)(n_merges ? n_merges : 1) * sizeof *merge_result);
     tok_strmap map;
-    if (!t.off || !t.len || !merge_result || !tok_strmap_init(&map, (size_t)cap, NULL, t.off, t.len)) {
+    if (!t.off || !t.len || !merge_result ||
+        !tok_strmap_init(&map, (size_t)cap, NULL, t.off, t.len)) {
         free(t.off);
         free(t.len);
         free(merge_result);
@@ -175,7 +176,8 @@ static bpe_bigram heap_pop(tok_scratch *s) {
 
 static void try_bigram(const tok_vocab *v, tok_scratch *s, int32_t left, int32_t right) {
     if (left < 0 || right < 0) return;
-    const tok_pairslot *rule = tok_pairmap_find(&v->bpe_merges, pair_key(s->sym[left], s->sym[right]));
+    const tok_pairslot *rule =
+        tok_pairmap_find(&v->bpe_merges, pair_key(s->sym[left], s->sym[right]));
     if (!rule) return;
     bpe_bigram b = {rule->a, left, right, rule->b, s->len[left] + s->len[right]};
     heap_push(s, b);
@@ -197,7 +199,8 @@ static void emit_symbol(const tok_vocab *v, int32_t symbol, tok_out *o) {
 }
 
 /* Merges one word of n bytes (its canonical UTF-8). */
-static void encode_word(const tok_vocab *v, const uint8_t *word, size_t n, tok_scratch *s, tok_out *o) {
+static void encode_word(const tok_vocab *v, const uint8_t *word, size_t n, tok_scratch *s,
+                        tok_out *o) {
     if (v->ignore_merges) {
         /* A word that is a token as a whole is taken as it is. */
         size_t bl = 0;
@@ -225,7 +228,8 @@ static void encode_word(const tok_vocab *v, const uint8_t *word, size_t n, tok_s
     for (size_t i = 1; i < n; i++) try_bigram(v, s, (int32_t)i - 1, (int32_t)i);
     while (s->heap_n > 0 && !s->out_of_memory) {
         bpe_bigram b = heap_pop(s);
-        if (s->len[b.left] == 0 || s->len[b.right] == 0 || s->len[b.left] + s->len[b.right] != b.size)
+        if (s->len[b.left] == 0 || s->len[b.right] == 0 ||
+            s->len[b.left] + s->len[b.right] != b.size)
             continue;
         s->sym[b.left] = b.merged;
         s->len[b.left] += s->len[b.right];
@@ -269,7 +273,8 @@ static bool on_word(void *user, size_t start, size_t end) {
     return !w->s->out_of_memory && !w->o->out_of_memory;
 }
 
-void tok_bpe_encode(const tok_vocab *v, const uint8_t *text, size_t len, tok_scratch *s, tok_out *o) {
+void tok_bpe_encode(const tok_vocab *v, const uint8_t *text, size_t len, tok_scratch *s,
+                    tok_out *o) {
     word_ctx w = {v, text, len, s, o};
     pretokenize(v->pretok->family, text, len, on_word, &w);
 }

@@ -28,12 +28,16 @@
 
 /* ---- the families ---- */
 
-#define RUN(c) {SPLIT_RUN, (c), false, false}
-#define RUN_AFTER_SPACE(c) {SPLIT_RUN, (c), true, false}
-#define SINGLE(c) {SPLIT_RUN, (c), false, true}
+#define RUN(c)                                                                                     \
+    { SPLIT_RUN, (c), false, false }
+#define RUN_AFTER_SPACE(c)                                                                         \
+    { SPLIT_RUN, (c), true, false }
+#define SINGLE(c)                                                                                  \
+    { SPLIT_RUN, (c), false, true }
 
 static const pretok_family family_gpt2 = {"gpt-2", 1, {{SPLIT_GPT2, CLASS_NONE, false, false}}};
-static const pretok_family family_llama3 = {"llama3", 1, {{SPLIT_LLAMA3, CLASS_NONE, false, false}}};
+static const pretok_family family_llama3 = {
+    "llama3", 1, {{SPLIT_LLAMA3, CLASS_NONE, false, false}}};
 static const pretok_family family_qwen2 = {"qwen2", 1, {{SPLIT_QWEN2, CLASS_NONE, false, false}}};
 static const pretok_family family_starcoder = {
     "starcoder", 2, {SINGLE(CLASS_NUMBER), {SPLIT_GPT2, CLASS_NONE, false, false}}};
@@ -48,18 +52,19 @@ static const pretok_family family_default = {"default",
                                               {SPLIT_GPT2, CLASS_NONE, false, false},
                                               RUN(CLASS_NUMBER),
                                               {SPLIT_DIGITS3, CLASS_NONE, false, false}}};
-static const pretok_family family_deepseek_coder = {"deepseek-coder",
-                                                    5,
-                                                    {SINGLE(CLASS_NEWLINE),
-                                                     RUN_AFTER_SPACE(CLASS_LETTER),
-                                                     RUN_AFTER_SPACE(CLASS_PUNCTUATION),
-                                                     RUN(CLASS_CJK), SINGLE(CLASS_NUMBER)}};
-static const pretok_family family_deepseek_llm = {
-    "deepseek-llm",
-    6,
-    {SINGLE(CLASS_NEWLINE), RUN_AFTER_SPACE(CLASS_DEEPSEEK_LETTER),
-     RUN_AFTER_SPACE(CLASS_DEEPSEEK_PUNCT), {SPLIT_TRAILING_SPACE, CLASS_NONE, false, false},
-     RUN(CLASS_CJK), RUN(CLASS_NUMBER)}};
+static const pretok_family family_deepseek_coder = {
+    "deepseek-coder",
+    5,
+    {SINGLE(CLASS_NEWLINE), RUN_AFTER_SPACE(CLASS_LETTER), RUN_AFTER_SPACE(CLASS_PUNCTUATION),
+     RUN(CLASS_CJK), SINGLE(CLASS_NUMBER)}};
+static const pretok_family family_deepseek_llm = {"deepseek-llm",
+                                                  6,
+                                                  {SINGLE(CLASS_NEWLINE),
+                                                   RUN_AFTER_SPACE(CLASS_DEEPSEEK_LETTER),
+                                                   RUN_AFTER_SPACE(CLASS_DEEPSEEK_PUNCT),
+                                                   {SPLIT_TRAILING_SPACE, CLASS_NONE, false, false},
+                                                   RUN(CLASS_CJK),
+                                                   RUN(CLASS_NUMBER)}};
 
 /* Names and the flags llama.cpp attaches to them (ignore_merges, add_bos,
  * clean_spaces, no_bos). Names that share a family share its split rules. */
@@ -182,16 +187,20 @@ static const cp_range deepseek_letters[] = {
 
 /* [!-/:-~！-／：-～‘-‟　-。] */
 static const cp_range deepseek_punct[] = {
-    {0x21, 0x2F}, {0x3A, 0x7E}, {0xFF01, 0xFF0F}, {0xFF1A, 0xFF5E}, {0x2018, 0x201F}, {0x3000, 0x3002},
+    {0x21, 0x2F},     {0x3A, 0x7E},     {0xFF01, 0xFF0F},
+    {0xFF1A, 0xFF5E}, {0x2018, 0x201F}, {0x3000, 0x3002},
 };
 
 static bool in_ranges(const cp_range *r, size_t n, uint32_t cp) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        if (cp < r[mid].first) hi = mid;
-        else if (cp > r[mid].last) lo = mid + 1;
-        else return true;
+        if (cp < r[mid].first)
+            hi = mid;
+        else if (cp > r[mid].last)
+            lo = mid + 1;
+        else
+            return true;
     }
     return false;
 }
@@ -206,22 +215,28 @@ static bool class_has(char_class cls, uint32_t cp, unsigned flags) {
     /* Explicit ranges see white space as \v (see the top of the file). */
     bool space = (flags & TOK_UCP_WHITESPACE) != 0;
     switch (cls) {
-    case CLASS_NUMBER: return (flags & TOK_UCP_NUMBER) != 0;
-    case CLASS_LETTER: return (flags & TOK_UCP_LETTER) != 0;
-    case CLASS_PUNCTUATION: return (flags & TOK_UCP_PUNCTUATION) != 0;
+    case CLASS_NUMBER:
+        return (flags & TOK_UCP_NUMBER) != 0;
+    case CLASS_LETTER:
+        return (flags & TOK_UCP_LETTER) != 0;
+    case CLASS_PUNCTUATION:
+        return (flags & TOK_UCP_PUNCTUATION) != 0;
     case CLASS_PUNCT_FALCON:
         return (flags & TOK_UCP_PUNCTUATION) || (cp < 0x80 && cp && strchr("$+<=>^~|`", (int)cp));
     case CLASS_PUNCT_DEFAULT:
         return (flags & TOK_UCP_PUNCTUATION) || (cp < 0x80 && cp && strchr("$+<=>^~|", (int)cp));
-    case CLASS_NEWLINE: return cp == '\r' || cp == '\n';
-    case CLASS_CJK: return !space && ((cp >= 0x0800 && cp <= 0x9FA5) || (cp >= 0xAC00 && cp <= 0xD7FF));
+    case CLASS_NEWLINE:
+        return cp == '\r' || cp == '\n';
+    case CLASS_CJK:
+        return !space && ((cp >= 0x0800 && cp <= 0x9FA5) || (cp >= 0xAC00 && cp <= 0xD7FF));
     case CLASS_DEEPSEEK_LETTER:
-        return !space &&
-               in_ranges(deepseek_letters, sizeof deepseek_letters / sizeof deepseek_letters[0], cp);
+        return !space && in_ranges(deepseek_letters,
+                                   sizeof deepseek_letters / sizeof deepseek_letters[0], cp);
     case CLASS_DEEPSEEK_PUNCT:
-        return !space &&
-               in_unsorted_ranges(deepseek_punct, sizeof deepseek_punct / sizeof deepseek_punct[0], cp);
-    case CLASS_NONE: break;
+        return !space && in_unsorted_ranges(deepseek_punct,
+                                            sizeof deepseek_punct / sizeof deepseek_punct[0], cp);
+    case CLASS_NONE:
+        break;
     }
     return false;
 }
@@ -287,14 +302,16 @@ static size_t contraction_end(const split_ctx *c, cp_info apostrophe, size_t end
     if (a.next >= end) return 0;
     cp_info b = cp_at(c, a.next, end);
     uint32_t b_cp = fold ? ascii_lower(b.cp) : b.cp;
-    if ((a_cp == 'r' && b_cp == 'e') || (a_cp == 'v' && b_cp == 'e') || (a_cp == 'l' && b_cp == 'l'))
+    if ((a_cp == 'r' && b_cp == 'e') || (a_cp == 'v' && b_cp == 'e') ||
+        (a_cp == 'l' && b_cp == 'l'))
         return b.next;
     return 0;
 }
 
 #define LNW (TOK_UCP_LETTER | TOK_UCP_NUMBER | TOK_UCP_WHITESPACE)
 
-/* llama.cpp's fast path for 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S) */
+/* llama.cpp's fast path for 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)
+ */
 static bool split_gpt2(split_ctx *c, int level, size_t start, size_t end) {
     size_t pos = start;
     while (pos < end) {
@@ -315,8 +332,10 @@ static bool split_gpt2(split_ctx *c, int level, size_t start, size_t end) {
             body_flags = cp_at(c, body, end).flags;
         }
         unsigned want = 0;
-        if (body_flags & TOK_UCP_LETTER) want = TOK_UCP_LETTER;
-        else if (body_flags & TOK_UCP_NUMBER) want = TOK_UCP_NUMBER;
+        if (body_flags & TOK_UCP_LETTER)
+            want = TOK_UCP_LETTER;
+        else if (body_flags & TOK_UCP_NUMBER)
+            want = TOK_UCP_NUMBER;
         if (want) {
             size_t q = body;
             for (cp_info x = cp_at(c, q, end); x.flags & want; x = cp_at(c, q, end)) q = x.next;
@@ -357,9 +376,9 @@ static bool split_gpt2(split_ctx *c, int level, size_t start, size_t end) {
 }
 
 /* llama.cpp's fast path for the llama-3 pattern
- * (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
- * Qwen2's pattern is the same with single digits; std::regex and this
- * procedure agree on it, so it runs here too with max_digits = 1. */
+ * (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+ * ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ Qwen2's pattern is the same with single digits;
+ * std::regex and this procedure agree on it, so it runs here too with max_digits = 1. */
 static bool split_llama3(split_ctx *c, int level, size_t start, size_t end, int max_digits) {
     size_t pos = start;
     while (pos < end) {
@@ -455,8 +474,10 @@ static bool split_run(split_ctx *c, int level, size_t start, size_t end, const p
         size_t body;
         if (s->space_lead && (cur.flags & TOK_UCP_WHITESPACE)) {
             cp_info nx = cp_at(c, cur.next, end);
-            if (nx.next > cur.next && class_has(s->cls, nx.cp, nx.flags)) body = cur.next;
-            else if (class_has(s->cls, cur.cp, cur.flags)) body = pos;
+            if (nx.next > cur.next && class_has(s->cls, nx.cp, nx.flags))
+                body = cur.next;
+            else if (class_has(s->cls, cur.cp, cur.flags))
+                body = pos;
             else {
                 pos = cur.next;
                 continue;
@@ -519,12 +540,18 @@ static bool split_trailing_space(split_ctx *c, int level, size_t start, size_t e
 static bool split_piece(split_ctx *c, int level, size_t start, size_t end) {
     const pretok_split *s = &c->family->splits[level];
     switch (s->kind) {
-    case SPLIT_GPT2: return split_gpt2(c, level, start, end);
-    case SPLIT_LLAMA3: return split_llama3(c, level, start, end, 3);
-    case SPLIT_QWEN2: return split_llama3(c, level, start, end, 1);
-    case SPLIT_RUN: return split_run(c, level, start, end, s);
-    case SPLIT_DIGITS3: return split_digits3(c, level, start, end);
-    case SPLIT_TRAILING_SPACE: return split_trailing_space(c, level, start, end);
+    case SPLIT_GPT2:
+        return split_gpt2(c, level, start, end);
+    case SPLIT_LLAMA3:
+        return split_llama3(c, level, start, end, 3);
+    case SPLIT_QWEN2:
+        return split_llama3(c, level, start, end, 1);
+    case SPLIT_RUN:
+        return split_run(c, level, start, end, s);
+    case SPLIT_DIGITS3:
+        return split_digits3(c, level, start, end);
+    case SPLIT_TRAILING_SPACE:
+        return split_trailing_space(c, level, start, end);
     }
     return false;
 }

@@ -18,11 +18,12 @@
 #include <stdint.h>
 
 typedef enum {
-    SPLIT_GPT2,           /* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S) */
-    SPLIT_LLAMA3,         /* (?i:'s|...)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
-    SPLIT_QWEN2,          /* the same with \p{N} instead of \p{N}{1,3} */
-    SPLIT_RUN,            /* \s?C+, C+ or C for one character class C */
-    SPLIT_DIGITS3,        /* [0-9][0-9][0-9] */
+    SPLIT_GPT2,    /* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S) */
+    SPLIT_LLAMA3,  /* (?i:'s|...)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+                      ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+    SPLIT_QWEN2,   /* the same with \p{N} instead of \p{N}{1,3} */
+    SPLIT_RUN,     /* \s?C+, C+ or C for one character class C */
+    SPLIT_DIGITS3, /* [0-9][0-9][0-9] */
     SPLIT_TRAILING_SPACE, /* \s+$ */
 } split_kind;
 

@@ -179,7 +179,8 @@ static void merge_segment(const tok_vocab *v, const uint8_t *text, size_t start,
     while (s->heap_n > 0 && !s->out_of_memory) {
         spm_bigram b = heap_pop(s);
         /* Stale when either side has merged since it was queued. */
-        if (s->len[b.left] == 0 || s->len[b.right] == 0 || s->len[b.left] + s->len[b.right] != b.size)
+        if (s->len[b.left] == 0 || s->len[b.right] == 0 ||
+            s->len[b.left] + s->len[b.right] != b.size)
             continue;
         s->len[b.left] += s->len[b.right];
         s->len[b.right] = 0;
@@ -192,7 +193,8 @@ static void merge_segment(const tok_vocab *v, const uint8_t *text, size_t start,
     for (int32_t i = 0; i != -1; i = s->next[i]) emit_symbol(v, seg, s, i, o);
 }
 
-void tok_spm_encode(const tok_vocab *v, const uint8_t *text, size_t len, tok_scratch *s, tok_out *o) {
+void tok_spm_encode(const tok_vocab *v, const uint8_t *text, size_t len, tok_scratch *s,
+                    tok_out *o) {
     size_t seg_start = 0, pos = 0;
     bool prev_clean = false;
     uint32_t prev_packed = 0;

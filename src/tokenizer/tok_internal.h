@@ -118,13 +118,13 @@ struct tok_vocab {
 
     /* Byte-level BPE works on interned symbols: every text a merge can
      * produce (the 256 byte characters and the result of each merge rule). */
-    int32_t bpe_byte_symbol[256];        /* symbol of each byte's character */
-    int32_t bpe_single_byte_token[256];  /* token whose text is that one byte */
+    int32_t bpe_byte_symbol[256];       /* symbol of each byte's character */
+    int32_t bpe_single_byte_token[256]; /* token whose text is that one byte */
     int32_t n_bpe_symbols;
     char *bpe_symbol_arena;
     uint32_t *bpe_symbol_off, *bpe_symbol_len;
-    int32_t *bpe_symbol_token;           /* token with the symbol's text, or -1 */
-    tok_pairmap bpe_merges;              /* (left, right) -> (rank, merged symbol) */
+    int32_t *bpe_symbol_token; /* token with the symbol's text, or -1 */
+    tok_pairmap bpe_merges;    /* (left, right) -> (rank, merged symbol) */
 };
 
 /* ---- encoding internals ---- */
@@ -169,9 +169,11 @@ void tok_scratch_free(tok_scratch *s);
 
 /* Appends the tokens of one SentencePiece fragment (already escaped: spaces
  * written as U+2581). */
-void tok_spm_encode(const tok_vocab *v, const uint8_t *text, size_t len, tok_scratch *s, tok_out *o);
+void tok_spm_encode(const tok_vocab *v, const uint8_t *text, size_t len, tok_scratch *s,
+                    tok_out *o);
 /* Appends the tokens of one byte-level BPE fragment (raw text). */
-void tok_bpe_encode(const tok_vocab *v, const uint8_t *text, size_t len, tok_scratch *s, tok_out *o);
+void tok_bpe_encode(const tok_vocab *v, const uint8_t *text, size_t len, tok_scratch *s,
+                    tok_out *o);
 
 /* Vocabulary tables the encoders need, built by tok_load. */
 ql_status tok_spm_prepare(tok_vocab *v, ql_error *err);

@@ -136,7 +136,8 @@ static bool partition(const tok_vocab *v, const uint8_t *text, size_t len, bool 
     if (fragment_new(l, -1, 0, len) < 0) return false;
     /* Worth it once searching would read the text many times over. */
     byte_pair_set *pairs = NULL;
-    if (len >= 4096 && v->n_specials >= 8 && (pairs = malloc(sizeof *pairs))) byte_pairs_of(text, len, pairs);
+    if (len >= 4096 && v->n_specials >= 8 && (pairs = malloc(sizeof *pairs)))
+        byte_pairs_of(text, len, pairs);
     for (int32_t k = 0; k < v->n_specials; k++) {
         int32_t id = v->specials[k];
         unsigned attr = v->attr[id];
@@ -235,7 +236,8 @@ ql_status tok_encode(const tok_vocab *v, const char *text, size_t len, bool add_
             tok_out_push(&o, fr->token);
             prev_special = true;
         } else if (v->model == TOK_MODEL_SPM) {
-            encode_spm_fragment(v, t + fr->off, fr->len, v->add_space_prefix && prev_special, &s, &o);
+            encode_spm_fragment(v, t + fr->off, fr->len, v->add_space_prefix && prev_special, &s,
+                                &o);
             prev_special = false;
         } else {
             tok_bpe_encode(v, t + fr->off, fr->len, &s, &o);

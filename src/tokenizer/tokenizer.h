@@ -48,9 +48,9 @@ tok_model tok_model_kind(const tok_vocab *vocab);
 const char *tok_model_name(const tok_vocab *vocab); /* "llama" or "gpt2" */
 const char *tok_pre_name(const tok_vocab *vocab);   /* tokenizer.ggml.pre; "" for SentencePiece */
 int32_t tok_n_vocab(const tok_vocab *vocab);
-int32_t tok_bos(const tok_vocab *vocab); /* -1 if the vocabulary has none */
-int32_t tok_eos(const tok_vocab *vocab); /* -1 if none */
-int32_t tok_unk(const tok_vocab *vocab); /* -1 if none */
+int32_t tok_bos(const tok_vocab *vocab);  /* -1 if the vocabulary has none */
+int32_t tok_eos(const tok_vocab *vocab);  /* -1 if none */
+int32_t tok_unk(const tok_vocab *vocab);  /* -1 if none */
 bool tok_add_bos(const tok_vocab *vocab); /* does encoding with add_special prepend BOS? */
 bool tok_add_eos(const tok_vocab *vocab); /* ... and append EOS? */
 unsigned tok_token_attr(const tok_vocab *vocab, int32_t id); /* 0 for an id out of range */

@@ -14,15 +14,15 @@
  * White_Space property. The bit values mirror llama.cpp's flag layout so the
  * generated table reads the same way. */
 enum {
-    TOK_UCP_UNDEFINED = 0x001, /* unassigned (Cn) or beyond U+10FFFF */
-    TOK_UCP_NUMBER = 0x002,    /* \p{N} */
-    TOK_UCP_LETTER = 0x004,    /* \p{L} */
-    TOK_UCP_SEPARATOR = 0x008, /* \p{Z} */
-    TOK_UCP_MARK = 0x010,      /* \p{M} */
+    TOK_UCP_UNDEFINED = 0x001,   /* unassigned (Cn) or beyond U+10FFFF */
+    TOK_UCP_NUMBER = 0x002,      /* \p{N} */
+    TOK_UCP_LETTER = 0x004,      /* \p{L} */
+    TOK_UCP_SEPARATOR = 0x008,   /* \p{Z} */
+    TOK_UCP_MARK = 0x010,        /* \p{M} */
     TOK_UCP_PUNCTUATION = 0x020, /* \p{P} */
-    TOK_UCP_SYMBOL = 0x040,    /* \p{S} */
-    TOK_UCP_CONTROL = 0x080,   /* \p{C} except Cn */
-    TOK_UCP_WHITESPACE = 0x100 /* White_Space, what the split patterns call \s */
+    TOK_UCP_SYMBOL = 0x040,      /* \p{S} */
+    TOK_UCP_CONTROL = 0x080,     /* \p{C} except Cn */
+    TOK_UCP_WHITESPACE = 0x100   /* White_Space, what the split patterns call \s */
 };
 
 typedef struct {
@@ -47,8 +47,7 @@ static inline unsigned tok_ucp_flags(uint32_t cp) {
 /* Length of a UTF-8 sequence judged by its first byte alone (continuation
  * bytes count as 1), which is how SentencePiece splits text into symbols. */
 static inline size_t tok_utf8_lead_len(uint8_t b) {
-    static const uint8_t len_of_high_nibble[16] = {1, 1, 1, 1, 1, 1, 1, 1,
-                                                   1, 1, 1, 1, 2, 2, 3, 4};
+    static const uint8_t len_of_high_nibble[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
     return len_of_high_nibble[b >> 4];
 }
 

@@ -27,13 +27,20 @@ enum {
 
 static unsigned attr_of_type(int64_t type) {
     switch (type) {
-    case TYPE_UNKNOWN: return TOK_ATTR_UNKNOWN;
-    case TYPE_UNUSED: return TOK_ATTR_UNUSED;
-    case TYPE_NORMAL: return TOK_ATTR_NORMAL;
-    case TYPE_CONTROL: return TOK_ATTR_CONTROL;
-    case TYPE_USER_DEFINED: return TOK_ATTR_USER_DEFINED;
-    case TYPE_BYTE: return TOK_ATTR_BYTE;
-    default: return 0;
+    case TYPE_UNKNOWN:
+        return TOK_ATTR_UNKNOWN;
+    case TYPE_UNUSED:
+        return TOK_ATTR_UNUSED;
+    case TYPE_NORMAL:
+        return TOK_ATTR_NORMAL;
+    case TYPE_CONTROL:
+        return TOK_ATTR_CONTROL;
+    case TYPE_USER_DEFINED:
+        return TOK_ATTR_USER_DEFINED;
+    case TYPE_BYTE:
+        return TOK_ATTR_BYTE;
+    default:
+        return 0;
     }
 }
 
@@ -61,12 +68,14 @@ static ql_status read_tokens(tok_vocab *v, const gguf_file *f, ql_error *err) {
 
     const gguf_value *scores = gguf_get_arr(f, "tokenizer.ggml.scores");
     if (gguf_find(f, "tokenizer.ggml.scores") &&
-        (!scores || (scores->arr.elem_type != GGUF_TYPE_FLOAT32 &&
-                     scores->arr.elem_type != GGUF_TYPE_INT32)))
-        return ql_fail(err, QL_ERR_FORMAT, "tokenizer.ggml.scores is not an array of float32 or int32");
+        (!scores ||
+         (scores->arr.elem_type != GGUF_TYPE_FLOAT32 && scores->arr.elem_type != GGUF_TYPE_INT32)))
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "tokenizer.ggml.scores is not an array of float32 or int32");
     if (scores && scores->arr.n < (uint64_t)n)
-        return ql_fail(err, QL_ERR_FORMAT, "tokenizer.ggml.scores has %" PRIu64 " entries for %d tokens",
-                       scores->arr.n, n);
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "tokenizer.ggml.scores has %" PRIu64 " entries for %d tokens", scores->arr.n,
+                       n);
     const gguf_value *types = gguf_get_arr(f, "tokenizer.ggml.token_type");
     if (gguf_find(f, "tokenizer.ggml.token_type") &&
         (!types || types->arr.elem_type != GGUF_TYPE_INT32))
@@ -129,7 +138,8 @@ static ql_status read_tokens(tok_vocab *v, const gguf_file *f, ql_error *err) {
     for (int32_t i = 0; i < n; i++) {
         int32_t other = tok_strmap_add(&v->token_by_text, i);
         if (other >= 0)
-            return ql_fail(err, QL_ERR_FORMAT, "duplicate token in vocabulary: '%.*s' has ids %d and %d",
+            return ql_fail(err, QL_ERR_FORMAT,
+                           "duplicate token in vocabulary: '%.*s' has ids %d and %d",
                            (int)(v->text_len[i] > 64 ? 64 : v->text_len[i]),
                            v->text_arena + v->text_off[i], other, i);
     }
@@ -177,30 +187,81 @@ static void read_special_ids(tok_vocab *v, const gguf_file *f, other_ids *o) {
 
 #define END_OF_LIST NULL
 
-static const char *const eot_texts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-    "<EOT>", "_<EOT>", "[EOT]", "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
-    "<end_of_utterance>", END_OF_LIST};
+static const char *const eot_texts[] = {"<|eot_id|>",
+                                        "<|im_end|>",
+                                        "<|end|>",
+                                        "<end_of_turn>",
+                                        "<|endoftext|>",
+                                        "<|end_of_text|>",
+                                        "<EOT>",
+                                        "_<EOT>",
+                                        "[EOT]",
+                                        "<\xEF\xBD\x9C"
+                                        "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+                                        "<end_of_utterance>",
+                                        END_OF_LIST};
 static const char *const eom_texts[] = {"<|eom_id|>", END_OF_LIST};
-static const char *const fim_pre_texts[] = {
-    "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "begin\xEF\xBD\x9C>",
-    "<PRE>", "\xE2\x96\x81<PRE>", "<|code_prefix|>", "<|prefix|>", END_OF_LIST};
-static const char *const fim_suf_texts[] = {
-    "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81hole\xEF\xBD\x9C>",
-    "<SUF>", "\xE2\x96\x81<SUF>", "<|code_suffix|>", "<|suffix|>", END_OF_LIST};
-static const char *const fim_mid_texts[] = {
-    "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "end\xEF\xBD\x9C>",
-    "<MID>", "\xE2\x96\x81<MID>", "<|code_middle|>", "<|middle|>", END_OF_LIST};
-static const char *const fim_pad_texts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", "[PAD]",
+static const char *const fim_pre_texts[] = {"<|fim_prefix|>",
+                                            "<fim-prefix>",
+                                            "<fim_prefix>",
+                                            "<\xEF\xBD\x9C"
+                                            "fim\xE2\x96\x81"
+                                            "begin\xEF\xBD\x9C>",
+                                            "<PRE>",
+                                            "\xE2\x96\x81<PRE>",
+                                            "<|code_prefix|>",
+                                            "<|prefix|>",
                                             END_OF_LIST};
-static const char *const fim_rep_texts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>",
-                                            "<reponame>", END_OF_LIST};
+static const char *const fim_suf_texts[] = {"<|fim_suffix|>",
+                                            "<fim-suffix>",
+                                            "<fim_suffix>",
+                                            "<\xEF\xBD\x9C"
+                                            "fim\xE2\x96\x81hole\xEF\xBD\x9C>",
+                                            "<SUF>",
+                                            "\xE2\x96\x81<SUF>",
+                                            "<|code_suffix|>",
+                                            "<|suffix|>",
+                                            END_OF_LIST};
+static const char *const fim_mid_texts[] = {"<|fim_middle|>",
+                                            "<fim-middle>",
+                                            "<fim_middle>",
+                                            "<\xEF\xBD\x9C"
+                                            "fim\xE2\x96\x81"
+                                            "end\xEF\xBD\x9C>",
+                                            "<MID>",
+                                            "\xE2\x96\x81<MID>",
+                                            "<|code_middle|>",
+                                            "<|middle|>",
+                                            END_OF_LIST};
+static const char *const fim_pad_texts[] = {"<|fim_pad|>", "<fim-pad>", "<fim_pad>",
+                                            "<PAD>",       "[PAD]",     END_OF_LIST};
+static const char *const fim_rep_texts[] = {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>",
+                                            "<REPO>",       "<reponame>",    END_OF_LIST};
 static const char *const fim_sep_texts[] = {"<|file_sep|>", END_OF_LIST};
-static const char *const eog_texts[] = {
-    "<|eot_id|>", "<|im_end|>", "<|end|>", "<|return|>", "<|call|>", "<|flush|>", "<|calls|>",
-    "<end_of_turn>", "<|endoftext|>", "</s>", "<|eom_id|>", "<EOT>", "_<EOT>", "[EOT]", "[EOS]",
-    "<|end_of_text|>", "<end_of_utterance>", "<eos>", "<turn|>", "<|tool_response>",
-    "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>", "[e~[", END_OF_LIST};
+static const char *const eog_texts[] = {"<|eot_id|>",
+                                        "<|im_end|>",
+                                        "<|end|>",
+                                        "<|return|>",
+                                        "<|call|>",
+                                        "<|flush|>",
+                                        "<|calls|>",
+                                        "<end_of_turn>",
+                                        "<|endoftext|>",
+                                        "</s>",
+                                        "<|eom_id|>",
+                                        "<EOT>",
+                                        "_<EOT>",
+                                        "[EOT]",
+                                        "[EOS]",
+                                        "<|end_of_text|>",
+                                        "<end_of_utterance>",
+                                        "<eos>",
+                                        "<turn|>",
+                                        "<|tool_response>",
+                                        "<\xEF\xBD\x9C"
+                                        "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+                                        "[e~[",
+                                        END_OF_LIST};
 
 /* When a role (end of turn, fill-in-the-middle prefix, ...) has no id in the
  * GGUF, the token spelled like one of these becomes it and a control token.
@@ -276,14 +337,17 @@ static void infer_attributes(tok_vocab *v, other_ids *o) {
     /* o200k_harmony and solar-open: "<|end|>" separates messages there and is
      * an ordinary user-defined token. */
     bool has_return = id_set_find_text(v, &eog, "<|return|>") >= 0;
-    bool has_call = id_set_find_text(v, &eog, "<|call|>") >= 0 || id_set_find_text(v, &eog, "<|calls|>") >= 0;
+    bool has_call =
+        id_set_find_text(v, &eog, "<|call|>") >= 0 || id_set_find_text(v, &eog, "<|calls|>") >= 0;
     bool has_flush = id_set_find_text(v, &eog, "<|flush|>") >= 0;
     int32_t end_id = id_set_find_text(v, &eog, "<|end|>");
-    if (end_id >= 0 && has_call && (has_return || has_flush)) v->attr[end_id] = TOK_ATTR_USER_DEFINED;
+    if (end_id >= 0 && has_call && (has_return || has_flush))
+        v->attr[end_id] = TOK_ATTR_USER_DEFINED;
 
     /* gemma4 and paddleocr: "</s>" is an ordinary token next to "<|tool_response>". */
     int32_t s_id = id_set_find_text(v, &eog, "</s>");
-    if (s_id >= 0 && id_set_find_text(v, &eog, "<|tool_response>") >= 0) v->attr[s_id] = TOK_ATTR_NORMAL;
+    if (s_id >= 0 && id_set_find_text(v, &eog, "<|tool_response>") >= 0)
+        v->attr[s_id] = TOK_ATTR_NORMAL;
 }
 
 /* ---- the special token cache ---- */
@@ -341,7 +405,8 @@ static size_t decode_byte_level(const uint8_t *text, size_t n, uint8_t *out) {
             size_t ul = tok_utf8_encode(cp, u);
             char buf[32];
             int k = snprintf(buf, sizeof buf, "[UNK_BYTE_0x");
-            for (size_t j = 0; j < ul; j++) k += snprintf(buf + k, sizeof buf - (size_t)k, "%02x", u[j]);
+            for (size_t j = 0; j < ul; j++)
+                k += snprintf(buf + k, sizeof buf - (size_t)k, "%02x", u[j]);
             if (out) memcpy(out + w, buf, (size_t)k);
             w += (size_t)k;
             if (out) memcpy(out + w, text, n);
@@ -423,8 +488,10 @@ static bool contains(const char *haystack, const char *needle) {
 static void set_attr_by_text(tok_vocab *v, const char *text, unsigned attr, bool on) {
     int32_t id = find_text(v, text);
     if (id < 0) return;
-    if (on) v->attr[id] |= attr;
-    else v->attr[id] &= ~attr;
+    if (on)
+        v->attr[id] |= attr;
+    else
+        v->attr[id] &= ~attr;
 }
 
 static void apply_model_attributes(tok_vocab *v, const gguf_file *f) {
@@ -490,15 +557,17 @@ static ql_status load(tok_vocab *v, const gguf_file *f, ql_error *err) {
         } else if (!gguf_get_str(f, "tokenizer.ggml.pre", &pre)) {
             return ql_fail(err, QL_ERR_FORMAT, "tokenizer.ggml.pre is not a string");
         } else if (pre.len >= sizeof v->pre_name) {
-            return ql_fail(err, QL_ERR_UNSUPPORTED, "pre-tokenizer '%.*s...' is not supported (supported: %s)",
-                           40, pre.ptr, pretok_names());
+            return ql_fail(err, QL_ERR_UNSUPPORTED,
+                           "pre-tokenizer '%.*s...' is not supported (supported: %s)", 40, pre.ptr,
+                           pretok_names());
         } else {
             gguf_str_copy(pre, v->pre_name, sizeof v->pre_name);
         }
         v->pretok = pretok_find(v->pre_name);
         if (!v->pretok)
-            return ql_fail(err, QL_ERR_UNSUPPORTED, "pre-tokenizer '%s' is not supported (supported: %s)",
-                           v->pre_name, pretok_names());
+            return ql_fail(err, QL_ERR_UNSUPPORTED,
+                           "pre-tokenizer '%s' is not supported (supported: %s)", v->pre_name,
+                           pretok_names());
         v->ignore_merges = v->pretok->ignore_merges;
         v->add_bos = v->pretok->add_bos;
         v->clean_spaces = v->pretok->clean_spaces;
@@ -519,11 +588,13 @@ static ql_status load(tok_vocab *v, const gguf_file *f, ql_error *err) {
     if (gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &flag)) v->add_bos = flag;
     if (gguf_get_bool(f, "tokenizer.ggml.add_eos_token", &flag)) v->add_eos = flag;
     if (v->add_bos && v->bos < 0)
-        return ql_fail(err, QL_ERR_FORMAT,
-                       "tokenizer.ggml.add_bos_token is true, but tokenizer.ggml.bos_token_id is not set");
+        return ql_fail(
+            err, QL_ERR_FORMAT,
+            "tokenizer.ggml.add_bos_token is true, but tokenizer.ggml.bos_token_id is not set");
     if (v->add_eos && v->eos < 0)
-        return ql_fail(err, QL_ERR_FORMAT,
-                       "tokenizer.ggml.add_eos_token is true, but tokenizer.ggml.eos_token_id is not set");
+        return ql_fail(
+            err, QL_ERR_FORMAT,
+            "tokenizer.ggml.add_eos_token is true, but tokenizer.ggml.eos_token_id is not set");
 
     infer_attributes(v, &o);
     if ((st = build_special_cache(v, err))) return st;
