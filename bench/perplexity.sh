@@ -9,8 +9,8 @@
 #   QUICK=1 limits to -c 512 and the Q4_1 file; CALLGRIND=0 skips instruction counts.
 #   LLAMA_PERPLEXITY=/path/to/llama-perplexity adds llama.cpp's throughput for
 #   the same model, text, context, cache types and threads (its defaults
-#   otherwise: weight repacking on, flash attention auto), from its "prompt eval"
-#   timing, and the ratio qlens / llama.cpp. qlens's tokens/s is wall time from
+#   otherwise: weight repacking on, flash attention auto), from its "seconds per
+#   pass", and the ratio qlens / llama.cpp. qlens's tokens/s is wall time from
 #   opening the model to the last score (loading, tokenizing and scoring
 #   included); llama.cpp's counts its graph evaluation only, so the ratio does
 #   not flatter qlens.
@@ -43,10 +43,11 @@ run_one() {
         sed -n 's/.*(\([0-9.]*\) tokens\/s), peak RSS \([0-9.]*\) MiB.*/\1 \2/p'
 }
 
-# run_llama MODEL CTX CACHE THREADS: prints llama.cpp's tokens/s
+# run_llama MODEL CTX CACHE THREADS: prints llama.cpp's tokens/s, the chunk's
+# tokens over its "seconds per pass" (one chunk is one pass with --chunks 1)
 run_llama() {
     "$LLAMA_PERPLEXITY" -m "$1" -f "$TEXT" -c "$2" --chunks 1 -t "$4" -ctk "${3%/*}" -ctv "${3#*/}" 2>&1 |
-        sed -n 's/.*prompt eval time.* \([0-9.]*\) tokens per second.*/\1/p'
+        sed -n 's/.* \([0-9.]*\) seconds per pass.*/\1/p' | awk -v n="$2" '$1 > 0 { printf "%.1f\n", n / $1 }'
 }
 
 median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }

@@ -232,6 +232,35 @@ QL_TEST(kernels_half_arithmetic) {
 
 /* ---- exp, SiLU, softmax sums ---- */
 
+/*
+ * ql_expf_row against the C library's expf, bit for bit, on every 251st float
+ * bit pattern (all signs, exponents, NaN and Inf included), odd row lengths so
+ * the tails are covered. On glibc with FMA the vector form must be the one in
+ * use: that is where the attention's speed comes from.
+ */
+QL_TEST(kernels_expf_row_is_libm_expf) {
+#if defined(__GLIBC__) && defined(__FMA__) && (defined(__AVX2__) || defined(__AVX512F__))
+    CHECK_MSG(ql_expf_row_is_vector(), "glibc with FMA, yet the vector expf disagrees with it");
+#endif
+    enum { ROW = 1021 };
+    float x[ROW], y[ROW];
+    int64_t bad = 0, n = 0;
+    uint64_t u = 7;
+    while (u < (1ull << 32)) {
+        int len = 0;
+        for (; len < ROW && u < (1ull << 32); len++, u += 251) x[len] = ql_bits_f32((uint32_t)u);
+        ql_expf_row(x, y, len);
+        for (int i = 0; i < len; i++, n++) {
+            const float want = expf(x[i]);
+            if (isnan(want) ? !isnan(y[i]) : ql_f32_bits(want) != ql_f32_bits(y[i])) {
+                if (bad++ < 5) printf("expf(%a): libm %a, ql_expf_row %a\n", x[i], want, y[i]);
+            }
+        }
+    }
+    CHECK_MSG(bad == 0, "%lld of %lld values differ from libm's expf", (long long)bad,
+              (long long)n);
+}
+
 QL_TEST(kernels_vexpf) {
     int bad_bits = 0;
     for (int it = 0; it < 20000; it++) {

@@ -345,32 +345,35 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                 const int64_t r = (t - t0) * group + h;
                 const uint8_t *qq = sv->qq + (size_t)r * sv->q_row;
                 float m = sv->mx[r], sum = sv->sum[r];
+                /*
+                 * ggml's one_chunk, key by key: a key above the running max M
+                 * rescales by expf(M - s), any other weighs expf(s - M). The
+                 * max sequence is known once the tile's scores are, so the
+                 * exponentials run as one vector call (libm's bits) and the
+                 * accumulation then replays the keys in order.
+                 */
+                float arg[KT], e[KT];
+                bool raise[KT];
                 for (int64_t i = lo; i < hi; i++) {
                     const uint8_t *krow =
                         p->k + (size_t)(k0 + i) * k_slot + (size_t)g * p->k_row_bytes;
                     float s = key_score(j, krow, qq, sv->row16) * j->scale;
                     if (p->softcap != 0.0f) s = p->softcap * tanhf(s);
-                    float ms = 1.0f, vs = 1.0f;
+                    raise[i] = s > m;
+                    arg[i] = raise[i] ? m - s : s - m;
+                    if (raise[i]) m = s;
+                }
+                ql_expf_row(arg + lo, e + lo, hi - lo);
+                for (int64_t i = lo; i < hi; i++) {
+                    const float ms = raise[i] ? e[i] : 1.0f, vs = raise[i] ? 1.0f : e[i];
                     if (v16) {
-                        if (s > m) {
-                            ms = expf(m - s);
-                            m = s;
-                            scale_f16(sv->acc16 + r * dv, ms, dv);
-                        } else {
-                            vs = expf(s - m);
-                        }
+                        if (raise[i]) scale_f16(sv->acc16 + r * dv, ms, dv);
                         const uint8_t *vrow =
                             p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes;
                         mad_f16(sv->acc16 + r * dv, row_as_f16(p->type_v, vrow, dv, sv->row16), vs,
                                 dv);
                     } else {
-                        if (s > m) {
-                            ms = expf(m - s);
-                            m = s;
-                            scale_f32(sv->acc + r * dv, ms, dv);
-                        } else {
-                            vs = expf(s - m);
-                        }
+                        if (raise[i]) scale_f32(sv->acc + r * dv, ms, dv);
                         mad_f32(sv->acc + r * dv, sv->vt + i * dv, vs, dv);
                     }
                     /* S = S*ms + vs, fused as GCC compiles ggml's line */

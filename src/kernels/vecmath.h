@@ -16,6 +16,7 @@
 #define QL_KERNELS_VECMATH_H
 
 #include <stdint.h>
+#include <stdbool.h>
 
 /*
  * Sum of 16 lanes in the order of _mm512_reduce_add_ps as GCC expands it:
@@ -68,5 +69,18 @@ void ql_swiglu_row_portable(float *g, const float *u, int64_t n);
  * double; a tail of n % 16 uses expf. Returns the double sum.
  */
 double ql_exp_sum(float *p, const float *s, int64_t n, float max);
+
+/*
+ * y[i] = expf(x[i]) with the bits of the C library's expf, several at a time.
+ * llama.cpp's attention over a quantized cache calls libm's expf once per
+ * key. glibc's expf (the FMA variant that x86-64 CPUs with AVX2 get) is a
+ * table-driven computation in double, which this repeats in vectors. The
+ * first call checks the vector form against the library's expf on a spread
+ * of inputs, edges included, and where any differs (another C library or
+ * variant) every later call uses the library's expf instead.
+ */
+void ql_expf_row(const float *x, float *y, int64_t n);
+/* Whether ql_expf_row uses its vector form on this machine (for tests). */
+bool ql_expf_row_is_vector(void);
 
 #endif
