@@ -249,24 +249,24 @@ static void expf_vector_row(const float *x, float *y, int64_t n) {
 }
 
 static bool expf_vector_agrees(void) {
-    static const float edges[] = {0.0f,
-                                  -0.0f,
-                                  1.0f,
-                                  -1.0f,
-                                  88.0f,
-                                  -88.0f,
-                                  EXPF_OVERFLOW,
-                                  nextafterf(EXPF_OVERFLOW, INFINITY),
-                                  EXPF_UNDERFLOW,
-                                  nextafterf(EXPF_UNDERFLOW, -INFINITY),
-                                  EXPF_SUBNORMAL,
-                                  nextafterf(EXPF_SUBNORMAL, -INFINITY),
-                                  INFINITY,
-                                  -INFINITY,
-                                  NAN,
-                                  0x1p-149f,
-                                  -0x1p-149f,
-                                  1e-30f};
+    const float edges[] = {0.0f,
+                           -0.0f,
+                           1.0f,
+                           -1.0f,
+                           88.0f,
+                           -88.0f,
+                           EXPF_OVERFLOW,
+                           nextafterf(EXPF_OVERFLOW, INFINITY),
+                           EXPF_UNDERFLOW,
+                           nextafterf(EXPF_UNDERFLOW, -INFINITY),
+                           EXPF_SUBNORMAL,
+                           nextafterf(EXPF_SUBNORMAL, -INFINITY),
+                           INFINITY,
+                           -INFINITY,
+                           NAN,
+                           0x1p-149f,
+                           -0x1p-149f,
+                           1e-30f};
     enum { N_EDGES = sizeof edges / sizeof edges[0], N = 4096 };
     float x[N], y[N];
     for (int i = 0; i < N; i++) {
