@@ -7,10 +7,12 @@
 # run per weight type. Prints markdown tables.
 # usage: bench/perplexity.sh [RUNS]   (from the repository root)
 #   QUICK=1 limits to -c 512 and the Q4_1 file; CALLGRIND=0 skips instruction counts.
+#   MODELS, CTXS, CACHES and THREADS narrow the matrix (see below).
 #   LLAMA_PERPLEXITY=/path/to/llama-perplexity adds llama.cpp's throughput for
 #   the same model, text, context, cache types and threads (its defaults
 #   otherwise: weight repacking on, flash attention auto), from its "seconds per
-#   pass", and the ratio qlens / llama.cpp. qlens's tokens/s is wall time from
+#   pass", and the ratio qlens / llama.cpp (LLAMA_RUNS runs, default RUNS;
+#   LLAMA_ARGS adds flags, e.g. --no-repack where its repacking fails). qlens's tokens/s is wall time from
 #   opening the model to the last score (loading, tokenizing and scoring
 #   included); llama.cpp's counts its graph evaluation only, so the ratio does
 #   not flatter qlens.
@@ -25,9 +27,15 @@ make -s "$QLENS"
 [ -f "$SRC" ] || { echo "bench/perplexity.sh: error: $SRC not found (run scripts/fetch-models.sh)" >&2; exit 1; }
 mkdir -p "$OUT"
 
-MODELS="Q4_1"
-CTXS="512 4096"
-if [ "${QUICK:-0}" = 1 ]; then CTXS="512"; else MODELS="Q4_1 Q8_0 Q5_K_M Q4_K_M"; fi
+MODELS_DEFAULT="Q4_1 Q8_0 Q5_K_M Q4_K_M"
+CTXS_DEFAULT="512 4096"
+if [ "${QUICK:-0}" = 1 ]; then MODELS_DEFAULT="Q4_1" CTXS_DEFAULT="512"; fi
+# any of these narrows the matrix, e.g. MODELS=Q4_1 CTXS=4096 CACHES="q8_0/q8_0"
+MODELS=${MODELS:-$MODELS_DEFAULT}
+CTXS=${CTXS:-$CTXS_DEFAULT}
+CACHES=${CACHES:-f16/f16 q8_0/q8_0 q4_0/q4_0}
+THREADS=${THREADS:-1 2}
+LLAMA_RUNS=${LLAMA_RUNS:-$RUNS}
 model_path() {
     if [ "$1" = Q4_1 ]; then echo "$SRC"; return; fi
     p=$OUT/SmolLM2-135M-$1.gguf
@@ -46,7 +54,8 @@ run_one() {
 # run_llama MODEL CTX CACHE THREADS: prints llama.cpp's tokens/s, the chunk's
 # tokens over its "seconds per pass" (one chunk is one pass with --chunks 1)
 run_llama() {
-    "$LLAMA_PERPLEXITY" -m "$1" -f "$TEXT" -c "$2" --chunks 1 -t "$4" -ctk "${3%/*}" -ctv "${3#*/}" 2>&1 |
+    # shellcheck disable=SC2086
+    "$LLAMA_PERPLEXITY" ${LLAMA_ARGS:-} -m "$1" -f "$TEXT" -c "$2" --chunks 1 -t "$4" -ctk "${3%/*}" -ctv "${3#*/}" 2>&1 |
         sed -n 's/.* \([0-9.]*\) seconds per pass.*/\1/p' | awk -v n="$2" '$1 > 0 { printf "%.1f\n", n / $1 }'
 }
 
@@ -56,7 +65,7 @@ LLAMA=${LLAMA_PERPLEXITY:-}
 if [ -n "$LLAMA" ]; then
     echo "llama.cpp: $LLAMA"
     echo
-    echo "| weights | -c | cache K/V | threads | qlens tokens/s (median of $RUNS) | llama.cpp tokens/s | qlens / llama.cpp | qlens peak RSS MiB |"
+    echo "| weights | -c | cache K/V | threads | qlens tokens/s (median of $RUNS) | llama.cpp tokens/s (median of $LLAMA_RUNS) | qlens / llama.cpp | qlens peak RSS MiB |"
     echo "|---|---|---|---|---|---|---|---|"
 else
     echo "| weights | -c | cache K/V | threads | tokens/s (median of $RUNS) | peak RSS MiB |"
@@ -65,8 +74,8 @@ fi
 for m in $MODELS; do
     path=$(model_path "$m")
     for c in $CTXS; do
-        for cache in f16/f16 q8_0/q8_0 q4_0/q4_0; do
-            for t in 1 2; do
+        for cache in $CACHES; do
+            for t in $THREADS; do
                 i=0
                 : >"$OUT/runs.txt"
                 while [ "$i" -lt "$RUNS" ]; do
@@ -78,7 +87,7 @@ for m in $MODELS; do
                 if [ -n "$LLAMA" ]; then
                     i=0
                     : >"$OUT/llama.txt"
-                    while [ "$i" -lt "$RUNS" ]; do
+                    while [ "$i" -lt "$LLAMA_RUNS" ]; do
                         run_llama "$path" "$c" "$cache" "$t" >>"$OUT/llama.txt"
                         i=$((i + 1))
                     done

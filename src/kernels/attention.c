@@ -295,6 +295,64 @@ static inline void scale_f16(ql_fp16 *acc, float s, int64_t n) {
     for (int64_t d = np; d < n; d++) acc[d] = ql_fp32_to_fp16(ql_fp16_to_fp32(acc[d]) * s);
 }
 
+/*
+ * The f32 accumulation of a key tile for one query row with the row held in
+ * registers: per key, acc = acc * e (a key that raises the max) then + v, or
+ * acc = fma(v, e, acc) - the operations of scale_f32 and mad_f32 in the same
+ * order, without a store and reload of the row between keys. Head sizes of
+ * 64, 128 and 256; false for others (the caller then goes key by key).
+ */
+#if defined(__AVX512F__)
+#if defined(__clang__)
+#define ACC_UNROLL _Pragma("unroll")
+#else
+#define ACC_UNROLL _Pragma("GCC unroll 16")
+#endif
+#define ACC_TILE(NV)                                                                               \
+    static void acc_tile_##NV(float *acc, const float *vt, int64_t dv, const float *e,             \
+                              const bool *raise, int64_t lo, int64_t hi) {                         \
+        __m512 a[NV];                                                                              \
+        ACC_UNROLL for (int k = 0; k < NV; k++) a[k] = _mm512_loadu_ps(acc + 16 * k);              \
+        for (int64_t i = lo; i < hi; i++) {                                                        \
+            const float *v = vt + i * dv;                                                          \
+            const __m512 w = _mm512_set1_ps(e[i]);                                                 \
+            if (raise[i]) {                                                                        \
+                ACC_UNROLL for (int k = 0; k < NV; k++) a[k] =                                     \
+                    _mm512_add_ps(_mm512_mul_ps(a[k], w), _mm512_loadu_ps(v + 16 * k));            \
+            } else {                                                                               \
+                ACC_UNROLL for (int k = 0; k < NV; k++) a[k] =                                     \
+                    _mm512_fmadd_ps(_mm512_loadu_ps(v + 16 * k), w, a[k]);                         \
+            }                                                                                      \
+        }                                                                                          \
+        ACC_UNROLL for (int k = 0; k < NV; k++) _mm512_storeu_ps(acc + 16 * k, a[k]);              \
+    }
+ACC_TILE(4)
+ACC_TILE(8)
+ACC_TILE(16)
+#endif
+
+static bool accumulate_in_registers(float *acc, const float *vt, int64_t dv, const float *e,
+                                    const bool *raise, int64_t lo, int64_t hi) {
+#if defined(__AVX512F__)
+    switch (dv) {
+    case 64:
+        acc_tile_4(acc, vt, dv, e, raise, lo, hi);
+        return true;
+    case 128:
+        acc_tile_8(acc, vt, dv, e, raise, lo, hi);
+        return true;
+    case 256:
+        acc_tile_16(acc, vt, dv, e, raise, lo, hi);
+        return true;
+    default:
+        return false;
+    }
+#else
+    (void)acc, (void)vt, (void)dv, (void)e, (void)raise, (void)lo, (void)hi;
+    return false;
+#endif
+}
+
 /* The query as K's dot partner: what ggml's q_to_vec_dot writes. */
 static void prepare_query(ql_type type_k, const float *q, int64_t dk, uint8_t *dst) {
     if (half_like(type_k)) {
@@ -364,6 +422,14 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                     if (raise[i]) m = s;
                 }
                 ql_expf_row(arg + lo, e + lo, hi - lo);
+                if (!v16 &&
+                    accumulate_in_registers(sv->acc + r * dv, sv->vt, dv, e, raise, lo, hi)) {
+                    for (int64_t i = lo; i < hi; i++)
+                        sum = raise[i] ? fmaf(sum, e[i], 1.0f) : fmaf(sum, 1.0f, e[i]);
+                    sv->mx[r] = m;
+                    sv->sum[r] = sum;
+                    continue;
+                }
                 for (int64_t i = lo; i < hi; i++) {
                     const float ms = raise[i] ? e[i] : 1.0f, vs = raise[i] ? 1.0f : e[i];
                     if (v16) {
