@@ -33,6 +33,7 @@
 
 #include "core/fp16.h"
 #include "model/context.h"
+#include "model_builder.h"
 #include "test.h"
 
 typedef struct {
@@ -106,9 +107,16 @@ static double gelu(double x) {
     return 0.5 * x * (1 + tanh(sqrt(2 / M_PI) * (x + 0.044715 * x * x * x)));
 }
 
-/* logits[T][n_vocab] for tokens[0..T) at positions 0..T-1 */
-static void reference_forward(const ql_model *m, const int32_t *tok, int64_t T, ql_type kv_k,
-                              ql_type kv_v, bool rot_k, bool rot_v, double *logits) {
+/*
+ * logits[T - t_from][n_vocab] for tokens[0..T) at positions 0..T-1, the
+ * rows of positions t_from..T-1 (t_from > 0 needs a one-layer model: earlier
+ * positions then only feed K and V). exact_softmax weighs V in double in one
+ * pass instead of replaying the per-key path's f16 running sum - the order
+ * that matches the tiled path, which accumulates in f32.
+ */
+static void reference_forward(const ql_model *m, const int32_t *tok, int64_t T, int64_t t_from,
+                              ql_type kv_k, ql_type kv_v, bool rot_k, bool rot_v,
+                              bool exact_softmax, double *logits) {
     const ql_model_config *c = &m->cfg;
     const int64_t E = c->n_embd, dk = c->head_dim_k, dv = c->head_dim_v;
     const int64_t H = c->n_head, HK = c->n_head_kv, F = c->n_ff;
@@ -161,7 +169,7 @@ static void reference_forward(const ql_model *m, const int32_t *tok, int64_t T, 
                 for (int64_t i = 0; i < dv; i++) vh[i] = round_to(kv_v, vh[i]);
             }
         }
-        for (int64_t t = 0; t < T; t++) {
+        for (int64_t t = l == c->n_layer - 1 ? t_from : 0; t < T; t++) {
             for (int64_t hh = 0; hh < H; hh++) {
                 const int64_t kvh = hh / (H / HK);
                 const double *qh = q + (t * H + hh) * dk;
@@ -174,7 +182,7 @@ static void reference_forward(const ql_model *m, const int32_t *tok, int64_t T, 
                     if (sc[s] > mx) mx = sc[s];
                 }
                 double *a = att + hh * dv;
-                if (kv_v == QL_TYPE_F16 || kv_v == QL_TYPE_F32) {
+                if (!exact_softmax && (kv_v == QL_TYPE_F16 || kv_v == QL_TYPE_F32)) {
                     /* per key, in order; the running sum of V is an f16 vector */
                     double run_max = -INFINITY, sum = 0;
                     for (int64_t i = 0; i < dv; i++) a[i] = 0;
@@ -220,10 +228,10 @@ static void reference_forward(const ql_model *m, const int32_t *tok, int64_t T, 
         free(wq.w), free(wk.w), free(wv.w), free(wo.w), free(wg.w), free(wu.w), free(wd.w);
     }
     dmat out = dequant(&m->output);
-    for (int64_t t = 0; t < T; t++) {
+    for (int64_t t = t_from; t < T; t++) {
         memcpy(h, x + t * E, (size_t)E * sizeof(double));
         drms(h, E, m->output_norm.data, c->rms_eps);
-        dmatvec(&out, m->output.type, h, logits + t * c->n_vocab);
+        dmatvec(&out, m->output.type, h, logits + (t - t_from) * c->n_vocab);
     }
     free(out.w), free(x), free(row), free(h), free(q), free(k), free(v), free(att), free(o);
     free(g), free(u), free(sc);
@@ -260,7 +268,8 @@ static void compare(ql_test_ctx *t, const char *arch, ql_type kv, ql_rotate_mode
     capture cap = {malloc((size_t)(T * V) * sizeof(float)), V};
     REQUIRE_MSG(ql_forward(ctx, tok, T, 0, 0, capture_rows, &cap, &err) == QL_OK, "%s", err.msg);
     double *ref = malloc((size_t)(T * V) * sizeof(double));
-    reference_forward(m, tok, T, kv, kv, ql_context_rotates_k(ctx), ql_context_rotates_v(ctx), ref);
+    reference_forward(m, tok, T, 0, kv, kv, ql_context_rotates_k(ctx), ql_context_rotates_v(ctx),
+                      false, ref);
     double max_ref = 0, max_diff = 0;
     for (int64_t i = 0; i < T * V; i++) {
         max_ref = fmax(max_ref, fabs(ref[i]));
@@ -294,4 +303,66 @@ QL_TEST(forward_reference_qwen3) {
 }
 QL_TEST(forward_reference_gemma3) {
     compare_arch(t, "gemma3");
+}
+
+typedef struct {
+    float *logits; /* rows from first */
+    int64_t n_vocab, first;
+} capture_tail;
+
+static bool capture_tail_rows(void *user, const ql_logits_block *b) {
+    capture_tail *c = user;
+    memcpy(c->logits + (b->first_pos - c->first) * b->n_vocab, b->logits,
+           (size_t)(b->n_rows * b->n_vocab) * sizeof(float));
+    return true;
+}
+
+/*
+ * One chunk of 32768 positions through the engine (64 micro-batches, the
+ * tiled attention over an f16 cache, 64-bit offsets into it), and the
+ * last positions' logits against the reference, which attends over all
+ * 32768 keys in double. A one-layer model keeps the reference cheap: only
+ * K and V are needed for the earlier positions.
+ */
+QL_TEST(forward_reference_long_context) {
+    const char *dir = ql_test_tmpdir(t);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/long.gguf", dir);
+    const ql_test_model_shape shape = {
+        "llama", 64,  1, 1,
+        64,      128, 1, ql_test_shared_path("golden/tokenizer/ggml-vocab-gpt-2.gguf")};
+    REQUIRE(ql_test_build_model(path, &shape));
+    ql_error err;
+    ql_model *m;
+    REQUIRE_MSG(ql_model_load(path, &m, &err) == QL_OK, "%s", err.msg);
+    enum { T = 32768, TAIL = 3 };
+    int32_t *tok = malloc(T * sizeof *tok);
+    uint64_t r = 12345;
+    for (int i = 0; i < T; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        tok[i] = (int32_t)((r >> 33) % (uint64_t)m->cfg.n_vocab);
+    }
+    ql_context_params cp = ql_context_default_params();
+    cp.n_ctx = T;
+    cp.n_threads = 2;
+    ql_context *ctx;
+    REQUIRE_MSG(ql_context_create(m, &cp, &ctx, &err) == QL_OK, "%s", err.msg);
+    const int64_t V = m->cfg.n_vocab;
+    capture_tail cap = {malloc((size_t)(TAIL * V) * sizeof(float)), V, T - TAIL};
+    REQUIRE_MSG(ql_forward(ctx, tok, T, 0, T - TAIL, capture_tail_rows, &cap, &err) == QL_OK, "%s",
+                err.msg);
+    double *ref = malloc((size_t)(TAIL * V) * sizeof(double));
+    reference_forward(m, tok, T, T - TAIL, QL_TYPE_F16, QL_TYPE_F16, false, false, true, ref);
+    double max_ref = 0, max_diff = 0;
+    for (int64_t i = 0; i < TAIL * V; i++) {
+        max_ref = fmax(max_ref, fabs(ref[i]));
+        max_diff = fmax(max_diff, fabs(ref[i] - cap.logits[i]));
+    }
+    printf("-c %d, last %d positions: max|logit| %.3f, max|diff| %.3g (%.2e relative)\n", T, TAIL,
+           max_ref, max_diff, max_diff / max_ref);
+    CHECK_MSG(max_diff <= 2e-3 * max_ref, "logits differ by %.3g (max |logit| %.3f)", max_diff,
+              max_ref);
+    free(ref), free(cap.logits), free(tok);
+    ql_context_free(ctx);
+    ql_model_free(m);
 }
