@@ -188,6 +188,20 @@ fuzz-run-%: build/fuzz/fuzz-%
 	  || { tail -n 40 build/fuzz/$*.log; echo "fuzz: $* FAILED: the input is in build/fuzz/crashes/$*/"; exit 1; }
 	@echo "fuzz: $* passed: $$(grep -h '^stat::number_of_executed_units' build/fuzz/$*.log | tr -dc 0-9) inputs"
 
+# The main job on a real model: three weight quants of SmolLM2 x four KV-cache
+# configurations at -c 2048, the table, a plan for a small budget, report.html.
+DEMO_DIR    ?= build/demo
+DEMO_CHUNKS ?= 3
+demo: $(BIN) models
+	$(BIN) sweep --ref models/SmolLM2-135M-Instruct.Q4_1.gguf \
+	    --weights Q8_0,Q4_K_M,Q3_K_M --cache f16/f16,q8_0/q8_0,q5_1/q5_1,q4_0/q4_0 \
+	    -f $(SHARED)/data/wikitext-2-raw/wiki.test.raw -c 2048 --chunks $(DEMO_CHUNKS) \
+	    --target-ctx 8192 --budget 320MiB --out $(DEMO_DIR)
+	@echo
+	$(BIN) plan --sweep $(DEMO_DIR) --budget 320MiB --ctx 8192
+	@echo
+	@echo "report: $(DEMO_DIR)/report.html"
+
 install: $(BIN) $(LIB)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/qlens
