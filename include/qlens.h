@@ -75,6 +75,9 @@ typedef struct {
     int n_threads;                           /* 0: all CPUs */
     const char *cache_type_k, *cache_type_v; /* "f16", "q8_0", ... (default "f16") */
     const char *kv_rotate;                   /* "auto" (default), "on", "off" */
+    /* how a rotation is computed: "fwht" (default; current llama.cpp on CPU) or "dense"
+       (llama.cpp before May 2026) */
+    const char *kv_hadamard;
 } qlens_eval_params;
 
 void qlens_eval_params_default(qlens_eval_params *p);

@@ -48,6 +48,7 @@ bool ql_test_build_model(const char *path, const ql_test_model_shape *s) {
         gguf_close(vocab);
         return false;
     }
+    const int dv = s->head_dim_v > 0 ? s->head_dim_v : s->head_dim;
     char key[128];
 #define SET_U32(suffix, v)                                                                         \
     (snprintf(key, sizeof key, "%s." suffix, s->arch),                                             \
@@ -60,7 +61,7 @@ bool ql_test_build_model(const char *path, const ql_test_model_shape *s) {
            SET_U32("attention.head_count", s->n_head) == QL_OK &&
            SET_U32("attention.head_count_kv", s->n_head_kv) == QL_OK &&
            SET_U32("attention.key_length", s->head_dim) == QL_OK &&
-           SET_U32("attention.value_length", s->head_dim) == QL_OK &&
+           SET_U32("attention.value_length", dv) == QL_OK &&
            SET_U32("rope.dimension_count", s->head_dim) == QL_OK;
 #undef SET_U32
     snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", s->arch);
@@ -76,6 +77,7 @@ bool ql_test_build_model(const char *path, const ql_test_model_shape *s) {
     const gguf_value *toks = gguf_get_arr(vocab, "tokenizer.ggml.tokens");
     const int64_t n_vocab = toks ? (int64_t)toks->arr.n : 0;
     const int q = s->n_head * s->head_dim, kvd = s->n_head_kv * s->head_dim;
+    const int o = s->n_head * dv, kvv = s->n_head_kv * dv;
     tensor(&b, "token_embd.weight", s->n_embd, n_vocab, 0.1f, 0);
     tensor(&b, "output_norm.weight", s->n_embd, 1, 0.1f, 1);
     for (int l = 0; l < s->n_layer; l++) {
@@ -85,17 +87,17 @@ bool ql_test_build_model(const char *path, const ql_test_model_shape *s) {
         T("attn_norm.weight", s->n_embd, 1, 0.1f, 1);
         T("attn_q.weight", s->n_embd, q, 1 / sqrtf((float)s->n_embd), 0);
         T("attn_k.weight", s->n_embd, kvd, 1 / sqrtf((float)s->n_embd), 0);
-        T("attn_v.weight", s->n_embd, kvd, 1 / sqrtf((float)s->n_embd), 0);
+        T("attn_v.weight", s->n_embd, kvv, 1 / sqrtf((float)s->n_embd), 0);
         if (!strcmp(s->arch, "qwen2")) {
             T("attn_q.bias", q, 1, 0.1f, 0);
             T("attn_k.bias", kvd, 1, 0.1f, 0);
-            T("attn_v.bias", kvd, 1, 0.1f, 0);
+            T("attn_v.bias", kvv, 1, 0.1f, 0);
         }
         if (!strcmp(s->arch, "qwen3") || !strcmp(s->arch, "gemma3")) {
             T("attn_q_norm.weight", s->head_dim, 1, 0.1f, 1);
             T("attn_k_norm.weight", s->head_dim, 1, 0.1f, 1);
         }
-        T("attn_output.weight", q, s->n_embd, 1 / sqrtf((float)q), 0);
+        T("attn_output.weight", o, s->n_embd, 1 / sqrtf((float)o), 0);
         if (!strcmp(s->arch, "gemma3")) T("post_attention_norm.weight", s->n_embd, 1, 0.1f, 1);
         T("ffn_norm.weight", s->n_embd, 1, 0.1f, 1);
         T("ffn_gate.weight", s->n_embd, s->n_ff, 1 / sqrtf((float)s->n_embd), 0);

@@ -147,7 +147,8 @@ QL_TEST(cli_perplexity_errors) {
     snprintf(path, sizeof path, "%s/head40.gguf", dir);
     ql_test_model_shape shape = {
         "llama", 80,  2, 2,
-        40,      128, 2, ql_test_shared_path("golden/tokenizer/ggml-vocab-gpt-2.gguf")};
+        40,      128, 2, ql_test_shared_path("golden/tokenizer/ggml-vocab-gpt-2.gguf"),
+        0};
     REQUIRE(ql_test_build_model(path, &shape));
     snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 1 -ctv q8_0", path, wiki());
     rc = ql_test_run_qlens(args, &out, &err);

@@ -332,7 +332,7 @@ QL_TEST(kernels_hadamard_and_rope) {
         float x[512], y[512];
         fill(x, 2 * b, 1.0);
         memcpy(y, x, sizeof(float) * 2 * (size_t)b);
-        ql_hadamard(y, 2 * b, b);
+        ql_hadamard_dense(y, 2 * b, b);
         for (int blk = 0; blk < 2; blk++) {
             double abs_sum = 0;
             for (int j = 0; j < b; j++) abs_sum += fabs(x[blk * b + j]);
@@ -348,7 +348,7 @@ QL_TEST(kernels_hadamard_and_rope) {
                           y[blk * b + i], ref);
             }
         }
-        ql_hadamard(y, 2 * b, b); /* H H = I */
+        ql_hadamard_dense(y, 2 * b, b); /* H H = I */
         for (int i = 0; i < 2 * b; i++)
             CHECK_MSG(fabs(y[i] - x[i]) <= 1e-5 * (1.0 + fabs(x[i])), "H%d twice: %.9g vs %.9g", b,
                       y[i], x[i]);

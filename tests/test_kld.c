@@ -90,6 +90,8 @@ static ql_context *make_ctx(ql_test_ctx *t, const ql_model *m, const char *ctk, 
     cp.type_k = (ql_type)ql_type_from_name(ctk);
     cp.type_v = (ql_type)ql_type_from_name(ctv);
     cp.rotate = strcmp(rot, "off") == 0 ? QL_ROTATE_OFF : QL_ROTATE_AUTO;
+    /* the golden numbers come from llama.cpp's dense rotation, before its FWHT */
+    cp.hadamard = QL_HADAMARD_DENSE;
     cp.n_threads = threads;
     ql_context *ctx = NULL;
     ql_error err;

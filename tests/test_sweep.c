@@ -55,6 +55,8 @@ QL_TEST(sweep_rows_sorted_and_equal_to_separate_runs) {
     snprintf(path, sizeof path, "%s/results.json", dir);
     jc_node *doc = read_json(t, path);
     REQUIRE(doc);
+    const char *had = jc_str(doc, "kv_hadamard");
+    CHECK_MSG(had && strcmp(had, "fwht") == 0, "kv_hadamard %s", had ? had : "(missing)");
     const jc_node *rows = jc_get(doc, "rows");
     REQUIRE(rows && rows->n == 6);
     double prev = -1;
@@ -161,6 +163,20 @@ QL_TEST(sweep_resumes_after_sigkill) {
     /* no temporary file survives */
     snprintf(args, sizeof args, "find %s -name '*.tmp-*' | grep -q .", killed);
     CHECK_MSG(system(args) != 0, "temporary files left in %s", killed);
+
+    /* the rotation's arithmetic is a parameter: the default is fwht, and dense is another sweep */
+    sweep_args(args, sizeof args, clean);
+    strcat(args, " --kv-hadamard fwht");
+    REQUIRE_MSG(ql_test_run_qlens(args, &out, &err) == 0, "%s", err);
+    CHECK_MSG(strstr(err, " done\n") == NULL, "a step was recomputed:\n%s", err);
+    free(out), free(err);
+    sweep_args(args, sizeof args, clean);
+    strcat(args, " --kv-hadamard dense");
+    const int rc = ql_test_run_qlens(args, &out, &err);
+    const char *nl = strchr(err, '\n');
+    CHECK_MSG(rc == 1 && strstr(err, "other parameters") && nl && nl[1] == '\0',
+              "resumed with --kv-hadamard dense: exit %d, %s", rc, err);
+    free(out), free(err);
 }
 
 QL_TEST(sweep_report_renders_in_a_browser) {

@@ -67,8 +67,8 @@ static void memcheck(ql_test_ctx *t, const char *dir, const char *args) {
 static bool build_small_model(ql_test_ctx *t, const char *path) {
     /* a four-head, two-KV-head llama with rows of 256 (k-quant blocks fit) and the seed
      * corpus's 14-token byte-level BPE vocabulary */
-    ql_test_model_shape shape = {"llama", 256, 4, 2,
-                                 64,      512, 2, "tests/fuzz/corpus/gguf/tiny-llama-bpe.gguf"};
+    ql_test_model_shape shape = {
+        "llama", 256, 4, 2, 64, 512, 2, "tests/fuzz/corpus/gguf/tiny-llama-bpe.gguf", 0};
     const bool ok = ql_test_build_model(path, &shape);
     CHECK_MSG(ok, "cannot build %s", path);
     return ok;

@@ -87,6 +87,7 @@ void qlens_eval_params_default(qlens_eval_params *p) {
     p->cache_type_k = "f16";
     p->cache_type_v = "f16";
     p->kv_rotate = "auto";
+    p->kv_hadamard = "fwht";
 }
 
 static ql_status make_context(qlens_model *h, const qlens_eval_params *p, int64_t n_ctx,
@@ -104,6 +105,9 @@ static ql_status make_context(qlens_model *h, const qlens_eval_params *p, int64_
     const char *rot = p->kv_rotate ? p->kv_rotate : "auto";
     if (!ql_rotate_mode_from_name(rot, &cp.rotate))
         return ql_fail(e, QL_ERR_ARG, "kv_rotate '%s' is not auto, on or off", rot);
+    const char *had = p->kv_hadamard ? p->kv_hadamard : "fwht";
+    if (!ql_hadamard_mode_from_name(had, &cp.hadamard))
+        return ql_fail(e, QL_ERR_ARG, "kv_hadamard '%s' is not fwht or dense", had);
     return ql_context_create(h->m, &cp, ctx, e);
 }
 

@@ -14,7 +14,7 @@
 
 static ql_run_opts ro;
 static const char *opt_ref, *opt_file, *opt_ref_ctk = "f16", *opt_ref_ctv = "f16",
-                                       *opt_ref_rotate = "auto";
+                                       *opt_ref_rotate = "auto", *opt_ref_hadamard = "fwht";
 
 static const cli_opt kld_opts[] = {
     {.name = "--ref",
@@ -45,6 +45,11 @@ static const cli_opt kld_opts[] = {
      .dest = &opt_ref_rotate,
      .metavar = "MODE",
      .help = "the reference's rotation mode (default auto)"},
+    {.name = "--ref-kv-hadamard",
+     .kind = CLI_STRING,
+     .dest = &opt_ref_hadamard,
+     .metavar = "MODE",
+     .help = "how the reference's rotations are computed (default fwht)"},
     QL_RUN_OUTPUT_OPTS(ro),
 };
 
@@ -57,8 +62,9 @@ const ql_command ql_cmd_kld = {
     .details = "Both models see the same chunks (llama-perplexity's protocol). Per chunk the\n"
                "reference's final hidden states are kept and its logits recomputed block by\n"
                "block, so memory stays O(batch x vocabulary) at any context size. -c, -b, -ub,\n"
-               "--chunks and -t apply to both; -ctk/-ctv/--kv-rotate to the model under test,\n"
-               "--ref-cache-type-k/-v and --ref-kv-rotate to the reference.",
+               "--chunks and -t apply to both; -ctk/-ctv/--kv-rotate/--kv-hadamard to the model\n"
+               "under test, --ref-cache-type-k/-v, --ref-kv-rotate and --ref-kv-hadamard to the\n"
+               "reference.",
     .opts = kld_opts,
     .n_opts = sizeof kld_opts / sizeof kld_opts[0],
     .run = run_kld,
@@ -72,8 +78,9 @@ static int run_kld(int argc, char **argv) {
     if (!opt_ref) return cli_usage("kld: --ref REF.gguf is required");
     if (!ro.model) return cli_usage("kld: -m MODEL.gguf is required");
     if (!opt_file) return cli_usage("kld: give the text with -f FILE");
-    if ((rc = ql_run_check_flags("kld", "--", ro.ctk, ro.ctv, ro.rotate)) ||
-        (rc = ql_run_check_flags("kld", "--ref-", opt_ref_ctk, opt_ref_ctv, opt_ref_rotate)))
+    if ((rc = ql_run_check_flags("kld", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard)) ||
+        (rc = ql_run_check_flags("kld", "--ref-", opt_ref_ctk, opt_ref_ctv, opt_ref_rotate,
+                                 opt_ref_hadamard)))
         return rc;
 
     ql_run_opts ref_opts = ro;
@@ -81,6 +88,7 @@ static int run_kld(int argc, char **argv) {
     ref_opts.ctk = opt_ref_ctk;
     ref_opts.ctv = opt_ref_ctv;
     ref_opts.rotate = opt_ref_rotate;
+    ref_opts.hadamard = opt_ref_hadamard;
     ref_opts.json = NULL;
 
     ql_error err;

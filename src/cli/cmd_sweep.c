@@ -13,7 +13,7 @@
 #include "cli.h"
 
 static const char *opt_ref, *opt_weights, *opt_cache = "f16/f16", *opt_file, *opt_out,
-                                          *opt_rotate = "auto";
+                                          *opt_rotate = "auto", *opt_hadamard = "fwht";
 static int64_t opt_ctx = 512, opt_chunks, opt_target_ctx, opt_threads, opt_positions = 8;
 static uint64_t opt_budget;
 
@@ -38,6 +38,12 @@ static const cli_opt sweep_opts[] = {
      .dest = &opt_rotate,
      .metavar = "MODE",
      .help = "rotation for the configurations: auto (default), on, off"},
+    {.name = "--kv-hadamard",
+     .kind = CLI_STRING,
+     .dest = &opt_hadamard,
+     .metavar = "MODE",
+     .help = "how rotations are computed: fwht (default, current llama.cpp) or dense "
+             "(llama.cpp before May 2026)"},
     {.name = "--file",
      .alias = "-f",
      .kind = CLI_STRING,
@@ -152,6 +158,9 @@ static int run_sweep(int argc, char **argv) {
     ql_rotate_mode rotate_mode;
     if (!ql_rotate_mode_from_name(opt_rotate, &rotate_mode))
         return cli_usage("sweep --kv-rotate: '%s' is not auto, on or off", opt_rotate);
+    ql_hadamard_mode hadamard_mode;
+    if (!ql_hadamard_mode_from_name(opt_hadamard, &hadamard_mode))
+        return cli_usage("sweep --kv-hadamard: '%s' is not fwht or dense", opt_hadamard);
 
     enum { MAX_ITEMS = 64 };
     char *wl = strdup(opt_weights), *cl = strdup(opt_cache);
@@ -207,6 +216,7 @@ static int run_sweep(int argc, char **argv) {
             .caches = caches,
             .n_caches = nc,
             .rotate = opt_rotate,
+            .hadamard = opt_hadamard,
             .n_ctx = opt_ctx,
             .n_chunks = opt_chunks,
             .target_ctx = opt_target_ctx,

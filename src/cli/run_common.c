@@ -21,6 +21,7 @@ void ql_run_opts_defaults(ql_run_opts *o) {
     o->ctk = "f16";
     o->ctv = "f16";
     o->rotate = "auto";
+    o->hadamard = "fwht";
 }
 
 int64_t ql_run_n_ctx(const ql_run_opts *o) {
@@ -28,7 +29,7 @@ int64_t ql_run_n_ctx(const ql_run_opts *o) {
 }
 
 int ql_run_check_flags(const char *command, const char *flag_prefix, const char *ctk,
-                       const char *ctv, const char *rotate) {
+                       const char *ctv, const char *rotate, const char *hadamard) {
     const struct {
         const char *flag, *value;
     } types[] = {{"cache-type-k", ctk}, {"cache-type-v", ctv}};
@@ -42,6 +43,10 @@ int ql_run_check_flags(const char *command, const char *flag_prefix, const char 
     if (!ql_rotate_mode_from_name(rotate, &mode))
         return cli_usage("%s %skv-rotate: '%s' is not auto, on or off", command, flag_prefix,
                          rotate);
+    ql_hadamard_mode hmode;
+    if (!ql_hadamard_mode_from_name(hadamard, &hmode))
+        return cli_usage("%s %skv-hadamard: '%s' is not fwht or dense", command, flag_prefix,
+                         hadamard);
     return 0;
 }
 
@@ -58,6 +63,8 @@ ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_
     cp->type_v = (ql_type)tv;
     if (!ql_rotate_mode_from_name(o->rotate, &cp->rotate))
         return ql_fail(err, QL_ERR_ARG, "--kv-rotate: '%s' is not auto, on or off", o->rotate);
+    if (!ql_hadamard_mode_from_name(o->hadamard, &cp->hadamard))
+        return ql_fail(err, QL_ERR_ARG, "--kv-hadamard: '%s' is not fwht or dense", o->hadamard);
     return QL_OK;
 }
 
@@ -140,9 +147,11 @@ static const char *weights_name(const ql_run *r, char *buf, size_t size) {
 
 void ql_run_describe(const ql_run *r, char *buf, size_t size) {
     char w[32];
-    snprintf(buf, size, "weights=%s ctk=%s ctv=%s rot=%s%s", weights_name(r, w, sizeof w),
+    const bool rotating = ql_context_rotates_k(r->ctx) || ql_context_rotates_v(r->ctx);
+    snprintf(buf, size, "weights=%s ctk=%s ctv=%s rot=%s%s%s%s", weights_name(r, w, sizeof w),
              ql_type_name((int)r->cp.type_k), ql_type_name((int)r->cp.type_v), r->o->rotate,
-             ql_context_rotates_k(r->ctx) || ql_context_rotates_v(r->ctx) ? " (rotating)" : "");
+             rotating ? " (rotating, " : "", rotating ? ql_hadamard_mode_name(r->cp.hadamard) : "",
+             rotating ? ")" : "");
 }
 
 void ql_run_print_header(const ql_run *r, int64_t n_tokens, const ql_eval_params *ep) {
@@ -204,6 +213,8 @@ ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_err
     ql_json_str(j, ql_type_name((int)r->cp.type_v));
     ql_json_key(j, "kv_rotate");
     ql_json_str(j, r->o->rotate);
+    ql_json_key(j, "kv_hadamard");
+    ql_json_str(j, ql_hadamard_mode_name(r->cp.hadamard));
     ql_json_key(j, "rotates_k");
     ql_json_bool(j, ql_context_rotates_k(r->ctx));
     ql_json_key(j, "rotates_v");

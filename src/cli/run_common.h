@@ -21,7 +21,7 @@ typedef struct {
     const char *model;
     int64_t n_ctx; /* 0 until given: 512, or a reference file's */
     int64_t n_batch, n_ubatch, chunks, threads, positions;
-    const char *ctk, *ctv, *rotate;
+    const char *ctk, *ctv, *rotate, *hadamard;
     const char *json;
 } ql_run_opts;
 
@@ -86,9 +86,15 @@ int64_t ql_run_n_ctx(const ql_run_opts *o);
          .dest = &(o).ctv,                                                                         \
          .metavar = "TYPE",                                                                        \
          .help = "V cache type (default f16)"},                                                    \
+        {.name = "--kv-rotate",                                                                    \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).rotate,                                                                      \
+         .metavar = "MODE",                                                                        \
+         .help = "Hadamard rotation of K/V: auto (when a cache type is quantized), on, off"},      \
     {                                                                                              \
-        .name = "--kv-rotate", .kind = CLI_STRING, .dest = &(o).rotate, .metavar = "MODE",         \
-        .help = "Hadamard rotation of K/V: auto (when a cache type is quantized), on, off"         \
+        .name = "--kv-hadamard", .kind = CLI_STRING, .dest = &(o).hadamard, .metavar = "MODE",     \
+        .help = "how a rotation is computed: fwht (default, current llama.cpp) or dense "          \
+                "(llama.cpp before May 2026)"                                                      \
     }
 
 #define QL_RUN_OUTPUT_OPTS(o)                                                                      \
@@ -119,7 +125,7 @@ typedef struct {
  * error and returns QL_EXIT_USAGE, or 0 when they are valid.
  */
 int ql_run_check_flags(const char *command, const char *flag_prefix, const char *ctk,
-                       const char *ctv, const char *rotate);
+                       const char *ctv, const char *rotate, const char *hadamard);
 
 /* Parses the cache and rotation flags into a context's parameters. */
 ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_error *err);
@@ -135,7 +141,7 @@ ql_status ql_run_tokenize(ql_run *r, const char *path, int32_t **tokens, int64_t
 /* Evaluation parameters for n_tokens tokens (checks there are enough). */
 ql_status ql_run_eval_params(ql_run *r, int64_t n_tokens, ql_eval_params *ep, ql_error *err);
 
-/* "weights=Q4_K_M ctk=q8_0 ctv=q8_0 rot=auto" */
+/* "weights=Q4_K_M ctk=q8_0 ctv=q8_0 rot=auto (rotating, fwht)" */
 void ql_run_describe(const ql_run *r, char *buf, size_t size);
 
 /* One line on stderr describing the run. */

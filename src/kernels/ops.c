@@ -1,7 +1,7 @@
 /*
  * ops.c - row-wise transformer steps. See ops.h for why the arithmetic
  * follows ggml's order. These are not the hot spots (matmul and attention
- * are); SiLU and the rotation use the vector kernels of vecmath.c and
+ * are); SiLU and the dense rotation use the vector kernels of vecmath.c and
  * kernels.c because their rounding must be ggml's.
  */
 #include "ops.h"
@@ -104,11 +104,12 @@ void ql_scale(float *y, float s, int64_t n) {
 }
 
 /*
- * llama.cpp rotates with a plain matrix product: an f32 Sylvester matrix
- * (first entry 1/sqrtf(n), computed in double, then sign copies) times the
- * activations through tinyBLAS. So each rotated value is ql_dot_f32_tinyblas
- * of a matrix row with the block - 16 FMA lanes and a halving sum - not a
- * butterfly transform, whose roundings differ.
+ * The dense form: llama.cpp before its CPU FWHT (May 2026, the version our
+ * golden numbers come from) rotated with a plain matrix product, an f32
+ * Sylvester matrix (first entry 1/sqrtf(n), computed in double, then sign
+ * copies) times the activations through tinyBLAS. So each rotated value is
+ * ql_dot_f32_tinyblas of a matrix row with the block - 16 FMA lanes and a
+ * halving sum - not a butterfly transform, whose roundings differ.
  */
 enum { MAX_HADAMARD_LOG2 = 12 };
 static float *hadamard_tables[MAX_HADAMARD_LOG2 + 1];
@@ -138,12 +139,34 @@ static const float *hadamard_matrix(int n) {
     return h;
 }
 
-void ql_hadamard(float *x, int64_t n, int block) {
+void ql_hadamard_dense(float *x, int64_t n, int block) {
     const float *h = hadamard_matrix(block);
     float in[1 << MAX_HADAMARD_LOG2];
     for (int64_t b = 0; b < n; b += block) {
         for (int i = 0; i < block; i++) in[i] = x[b + i];
         for (int i = 0; i < block; i++)
             x[b + i] = ql_dot_f32_tinyblas(h + (size_t)i * (size_t)block, in, block);
+    }
+}
+
+/*
+ * ggml_compute_forward_fwht_f32's order: scale first (by 1.0f/sqrtf(n) in
+ * float, not the dense form's double-computed entry), then the butterfly
+ * stages from len = 1 up. ggml's SIMD stages write u - v as fma(v, -1, u),
+ * which rounds exactly like u - v, so its vector width does not show in the
+ * result and this plain loop gives its bits on any CPU.
+ */
+void ql_hadamard_fwht(float *x, int64_t n, int block) {
+    const float scale = 1.0f / sqrtf((float)block);
+    for (int64_t b = 0; b < n; b += block) {
+        float *y = x + b;
+        for (int i = 0; i < block; i++) y[i] = y[i] * scale;
+        for (int len = 1; len < block; len <<= 1)
+            for (int i = 0; i < block; i += 2 * len)
+                for (int j = 0; j < len; j++) {
+                    const float u = y[i + j], v = y[i + len + j];
+                    y[i + j] = u + v;
+                    y[i + len + j] = u - v;
+                }
     }
 }

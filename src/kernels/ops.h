@@ -4,8 +4,8 @@
  * measurably (sum of squares in double for RMS norm, RoPE angles built by
  * repeated multiplication in float and the rotation fused as GCC fuses it,
  * SiLU through ggml's vector exp, GELU through an f16 table, the Hadamard
- * rotation as a dense product), so that our results are llama.cpp's bit for
- * bit.
+ * rotation in either of the two orders llama.cpp has used), so that our
+ * results are llama.cpp's bit for bit.
  */
 #ifndef QL_KERNELS_OPS_H
 #define QL_KERNELS_OPS_H
@@ -50,9 +50,13 @@ void ql_scale(float *y, float s, int64_t n);
  * (a power of two, at most 4096) in x[0..n), scaled by 1/sqrt(block):
  * x <- H_block x per block, where H is the Sylvester (natural-order)
  * Hadamard matrix. H is symmetric and H*H = I, so applying it twice
- * restores x (up to rounding). Computed as llama.cpp computes it: a dense
- * f32 matrix product in tinyBLAS's order.
+ * restores x (up to rounding). The two compute the same product with
+ * different roundings, each as one version of llama.cpp does on CPU:
+ * ql_hadamard_dense as a dense f32 matrix product in tinyBLAS's order
+ * (llama.cpp until May 2026), ql_hadamard_fwht as ggml's fast
+ * Walsh-Hadamard transform (since).
  */
-void ql_hadamard(float *x, int64_t n, int block);
+void ql_hadamard_dense(float *x, int64_t n, int block);
+void ql_hadamard_fwht(float *x, int64_t n, int block);
 
 #endif

@@ -253,9 +253,15 @@ static bool on_run_chunk(void *user, int64_t chunk, int64_t n_chunks, const ql_k
     return true;
 }
 
+static const char *hadamard_of(const ql_sweep_params *p) {
+    return p->hadamard ? p->hadamard : "fwht";
+}
+
 static ql_status write_run_json(const char *path, const ql_sweep_weights *w,
-                                const ql_sweep_cache *c, const char *rotate, const ql_kld_acc *acc,
-                                int64_t n_ctx, int64_t n_chunks, int n_positions, ql_error *err) {
+                                const ql_sweep_cache *c, const ql_sweep_params *p,
+                                const ql_kld_acc *acc, int64_t n_chunks, ql_error *err) {
+    const int64_t n_ctx = p->n_ctx;
+    const int n_positions = p->n_positions;
     ql_kld_stats stats;
     ql_status st = ql_kld_stats_from(acc, &stats, err);
     if (st) return st;
@@ -280,7 +286,9 @@ static ql_status write_run_json(const char *path, const ql_sweep_weights *w,
         ql_json_key(&j, "cache_type_v");
         ql_json_str(&j, ql_type_name((int)c->v));
         ql_json_key(&j, "kv_rotate");
-        ql_json_str(&j, rotate);
+        ql_json_str(&j, p->rotate);
+        ql_json_key(&j, "kv_hadamard");
+        ql_json_str(&j, hadamard_of(p));
         ql_json_key(&j, "n_ctx");
         ql_json_int(&j, n_ctx);
         /* per-chunk rows are not needed to compare runs; they stay in qlens perplexity's JSON */
@@ -332,15 +340,18 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
                 ql_fail(err, QL_ERR_ARG, "sweep: kv_rotate '%s' is not auto, on or off", p->rotate);
             break;
         }
+        if (!ql_hadamard_mode_from_name(hadamard_of(p), &cp.hadamard)) {
+            st = ql_fail(err, QL_ERR_ARG, "sweep: kv_hadamard '%s' is not fwht or dense",
+                         hadamard_of(p));
+            break;
+        }
         ql_context *ctx = NULL;
         ql_kld_acc acc = {0};
         const int64_t n_chunks = ql_ref_info_of(ref)->n_chunks;
         st = ql_context_create(m, &cp, &ctx, err);
         if (!st) st = ql_kld_acc_init(&acc, n_chunks * ql_ref_scored_per_chunk(ref), err);
         if (!st) st = ql_kld_run_file(ctx, m->file, ref, 0, on_run_chunk, s, &acc, err);
-        if (!st)
-            st = write_run_json(json, w, c, p->rotate, &acc, p->n_ctx, n_chunks, p->n_positions,
-                                err);
+        if (!st) st = write_run_json(json, w, c, p, &acc, n_chunks, err);
         if (!st) st = ql_runstore_write(bin, &acc, p->n_ctx, n_chunks, err);
         ql_kld_acc_free(&acc);
         ql_context_free(ctx);
@@ -412,9 +423,16 @@ static ql_status identity_of(const ql_sweep_params *p, char *out, size_t size, q
     fclose(f);
     char stem[256];
     ref_stem(p->ref_path, stem, sizeof stem);
-    snprintf(out, size, "ref=%s:%lld text=%08x:%lld c=%lld chunks=%lld rotate=%s", stem,
+    /*
+     * Sweeps made before --kv-hadamard existed rotated the dense way and have
+     * no hadamard= field: dense keeps their identity so they resume, and fwht,
+     * whose runs would not be comparable with theirs, is another sweep.
+     */
+    const bool dense = strcmp(hadamard_of(p), "dense") == 0;
+    snprintf(out, size, "ref=%s:%lld text=%08x:%lld c=%lld chunks=%lld rotate=%s%s%s", stem,
              (long long)rs.st_size, crc, (long long)ts.st_size, (long long)p->n_ctx,
-             (long long)p->n_chunks, p->rotate);
+             (long long)p->n_chunks, p->rotate,
+             dense ? "" : " hadamard=", dense ? "" : hadamard_of(p));
     return QL_OK;
 }
 
@@ -540,6 +558,7 @@ ql_status ql_sweep_results_load(const ql_sweep_params *p, ql_sweep_results *r, q
     snprintf(r->ref_path, sizeof r->ref_path, "%s", p->ref_path);
     snprintf(r->text_path, sizeof r->text_path, "%s", p->text_path);
     snprintf(r->rotate, sizeof r->rotate, "%s", p->rotate);
+    snprintf(r->hadamard, sizeof r->hadamard, "%s", hadamard_of(p));
     r->rows = calloc((size_t)r->n_rows, sizeof *r->rows);
     if (!r->rows) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
     ql_status st = QL_OK;

@@ -41,7 +41,8 @@ typedef struct {
     int n_weights;
     const ql_sweep_cache *caches;
     int n_caches;
-    const char *rotate; /* auto | on | off */
+    const char *rotate;   /* auto | on | off */
+    const char *hadamard; /* fwht | dense (NULL: fwht) */
     int64_t n_ctx, n_chunks;
     int64_t target_ctx; /* context the memory columns are computed for */
     uint64_t budget;    /* 0: no budget column */
@@ -84,7 +85,7 @@ typedef struct {
     int n_positions;
     int64_t n_ctx, n_chunks, target_ctx;
     uint64_t budget;
-    char ref_path[1024], text_path[1024], rotate[8];
+    char ref_path[1024], text_path[1024], rotate[8], hadamard[8];
 } ql_sweep_results;
 
 /* Builds the table from DIR's run files for the configurations of p. */

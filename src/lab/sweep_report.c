@@ -92,12 +92,13 @@ static ql_status write_with(const char *path, const ql_sweep_results *r, writer_
 static void md(const ql_sweep_results *r, FILE *o) {
     fprintf(
         o,
-        "# qlens sweep\n\nreference `%s`, text `%s`, %lld chunks of %lld tokens, rotation %s. "
+        "# qlens sweep\n\nreference `%s`, text `%s`, %lld chunks of %lld tokens, rotation %s "
+        "(%s). "
         "KLD is the mean KL divergence from the reference per scored token (± standard error); "
         "rows are sorted by it. Memory columns: weights, KV cache at %lld tokens of context and "
         "one micro-batch of working buffers.\n\n",
         r->ref_path, r->text_path, (long long)r->n_chunks, (long long)r->n_ctx, r->rotate,
-        (long long)r->target_ctx);
+        r->hadamard, (long long)r->target_ctx);
     print_table(r, o);
 }
 
@@ -164,6 +165,8 @@ static void json_doc(const ql_sweep_results *r, FILE *o) {
     ql_json_int(&j, r->n_chunks);
     ql_json_key(&j, "kv_rotate");
     ql_json_str(&j, r->rotate);
+    ql_json_key(&j, "kv_hadamard");
+    ql_json_str(&j, r->hadamard);
     ql_json_key(&j, "target_ctx");
     ql_json_int(&j, r->target_ctx);
     ql_json_key(&j, "budget_bytes");
@@ -419,9 +422,9 @@ static void html(const ql_sweep_results *r, FILE *o) {
     fprintf(o, "</code>, text <code>");
     html_text(o, r->text_path);
     fprintf(o,
-            "</code>: %lld chunks of %lld tokens, rotation %s. KLD: mean KL divergence from the "
-            "reference per scored token (lower is better).</p>\n",
-            (long long)r->n_chunks, (long long)r->n_ctx, r->rotate);
+            "</code>: %lld chunks of %lld tokens, rotation %s (%s). KLD: mean KL divergence from "
+            "the reference per scored token (lower is better).</p>\n",
+            (long long)r->n_chunks, (long long)r->n_ctx, r->rotate, r->hadamard);
     fprintf(o,
             "<h2>KLD against memory at %lld tokens</h2>\n<p>The dashed line is the Pareto "
             "frontier: no configuration below it uses less memory.</p>\n",

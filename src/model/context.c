@@ -39,6 +39,21 @@ bool ql_rotate_mode_from_name(const char *name, ql_rotate_mode *mode) {
     return false;
 }
 
+static const char *const hadamard_names[] = {"fwht", "dense"};
+
+bool ql_hadamard_mode_from_name(const char *name, ql_hadamard_mode *mode) {
+    for (int i = 0; i < 2; i++)
+        if (name && strcmp(name, hadamard_names[i]) == 0) {
+            *mode = (ql_hadamard_mode)i;
+            return true;
+        }
+    return false;
+}
+
+const char *ql_hadamard_mode_name(ql_hadamard_mode mode) {
+    return (unsigned)mode < 2 ? hadamard_names[mode] : "?";
+}
+
 ql_context_params ql_context_default_params(void) {
     return (ql_context_params){.n_ctx = 512,
                                .n_ubatch = 512,
@@ -46,6 +61,7 @@ ql_context_params ql_context_default_params(void) {
                                .type_k = QL_TYPE_F16,
                                .type_v = QL_TYPE_F16,
                                .rotate = QL_ROTATE_AUTO,
+                               .hadamard = QL_HADAMARD_FWHT,
                                .logits_block = 32};
 }
 
@@ -59,6 +75,7 @@ struct ql_context {
     size_t k_row_bytes, v_row_bytes;
     bool rot_k, rot_v;
     int rot_k_block, rot_v_block;
+    void (*hadamard)(float *x, int64_t n, int block);
 
     /* activations of one micro-batch */
     float *x;      /* [ub][n_embd] residual stream */
@@ -122,18 +139,39 @@ ql_status ql_context_create(const ql_model *m, const ql_context_params *pp, ql_c
 
     const bool k_quant = ql_type_traits_get((int)p.type_k)->is_quantized;
     const bool v_quant = ql_type_traits_get((int)p.type_v)->is_quantized;
-    const bool heads_ok = c->head_dim_k % 64 == 0 && c->head_dim_v % 64 == 0;
-    if (p.rotate == QL_ROTATE_ON && !heads_ok) {
+    const bool k_ok = c->head_dim_k % 64 == 0, v_ok = c->head_dim_v % 64 == 0;
+    if ((unsigned)p.hadamard > QL_HADAMARD_DENSE) {
+        free(ctx);
+        return ql_fail(err, QL_ERR_ARG, "unknown Hadamard mode %d", (int)p.hadamard);
+    }
+    if (p.rotate == QL_ROTATE_ON && !(k_ok && v_ok)) {
         free(ctx);
         return ql_fail(err, QL_ERR_ARG,
                        "--kv-rotate on needs head sizes that are multiples of 64 (this model: "
                        "%lld/%lld)",
                        (long long)c->head_dim_k, (long long)c->head_dim_v);
     }
-    ctx->rot_k = heads_ok && (p.rotate == QL_ROTATE_ON || (p.rotate == QL_ROTATE_AUTO && k_quant));
-    ctx->rot_v = heads_ok && (p.rotate == QL_ROTATE_ON || (p.rotate == QL_ROTATE_AUTO && v_quant));
+    const bool want_k = p.rotate == QL_ROTATE_ON || (p.rotate == QL_ROTATE_AUTO && k_quant);
+    const bool want_v = p.rotate == QL_ROTATE_ON || (p.rotate == QL_ROTATE_AUTO && v_quant);
+    if (p.hadamard == QL_HADAMARD_FWHT) {
+        /*
+         * Current llama.cpp (llama_kv_cache's attn_rot_k/attn_rot_v) decides K
+         * and V separately, each on its own head size, so a model whose K heads
+         * are a multiple of 64 and V heads not still rotates K. The dense mode
+         * keeps the rule the golden data was checked with (both or neither);
+         * the two agree whenever head_dim_k == head_dim_v, the usual shape of
+         * llama, qwen2, qwen3 and gemma3 models.
+         */
+        ctx->rot_k = k_ok && want_k;
+        ctx->rot_v = v_ok && want_v;
+    } else {
+        ctx->rot_k = k_ok && v_ok && want_k;
+        ctx->rot_v = k_ok && v_ok && want_v;
+    }
+    /* both versions: K in blocks of the largest power of two dividing its heads, V in 64s */
     ctx->rot_k_block = largest_pow2_divisor(c->head_dim_k);
     ctx->rot_v_block = 64;
+    ctx->hadamard = p.hadamard == QL_HADAMARD_FWHT ? ql_hadamard_fwht : ql_hadamard_dense;
 
     ql_status st = ql_pool_create(p.n_threads, &ctx->pool, err);
     if (st) {
@@ -303,10 +341,10 @@ static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0)
 
     /* Hadamard rotation spreads outlier channels before the cache quantizes them */
     if (ctx->rot_k) {
-        ql_hadamard(ctx->q, n * q_dim, ctx->rot_k_block);
-        ql_hadamard(ctx->k, n * k_dim, ctx->rot_k_block);
+        ctx->hadamard(ctx->q, n * q_dim, ctx->rot_k_block);
+        ctx->hadamard(ctx->k, n * k_dim, ctx->rot_k_block);
     }
-    if (ctx->rot_v) ql_hadamard(ctx->v, n * v_dim, ctx->rot_v_block);
+    if (ctx->rot_v) ctx->hadamard(ctx->v, n * v_dim, ctx->rot_v_block);
 
     /* append to the cache, then attend over everything cached up to each position */
     store_kv(ctx, l, n, pos0);
@@ -326,7 +364,7 @@ static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0)
         .window = L->is_swa ? c->n_swa : 0,
     };
     ql_attention(ctx->pool, &ap, ctx->q, n, pos0, ctx->attn, ctx->attn_scratch);
-    if (ctx->rot_v) ql_hadamard(ctx->attn, n * c->n_head * dv, ctx->rot_v_block);
+    if (ctx->rot_v) ctx->hadamard(ctx->attn, n * c->n_head * dv, ctx->rot_v_block);
 
     /* output projection, optional post-norm, residual */
     ql_matmul(ctx->pool, &L->wo, ctx->attn, c->n_head * dv, n, ctx->proj, c->n_embd,

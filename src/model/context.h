@@ -22,12 +22,26 @@ typedef enum { QL_ROTATE_AUTO = 0, QL_ROTATE_ON, QL_ROTATE_OFF } ql_rotate_mode;
 /* "auto", "on" or "off" (the --kv-rotate values); false for anything else. */
 bool ql_rotate_mode_from_name(const char *name, ql_rotate_mode *mode);
 
+/*
+ * How a rotation is computed, i.e. which llama.cpp a quantized cache's
+ * numbers match: FWHT is current llama.cpp on CPU (ggml's fast transform),
+ * DENSE the matrix product it used before (the version of the golden data).
+ * Each also decides when K and V rotate as that version does; see
+ * ql_context_create.
+ */
+typedef enum { QL_HADAMARD_FWHT = 0, QL_HADAMARD_DENSE } ql_hadamard_mode;
+
+/* "fwht" or "dense" (the --kv-hadamard values); false for anything else. */
+bool ql_hadamard_mode_from_name(const char *name, ql_hadamard_mode *mode);
+const char *ql_hadamard_mode_name(ql_hadamard_mode mode);
+
 typedef struct {
     int64_t n_ctx;    /* positions the KV cache holds */
     int64_t n_ubatch; /* tokens per forward pass step (default 512) */
     int n_threads;    /* default: all CPUs */
     ql_type type_k, type_v;
     ql_rotate_mode rotate;
+    ql_hadamard_mode hadamard;
     int64_t logits_block; /* rows of logits per callback (default 32) */
 } ql_context_params;
 
