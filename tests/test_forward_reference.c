@@ -330,7 +330,8 @@ QL_TEST(forward_reference_long_context) {
     snprintf(path, sizeof path, "%s/long.gguf", dir);
     const ql_test_model_shape shape = {
         "llama", 64,  1, 1,
-        64,      128, 1, ql_test_shared_path("golden/tokenizer/ggml-vocab-gpt-2.gguf")};
+        64,      128, 1, ql_test_shared_path("golden/tokenizer/ggml-vocab-gpt-2.gguf"),
+        0};
     REQUIRE(ql_test_build_model(path, &shape));
     ql_error err;
     ql_model *m;
