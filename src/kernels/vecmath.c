@@ -149,6 +149,7 @@ double ql_exp_sum(float *p, const float *s, int64_t n, float max) {
  * (2^(i/32) as bits minus i << 47, the scaled polynomial), the operations in
  * the order and with the fusions of its FMA build.
  */
+#if (defined(__AVX512F__) || defined(__AVX2__)) && defined(__FMA__)
 static const uint64_t expf_table[32] = {
     0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51,
     0x3fef72b83c7d517b, 0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1,
@@ -187,7 +188,7 @@ static bool expf_special(float x, float *y) {
     return true;
 }
 
-#if defined(__AVX512F__) && defined(__FMA__)
+#if defined(__AVX512F__)
 #define EXPF_LANES 8
 static void expf_lanes(const float *x, float *y) {
     const __m512d xd = _mm512_cvtps_pd(_mm256_loadu_ps(x));
@@ -205,7 +206,7 @@ static void expf_lanes(const float *x, float *y) {
     p = _mm512_fmadd_pd(z, r2, p);
     _mm256_storeu_ps(y, _mm512_cvtpd_ps(_mm512_mul_pd(p, _mm512_castsi512_pd(t))));
 }
-#elif defined(__AVX2__) && defined(__FMA__)
+#else
 #define EXPF_LANES 4
 static void expf_lanes(const float *x, float *y) {
     const __m256d xd = _mm256_cvtps_pd(_mm_loadu_ps(x));
@@ -225,6 +226,7 @@ static void expf_lanes(const float *x, float *y) {
     _mm_storeu_ps(y, _mm256_cvtpd_ps(_mm256_mul_pd(p, _mm256_castsi256_pd(t))));
 }
 #endif
+#endif /* AVX2 or AVX-512, with FMA */
 
 #if defined(EXPF_LANES)
 static void expf_vector_row(const float *x, float *y, int64_t n) {
