@@ -422,14 +422,14 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                     if (raise[i]) m = s;
                 }
                 ql_expf_row(arg + lo, e + lo, hi - lo);
-                if (!v16 &&
-                    accumulate_in_registers(sv->acc + r * dv, sv->vt, dv, e, raise, lo, hi)) {
-                    for (int64_t i = lo; i < hi; i++)
-                        sum = raise[i] ? fmaf(sum, e[i], 1.0f) : fmaf(sum, 1.0f, e[i]);
-                    sv->mx[r] = m;
-                    sv->sum[r] = sum;
+                /* S = S*ms + vs per key, fused as GCC compiles ggml's line; S does not
+                 * depend on the V accumulation, so it runs on its own */
+                for (int64_t i = lo; i < hi; i++)
+                    sum = raise[i] ? fmaf(sum, e[i], 1.0f) : fmaf(sum, 1.0f, e[i]);
+                sv->mx[r] = m;
+                sv->sum[r] = sum;
+                if (!v16 && accumulate_in_registers(sv->acc + r * dv, sv->vt, dv, e, raise, lo, hi))
                     continue;
-                }
                 for (int64_t i = lo; i < hi; i++) {
                     const float ms = raise[i] ? e[i] : 1.0f, vs = raise[i] ? 1.0f : e[i];
                     if (v16) {
@@ -442,11 +442,7 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                         if (raise[i]) scale_f32(sv->acc + r * dv, ms, dv);
                         mad_f32(sv->acc + r * dv, sv->vt + i * dv, vs, dv);
                     }
-                    /* S = S*ms + vs, fused as GCC compiles ggml's line */
-                    sum = fmaf(sum, ms, vs);
                 }
-                sv->mx[r] = m;
-                sv->sum[r] = sum;
             }
         }
     }
