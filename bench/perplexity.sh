@@ -12,10 +12,13 @@
 #   the same model, text, context, cache types and threads (its defaults
 #   otherwise: weight repacking on, flash attention auto), from its "seconds per
 #   pass", and the ratio qlens / llama.cpp (LLAMA_RUNS runs, default RUNS;
-#   LLAMA_ARGS adds flags, e.g. --no-repack where its repacking fails). qlens's tokens/s is wall time from
-#   opening the model to the last score (loading, tokenizing and scoring
-#   included); llama.cpp's counts its graph evaluation only, so the ratio does
-#   not flatter qlens.
+#   LLAMA_ARGS adds flags, e.g. --no-repack where its repacking fails). The
+#   two programs' runs alternate, so a slow spell of a noisy machine falls on
+#   both. The ratio compares evaluation alone on both sides: qlens's
+#   "evaluation alone" (from the first token's evaluation to the last score,
+#   log-softmax included) against llama.cpp's "seconds per pass" (its graph
+#   evaluation). qlens's wall time from opening the model (loading and
+#   tokenizing the text included) is the column after the ratio.
 set -eu
 RUNS=${1:-3}
 SHARED=${SHARED:-../shared}
@@ -43,12 +46,12 @@ model_path() {
     echo "$p"
 }
 
-# run_one MODEL CTX CACHE THREADS: prints "tokens_per_s rss_mib"
+# run_one MODEL CTX CACHE THREADS: prints "eval_tokens_per_s rss_mib wall_tokens_per_s"
 run_one() {
     k=${3%/*}
     v=${3#*/}
     $QLENS perplexity -m "$1" -f "$TEXT" -c "$2" --chunks 1 -t "$4" -ctk "$k" -ctv "$v" 2>&1 >/dev/null |
-        sed -n 's/.*(\([0-9.]*\) tokens\/s), peak RSS \([0-9.]*\) MiB.*/\1 \2/p'
+        sed -n 's/.*(\([0-9.]*\) tokens\/s; evaluation alone [0-9.]* s, \([0-9.]*\) tokens\/s), peak RSS \([0-9.]*\) MiB.*/\2 \3 \1/p'
 }
 
 # run_llama MODEL CTX CACHE THREADS: prints llama.cpp's tokens/s, the chunk's
@@ -65,11 +68,11 @@ LLAMA=${LLAMA_PERPLEXITY:-}
 if [ -n "$LLAMA" ]; then
     echo "llama.cpp: $LLAMA"
     echo
-    echo "| weights | -c | cache K/V | threads | qlens tokens/s (median of $RUNS) | llama.cpp tokens/s (median of $LLAMA_RUNS) | qlens / llama.cpp | qlens peak RSS MiB |"
-    echo "|---|---|---|---|---|---|---|---|"
+    echo "| weights | -c | cache K/V | threads | qlens tokens/s (median of $RUNS) | llama.cpp tokens/s (median of $LLAMA_RUNS) | qlens / llama.cpp | qlens tokens/s with loading | qlens peak RSS MiB |"
+    echo "|---|---|---|---|---|---|---|---|---|"
 else
-    echo "| weights | -c | cache K/V | threads | tokens/s (median of $RUNS) | peak RSS MiB |"
-    echo "|---|---|---|---|---|---|"
+    echo "| weights | -c | cache K/V | threads | tokens/s (median of $RUNS) | tokens/s with loading | peak RSS MiB |"
+    echo "|---|---|---|---|---|---|---|"
 fi
 for m in $MODELS; do
     path=$(model_path "$m")
@@ -78,24 +81,22 @@ for m in $MODELS; do
             for t in $THREADS; do
                 i=0
                 : >"$OUT/runs.txt"
-                while [ "$i" -lt "$RUNS" ]; do
-                    run_one "$path" "$c" "$cache" "$t" >>"$OUT/runs.txt"
+                : >"$OUT/llama.txt"
+                while [ "$i" -lt "$RUNS" ] || { [ -n "$LLAMA" ] && [ "$i" -lt "$LLAMA_RUNS" ]; }; do
+                    [ "$i" -lt "$RUNS" ] && run_one "$path" "$c" "$cache" "$t" >>"$OUT/runs.txt"
+                    [ -n "$LLAMA" ] && [ "$i" -lt "$LLAMA_RUNS" ] &&
+                        run_llama "$path" "$c" "$cache" "$t" >>"$OUT/llama.txt"
                     i=$((i + 1))
                 done
                 tps=$(cut -d' ' -f1 "$OUT/runs.txt" | median)
                 rss=$(cut -d' ' -f2 "$OUT/runs.txt" | sort -n | tail -1)
+                wall=$(cut -d' ' -f3 "$OUT/runs.txt" | median)
                 if [ -n "$LLAMA" ]; then
-                    i=0
-                    : >"$OUT/llama.txt"
-                    while [ "$i" -lt "$LLAMA_RUNS" ]; do
-                        run_llama "$path" "$c" "$cache" "$t" >>"$OUT/llama.txt"
-                        i=$((i + 1))
-                    done
                     ltps=$(median <"$OUT/llama.txt")
                     ratio=$(awk -v a="$tps" -v b="$ltps" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }')
-                    echo "| $m | $c | $cache | $t | $tps | $ltps | $ratio | $rss |"
+                    echo "| $m | $c | $cache | $t | $tps | $ltps | $ratio | $wall | $rss |"
                 else
-                    echo "| $m | $c | $cache | $t | $tps | $rss |"
+                    echo "| $m | $c | $cache | $t | $tps | $wall | $rss |"
                 fi
             done
         done

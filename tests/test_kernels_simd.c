@@ -403,11 +403,14 @@ QL_TEST(kernels_tiled_matmul) {
     ql_pool *pools[3];
     for (int p = 0; p < 3; p++)
         REQUIRE_MSG(ql_pool_create(p + 1, &pools[p], &err) == QL_OK, "%s", err.msg);
-    /* blocks of 32 / of 256 per row: 137 and 24 are longer than one panel chunk */
+    /*
+     * blocks of 32 / of 256 per row: 137 and 24 are longer than one panel chunk; 37
+     * rows fill several panels of row groups and end in a short group
+     */
     const struct {
         int64_t blocks32, blocks256, n_out, n_rows;
-    } shapes[] = {{1, 1, 1, 1},   {3, 3, 5, 3},     {2, 2, 4, 4},
-                  {9, 9, 13, 70}, {17, 17, 6, 133}, {137, 24, 9, 5}};
+    } shapes[] = {{1, 1, 1, 1},     {3, 3, 5, 3},    {2, 2, 4, 4},    {9, 9, 13, 70},
+                  {17, 17, 6, 133}, {137, 24, 9, 5}, {43, 11, 37, 71}};
     for (int k = 0; k < N_TYPES; k++) {
         const ql_type type = quant_types[k];
         const ql_type_traits *tx = ql_type_traits_get((int)type);

@@ -72,7 +72,7 @@ ql_status ql_run_open(ql_run *r, const ql_run_opts *o, const char *command, ql_e
     memset(r, 0, sizeof *r);
     r->o = o;
     r->command = command;
-    r->t_start = cli_now();
+    r->t_start = r->t_eval = cli_now();
     ql_status st = ql_run_context_params(o, &r->cp, err);
     if (!st) st = ql_model_load(o->model, &r->model, err);
     if (!st) st = ql_context_create(r->model, &r->cp, &r->ctx, err);
@@ -154,21 +154,25 @@ void ql_run_describe(const ql_run *r, char *buf, size_t size) {
              rotating ? ")" : "");
 }
 
-void ql_run_print_header(const ql_run *r, int64_t n_tokens, const ql_eval_params *ep) {
+void ql_run_print_header(ql_run *r, int64_t n_tokens, const ql_eval_params *ep) {
     char d[256];
     ql_run_describe(r, d, sizeof d);
     fprintf(stderr, "%s: %s: %lld tokens, %lld chunks of %lld, %s, %d threads\n", r->command,
             r->o->model, (long long)n_tokens, (long long)ep->n_chunks, (long long)ep->n_ctx, d,
             r->cp.n_threads);
+    r->t_eval = cli_now();
 }
 
 void ql_run_print_speed(const ql_run *r, int64_t tokens_evaluated) {
-    const double dt = cli_now() - r->t_start;
+    const double t = cli_now(), dt = t - r->t_start, de = t - r->t_eval;
+    const double n = (double)tokens_evaluated;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    fprintf(stderr, "%s: evaluated %lld tokens in %.2f s (%.1f tokens/s), peak RSS %.1f MiB\n",
-            r->command, (long long)tokens_evaluated, dt,
-            dt > 0 ? (double)tokens_evaluated / dt : 0.0, (double)ru.ru_maxrss / 1024.0);
+    fprintf(stderr,
+            "%s: evaluated %lld tokens in %.2f s (%.1f tokens/s; evaluation alone %.2f s, "
+            "%.1f tokens/s), peak RSS %.1f MiB\n",
+            r->command, (long long)tokens_evaluated, dt, dt > 0 ? n / dt : 0.0, de,
+            de > 0 ? n / de : 0.0, (double)ru.ru_maxrss / 1024.0);
 }
 
 ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_error *err) {
@@ -239,8 +243,7 @@ ql_status ql_run_json_end(ql_run *r, ql_outfile *of, ql_error *err) {
     return ql_outfile_commit(of, err);
 }
 
-void ql_run_print_kld_ref(const ql_run *r, const char *path, const ql_ref_file *ref,
-                          int64_t n_chunks) {
+void ql_run_print_kld_ref(ql_run *r, const char *path, const ql_ref_file *ref, int64_t n_chunks) {
     const ql_ref_info *in = ql_ref_info_of(ref);
     char d[256];
     ql_run_describe(r, d, sizeof d);
@@ -249,6 +252,7 @@ void ql_run_print_kld_ref(const ql_run *r, const char *path, const ql_ref_file *
             ql_ref_format_of(ref) == QL_REF_QLENS ? "qlens" : "llama.cpp",
             in->model_name[0] ? ", " : "", in->model_name, in->config[0] ? "" : "",
             (long long)n_chunks, (long long)in->n_ctx, d, r->cp.n_threads);
+    r->t_eval = cli_now();
 }
 
 void ql_run_print_kld_chunk_header(void) {

@@ -115,7 +115,8 @@ typedef struct {
     tok_vocab *vocab;
     ql_context *ctx;
     ql_context_params cp;
-    double t_start;
+    double t_start; /* ql_run_open: loading and tokenizing count */
+    double t_eval;  /* ql_run_print_header: evaluation alone */
     ql_json json;
 } ql_run;
 
@@ -145,8 +146,12 @@ ql_status ql_run_eval_params(ql_run *r, int64_t n_tokens, ql_eval_params *ep, ql
 void ql_run_describe(const ql_run *r, char *buf, size_t size);
 
 /* One line on stderr describing the run. */
-void ql_run_print_header(const ql_run *r, int64_t n_tokens, const ql_eval_params *ep);
-/* One line on stderr: tokens evaluated and tokens/s since ql_run_open. */
+void ql_run_print_header(ql_run *r, int64_t n_tokens, const ql_eval_params *ep);
+/*
+ * One line on stderr: tokens evaluated and tokens/s since ql_run_open, and
+ * since ql_run_print_header (the evaluation alone, what llama-perplexity's
+ * "seconds per pass" times).
+ */
 void ql_run_print_speed(const ql_run *r, int64_t tokens_evaluated);
 
 /* JSON envelope: opens FILE atomically and writes version, kind, model and config. */
@@ -155,8 +160,7 @@ ql_json *ql_run_json(ql_run *r);
 ql_status ql_run_json_end(ql_run *r, ql_outfile *of, ql_error *err);
 
 /* llama-perplexity's KLD printout. */
-void ql_run_print_kld_ref(const ql_run *r, const char *path, const ql_ref_file *ref,
-                          int64_t n_chunks);
+void ql_run_print_kld_ref(ql_run *r, const char *path, const ql_ref_file *ref, int64_t n_chunks);
 void ql_run_print_kld_chunk_header(void);
 void ql_run_print_kld_chunk(int64_t chunk, const ql_kld_chunk_row *row);
 

@@ -10,12 +10,14 @@
  * and the kernel table's dot is its 1 x 1 tile (so both agree bit for bit):
  * activations are quantized by the run-time quantizer and repacked (phase 1
  * split into row segments, so even one row uses every thread); then, for
- * each block of activation rows, each thread packs a panel of a few weight
- * rows (up to PANEL_BYTES; longer rows go in chunks of steps) and runs
- * tiles of rows x QL_QTILE_MAX_COLS dot products over it. A weight block is
- * unpacked once for a whole block of activation rows, and every load in a
- * tile serves several products. Float weights, and builds without the
- * tiled kernels, use one dot product per output element.
+ * each block of activation rows, each thread packs a panel of a few groups
+ * of weight rows (up to PANEL_BYTES; longer rows go in chunks of steps) and
+ * runs tiles of rows x QL_QTILE_MAX_COLS dot products over it, every group
+ * against one tile of activations before the next tile (so the activations,
+ * the larger operand per step, are read from L1 once per group). A weight
+ * block is unpacked once for a whole block of activation rows, and every
+ * load in a tile serves several products. Float weights, and builds without
+ * the tiled kernels, use one dot product per output element.
  *
  * Either way each output element is computed by exactly one thread in an
  * order that depends on nothing but the operands (see qgemm.h), so the
@@ -31,12 +33,15 @@ enum { ROW_TILE = 16, COL_TILE = 64 };
 /*
  * Tiled path: a block of activation rows is as many as fit in ACT_BLOCK_BYTES
  * (they are reread for every weight panel, so they should stay in L2), at
- * least NC_MIN and at most NC_MAX (which sizes the spill area); a weight
- * panel holds PANEL_BYTES (it is reread for every tile, so it should stay
- * in L1); activations are prepared in items of PREP_SEG elements.
+ * least NC_MIN and at most NC_MAX, or NC_MAX_SPILLED where rows are split
+ * into chunks (that sizes the spill area); a weight panel holds PANEL_BYTES
+ * (it is reread for every tile, so it should stay in L1) in up to
+ * PANEL_GROUPS groups of rows, fewer where a group would get less than
+ * PANEL_MIN_STEPS steps; activations are prepared in items of PREP_SEG
+ * elements.
  */
-enum { ACT_BLOCK_BYTES = 512 * 1024, NC_MIN = 16, NC_MAX = 256 };
-enum { PANEL_BYTES = 24 * 1024, PREP_SEG = 2048 };
+enum { ACT_BLOCK_BYTES = 512 * 1024, NC_MIN = 16, NC_MAX = 256, NC_MAX_SPILLED = 64 };
+enum { PANEL_BYTES = 24 * 1024, PANEL_GROUPS = 4, PANEL_MIN_STEPS = 4, PREP_SEG = 2048 };
 
 /*
  * The tiled kernel of a type, used only where the kernel table's dot is that
@@ -145,33 +150,46 @@ static void qgemm_rows(void *arg, int ith, int nth) {
     const int64_t ns = j->n_steps, n_in = j->w->n_in;
     long long g0, g1;
     ql_split_range((j->o_end - j->o_begin + R - 1) / R, ith, nth, &g0, &g1);
-    int64_t kc_max = PANEL_BYTES / ((int64_t)R * (int64_t)g->w_step);
+    /* row groups per panel: as many as leave PANEL_MIN_STEPS steps each, at most PANEL_GROUPS */
+    int n_groups = (int)(PANEL_BYTES / ((int64_t)R * (int64_t)g->w_step * PANEL_MIN_STEPS));
+    if (n_groups < 1) n_groups = 1;
+    if (n_groups > PANEL_GROUPS) n_groups = PANEL_GROUPS;
+    int64_t kc_max = PANEL_BYTES / ((int64_t)n_groups * R * (int64_t)g->w_step);
     if (kc_max < 1) kc_max = 1;
 
     int64_t nc_block = (int64_t)(ACT_BLOCK_BYTES / j->act_row);
     nc_block -= nc_block % QL_QTILE_MAX_COLS;
     if (nc_block < NC_MIN) nc_block = NC_MIN;
-    if (nc_block > NC_MAX) nc_block = NC_MAX;
+    /* spilled accumulators: one set per tile of the block and row group */
+    const int64_t nc_max = ns > kc_max ? NC_MAX_SPILLED : NC_MAX;
+    if (nc_block > nc_max) nc_block = nc_max;
 
     _Alignas(64) unsigned char panel[PANEL_BYTES];
-    _Alignas(64) float spill[NC_MAX / QL_QTILE_MAX_COLS * QL_QTILE_MAX_SPILL];
+    _Alignas(
+        64) float spill[NC_MAX_SPILLED / QL_QTILE_MAX_COLS * PANEL_GROUPS * QL_QTILE_MAX_SPILL];
     float res[QL_QTILE_MAX_ROWS * QL_QTILE_MAX_COLS];
     const char *wdata = j->w->data;
 
     for (int64_t c0 = 0; c0 < j->n_rows; c0 += nc_block) {
         const int64_t c1 = c0 + nc_block < j->n_rows ? c0 + nc_block : j->n_rows;
-        for (long long gi = g0; gi < g1; gi++) {
-            const int64_t o = j->o_begin + gi * R;
-            const int nr = j->o_end - o < R ? (int)(j->o_end - o) : R;
+        for (long long gb = g0; gb < g1; gb += n_groups) {
+            const int ng = g1 - gb < n_groups ? (int)(g1 - gb) : n_groups;
             for (int64_t k0 = 0; k0 < ns; k0 += kc_max) {
                 const int64_t kc = ns - k0 < kc_max ? ns - k0 : kc_max;
-                const unsigned char *wp[QL_QTILE_MAX_ROWS];
-                for (int r = 0; r < R; r++) {
-                    /* a short last group repeats its last row; those sums are dropped */
-                    unsigned char *dst = panel + (size_t)r * (size_t)kc * g->w_step;
-                    if (r < nr)
-                        g->pack_w(wdata + (size_t)(o + r) * j->w->row_bytes, k0, kc, n_in, dst);
-                    wp[r] = panel + (size_t)(r < nr ? r : nr - 1) * (size_t)kc * g->w_step;
+                const size_t row_bytes = (size_t)kc * g->w_step;
+                const unsigned char *wp[PANEL_GROUPS][QL_QTILE_MAX_ROWS];
+                int nr[PANEL_GROUPS];
+                for (int gi = 0; gi < ng; gi++) {
+                    const int64_t o = j->o_begin + (gb + gi) * R;
+                    nr[gi] = j->o_end - o < R ? (int)(j->o_end - o) : R;
+                    for (int r = 0; r < R; r++) {
+                        /* a short last group repeats its last row; those sums are dropped */
+                        unsigned char *dst = panel + (size_t)(gi * R + r) * row_bytes;
+                        if (r < nr[gi])
+                            g->pack_w(wdata + (size_t)(o + r) * j->w->row_bytes, k0, kc, n_in, dst);
+                        wp[gi][r] =
+                            panel + (size_t)(gi * R + (r < nr[gi] ? r : nr[gi] - 1)) * row_bytes;
+                    }
                 }
                 const int mode = (k0 > 0 ? QL_QTILE_LOAD : 0) | (k0 + kc < ns ? QL_QTILE_STORE : 0);
                 for (int64_t c = c0; c < c1; c += QL_QTILE_MAX_COLS) {
@@ -180,12 +198,19 @@ static void qgemm_rows(void *arg, int ith, int nth) {
                     for (int i = 0; i < nc; i++)
                         ap[i] = (const unsigned char *)j->act + (size_t)(c + i) * j->act_row +
                                 (size_t)k0 * g->a_step;
-                    float *sp = spill + (size_t)((c - c0) / QL_QTILE_MAX_COLS) * g->spill_floats;
-                    g->tile[nc - 1](kc, wp, ap, sp, mode, res);
-                    if (mode & QL_QTILE_STORE) continue;
-                    for (int i = 0; i < nc; i++)
-                        for (int r = 0; r < nr; r++)
-                            j->y[(c + i) * j->y_stride + o + r] = res[r * QL_QTILE_MAX_COLS + i];
+                    /* the activation tile stays in L1 across the panel's row groups */
+                    for (int gi = 0; gi < ng; gi++) {
+                        float *sp = spill + ((size_t)((c - c0) / QL_QTILE_MAX_COLS) * PANEL_GROUPS +
+                                             (size_t)gi) *
+                                                g->spill_floats;
+                        g->tile[nc - 1](kc, wp[gi], ap, sp, mode, res);
+                        if (mode & QL_QTILE_STORE) continue;
+                        const int64_t o = j->o_begin + (gb + gi) * R;
+                        for (int i = 0; i < nc; i++)
+                            for (int r = 0; r < nr[gi]; r++)
+                                j->y[(c + i) * j->y_stride + o + r] =
+                                    res[r * QL_QTILE_MAX_COLS + i];
+                    }
                 }
             }
         }

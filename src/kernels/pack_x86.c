@@ -212,6 +212,13 @@ QL_INLINE void put_act_q8_0(ql_pa_legacy *p, int h, __m256i y) {
 #endif
 }
 
+QL_INLINE void put_act_scales(ql_pa_legacy *p, const float d[4]) {
+    put_lane_scales(p->d, d);
+#if defined(QL_QK_AVX512)
+    for (int h = 0; h < 4; h++) p->dh[h] = d[h];
+#endif
+}
+
 void ql_pack_act_q8_0(const void *row, int64_t s0, int64_t ns, int64_t n, void *dst) {
     const block_q8_0 *x = row;
     const int64_t nb = n / 32;
@@ -228,7 +235,7 @@ void ql_pack_act_q8_0(const void *row, int64_t s0, int64_t ns, int64_t n, void *
             }
             put_act_q8_0(p, h, y);
         }
-        put_lane_scales(p->d, d);
+        put_act_scales(p, d);
     }
 }
 
@@ -551,7 +558,7 @@ void ql_quant_act_q8_0(const float *x, int64_t s0, int64_t ns, int64_t n, void *
                 memset(p->y + 32 * h, 0, 32);
             put_act_q8_0(p, h, _mm256_load_si256((const __m256i *)(p->y + 32 * h)));
         }
-        put_lane_scales(p->d, d);
+        put_act_scales(p, d);
     }
 }
 

@@ -76,7 +76,10 @@ typedef struct {
 typedef struct {
     _Alignas(64) int8_t y[128];
     float d[16];
-    int32_t corr[32]; /* AVX-512: -128 * (y[4j] + .. + y[4j+3]), the dots' start values */
+    /* AVX-512 only (beyond the AVX2 step's bytes): */
+    int32_t corr[32]; /* -128 * (y[4j] + .. + y[4j+3]), the dots' start values */
+    float dh[4];      /* the scales in block order (g0 tiles) */
+    uint8_t pad[48];
 } ql_pa_legacy;
 
 /* g0 weights (q4_0, q5_0, q8_0, iq4_nl); their activations are ql_pa_legacy. */
@@ -118,7 +121,7 @@ typedef struct {
 } ql_pa_k;
 
 _Static_assert(sizeof(ql_pw_legacy) == 192, "legacy weight step");
-_Static_assert(sizeof(ql_pa_legacy) == 320, "legacy activation step");
+_Static_assert(sizeof(ql_pa_legacy) == 384, "legacy activation step");
 _Static_assert(sizeof(ql_pw_g1) == 192 && sizeof(ql_pa_g1) == 192, "g1 steps");
 _Static_assert(sizeof(ql_pw_g0) == 192, "g0 weight step");
 _Static_assert(sizeof(ql_pw_k) == 576, "k weight step");
@@ -129,7 +132,7 @@ _Static_assert(sizeof(ql_pa_k) == 576, "k activation step");
 #define QL_PW_LEGACY_BYTES 192
 /* Bytes of a legacy activation step (the corrections only under AVX-512). */
 #if defined(QL_QK_AVX512)
-#define QL_PA_Q8_0_BYTES 320
+#define QL_PA_Q8_0_BYTES 384
 #else
 #define QL_PA_Q8_0_BYTES 192
 #endif
