@@ -499,6 +499,65 @@ QL_TEST(kernels_attention_paths) {
     attention_case(t, QL_TYPE_Q5_1, 50, 0);
 }
 
+/*
+ * Batched key scores (q8_0 and q4_0 K) against one ggml dot call per key:
+ * the attention outputs are identical bit for bit, over partial tiles,
+ * causal and windowed masks and heads of 64 and 128.
+ */
+QL_TEST(kernels_attention_batched_scores) {
+    const ql_type types[] = {QL_TYPE_Q8_0, QL_TYPE_Q4_0};
+    const struct {
+        int64_t n_tokens, window, dk;
+    } cases[] = {{100, 0, 64}, {70, 24, 64}, {9, 0, 128}, {150, 0, 128}};
+    ql_pool *pool;
+    ql_error err;
+    REQUIRE(ql_pool_create(2, &pool, &err) == QL_OK);
+    for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+        const ql_type_traits *tr = ql_type_traits_get((int)types[ti]);
+        for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+            const int64_t n = cases[ci].n_tokens, dk = cases[ci].dk, n_head = 6, n_kv = 2;
+            const size_t row = ql_row_size(types[ti], dk);
+            uint8_t *kc = malloc((size_t)(n * n_kv) * row), *vc = malloc((size_t)(n * n_kv) * row);
+            float *q = malloc(sizeof(float) * (size_t)(n * n_head * dk));
+            float *out[2] = {malloc(sizeof(float) * (size_t)(n * n_head * dk)),
+                             malloc(sizeof(float) * (size_t)(n * n_head * dk))};
+            float tmp[128];
+            for (int64_t r = 0; r < n * n_kv; r++) {
+                fill(tmp, dk, 1.0 + 0.01 * (double)r);
+                tr->from_float(tmp, kc + (size_t)r * row, dk);
+                fill(tmp, dk, 2.0 + 0.01 * (double)r);
+                tr->from_float(tmp, vc + (size_t)r * row, dk);
+            }
+            fill(q, n * n_head * dk, 3.0);
+            const ql_attn_params p = {.n_head = n_head,
+                                      .n_head_kv = n_kv,
+                                      .head_dim_k = dk,
+                                      .head_dim_v = dk,
+                                      .type_k = types[ti],
+                                      .type_v = types[ti],
+                                      .k = kc,
+                                      .v = vc,
+                                      .k_row_bytes = row,
+                                      .v_row_bytes = row,
+                                      .scale = 1.0f / sqrtf((float)dk),
+                                      .window = cases[ci].window};
+            ql_attn_scratch *scr;
+            REQUIRE(ql_attn_scratch_create(&p, 2, &scr, &err) == QL_OK);
+            for (int batched = 0; batched < 2; batched++) {
+                ql_attention_set_batched_scores(batched);
+                ql_attention(pool, &p, q, n, 0, out[batched], scr);
+            }
+            ql_attention_set_batched_scores(true);
+            CHECK_MSG(memcmp(out[0], out[1], sizeof(float) * (size_t)(n * n_head * dk)) == 0,
+                      "%s, %lld tokens, window %lld, head %lld: batched scores change the output",
+                      tr->name, (long long)n, (long long)cases[ci].window, (long long)dk);
+            ql_attn_scratch_free(scr);
+            free(kc), free(vc), free(q), free(out[0]), free(out[1]);
+        }
+    }
+    ql_pool_free(pool);
+}
+
 /* ---- the forward pass: thread counts and f32 caches ---- */
 
 enum { SCORED = 12 }; /* logits of the last rows only: earlier rows reach them through attention */

@@ -22,11 +22,16 @@
 #include <string.h>
 
 #include "../core/fp16.h"
+#include "../quant/blocks.h"
 #include "kernels.h"
 #include "vecmath.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
+#endif
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) &&                      \
+    defined(__AVX512VNNI__) && defined(__F16C__)
+#define QL_ATTN_VNNI 1 /* batched key scores for q8_0 and q4_0 K */
 #endif
 
 /* KT is ggml's KV tile (GGML_FA_TILE_KV): the tiled path's tiles, hence its
@@ -54,6 +59,8 @@ typedef struct {
     uint8_t *qq; /* [rows][q_row] queries in K's partner type (per-key path) */
     float *sc, *pr;
     ql_fp16 *row16; /* one K or V row cast to f16 */
+    uint8_t *kp;    /* [KT][dk / 32][32] K tile for the batched scores: values + 128 */
+    float *kd;      /* [dk / 32][KT] its block scales */
     size_t q_row;
 } scratch_view;
 
@@ -75,6 +82,8 @@ static size_t layout(const ql_attn_params *p, unsigned char *base, scratch_view 
         pad64(KT * sizeof(float)),
         pad64(KT * sizeof(float)),
         pad64((size_t)(dk > dv ? dk : dv) * sizeof(ql_fp16)),
+        pad64((size_t)(KT * dk)),
+        pad64((size_t)(dk / 32 * KT) * sizeof(float)),
     };
     void *parts[sizeof sizes / sizeof sizes[0]];
     size_t off = 0;
@@ -93,6 +102,8 @@ static size_t layout(const ql_attn_params *p, unsigned char *base, scratch_view 
         v->sc = parts[7];
         v->pr = parts[8];
         v->row16 = parts[9];
+        v->kp = parts[10];
+        v->kd = parts[11];
         v->q_row = q_row;
     }
     return off;
@@ -364,6 +375,99 @@ static void prepare_query(ql_type type_k, const float *q, int64_t dk, uint8_t *d
     ql_type_traits_get((int)tk->vec_dot_type)->from_float(q, dst, dk);
 }
 
+/*
+ * Batched key scores (q8_0 and q4_0 K against the q8_0 query): the scores of
+ * a row against a tile's keys, 8 keys at a time, with the operations of
+ * ggml's x86 dot per key - per block, 8 int32 lanes of 4 products each,
+ * converted, times d_k * d_q into 8 float lanes by one FMA from zero, then
+ * hsum_float_8 - so each score has the bits of the per-key call it
+ * replaces. The K tile is unpacked once for every row of the work item:
+ * values + 128 as bytes (VNNI multiplies unsigned by signed; the query's
+ * -128 * (sum of each lane's 4 values) starts every dot and cancels the
+ * offset exactly) and the block scales as floats, 8 keys side by side.
+ */
+static atomic_bool batched_scores_on = true;
+
+void ql_attention_set_batched_scores(bool enable) {
+    atomic_store(&batched_scores_on, enable);
+}
+
+#if defined(QL_ATTN_VNNI)
+static bool batched_scores(ql_type type_k, int64_t dk) {
+    return (type_k == QL_TYPE_Q8_0 || type_k == QL_TYPE_Q4_0) && dk % 32 == 0 &&
+           atomic_load(&batched_scores_on);
+}
+
+static void pack_k_tile(ql_type type_k, const uint8_t *k, size_t k_slot, int64_t nk, int64_t nb,
+                        uint8_t *kp, float *kd) {
+    for (int64_t i = 0; i < KT; i++) {
+        for (int64_t b = 0; b < nb; b++) {
+            __m256i xu = _mm256_set1_epi8((char)0x80); /* a key past the tile's end: zeros */
+            float d = 0.0f;
+            if (i < nk && type_k == QL_TYPE_Q8_0) {
+                const block_q8_0 *x = (const block_q8_0 *)(k + (size_t)i * k_slot) + b;
+                xu = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)x->qs),
+                                      _mm256_set1_epi8((char)0x80));
+                d = _cvtsh_ss(x->d);
+            } else if (i < nk) {
+                const block_q4_0 *x = (const block_q4_0 *)(k + (size_t)i * k_slot) + b;
+                const __m128i t = _mm_loadu_si128((const __m128i *)x->qs);
+                const __m256i nib = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t),
+                                                     _mm256_set1_epi8(0x0f));
+                xu = _mm256_add_epi8(nib, _mm256_set1_epi8(120)); /* (nibble - 8) + 128 */
+                d = _cvtsh_ss(x->d);
+            }
+            _mm256_store_si256((__m256i *)(kp + (size_t)(i * nb + b) * 32), xu);
+            kd[b * KT + i] = d;
+        }
+    }
+}
+
+/* hsum_float_8 of 8 registers at once: the same additions, lanes shuffled between them. */
+static inline __m256 hsum8_x8(const __m256 v[8]) {
+    __m256 w[4], z[2];
+    for (int k = 0; k < 4; k++) /* 128-bit half h: v[2k + h], i + i+4 */
+        w[k] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x20),
+                             _mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x31));
+    for (int k = 0; k < 2; k++) /* half h: [v[4k+h] i0+i2, i1+i3, v[4k+2+h] ...] */
+        z[k] = _mm256_add_ps(_mm256_shuffle_ps(w[2 * k], w[2 * k + 1], 0x44),
+                             _mm256_shuffle_ps(w[2 * k], w[2 * k + 1], 0xee));
+    /* half h: v[h], v[2+h], v[4+h], v[6+h] */
+    const __m256 r =
+        _mm256_add_ps(_mm256_shuffle_ps(z[0], z[1], 0x88), _mm256_shuffle_ps(z[0], z[1], 0xdd));
+    /* to key order 0..7 */
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))),
+        0xe4));
+}
+
+/* s[i] = dot(key i, q) * scale for the keys [0, n) of the packed tile (n rounded up to 8) */
+static void score_keys(const uint8_t *kp, const float *kd, int64_t nb, int64_t n,
+                       const block_q8_0 *q, float scale, float *s) {
+    for (int64_t i0 = 0; i0 < n; i0 += 8) {
+        __m256 acc[8];
+        for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+        for (int64_t b = 0; b < nb; b++) {
+            const __m256i y = _mm256_loadu_si256((const __m256i *)q[b].qs);
+            const __m256i corr = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), y),
+                                                   _mm256_set1_epi16(-128));
+            _Alignas(32) float d[8];
+            _mm256_store_ps(d, _mm256_mul_ps(_mm256_loadu_ps(kd + b * KT + i0),
+                                             _mm256_set1_ps(_cvtsh_ss(q[b].d))));
+            __asm__ volatile("" ::: "memory"); /* broadcast from memory, not by permutes */
+            for (int k = 0; k < 8; k++) {
+                const __m256i x =
+                    _mm256_load_si256((const __m256i *)(kp + (size_t)((i0 + k) * nb + b) * 32));
+                acc[k] =
+                    _mm256_fmadd_ps(_mm256_set1_ps(d[k]),
+                                    _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, x, y)), acc[k]);
+            }
+        }
+        _mm256_storeu_ps(s + i0, _mm256_mul_ps(hsum8_x8(acc), _mm256_set1_ps(scale)));
+    }
+}
+#endif
+
 static float key_score(const attn_job *j, const uint8_t *krow, const uint8_t *qq, ql_fp16 *tmp) {
     const ql_attn_params *p = j->p;
     const int64_t dk = p->head_dim_k;
@@ -390,12 +494,20 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
             prepare_query(p->type_k, j->q + t * p->n_head * dk + (g * group + h) * dk, dk,
                           sv->qq + (size_t)((t - t0) * group + h) * sv->q_row);
 
+#if defined(QL_ATTN_VNNI)
+    const bool batched = batched_scores(p->type_k, dk);
+#endif
     for (int64_t k0 = k_lo / KT * KT; k0 <= last_pos; k0 += KT) {
         const int64_t nk = k0 + KT <= last_pos + 1 ? KT : last_pos + 1 - k0;
         if (!v16)
             for (int64_t i = 0; i < nk; i++)
                 row_as_f32(p->type_v, p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes,
                            dv, sv->vt + i * dv);
+#if defined(QL_ATTN_VNNI)
+        if (batched)
+            pack_k_tile(p->type_k, p->k + (size_t)k0 * k_slot + (size_t)g * p->k_row_bytes, k_slot,
+                        nk, dk / 32, sv->kp, sv->kd);
+#endif
         for (int64_t t = t0; t < t1; t++) {
             int64_t lo, hi;
             if (!visible(p, j->pos0 + t, k0, nk, &lo, &hi)) continue;
@@ -412,10 +524,20 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                  */
                 float arg[KT], e[KT];
                 bool raise[KT];
+                float *sc = sv->sc;
+#if defined(QL_ATTN_VNNI)
+                if (batched)
+                    score_keys(sv->kp, sv->kd, dk / 32, hi, (const block_q8_0 *)qq, j->scale, sc);
+                else
+#endif
+                    for (int64_t i = lo; i < hi; i++)
+                        sc[i] =
+                            key_score(j,
+                                      p->k + (size_t)(k0 + i) * k_slot + (size_t)g * p->k_row_bytes,
+                                      qq, sv->row16) *
+                            j->scale;
                 for (int64_t i = lo; i < hi; i++) {
-                    const uint8_t *krow =
-                        p->k + (size_t)(k0 + i) * k_slot + (size_t)g * p->k_row_bytes;
-                    float s = key_score(j, krow, qq, sv->row16) * j->scale;
+                    float s = sc[i];
                     if (p->softcap != 0.0f) s = p->softcap * tanhf(s);
                     raise[i] = s > m;
                     arg[i] = raise[i] ? m - s : s - m;

@@ -21,6 +21,7 @@
 #ifndef QL_KERNELS_ATTENTION_H
 #define QL_KERNELS_ATTENTION_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,5 +53,12 @@ void ql_attn_scratch_free(ql_attn_scratch *s);
  */
 void ql_attention(ql_pool *pool, const ql_attn_params *p, const float *q, int64_t n_tokens,
                   int64_t pos0, float *out, ql_attn_scratch *scratch);
+
+/*
+ * For tests: whether the per-key path scores q8_0 and q4_0 keys in batches
+ * (the default, where the build has them) or with one dot call per key; the
+ * two give the same bits.
+ */
+void ql_attention_set_batched_scores(bool enable);
 
 #endif
