@@ -4,7 +4,8 @@
  * output projection) with a batch of 512 activation rows: the kernel-level
  * view of `bench/perplexity.sh`, fast enough to run after every change.
  *
- * usage: build/bench-matmul [-t THREADS] [-n RUNS] [-r ROWS] [TYPE ...]
+ * usage: build/bench-matmul [-t THREADS] [-n RUNS] [-r ROWS] [-v 1] [TYPE ...]
+ * (-v 1 adds a line per shape)
  * Prints, per type, the time of one layer's products (the median and the
  * fastest run of each: this machine is noisy) and multiply-adds per second.
  */
@@ -48,7 +49,7 @@ static float frand(uint64_t *s) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 1, runs = 5, rows = 512, a = 1;
+    int threads = 1, runs = 5, rows = 512, verbose = 0, a = 1;
     for (; a < argc && argv[a][0] == '-'; a += 2) {
         if (a + 1 >= argc) break;
         if (!strcmp(argv[a], "-t"))
@@ -57,6 +58,10 @@ int main(int argc, char **argv) {
             runs = atoi(argv[a + 1]);
         else if (!strcmp(argv[a], "-r"))
             rows = atoi(argv[a + 1]);
+        else if (!strcmp(argv[a], "-v"))
+            verbose = atoi(argv[a + 1]);
+        else
+            break;
     }
     static const char *default_types[] = {"q4_1", "q8_0", "q4_K", "q5_K", "q6_K", "q4_0", "f16"};
     const char **types = a < argc ? (const char **)argv + a : default_types;
@@ -102,6 +107,11 @@ int main(int argc, char **argv) {
             qsort(times, (size_t)runs, sizeof *times, cmp_double);
             ms_layer += per_layer[s] * times[runs / 2] * 1e3;
             ms_best += per_layer[s] * times[0] * 1e3;
+            if (verbose)
+                printf("  %-12s %5lld x %5lld  %8.3f ms %8.2f GMAC/s (best %.2f)\n", sh->name,
+                       (long long)sh->n_out, (long long)sh->n_in, times[runs / 2] * 1e3,
+                       (double)sh->n_in * (double)sh->n_out * rows / times[runs / 2] * 1e-9,
+                       (double)sh->n_in * (double)sh->n_out * rows / times[0] * 1e-9);
             macs_layer += per_layer[s] * (double)sh->n_in * (double)sh->n_out * rows;
             free(wf), free(wq), free(x), free(y), free(scratch);
         }

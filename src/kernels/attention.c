@@ -23,6 +23,7 @@
 
 #include "../core/fp16.h"
 #include "../quant/blocks.h"
+#include "hsum8.h"
 #include "kernels.h"
 #include "vecmath.h"
 
@@ -423,24 +424,6 @@ static void pack_k_tile(ql_type type_k, const uint8_t *k, size_t k_slot, int64_t
     }
 }
 
-/* hsum_float_8 of 8 registers at once: the same additions, lanes shuffled between them. */
-static inline __m256 hsum8_x8(const __m256 v[8]) {
-    __m256 w[4], z[2];
-    for (int k = 0; k < 4; k++) /* 128-bit half h: v[2k + h], i + i+4 */
-        w[k] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x20),
-                             _mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x31));
-    for (int k = 0; k < 2; k++) /* half h: [v[4k+h] i0+i2, i1+i3, v[4k+2+h] ...] */
-        z[k] = _mm256_add_ps(_mm256_shuffle_ps(w[2 * k], w[2 * k + 1], 0x44),
-                             _mm256_shuffle_ps(w[2 * k], w[2 * k + 1], 0xee));
-    /* half h: v[h], v[2+h], v[4+h], v[6+h] */
-    const __m256 r =
-        _mm256_add_ps(_mm256_shuffle_ps(z[0], z[1], 0x88), _mm256_shuffle_ps(z[0], z[1], 0xdd));
-    /* to key order 0..7 */
-    return _mm256_castpd_ps(_mm256_permute4x64_pd(
-        _mm256_castps_pd(_mm256_permutevar8x32_ps(r, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))),
-        0xe4));
-}
-
 /* s[i] = dot(key i, q) * scale for the keys [0, n) of the packed tile (n rounded up to 8) */
 static void score_keys(const uint8_t *kp, const float *kd, int64_t nb, int64_t n,
                        const block_q8_0 *q, float scale, float *s) {
@@ -463,7 +446,7 @@ static void score_keys(const uint8_t *kp, const float *kd, int64_t nb, int64_t n
                                     _mm256_cvtepi32_ps(_mm256_dpbusd_epi32(corr, x, y)), acc[k]);
             }
         }
-        _mm256_storeu_ps(s + i0, _mm256_mul_ps(hsum8_x8(acc), _mm256_set1_ps(scale)));
+        _mm256_storeu_ps(s + i0, _mm256_mul_ps(ql_hsum8_x8(acc), _mm256_set1_ps(scale)));
     }
 }
 #endif

@@ -29,6 +29,7 @@
 
 #include <stddef.h>
 
+#include "hsum8.h"
 #include "qpack.h"
 
 #if defined(QL_QK_AVX2)
@@ -561,7 +562,9 @@ QL_INLINE void tile_g0_one(const int R, const int C, int64_t ns, const uint8_t *
             scale[r], _mm512_mul_ps(_mm512_broadcast_f32x4(_mm_load_ps(ws[r]->d)), dy));
         /* reread from memory: a broadcast load costs no vector ALU, a permute would */
         __asm__ volatile("" ::: "memory");
+        const int n_blocks = ws[0]->n_blocks;
         QL_UNROLL for (int h = 0; h < 4; h++) {
+            if (h >= n_blocks) break; /* as ggml, no products of the padding */
             __m256i y[4], corr[4];
             QL_UNROLL for (int c = 0; c < C; c++) {
                 y[c] = _mm256_load_si256((const __m256i *)(as[c]->y + 32 * h));
@@ -583,8 +586,19 @@ QL_INLINE void tile_g0_one(const int R, const int C, int64_t ns, const uint8_t *
             _mm256_store_ps(spill + (r * 4 + c) * 8, acc[r][c]);
         return;
     }
-    QL_UNROLL for (int r = 0; r < R; r++) QL_UNROLL for (int c = 0; c < C; c++)
-        res[r * QL_QTILE_MAX_COLS + c] = hsum_float_8(acc[r][c]);
+    if (R * C == 1) {
+        res[0] = hsum_float_8(acc[0][0]);
+        return;
+    }
+    /* rows 2i and 2i + 1 in one reduction of 8 registers */
+    QL_UNROLL for (int r = 0; r < R; r += 2) {
+        __m256 v[8];
+        QL_UNROLL for (int k = 0; k < 8; k++) v[k] = acc[G1_ROW(r + k / 4, R)][G1_COL(k % 4, C)];
+        _Alignas(32) float sums[8];
+        _mm256_store_ps(sums, ql_hsum8_x8(v));
+        QL_UNROLL for (int k = 0; k < 8; k++) if (r + k / 4 < R && k % 4 < C)
+            res[(r + k / 4) * QL_QTILE_MAX_COLS + k % 4] = sums[k];
+    }
 }
 
 #else

@@ -167,6 +167,7 @@ QL_INLINE void pack_g0(enum legacy_kind kind, size_t block_bytes, const void *ro
         float unused;
         p->tail_d = 0.0f;
         p->tail_h = -1;
+        p->n_blocks = nb - 4 * (s0 + i) < 4 ? (int32_t)(nb - 4 * (s0 + i)) : 4;
         for (int h = 0; h < 4; h++) {
             const int64_t b = 4 * (s0 + i) + h;
             p->d[h] = 0.0f;

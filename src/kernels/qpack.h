@@ -87,8 +87,9 @@ typedef struct {
     _Alignas(64) int8_t q[128]; /* as legacy weights: + 128 under AVX-512 */
     float d[4];                 /* iq4_nl: 0 for an odd last block, whose scale is tail_d */
     float tail_d;
-    int32_t tail_h; /* iq4_nl: that block's index in the step, else -1 */
-    uint8_t pad[40];
+    int32_t tail_h;   /* iq4_nl: that block's index in the step, else -1 */
+    int32_t n_blocks; /* the row's blocks in this step: 4 but in its last step */
+    uint8_t pad[36];
 } ql_pw_g0;
 
 /* g1 weights (q4_1, q5_1) and activations (q8_1). */
