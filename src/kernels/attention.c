@@ -38,6 +38,8 @@
 /* KT is ggml's KV tile (GGML_FA_TILE_KV): the tiled path's tiles, hence its
  * softmax updates, start at multiples of KT; TILED_MIN_ROWS is its Q tile. */
 enum { QB = 32, KT = 64, TILED_MIN_ROWS = 64 };
+/* query rows the per-key path's softmax updates side by side (one token's heads) */
+enum { QL_ATTN_ROWS_MAX = 4 };
 
 struct ql_attn_scratch {
     int n_threads;
@@ -57,8 +59,10 @@ typedef struct {
     float *acc;     /* [rows][dv] f32 accumulators */
     ql_fp16 *acc16; /* [rows][dv] f16 accumulators (per-key path, f16 V) */
     float *mx, *sum;
-    uint8_t *qq; /* [rows][q_row] queries in K's partner type (per-key path) */
-    float *sc, *pr;
+    uint8_t *qq;    /* [rows][q_row] queries in K's partner type (per-key path) */
+    float *sc, *pr; /* [QL_ATTN_ROWS_MAX][KT] scores, [KT] probabilities */
+    float *arg, *e; /* [QL_ATTN_ROWS_MAX][KT] exponent arguments and exponentials */
+    bool *raise;    /* [QL_ATTN_ROWS_MAX][KT] whether the key raised the row's max */
     ql_fp16 *row16; /* one K or V row cast to f16 */
     uint8_t *kp;    /* [KT][dk / 32][32] K tile for the batched scores: values + 128 */
     float *kd;      /* [dk / 32][KT] its block scales */
@@ -80,11 +84,14 @@ static size_t layout(const ql_attn_params *p, unsigned char *base, scratch_view 
         pad64((size_t)rows * sizeof(float)),
         pad64((size_t)rows * sizeof(float)),
         (size_t)rows * q_row,
-        pad64(KT * sizeof(float)),
+        pad64(QL_ATTN_ROWS_MAX * KT * sizeof(float)),
         pad64(KT * sizeof(float)),
         pad64((size_t)(dk > dv ? dk : dv) * sizeof(ql_fp16)),
         pad64((size_t)(KT * dk)),
         pad64((size_t)(dk / 32 * KT) * sizeof(float)),
+        pad64(QL_ATTN_ROWS_MAX * KT * sizeof(float)),
+        pad64(QL_ATTN_ROWS_MAX * KT * sizeof(float)),
+        pad64(QL_ATTN_ROWS_MAX * KT * sizeof(bool)),
     };
     void *parts[sizeof sizes / sizeof sizes[0]];
     size_t off = 0;
@@ -105,6 +112,9 @@ static size_t layout(const ql_attn_params *p, unsigned char *base, scratch_view 
         v->row16 = parts[9];
         v->kp = parts[10];
         v->kd = parts[11];
+        v->arg = parts[12];
+        v->e = parts[13];
+        v->raise = parts[14];
         v->q_row = q_row;
     }
     return off;
@@ -308,11 +318,14 @@ static inline void scale_f16(ql_fp16 *acc, float s, int64_t n) {
 }
 
 /*
- * The f32 accumulation of a key tile for one query row with the row held in
- * registers: per key, acc = acc * e (a key that raises the max) then + v, or
- * acc = fma(v, e, acc) - the operations of scale_f32 and mad_f32 in the same
- * order, without a store and reload of the row between keys. Head sizes of
- * 64, 128 and 256; false for others (the caller then goes key by key).
+ * The f32 accumulation of a key tile for NR query rows of one token (the
+ * heads that share a KV head see the same keys) with the rows held in
+ * registers: per key and row, acc = acc * e (a key that raises the row's
+ * max) then + v, or acc = fma(v, e, acc) - the operations of scale_f32 and
+ * mad_f32 in the same order, without a store and reload of the row between
+ * keys. The rows' chains are independent, so they overlap. e and raise hold
+ * KT entries per row. Head sizes of 64, 128 and 256 (up to 4, 2 and 1 rows
+ * a call); false for others (the caller then goes key by key).
  */
 #if defined(__AVX512F__)
 #if defined(__clang__)
@@ -320,47 +333,63 @@ static inline void scale_f16(ql_fp16 *acc, float s, int64_t n) {
 #else
 #define ACC_UNROLL _Pragma("GCC unroll 16")
 #endif
-#define ACC_TILE(NV)                                                                               \
-    static void acc_tile_##NV(float *acc, const float *vt, int64_t dv, const float *e,             \
-                              const bool *raise, int64_t lo, int64_t hi) {                         \
-        __m512 a[NV];                                                                              \
-        ACC_UNROLL for (int k = 0; k < NV; k++) a[k] = _mm512_loadu_ps(acc + 16 * k);              \
+#define ACC_TILE(NV, NR)                                                                           \
+    static void acc_tile_##NV##_##NR(float *acc, const float *vt, int64_t dv, const float *e,      \
+                                     const bool *raise, int64_t lo, int64_t hi) {                  \
+        __m512 a[NR][NV];                                                                          \
+        ACC_UNROLL for (int q = 0; q < NR; q++) ACC_UNROLL for (int k = 0; k < NV; k++) a[q][k] =  \
+            _mm512_loadu_ps(acc + q * dv + 16 * k);                                                \
         for (int64_t i = lo; i < hi; i++) {                                                        \
             const float *v = vt + i * dv;                                                          \
-            const __m512 w = _mm512_set1_ps(e[i]);                                                 \
-            if (raise[i]) {                                                                        \
-                ACC_UNROLL for (int k = 0; k < NV; k++) a[k] =                                     \
-                    _mm512_add_ps(_mm512_mul_ps(a[k], w), _mm512_loadu_ps(v + 16 * k));            \
-            } else {                                                                               \
-                ACC_UNROLL for (int k = 0; k < NV; k++) a[k] =                                     \
-                    _mm512_fmadd_ps(_mm512_loadu_ps(v + 16 * k), w, a[k]);                         \
+            ACC_UNROLL for (int q = 0; q < NR; q++) {                                              \
+                const __m512 w = _mm512_set1_ps(e[q * KT + i]);                                    \
+                if (raise[q * KT + i]) {                                                           \
+                    ACC_UNROLL for (int k = 0; k < NV; k++) a[q][k] =                              \
+                        _mm512_add_ps(_mm512_mul_ps(a[q][k], w), _mm512_loadu_ps(v + 16 * k));     \
+                } else {                                                                           \
+                    ACC_UNROLL for (int k = 0; k < NV; k++) a[q][k] =                              \
+                        _mm512_fmadd_ps(_mm512_loadu_ps(v + 16 * k), w, a[q][k]);                  \
+                }                                                                                  \
             }                                                                                      \
         }                                                                                          \
-        ACC_UNROLL for (int k = 0; k < NV; k++) _mm512_storeu_ps(acc + 16 * k, a[k]);              \
+        ACC_UNROLL for (int q = 0; q < NR; q++) ACC_UNROLL for (int k = 0; k < NV; k++)            \
+            _mm512_storeu_ps(acc + q * dv + 16 * k, a[q][k]);                                      \
     }
-ACC_TILE(4)
-ACC_TILE(8)
-ACC_TILE(16)
+ACC_TILE(4, 1)
+ACC_TILE(4, 2)
+ACC_TILE(4, 3)
+ACC_TILE(4, 4)
+ACC_TILE(8, 1)
+ACC_TILE(8, 2)
+ACC_TILE(16, 1)
 #endif
 
-static bool accumulate_in_registers(float *acc, const float *vt, int64_t dv, const float *e,
+/* Most rows accumulate_in_registers takes at once for a head size (1 where it takes none). */
+static int rows_in_registers(int64_t dv) {
+#if defined(__AVX512F__)
+    return dv == 64 ? 4 : dv == 128 ? 2 : 1;
+#else
+    (void)dv;
+    return 1;
+#endif
+}
+
+static bool accumulate_in_registers(float *acc, int nr, const float *vt, int64_t dv, const float *e,
                                     const bool *raise, int64_t lo, int64_t hi) {
 #if defined(__AVX512F__)
-    switch (dv) {
-    case 64:
-        acc_tile_4(acc, vt, dv, e, raise, lo, hi);
-        return true;
-    case 128:
-        acc_tile_8(acc, vt, dv, e, raise, lo, hi);
-        return true;
-    case 256:
-        acc_tile_16(acc, vt, dv, e, raise, lo, hi);
-        return true;
-    default:
-        return false;
-    }
+    typedef void (*acc_fn)(float *, const float *, int64_t, const float *, const bool *, int64_t,
+                           int64_t);
+    static const acc_fn by_rows_64[4] = {acc_tile_4_1, acc_tile_4_2, acc_tile_4_3, acc_tile_4_4};
+    static const acc_fn by_rows_128[2] = {acc_tile_8_1, acc_tile_8_2};
+    acc_fn f = NULL;
+    if (dv == 64 && nr <= 4) f = by_rows_64[nr - 1];
+    if (dv == 128 && nr <= 2) f = by_rows_128[nr - 1];
+    if (dv == 256 && nr == 1) f = acc_tile_16_1;
+    if (!f) return false;
+    f(acc, vt, dv, e, raise, lo, hi);
+    return true;
 #else
-    (void)acc, (void)vt, (void)dv, (void)e, (void)raise, (void)lo, (void)hi;
+    (void)acc, (void)nr, (void)vt, (void)dv, (void)e, (void)raise, (void)lo, (void)hi;
     return false;
 #endif
 }
@@ -480,6 +509,7 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
 #if defined(QL_ATTN_VNNI)
     const bool batched = batched_scores(p->type_k, dk);
 #endif
+    const int nr_max = v16 ? 1 : rows_in_registers(dv);
     for (int64_t k0 = k_lo / KT * KT; k0 <= last_pos; k0 += KT) {
         const int64_t nk = k0 + KT <= last_pos + 1 ? KT : last_pos + 1 - k0;
         if (!v16)
@@ -494,10 +524,10 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
         for (int64_t t = t0; t < t1; t++) {
             int64_t lo, hi;
             if (!visible(p, j->pos0 + t, k0, nk, &lo, &hi)) continue;
-            for (int64_t h = 0; h < group; h++) {
-                const int64_t r = (t - t0) * group + h;
-                const uint8_t *qq = sv->qq + (size_t)r * sv->q_row;
-                float m = sv->mx[r], sum = sv->sum[r];
+            /* the token's heads in runs of nr rows: their chains overlap */
+            for (int64_t h0 = 0; h0 < group; h0 += nr_max) {
+                const int nr = group - h0 < nr_max ? (int)(group - h0) : nr_max;
+                const int64_t r0 = (t - t0) * group + h0;
                 /*
                  * ggml's one_chunk, key by key: a key above the running max M
                  * rescales by expf(M - s), any other weighs expf(s - M). The
@@ -505,47 +535,67 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                  * exponentials run as one vector call (libm's bits) and the
                  * accumulation then replays the keys in order.
                  */
-                float arg[KT], e[KT];
-                bool raise[KT];
-                float *sc = sv->sc;
+                float *sc = sv->sc, *arg = sv->arg, *e = sv->e;
+                bool *raise = sv->raise;
+                float m[QL_ATTN_ROWS_MAX], sum[QL_ATTN_ROWS_MAX];
+                for (int q = 0; q < nr; q++) {
+                    const uint8_t *qq = sv->qq + (size_t)(r0 + q) * sv->q_row;
+                    float *sq = sc + q * KT;
+                    m[q] = sv->mx[r0 + q];
+                    sum[q] = sv->sum[r0 + q];
 #if defined(QL_ATTN_VNNI)
-                if (batched)
-                    score_keys(sv->kp, sv->kd, dk / 32, hi, (const block_q8_0 *)qq, j->scale, sc);
-                else
+                    if (batched)
+                        score_keys(sv->kp, sv->kd, dk / 32, hi, (const block_q8_0 *)qq, j->scale,
+                                   sq);
+                    else
 #endif
-                    for (int64_t i = lo; i < hi; i++)
-                        sc[i] =
-                            key_score(j,
-                                      p->k + (size_t)(k0 + i) * k_slot + (size_t)g * p->k_row_bytes,
-                                      qq, sv->row16) *
-                            j->scale;
-                for (int64_t i = lo; i < hi; i++) {
-                    float s = sc[i];
-                    if (p->softcap != 0.0f) s = p->softcap * tanhf(s);
-                    raise[i] = s > m;
-                    arg[i] = raise[i] ? m - s : s - m;
-                    if (raise[i]) m = s;
+                        for (int64_t i = lo; i < hi; i++)
+                            sq[i] = key_score(j,
+                                              p->k + (size_t)(k0 + i) * k_slot +
+                                                  (size_t)g * p->k_row_bytes,
+                                              qq, sv->row16) *
+                                    j->scale;
                 }
-                ql_expf_row(arg + lo, e + lo, hi - lo);
+                for (int64_t i = lo; i < hi; i++)
+                    for (int q = 0; q < nr; q++) {
+                        float s = sc[q * KT + i];
+                        if (p->softcap != 0.0f) s = p->softcap * tanhf(s);
+                        const bool up = s > m[q];
+                        raise[q * KT + i] = up;
+                        arg[q * KT + i] = up ? m[q] - s : s - m[q];
+                        if (up) m[q] = s;
+                    }
+                for (int q = 0; q < nr; q++)
+                    ql_expf_row(arg + q * KT + lo, e + q * KT + lo, hi - lo);
                 /* S = S*ms + vs per key, fused as GCC compiles ggml's line; S does not
                  * depend on the V accumulation, so it runs on its own */
                 for (int64_t i = lo; i < hi; i++)
-                    sum = raise[i] ? fmaf(sum, e[i], 1.0f) : fmaf(sum, 1.0f, e[i]);
-                sv->mx[r] = m;
-                sv->sum[r] = sum;
-                if (!v16 && accumulate_in_registers(sv->acc + r * dv, sv->vt, dv, e, raise, lo, hi))
+                    for (int q = 0; q < nr; q++)
+                        sum[q] = raise[q * KT + i] ? fmaf(sum[q], e[q * KT + i], 1.0f)
+                                                   : fmaf(sum[q], 1.0f, e[q * KT + i]);
+                for (int q = 0; q < nr; q++) {
+                    sv->mx[r0 + q] = m[q];
+                    sv->sum[r0 + q] = sum[q];
+                }
+                if (!v16 &&
+                    accumulate_in_registers(sv->acc + r0 * dv, nr, sv->vt, dv, e, raise, lo, hi))
                     continue;
-                for (int64_t i = lo; i < hi; i++) {
-                    const float ms = raise[i] ? e[i] : 1.0f, vs = raise[i] ? 1.0f : e[i];
-                    if (v16) {
-                        if (raise[i]) scale_f16(sv->acc16 + r * dv, ms, dv);
-                        const uint8_t *vrow =
-                            p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes;
-                        mad_f16(sv->acc16 + r * dv, row_as_f16(p->type_v, vrow, dv, sv->row16), vs,
-                                dv);
-                    } else {
-                        if (raise[i]) scale_f32(sv->acc + r * dv, ms, dv);
-                        mad_f32(sv->acc + r * dv, sv->vt + i * dv, vs, dv);
+                for (int q = 0; q < nr; q++) {
+                    const int64_t r = r0 + q;
+                    for (int64_t i = lo; i < hi; i++) {
+                        const bool up = raise[q * KT + i];
+                        const float ei = e[q * KT + i];
+                        const float ms = up ? ei : 1.0f, vs = up ? 1.0f : ei;
+                        if (v16) {
+                            if (up) scale_f16(sv->acc16 + r * dv, ms, dv);
+                            const uint8_t *vrow =
+                                p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes;
+                            mad_f16(sv->acc16 + r * dv, row_as_f16(p->type_v, vrow, dv, sv->row16),
+                                    vs, dv);
+                        } else {
+                            if (up) scale_f32(sv->acc + r * dv, ms, dv);
+                            mad_f32(sv->acc + r * dv, sv->vt + i * dv, vs, dv);
+                        }
                     }
                 }
             }

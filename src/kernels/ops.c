@@ -7,6 +7,10 @@
 #include "ops.h"
 
 #include <math.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -156,12 +160,49 @@ void ql_hadamard_dense(float *x, int64_t n, int block) {
  * which rounds exactly like u - v, so its vector width does not show in the
  * result and this plain loop gives its bits on any CPU.
  */
+#if defined(__AVX512F__)
+/* One butterfly stage inside a register: the lower lane of each pair gets u + v, the upper u - v.
+ */
+static inline __m512 fwht_stage(__m512 x, __m512 partner, __mmask16 upper) {
+    return _mm512_mask_sub_ps(_mm512_add_ps(x, partner), upper, partner, x);
+}
+#endif
+
+/*
+ * ggml's FWHT, stage by stage with the same additions: pairs (j, j + len)
+ * of each run of 2 len elements, len = 1, 2, 4, ... With AVX-512 the four
+ * stages inside 16 lanes are shuffles and one add-or-subtract each, and the
+ * longer ones add whole registers.
+ */
 void ql_hadamard_fwht(float *x, int64_t n, int block) {
     const float scale = 1.0f / sqrtf((float)block);
     for (int64_t b = 0; b < n; b += block) {
         float *y = x + b;
+        int len = 1;
+#if defined(__AVX512F__)
+        if (block % 16 == 0) {
+            const __m512 sc = _mm512_set1_ps(scale);
+            for (int i = 0; i < block; i += 16) {
+                __m512 v = _mm512_mul_ps(_mm512_loadu_ps(y + i), sc);
+                v = fwht_stage(v, _mm512_permute_ps(v, 0xb1), 0xaaaa);       /* len 1 */
+                v = fwht_stage(v, _mm512_permute_ps(v, 0x4e), 0xcccc);       /* len 2 */
+                v = fwht_stage(v, _mm512_shuffle_f32x4(v, v, 0xb1), 0xf0f0); /* len 4 */
+                v = fwht_stage(v, _mm512_shuffle_f32x4(v, v, 0x4e), 0xff00); /* len 8 */
+                _mm512_storeu_ps(y + i, v);
+            }
+            for (len = 16; len < block; len <<= 1)
+                for (int i = 0; i < block; i += 2 * len)
+                    for (int j = 0; j < len; j += 16) {
+                        const __m512 u = _mm512_loadu_ps(y + i + j);
+                        const __m512 v = _mm512_loadu_ps(y + i + len + j);
+                        _mm512_storeu_ps(y + i + j, _mm512_add_ps(u, v));
+                        _mm512_storeu_ps(y + i + len + j, _mm512_sub_ps(u, v));
+                    }
+            continue;
+        }
+#endif
         for (int i = 0; i < block; i++) y[i] = y[i] * scale;
-        for (int len = 1; len < block; len <<= 1)
+        for (; len < block; len <<= 1)
             for (int i = 0; i < block; i += 2 * len)
                 for (int j = 0; j < len; j++) {
                     const float u = y[i + j], v = y[i + len + j];
