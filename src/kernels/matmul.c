@@ -258,6 +258,52 @@ static void run_matmul(ql_pool *pool, const ql_matrix *w, const float *x, int64_
     ql_pool_run(pool, dot_rows, &job);
 }
 
+/*
+ * Several tiled products of one activation matrix: one preparation, then
+ * every thread takes its share of each product's rows in one pool run.
+ */
+typedef struct {
+    matmul_job job[QL_MATMUL_MULTI_MAX];
+    int n;
+} multi_job;
+
+static void qgemm_rows_multi(void *arg, int ith, int nth) {
+    multi_job *mj = arg;
+    for (int i = 0; i < mj->n; i++) qgemm_rows(&mj->job[i], ith, nth);
+}
+
+void ql_matmul_multi(ql_pool *pool, int n_mats, const ql_matrix *const *w, const float *x,
+                     int64_t x_stride, int64_t n_rows, float *const *y, const int64_t *y_stride,
+                     void *scratch) {
+    const ql_qgemm *g = tiled_kernel(w[0]->type);
+    bool shared = g && n_mats <= QL_MATMUL_MULTI_MAX;
+    for (int i = 1; i < n_mats && shared; i++)
+        shared = w[i]->type == w[0]->type && w[i]->n_in == w[0]->n_in;
+    if (!shared) {
+        for (int i = 0; i < n_mats; i++)
+            ql_matmul(pool, w[i], x, x_stride, n_rows, y[i], y_stride[i], scratch);
+        return;
+    }
+    multi_job mj = {.n = n_mats};
+    for (int i = 0; i < n_mats; i++) {
+        matmul_job *j = &mj.job[i];
+        *j = (matmul_job){.w = w[i],
+                          .g = g,
+                          .x = x,
+                          .x_stride = x_stride,
+                          .n_rows = n_rows,
+                          .y = y[i],
+                          .y_stride = y_stride[i],
+                          .act = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63),
+                          .n_steps = ql_qgemm_steps(g, w[i]->n_in),
+                          .o_begin = 0,
+                          .o_end = w[i]->n_out};
+        j->act_row = (size_t)j->n_steps * g->a_step;
+    }
+    ql_pool_run(pool, qgemm_prepare, &mj.job[0]);
+    ql_pool_run(pool, qgemm_rows_multi, &mj);
+}
+
 void ql_matmul_cols(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
                     int64_t n_rows, float *y, int64_t y_stride, void *scratch, int64_t o_begin,
                     int64_t o_end) {

@@ -40,6 +40,19 @@ void ql_matmul_cols(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x
                     int64_t o_end);
 
 /*
+ * Y_i = X W_i^T for n_mats (<= QL_MATMUL_MULTI_MAX) weight matrices of one
+ * activation matrix X (a layer's Q, K and V projections, or its gate and
+ * up): where all have the same quantized type and width, X is prepared once
+ * and the products share one pass of the thread pool; the results are
+ * those of separate ql_matmul calls, which is what the other cases make.
+ * scratch: as ql_matmul's for the largest of them.
+ */
+enum { QL_MATMUL_MULTI_MAX = 4 };
+void ql_matmul_multi(ql_pool *pool, int n_mats, const ql_matrix *const *w, const float *x,
+                     int64_t x_stride, int64_t n_rows, float *const *y, const int64_t *y_stride,
+                     void *scratch);
+
+/*
  * ql_matmul on n_rows rows that are part of a product ggml computes over
  * batch_rows rows at once (the scored rows of a micro-batch, handed out in
  * blocks): the dot's accumulation order follows ggml's choice for the whole

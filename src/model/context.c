@@ -298,11 +298,12 @@ static void rope_heads(float *x, const float *rope, int64_t n_rows, int64_t n_he
             ql_rope_apply(x + (t * n_heads + h) * dim, rope + t * n_rot, n_rot, neox);
 }
 
-static void store_kv(ql_context *ctx, int64_t layer, int64_t n, int64_t pos0) {
+/* tokens [t0, t1) of the batch, at positions pos0 + t */
+static void store_kv(ql_context *ctx, int64_t layer, int64_t t0, int64_t t1, int64_t pos0) {
     const ql_model_config *c = &ctx->m->cfg;
     const ql_type_traits *tk = ql_type_traits_get((int)ctx->p.type_k);
     const ql_type_traits *tv = ql_type_traits_get((int)ctx->p.type_v);
-    for (int64_t t = 0; t < n; t++) {
+    for (int64_t t = t0; t < t1; t++) {
         for (int64_t g = 0; g < c->n_head_kv; g++) {
             const size_t slot = (size_t)(pos0 + t) * (size_t)c->n_head_kv + (size_t)g;
             tk->from_float(ctx->k + (t * c->n_head_kv + g) * c->head_dim_k,
@@ -313,6 +314,104 @@ static void store_kv(ql_context *ctx, int64_t layer, int64_t n, int64_t pos0) {
     }
 }
 
+/* The per-token steps of a layer, split over the pool by tokens (each token's bits alike). */
+typedef struct {
+    ql_context *ctx;
+    const ql_layer *L;
+    int64_t l, n, pos0;
+    const ql_vec *norm; /* norm_rows: the norm's weight; residual_rows: the post-norm's */
+} layer_job;
+
+static void token_range(const layer_job *j, int ith, int nth, int64_t *t0, int64_t *t1) {
+    long long a, b;
+    ql_split_range(j->n, ith, nth, &a, &b);
+    *t0 = a;
+    *t1 = b;
+}
+
+/* cur = RMS norm of x with weight j->norm */
+static void norm_rows(void *arg, int ith, int nth) {
+    const layer_job *j = arg;
+    const ql_model_config *c = &j->ctx->m->cfg;
+    int64_t t0, t1;
+    token_range(j, ith, nth, &t0, &t1);
+    ql_rms_norm_rows(j->ctx->cur + t0 * c->n_embd, j->ctx->x + t0 * c->n_embd, j->norm->data,
+                     t1 - t0, c->n_embd, c->rms_eps);
+}
+
+static void qkv_rows(void *arg, int ith, int nth) {
+    const layer_job *j = arg;
+    ql_context *ctx = j->ctx;
+    const ql_model *m = ctx->m;
+    const ql_model_config *c = &m->cfg;
+    const ql_layer *L = j->L;
+    const int64_t dk = c->head_dim_k, dv = c->head_dim_v;
+    const int64_t q_dim = c->n_head * dk, k_dim = c->n_head_kv * dk, v_dim = c->n_head_kv * dv;
+    int64_t t0, t1;
+    token_range(j, ith, nth, &t0, &t1);
+    const int64_t nt = t1 - t0;
+    if (nt <= 0) return;
+    float *q = ctx->q + t0 * q_dim, *k = ctx->k + t0 * k_dim, *v = ctx->v + t0 * v_dim;
+    float *rope = ctx->rope + t0 * c->n_rot;
+    add_bias(q, &L->bq, nt, q_dim);
+    add_bias(k, &L->bk, nt, k_dim);
+    add_bias(v, &L->bv, nt, v_dim);
+
+    /* per-head q/k norm, then RoPE */
+    if (L->q_norm.n) norm_heads(q, &L->q_norm, nt, c->n_head, dk, c->rms_eps);
+    if (L->k_norm.n) norm_heads(k, &L->k_norm, nt, c->n_head_kv, dk, c->rms_eps);
+    for (int64_t t = 0; t < nt; t++)
+        ql_rope_cache(rope + t * c->n_rot, j->pos0 + t0 + t, c->n_rot, L->rope_base,
+                      L->rope_freq_scale, m->rope_freqs.n ? m->rope_freqs.data : NULL);
+    rope_heads(q, rope, nt, c->n_head, dk, c->n_rot, c->rope_neox);
+    rope_heads(k, rope, nt, c->n_head_kv, dk, c->n_rot, c->rope_neox);
+    if (c->q_scale != 1.0f) ql_scale(q, c->q_scale, nt * q_dim);
+
+    /* Hadamard rotation spreads outlier channels before the cache quantizes them */
+    if (ctx->rot_k) {
+        ctx->hadamard(q, nt * q_dim, ctx->rot_k_block);
+        ctx->hadamard(k, nt * k_dim, ctx->rot_k_block);
+    }
+    if (ctx->rot_v) ctx->hadamard(v, nt * v_dim, ctx->rot_v_block);
+
+    /* append to the cache (each token its own slots) */
+    store_kv(ctx, j->l, t0, t1, j->pos0);
+}
+
+static void attn_out_rows(void *arg, int ith, int nth) {
+    const layer_job *j = arg;
+    ql_context *ctx = j->ctx;
+    const ql_model_config *c = &ctx->m->cfg;
+    const int64_t width = c->n_head * c->head_dim_v;
+    int64_t t0, t1;
+    token_range(j, ith, nth, &t0, &t1);
+    if (t1 > t0) ctx->hadamard(ctx->attn + t0 * width, (t1 - t0) * width, ctx->rot_v_block);
+}
+
+/* proj through the post-norm j->norm where the model has one, then x += proj */
+static void residual_rows(void *arg, int ith, int nth) {
+    const layer_job *j = arg;
+    ql_context *ctx = j->ctx;
+    const ql_model_config *c = &ctx->m->cfg;
+    int64_t t0, t1;
+    token_range(j, ith, nth, &t0, &t1);
+    float *proj = ctx->proj + t0 * c->n_embd;
+    if (j->norm->n) ql_rms_norm_rows(proj, proj, j->norm->data, t1 - t0, c->n_embd, c->rms_eps);
+    ql_add(ctx->x + t0 * c->n_embd, proj, (t1 - t0) * c->n_embd);
+}
+
+static void swiglu_rows(void *arg, int ith, int nth) {
+    const layer_job *j = arg;
+    ql_context *ctx = j->ctx;
+    const ql_model_config *c = &ctx->m->cfg;
+    int64_t t0, t1;
+    token_range(j, ith, nth, &t0, &t1);
+    if (c->gelu_ffn)
+        ql_geglu(ctx->gate + t0 * c->n_ff, ctx->up + t0 * c->n_ff, t1 - t0, c->n_ff);
+    else
+        ql_swiglu(ctx->gate + t0 * c->n_ff, ctx->up + t0 * c->n_ff, t1 - t0, c->n_ff);
+}
+
 static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0) {
     const ql_model *m = ctx->m;
     const ql_model_config *c = &m->cfg;
@@ -321,33 +420,17 @@ static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0)
     const int64_t q_dim = c->n_head * dk, k_dim = c->n_head_kv * dk, v_dim = c->n_head_kv * dv;
 
     /* qkv matmuls */
-    ql_rms_norm_rows(ctx->cur, ctx->x, L->attn_norm.data, n, c->n_embd, c->rms_eps);
-    ql_matmul(ctx->pool, &L->wq, ctx->cur, c->n_embd, n, ctx->q, q_dim, ctx->mm_scratch);
-    ql_matmul(ctx->pool, &L->wk, ctx->cur, c->n_embd, n, ctx->k, k_dim, ctx->mm_scratch);
-    ql_matmul(ctx->pool, &L->wv, ctx->cur, c->n_embd, n, ctx->v, v_dim, ctx->mm_scratch);
-    add_bias(ctx->q, &L->bq, n, q_dim);
-    add_bias(ctx->k, &L->bk, n, k_dim);
-    add_bias(ctx->v, &L->bv, n, v_dim);
+    layer_job lj = {.ctx = ctx, .L = L, .l = l, .n = n, .pos0 = pos0, .norm = &L->attn_norm};
+    ql_pool_run(ctx->pool, norm_rows, &lj);
+    const ql_matrix *w[3] = {&L->wq, &L->wk, &L->wv};
+    float *const y[3] = {ctx->q, ctx->k, ctx->v};
+    const int64_t y_stride[3] = {q_dim, k_dim, v_dim};
+    ql_matmul_multi(ctx->pool, 3, w, ctx->cur, c->n_embd, n, y, y_stride, ctx->mm_scratch);
 
-    /* per-head q/k norm, then RoPE */
-    if (L->q_norm.n) norm_heads(ctx->q, &L->q_norm, n, c->n_head, dk, c->rms_eps);
-    if (L->k_norm.n) norm_heads(ctx->k, &L->k_norm, n, c->n_head_kv, dk, c->rms_eps);
-    for (int64_t t = 0; t < n; t++)
-        ql_rope_cache(ctx->rope + t * c->n_rot, pos0 + t, c->n_rot, L->rope_base,
-                      L->rope_freq_scale, m->rope_freqs.n ? m->rope_freqs.data : NULL);
-    rope_heads(ctx->q, ctx->rope, n, c->n_head, dk, c->n_rot, c->rope_neox);
-    rope_heads(ctx->k, ctx->rope, n, c->n_head_kv, dk, c->n_rot, c->rope_neox);
-    if (c->q_scale != 1.0f) ql_scale(ctx->q, c->q_scale, n * q_dim);
+    /* biases, q/k norms, RoPE, rotation and the cache append, token by token */
+    ql_pool_run(ctx->pool, qkv_rows, &lj);
 
-    /* Hadamard rotation spreads outlier channels before the cache quantizes them */
-    if (ctx->rot_k) {
-        ctx->hadamard(ctx->q, n * q_dim, ctx->rot_k_block);
-        ctx->hadamard(ctx->k, n * k_dim, ctx->rot_k_block);
-    }
-    if (ctx->rot_v) ctx->hadamard(ctx->v, n * v_dim, ctx->rot_v_block);
-
-    /* append to the cache, then attend over everything cached up to each position */
-    store_kv(ctx, l, n, pos0);
+    /* attend over everything cached up to each position */
     ql_attn_params ap = {
         .n_head = c->n_head,
         .n_head_kv = c->n_head_kv,
@@ -364,30 +447,28 @@ static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0)
         .window = L->is_swa ? c->n_swa : 0,
     };
     ql_attention(ctx->pool, &ap, ctx->q, n, pos0, ctx->attn, ctx->attn_scratch);
-    if (ctx->rot_v) ctx->hadamard(ctx->attn, n * c->n_head * dv, ctx->rot_v_block);
+    if (ctx->rot_v) ql_pool_run(ctx->pool, attn_out_rows, &lj);
 
     /* output projection, optional post-norm, residual */
     ql_matmul(ctx->pool, &L->wo, ctx->attn, c->n_head * dv, n, ctx->proj, c->n_embd,
               ctx->mm_scratch);
-    if (L->post_attn_norm.n)
-        ql_rms_norm_rows(ctx->proj, ctx->proj, L->post_attn_norm.data, n, c->n_embd, c->rms_eps);
-    ql_add(ctx->x, ctx->proj, n * c->n_embd);
+    lj.norm = &L->post_attn_norm;
+    ql_pool_run(ctx->pool, residual_rows, &lj);
 }
 
 static void ffn_block(ql_context *ctx, int64_t l, int64_t n) {
     const ql_model_config *c = &ctx->m->cfg;
     const ql_layer *L = &ctx->m->layers[l];
-    ql_rms_norm_rows(ctx->cur, ctx->x, L->ffn_norm.data, n, c->n_embd, c->rms_eps);
-    ql_matmul(ctx->pool, &L->w_gate, ctx->cur, c->n_embd, n, ctx->gate, c->n_ff, ctx->mm_scratch);
-    ql_matmul(ctx->pool, &L->w_up, ctx->cur, c->n_embd, n, ctx->up, c->n_ff, ctx->mm_scratch);
-    if (c->gelu_ffn)
-        ql_geglu(ctx->gate, ctx->up, n, c->n_ff);
-    else
-        ql_swiglu(ctx->gate, ctx->up, n, c->n_ff);
+    layer_job lj = {.ctx = ctx, .L = L, .l = l, .n = n, .norm = &L->ffn_norm};
+    ql_pool_run(ctx->pool, norm_rows, &lj);
+    const ql_matrix *w[2] = {&L->w_gate, &L->w_up};
+    float *const y[2] = {ctx->gate, ctx->up};
+    const int64_t y_stride[2] = {c->n_ff, c->n_ff};
+    ql_matmul_multi(ctx->pool, 2, w, ctx->cur, c->n_embd, n, y, y_stride, ctx->mm_scratch);
+    ql_pool_run(ctx->pool, swiglu_rows, &lj);
     ql_matmul(ctx->pool, &L->w_down, ctx->gate, c->n_ff, n, ctx->proj, c->n_embd, ctx->mm_scratch);
-    if (L->post_ffn_norm.n)
-        ql_rms_norm_rows(ctx->proj, ctx->proj, L->post_ffn_norm.data, n, c->n_embd, c->rms_eps);
-    ql_add(ctx->x, ctx->proj, n * c->n_embd);
+    lj.norm = &L->post_ffn_norm;
+    ql_pool_run(ctx->pool, residual_rows, &lj);
 }
 
 /* Final norm and output head for rows [r0, n), in blocks, each handed to cb. */
