@@ -18,6 +18,12 @@ tmp=$(mktemp)
     bench/tokenize.sh 5
     echo '```'
     echo
+    echo "## Matrix products (SmolLM2-135M shapes, 512 activation rows, one core)"
+    echo
+    echo '```'
+    bench/matmul.sh 21
+    echo '```'
+    echo
     echo "## Perplexity throughput (SmolLM2-135M)"
     echo
     bench/perplexity.sh 3

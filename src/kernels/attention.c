@@ -27,7 +27,7 @@
 #include "kernels.h"
 #include "vecmath.h"
 
-#if defined(__AVX512F__)
+#if defined(__SSE4_1__)
 #include <immintrin.h>
 #endif
 #if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) &&                      \
@@ -324,8 +324,8 @@ static inline void scale_f16(ql_fp16 *acc, float s, int64_t n) {
  * max) then + v, or acc = fma(v, e, acc) - the operations of scale_f32 and
  * mad_f32 in the same order, without a store and reload of the row between
  * keys. The rows' chains are independent, so they overlap. e and raise hold
- * KT entries per row. Head sizes of 64, 128 and 256 (up to 4, 2 and 1 rows
- * a call); false for others (the caller then goes key by key).
+ * QL_ATTN_ROWS_MAX entries per key (softmax_updates). Head sizes of 64, 128 and 256 (up to 4, 2 and
+ * 1 rows a call); false for others (the caller then goes key by key).
  */
 #if defined(__AVX512F__)
 #if defined(__clang__)
@@ -342,8 +342,8 @@ static inline void scale_f16(ql_fp16 *acc, float s, int64_t n) {
         for (int64_t i = lo; i < hi; i++) {                                                        \
             const float *v = vt + i * dv;                                                          \
             ACC_UNROLL for (int q = 0; q < NR; q++) {                                              \
-                const __m512 w = _mm512_set1_ps(e[q * KT + i]);                                    \
-                if (raise[q * KT + i]) {                                                           \
+                const __m512 w = _mm512_set1_ps(e[i * QL_ATTN_ROWS_MAX + q]);                      \
+                if (raise[i * QL_ATTN_ROWS_MAX + q]) {                                             \
                     ACC_UNROLL for (int k = 0; k < NV; k++) a[q][k] =                              \
                         _mm512_add_ps(_mm512_mul_ps(a[q][k], w), _mm512_loadu_ps(v + 16 * k));     \
                 } else {                                                                           \
@@ -458,7 +458,7 @@ static void score_keys(const uint8_t *kp, const float *kd, int64_t nb, int64_t n
                        const block_q8_0 *q, float scale, float *s) {
     for (int64_t i0 = 0; i0 < n; i0 += 8) {
         __m256 acc[8];
-        for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
+        ACC_UNROLL for (int k = 0; k < 8; k++) acc[k] = _mm256_setzero_ps();
         for (int64_t b = 0; b < nb; b++) {
             const __m256i y = _mm256_loadu_si256((const __m256i *)q[b].qs);
             const __m256i corr = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), y),
@@ -467,7 +467,7 @@ static void score_keys(const uint8_t *kp, const float *kd, int64_t nb, int64_t n
             _mm256_store_ps(d, _mm256_mul_ps(_mm256_loadu_ps(kd + b * KT + i0),
                                              _mm256_set1_ps(_cvtsh_ss(q[b].d))));
             __asm__ volatile("" ::: "memory"); /* broadcast from memory, not by permutes */
-            for (int k = 0; k < 8; k++) {
+            ACC_UNROLL for (int k = 0; k < 8; k++) {
                 const __m256i x =
                     _mm256_load_si256((const __m256i *)(kp + (size_t)((i0 + k) * nb + b) * 32));
                 acc[k] =
@@ -489,6 +489,73 @@ static float key_score(const attn_job *j, const uint8_t *krow, const uint8_t *qq
     else
         j->kdot(dk, &s, krow, qq);
     return s;
+}
+
+/*
+ * ggml's one_chunk softmax for nr (<= QL_ATTN_ROWS_MAX) query rows of one
+ * token over the keys [lo, hi) of a tile, key by key: a key above the
+ * running max M rescales by expf(M - s), any other weighs expf(s - M), and
+ * S = S*ms + vs (fused, as GCC compiles ggml's line). The max sequence is
+ * known once the scores are, so the exponentials run as one vector call
+ * (libm's bits) and the sums follow. sc: the rows' scores, KT per row; m
+ * and sum: the rows' running max and sum (QL_ATTN_ROWS_MAX entries, rows
+ * past nr zero); arg, e, raise: per key i the rows' entries at
+ * i * QL_ATTN_ROWS_MAX + q, for the V accumulation. Rows are lanes of one
+ * register where the build has SSE4.1 and FMA (each lane the scalar
+ * operations), and no branch depends on the data: where s > M, M - s is
+ * exactly -(s - M) (s != M), so the argument is s - M with its sign flipped.
+ */
+static void softmax_updates(float *sc, int nr, int64_t lo, int64_t hi, float *m, float *sum,
+                            float *arg, float *e, bool *raise) {
+    enum { R = QL_ATTN_ROWS_MAX };
+    for (int q = nr; q < R; q++) /* idle lanes: zeros, no NaN or subnormal work */
+        for (int64_t i = lo; i < hi; i++) sc[q * KT + i] = 0.0f;
+#if defined(__SSE4_1__) && defined(__FMA__)
+    _Static_assert(QL_ATTN_ROWS_MAX == 4, "one SSE register of rows");
+    __m128 m4 = _mm_loadu_ps(m);
+    for (int64_t i = lo; i < hi; i++) {
+        const __m128 s = _mm_setr_ps(sc[i], sc[KT + i], sc[2 * KT + i], sc[3 * KT + i]);
+        const __m128 up = _mm_cmpgt_ps(s, m4);
+        _mm_storeu_ps(arg + i * R,
+                      _mm_xor_ps(_mm_sub_ps(s, m4), _mm_and_ps(up, _mm_set1_ps(-0.0f))));
+        const int bits = _mm_movemask_ps(up);
+        for (int q = 0; q < R; q++) raise[i * R + q] = (bits >> q) & 1;
+        m4 = _mm_blendv_ps(m4, s, up);
+    }
+    _mm_storeu_ps(m, m4);
+    ql_expf_row(arg + lo * R, e + lo * R, (hi - lo) * R);
+    __m128 s4 = _mm_loadu_ps(sum);
+    const __m128 one = _mm_set1_ps(1.0f);
+    for (int64_t i = lo; i < hi; i++) {
+        uint32_t r;
+        memcpy(&r, raise + i * R, sizeof r);
+        /* bytes 0/1 to lane masks */
+        const __m128i wide = _mm_cvtepu8_epi32(_mm_cvtsi32_si128((int)r));
+        const __m128 up = _mm_castsi128_ps(_mm_cmpgt_epi32(wide, _mm_setzero_si128()));
+        const __m128 e4 = _mm_loadu_ps(e + i * R);
+        s4 = _mm_fmadd_ps(s4, _mm_blendv_ps(one, e4, up), _mm_blendv_ps(e4, one, up));
+    }
+    _mm_storeu_ps(sum, s4);
+#else
+    for (int64_t i = lo; i < hi; i++)
+        for (int q = 0; q < R; q++) {
+            const float s = sc[q * KT + i], mq = m[q], d = s - mq;
+            const bool up = s > mq;
+            uint32_t bits;
+            memcpy(&bits, &d, sizeof bits);
+            bits ^= (uint32_t)up << 31;
+            raise[i * R + q] = up;
+            memcpy(&arg[i * R + q], &bits, sizeof bits);
+            m[q] = up ? s : mq;
+        }
+    ql_expf_row(arg + lo * R, e + lo * R, (hi - lo) * R);
+    for (int64_t i = lo; i < hi; i++)
+        for (int q = 0; q < R; q++) {
+            const bool up = raise[i * R + q];
+            const float ei = e[i * R + q];
+            sum[q] = fmaf(sum[q], up ? ei : 1.0f, up ? 1.0f : ei);
+        }
+#endif
 }
 
 static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, scratch_view *sv) {
@@ -528,16 +595,10 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
             for (int64_t h0 = 0; h0 < group; h0 += nr_max) {
                 const int nr = group - h0 < nr_max ? (int)(group - h0) : nr_max;
                 const int64_t r0 = (t - t0) * group + h0;
-                /*
-                 * ggml's one_chunk, key by key: a key above the running max M
-                 * rescales by expf(M - s), any other weighs expf(s - M). The
-                 * max sequence is known once the tile's scores are, so the
-                 * exponentials run as one vector call (libm's bits) and the
-                 * accumulation then replays the keys in order.
-                 */
+                /* scores, the softmax updates, then V (replaying the keys in order) */
                 float *sc = sv->sc, *arg = sv->arg, *e = sv->e;
                 bool *raise = sv->raise;
-                float m[QL_ATTN_ROWS_MAX], sum[QL_ATTN_ROWS_MAX];
+                float m[QL_ATTN_ROWS_MAX] = {0}, sum[QL_ATTN_ROWS_MAX] = {0};
                 for (int q = 0; q < nr; q++) {
                     const uint8_t *qq = sv->qq + (size_t)(r0 + q) * sv->q_row;
                     float *sq = sc + q * KT;
@@ -556,23 +617,11 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                                               qq, sv->row16) *
                                     j->scale;
                 }
-                for (int64_t i = lo; i < hi; i++)
-                    for (int q = 0; q < nr; q++) {
-                        float s = sc[q * KT + i];
-                        if (p->softcap != 0.0f) s = p->softcap * tanhf(s);
-                        const bool up = s > m[q];
-                        raise[q * KT + i] = up;
-                        arg[q * KT + i] = up ? m[q] - s : s - m[q];
-                        if (up) m[q] = s;
-                    }
-                for (int q = 0; q < nr; q++)
-                    ql_expf_row(arg + q * KT + lo, e + q * KT + lo, hi - lo);
-                /* S = S*ms + vs per key, fused as GCC compiles ggml's line; S does not
-                 * depend on the V accumulation, so it runs on its own */
-                for (int64_t i = lo; i < hi; i++)
+                if (p->softcap != 0.0f)
                     for (int q = 0; q < nr; q++)
-                        sum[q] = raise[q * KT + i] ? fmaf(sum[q], e[q * KT + i], 1.0f)
-                                                   : fmaf(sum[q], 1.0f, e[q * KT + i]);
+                        for (int64_t i = lo; i < hi; i++)
+                            sc[q * KT + i] = p->softcap * tanhf(sc[q * KT + i]);
+                softmax_updates(sc, nr, lo, hi, m, sum, arg, e, raise);
                 for (int q = 0; q < nr; q++) {
                     sv->mx[r0 + q] = m[q];
                     sv->sum[r0 + q] = sum[q];
@@ -583,8 +632,8 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                 for (int q = 0; q < nr; q++) {
                     const int64_t r = r0 + q;
                     for (int64_t i = lo; i < hi; i++) {
-                        const bool up = raise[q * KT + i];
-                        const float ei = e[q * KT + i];
+                        const bool up = raise[i * QL_ATTN_ROWS_MAX + q];
+                        const float ei = e[i * QL_ATTN_ROWS_MAX + q];
                         const float ms = up ? ei : 1.0f, vs = up ? 1.0f : ei;
                         if (v16) {
                             if (up) scale_f16(sv->acc16 + r * dv, ms, dv);

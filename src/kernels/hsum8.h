@@ -10,13 +10,19 @@
 #if defined(__AVX2__)
 #include <immintrin.h>
 
+#if defined(__clang__)
+#define QL_HSUM8_UNROLL _Pragma("unroll")
+#else
+#define QL_HSUM8_UNROLL _Pragma("GCC unroll 4")
+#endif
+
 /* lane k of the result: hsum_float_8(v[k]) */
 static inline __m256 ql_hsum8_x8(const __m256 v[8]) {
     __m256 w[4], z[2];
-    for (int k = 0; k < 4; k++) /* 128-bit half h: v[2k + h], i + i+4 */
+    QL_HSUM8_UNROLL for (int k = 0; k < 4; k++) /* 128-bit half h: v[2k + h], i + i+4 */
         w[k] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x20),
                              _mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x31));
-    for (int k = 0; k < 2; k++) /* half h: [v[4k+h] i0+i2, i1+i3, v[4k+2+h] i0+i2, i1+i3] */
+    QL_HSUM8_UNROLL for (int k = 0; k < 2; k++) /* half h: [v[4k+h] i0+i2, i1+i3, v[4k+2+h] i0+i2, i1+i3] */
         z[k] = _mm256_add_ps(_mm256_shuffle_ps(w[2 * k], w[2 * k + 1], 0x44),
                              _mm256_shuffle_ps(w[2 * k], w[2 * k + 1], 0xee));
     /* half h: v[h], v[2+h], v[4+h], v[6+h] */
