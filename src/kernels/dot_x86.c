@@ -444,6 +444,15 @@ QL_INLINE int32_t hsum_i32_8(__m256i v) {
 #define G0_W(p) ((const ql_pw_g0 *)(p))
 #define G0_A(p) ((const ql_pa_legacy *)(p))
 
+/* Step s of a tile's 4 weight rows and 4 activation rows (past R and C: repeats of the last). */
+QL_INLINE void g0_step(const int R, const int C, int64_t s, const uint8_t *const *w,
+                       const uint8_t *const *a, const ql_pw_g0 *ws[4], const ql_pa_legacy *as[4]) {
+    QL_UNROLL for (int i = 0; i < 4; i++) {
+        ws[i] = G0_W(w[G1_ROW(i, R)] + (size_t)s * sizeof(ql_pw_g0));
+        as[i] = G0_A(a[G1_COL(i, C)] + (size_t)s * QL_PA_Q8_0_BYTES);
+    }
+}
+
 #if defined(QL_QK_AVX512)
 
 /*
@@ -463,10 +472,7 @@ QL_INLINE void tile_g0(const int R, const int C, const int IQ4, int64_t ns, cons
     for (int64_t s = 0; s < ns; s++) {
         const ql_pw_g0 *ws[4];
         const ql_pa_legacy *as[4];
-        QL_UNROLL for (int i = 0; i < 4; i++) {
-            ws[i] = G0_W(w[G1_ROW(i, R)] + (size_t)s * sizeof(ql_pw_g0));
-            as[i] = G0_A(a[G1_COL(i, C)] + (size_t)s * QL_PA_Q8_0_BYTES);
-        }
+        g0_step(R, C, s, w, a, ws, as);
         QL_UNROLL for (int h = 0; h < 4; h++) {
             const int lane = lane_of_block(h), p = IQ4 ? h & 1 : 0;
             __m512i y[2], corr[2];
@@ -547,10 +553,7 @@ QL_INLINE void tile_g0_one(const int R, const int C, int64_t ns, const uint8_t *
     for (int64_t s = 0; s < ns; s++) {
         const ql_pw_g0 *ws[4];
         const ql_pa_legacy *as[4];
-        QL_UNROLL for (int i = 0; i < 4; i++) {
-            ws[i] = G0_W(w[G1_ROW(i, R)] + (size_t)s * sizeof(ql_pw_g0));
-            as[i] = G0_A(a[G1_COL(i, C)] + (size_t)s * QL_PA_Q8_0_BYTES);
-        }
+        g0_step(R, C, s, w, a, ws, as);
         /* lanes 4c + h: d_y of column c, block h */
         const __m512 dy = _mm512_insertf32x8(
             _mm512_castps256_ps512(_mm256_insertf128_ps(
