@@ -567,7 +567,7 @@ QL_INLINE void tile_g0_one(const int R, const int C, int64_t ns, const uint8_t *
         __asm__ volatile("" ::: "memory");
         const int n_blocks = ws[0]->n_blocks;
         QL_UNROLL for (int h = 0; h < 4; h++) {
-            if (h >= n_blocks) break; /* as ggml, no products of the padding */
+            if (h >= n_blocks) continue; /* as ggml, no products of the padding */
             __m256i y[4], corr[4];
             QL_UNROLL for (int c = 0; c < C; c++) {
                 y[c] = _mm256_load_si256((const __m256i *)(as[c]->y + 32 * h));
