@@ -60,9 +60,9 @@ typedef struct {
     ql_fp16 *acc16; /* [rows][dv] f16 accumulators (per-key path, f16 V) */
     float *mx, *sum;
     uint8_t *qq;    /* [rows][q_row] queries in K's partner type (per-key path) */
-    float *sc, *pr; /* [QL_ATTN_ROWS_MAX][KT] scores, [KT] probabilities */
-    float *arg, *e; /* [QL_ATTN_ROWS_MAX][KT] exponent arguments and exponentials */
-    bool *raise;    /* [QL_ATTN_ROWS_MAX][KT] whether the key raised the row's max */
+    float *sc, *pr; /* [QL_ATTN_ROWS_MAX][KT] scores (per-key path), [KT] probabilities */
+    float *arg, *e; /* [KT][QL_ATTN_ROWS_MAX] exponent arguments and exponentials */
+    bool *raise;    /* [KT][QL_ATTN_ROWS_MAX] whether the key raised the row's max */
     ql_fp16 *row16; /* one K or V row cast to f16 */
     uint8_t *kp;    /* [KT][dk / 32][32] K tile for the batched scores: values + 128 */
     float *kd;      /* [dk / 32][KT] its block scales */
@@ -324,8 +324,9 @@ static inline void scale_f16(ql_fp16 *acc, float s, int64_t n) {
  * max) then + v, or acc = fma(v, e, acc) - the operations of scale_f32 and
  * mad_f32 in the same order, without a store and reload of the row between
  * keys. The rows' chains are independent, so they overlap. e and raise hold
- * QL_ATTN_ROWS_MAX entries per key (softmax_updates). Head sizes of 64, 128 and 256 (up to 4, 2 and
- * 1 rows a call); false for others (the caller then goes key by key).
+ * QL_ATTN_ROWS_MAX entries per key (softmax_updates). Head sizes of 64, 128
+ * and 256 (up to 4, 2 and 1 rows a call); false for others (the caller then
+ * goes key by key).
  */
 #if defined(__AVX512F__)
 #if defined(__clang__)

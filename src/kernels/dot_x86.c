@@ -164,20 +164,7 @@ QL_INLINE float qv_sum(qv v) {
 }
 
 QL_INLINE void reduce_8(const qv v[8], float out[8]) {
-    __m256 w[4], z[2];
-    for (int k = 0; k < 4; k++) /* 128-bit half h: v[2k + h], i + i+4 */
-        w[k] = _mm256_add_ps(_mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x20),
-                             _mm256_permute2f128_ps(v[2 * k], v[2 * k + 1], 0x31));
-    for (int k = 0; k < 2; k++) /* half h: [v[4k+h] b0, b1, v[4k+2+h] b0, b1] */
-        z[k] = _mm256_add_ps(_mm256_shuffle_ps(w[2 * k], w[2 * k + 1], 0x44),
-                             _mm256_shuffle_ps(w[2 * k], w[2 * k + 1], 0xee));
-    /* half h: v[h], v[2+h], v[4+h], v[6+h] */
-    const __m256 r =
-        _mm256_add_ps(_mm256_shuffle_ps(z[0], z[1], 0x88), _mm256_shuffle_ps(z[0], z[1], 0xdd));
-    _Alignas(32) float lanes[8];
-    _mm256_store_ps(lanes, r);
-    for (int h = 0; h < 2; h++)
-        for (int k = 0; k < 4; k++) out[2 * k + h] = lanes[4 * h + k];
+    _mm256_storeu_ps(out, ql_hsum8_x8(v));
 }
 enum { REDUCE_N = 8 };
 #define reduce_n      reduce_8
@@ -456,9 +443,10 @@ QL_INLINE void g0_step(const int R, const int C, int64_t s, const uint8_t *const
 #if defined(QL_QK_AVX512)
 
 /*
- * g0 tiles (q4_0, q5_0, q8_0; iq4_nl with IQ4 set): products (r, 2k) and
- * (r, 2k + 1) share a register as in g1; the +128 of the weights cancels
- * against the activation step's per-lane corrections, the dots' start.
+ * g0 tiles of iq4_nl (IQ4 set; q4_0, q5_0 and q8_0 take tile_g0_one below):
+ * products (r, 2k) and (r, 2k + 1) share a register as in g1; the +128 of
+ * the weights cancels against the activation step's per-lane corrections,
+ * the dots' start.
  */
 QL_INLINE void tile_g0(const int R, const int C, const int IQ4, int64_t ns, const uint8_t *const *w,
                        const uint8_t *const *a, float *spill, int mode, float *res) {

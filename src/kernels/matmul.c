@@ -217,14 +217,10 @@ static void qgemm_rows(void *arg, int ith, int nth) {
     }
 }
 
-/*
- * batch_rows: the rows of the whole product ggml would compute at once, of
- * which these n_rows are part; it picks the float kernels' order
- * (kernels.h). The tiled quantized path has one order for every shape.
- */
-static void run_matmul(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
-                       int64_t n_rows, int64_t batch_rows, float *y, int64_t y_stride,
-                       void *scratch, int64_t o_begin, int64_t o_end) {
+/* A product's job for either path (the tiled one where the type has it). */
+static matmul_job make_job(const ql_matrix *w, const float *x, int64_t x_stride, int64_t n_rows,
+                           int64_t batch_rows, float *y, int64_t y_stride, void *scratch,
+                           int64_t o_begin, int64_t o_end) {
     const ql_matmul_kernel *k = ql_kernel_get(w->type);
     const ql_qgemm *g = tiled_kernel(w->type);
     const bool batched = ql_kernel_batched(k, w->n_out, w->n_in, batch_rows);
@@ -249,11 +245,27 @@ static void run_matmul(ql_pool *pool, const ql_matrix *w, const float *x, int64_
         job.act = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
         job.n_steps = ql_qgemm_steps(g, w->n_in);
         job.act_row = (size_t)job.n_steps * g->a_step;
+    } else {
+        job.act_row = ql_kernel_act_row_size(k, w->n_in);
+    }
+    return job;
+}
+
+/*
+ * batch_rows: the rows of the whole product ggml would compute at once, of
+ * which these n_rows are part; it picks the float kernels' order
+ * (kernels.h). The tiled quantized path has one order for every shape.
+ */
+static void run_matmul(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
+                       int64_t n_rows, int64_t batch_rows, float *y, int64_t y_stride,
+                       void *scratch, int64_t o_begin, int64_t o_end) {
+    matmul_job job =
+        make_job(w, x, x_stride, n_rows, batch_rows, y, y_stride, scratch, o_begin, o_end);
+    if (job.g) {
         ql_pool_run(pool, qgemm_prepare, &job);
         ql_pool_run(pool, qgemm_rows, &job);
         return;
     }
-    job.act_row = ql_kernel_act_row_size(k, w->n_in);
     ql_pool_run(pool, prepare_rows, &job);
     ql_pool_run(pool, dot_rows, &job);
 }
@@ -275,8 +287,7 @@ static void qgemm_rows_multi(void *arg, int ith, int nth) {
 void ql_matmul_multi(ql_pool *pool, int n_mats, const ql_matrix *const *w, const float *x,
                      int64_t x_stride, int64_t n_rows, float *const *y, const int64_t *y_stride,
                      void *scratch) {
-    const ql_qgemm *g = tiled_kernel(w[0]->type);
-    bool shared = g && n_mats <= QL_MATMUL_MULTI_MAX;
+    bool shared = tiled_kernel(w[0]->type) && n_mats <= QL_MATMUL_MULTI_MAX;
     for (int i = 1; i < n_mats && shared; i++)
         shared = w[i]->type == w[0]->type && w[i]->n_in == w[0]->n_in;
     if (!shared) {
@@ -285,21 +296,9 @@ void ql_matmul_multi(ql_pool *pool, int n_mats, const ql_matrix *const *w, const
         return;
     }
     multi_job mj = {.n = n_mats};
-    for (int i = 0; i < n_mats; i++) {
-        matmul_job *j = &mj.job[i];
-        *j = (matmul_job){.w = w[i],
-                          .g = g,
-                          .x = x,
-                          .x_stride = x_stride,
-                          .n_rows = n_rows,
-                          .y = y[i],
-                          .y_stride = y_stride[i],
-                          .act = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63),
-                          .n_steps = ql_qgemm_steps(g, w[i]->n_in),
-                          .o_begin = 0,
-                          .o_end = w[i]->n_out};
-        j->act_row = (size_t)j->n_steps * g->a_step;
-    }
+    for (int i = 0; i < n_mats; i++)
+        mj.job[i] =
+            make_job(w[i], x, x_stride, n_rows, n_rows, y[i], y_stride[i], scratch, 0, w[i]->n_out);
     ql_pool_run(pool, qgemm_prepare, &mj.job[0]);
     ql_pool_run(pool, qgemm_rows_multi, &mj);
 }

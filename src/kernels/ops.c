@@ -7,12 +7,12 @@
 #include "ops.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
 #endif
-#include <pthread.h>
-#include <stdlib.h>
 
 #include "../core/fp16.h"
 #include "kernels.h"
@@ -153,13 +153,6 @@ void ql_hadamard_dense(float *x, int64_t n, int block) {
     }
 }
 
-/*
- * ggml_compute_forward_fwht_f32's order: scale first (by 1.0f/sqrtf(n) in
- * float, not the dense form's double-computed entry), then the butterfly
- * stages from len = 1 up. ggml's SIMD stages write u - v as fma(v, -1, u),
- * which rounds exactly like u - v, so its vector width does not show in the
- * result and this plain loop gives its bits on any CPU.
- */
 #if defined(__AVX512F__)
 /* One butterfly stage inside a register: the lower lane of each pair gets u + v, the upper u - v.
  */
@@ -169,10 +162,14 @@ static inline __m512 fwht_stage(__m512 x, __m512 partner, __mmask16 upper) {
 #endif
 
 /*
- * ggml's FWHT, stage by stage with the same additions: pairs (j, j + len)
- * of each run of 2 len elements, len = 1, 2, 4, ... With AVX-512 the four
- * stages inside 16 lanes are shuffles and one add-or-subtract each, and the
- * longer ones add whole registers.
+ * ggml_compute_forward_fwht_f32's order: scale first (by 1.0f/sqrtf(n) in
+ * float, not the dense form's double-computed entry), then the butterfly
+ * stages over pairs (j, j + len) of each run of 2 len elements, len = 1,
+ * 2, 4, ... ggml's SIMD stages write u - v as fma(v, -1, u), which rounds
+ * exactly like u - v, so its vector width does not show in the result and
+ * these stages give its bits on any CPU: with AVX-512 the four inside 16
+ * lanes are shuffles and one add-or-subtract each and the longer ones add
+ * whole registers; otherwise a plain loop.
  */
 void ql_hadamard_fwht(float *x, int64_t n, int block) {
     const float scale = 1.0f / sqrtf((float)block);
