@@ -78,9 +78,10 @@ static int run_kld(int argc, char **argv) {
     if (!opt_ref) return cli_usage("kld: --ref REF.gguf is required");
     if (!ro.model) return cli_usage("kld: -m MODEL.gguf is required");
     if (!opt_file) return cli_usage("kld: give the text with -f FILE");
-    if ((rc = ql_run_check_flags("kld", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard)) ||
+    if ((rc = ql_run_check_flags("kld", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard,
+                                 ro.numerics)) ||
         (rc = ql_run_check_flags("kld", "--ref-", opt_ref_ctk, opt_ref_ctv, opt_ref_rotate,
-                                 opt_ref_hadamard)))
+                                 opt_ref_hadamard, NULL)))
         return rc;
 
     ql_run_opts ref_opts = ro;

@@ -183,7 +183,8 @@ static int run_perplexity(int argc, char **argv) {
                          "drop -f");
     if (ro.positions > 0 && !opt_kld)
         return cli_usage("perplexity: --kld-positions needs --kl-divergence");
-    if ((rc = ql_run_check_flags("perplexity", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard)))
+    if ((rc = ql_run_check_flags("perplexity", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard,
+                                 ro.numerics)))
         return rc;
 
     ql_error err;

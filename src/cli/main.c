@@ -9,6 +9,7 @@
 
 #include "../../include/qlens.h"
 #include "../core/cpu.h"
+#include "../kernels/kernels.h"
 #include "cli.h"
 
 static const ql_command *const commands[] = {
@@ -39,6 +40,12 @@ static void print_version(void) {
     ql_cpu_describe(cpu, sizeof cpu);
     printf("qlens %s\nbuilt for: %s\ncpu has:   %s\n", QLENS_VERSION_STRING,
            ql_cpu_build_features(), cpu[0] ? cpu : "(no SIMD extensions detected)");
+    /* the arithmetic a run follows by default: what ggml does on this CPU */
+    printf("numerics:  %s (f16 vector operations %s; --numerics fp16|f32 forces either)\n",
+           ql_numerics_name(QL_NUMERICS_AUTO),
+           ql_numerics_resolve(QL_NUMERICS_AUTO) == QL_NUMERICS_FP16
+               ? "in half precision, as ggml on AVX512-FP16 CPUs"
+               : "widened to f32, as ggml on CPUs without AVX512-FP16");
 }
 
 int main(int argc, char **argv) {

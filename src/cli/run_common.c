@@ -22,6 +22,7 @@ void ql_run_opts_defaults(ql_run_opts *o) {
     o->ctv = "f16";
     o->rotate = "auto";
     o->hadamard = "fwht";
+    o->numerics = "auto";
 }
 
 int64_t ql_run_n_ctx(const ql_run_opts *o) {
@@ -29,7 +30,8 @@ int64_t ql_run_n_ctx(const ql_run_opts *o) {
 }
 
 int ql_run_check_flags(const char *command, const char *flag_prefix, const char *ctk,
-                       const char *ctv, const char *rotate, const char *hadamard) {
+                       const char *ctv, const char *rotate, const char *hadamard,
+                       const char *numerics) {
     const struct {
         const char *flag, *value;
     } types[] = {{"cache-type-k", ctk}, {"cache-type-v", ctv}};
@@ -47,6 +49,9 @@ int ql_run_check_flags(const char *command, const char *flag_prefix, const char 
     if (!ql_hadamard_mode_from_name(hadamard, &hmode))
         return cli_usage("%s %skv-hadamard: '%s' is not fwht or dense", command, flag_prefix,
                          hadamard);
+    ql_numerics num;
+    if (numerics && !ql_numerics_from_name(numerics, &num))
+        return cli_usage("%s --numerics: '%s' is not auto, fp16 or f32", command, numerics);
     return 0;
 }
 
@@ -65,6 +70,9 @@ ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_
         return ql_fail(err, QL_ERR_ARG, "--kv-rotate: '%s' is not auto, on or off", o->rotate);
     if (!ql_hadamard_mode_from_name(o->hadamard, &cp->hadamard))
         return ql_fail(err, QL_ERR_ARG, "--kv-hadamard: '%s' is not fwht or dense", o->hadamard);
+    if (!ql_numerics_from_name(o->numerics, &cp->numerics))
+        return ql_fail(err, QL_ERR_ARG, "--numerics: '%s' is not auto, fp16 or f32", o->numerics);
+    cp->no_repack = o->no_repack;
     return QL_OK;
 }
 
@@ -219,6 +227,10 @@ ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_err
     ql_json_str(j, r->o->rotate);
     ql_json_key(j, "kv_hadamard");
     ql_json_str(j, ql_hadamard_mode_name(r->cp.hadamard));
+    ql_json_key(j, "numerics");
+    ql_json_str(j, ql_numerics_name(r->cp.numerics));
+    ql_json_key(j, "repacked_weights");
+    ql_json_bool(j, !r->cp.no_repack);
     ql_json_key(j, "rotates_k");
     ql_json_bool(j, ql_context_rotates_k(r->ctx));
     ql_json_key(j, "rotates_v");

@@ -317,8 +317,10 @@ ql_status ql_model_from_gguf(gguf_file *f, ql_model **out, ql_error *err) {
                      gguf_path(f), ql_type_name((int)m->tok_embd.type));
         goto fail;
     }
-    if (c->tied_output)
+    if (c->tied_output) {
         m->output = m->tok_embd;
+        m->output.never_repacked = true; /* llama.cpp holds it where get_rows can read it */
+    }
     else if ((st = bind_matrix(&b, "output.weight", c->n_embd, c->n_vocab, &m->output)))
         goto fail;
     if ((st = bind_vector(&b, "output_norm.weight", c->n_embd, true, &m->output_norm))) goto fail;
