@@ -68,7 +68,7 @@ QL_TEST(vmath_row_max_of_a_row_with_nan_stays_in_the_row) {
         /* an exact-size allocation: a read one past the end is a sanitizer error */
         float *x = malloc((size_t)n * sizeof *x);
         REQUIRE(x);
-        for (int64_t where = 0; where < n; where += n > 20 ? n / 7 : 1) {
+        for (int64_t where = 0; where<n; where += n> 20 ? n / 7 : 1) {
             for (int64_t i = 0; i < n; i++) x[i] = (float)(i % 5);
             x[where] = NAN;
             int64_t imax = -1;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../core/crc32.h"
+#include "../kernels/finite.h"
 #include "../kernels/kernels.h"
 
 /* The flags that distinguish the supported architectures. */
@@ -233,6 +234,11 @@ static ql_status bind_vector(binder *b, const char *name, int64_t n, bool requir
         return ql_fail(b->err, QL_ERR_INTERNAL, "vector storage exhausted binding %s", name);
     float *dst = b->m->vectors + b->vec_used;
     tr->to_float(t->data, dst, n);
+    /* every token passes through these: one NaN would poison every result */
+    const int64_t bad = ql_first_nonfinite(dst, n);
+    if (bad >= 0)
+        return ql_fail(b->err, QL_ERR_FORMAT, "%s: tensor %s holds %s at element %lld",
+                       gguf_path(f), name, ql_nonfinite_name(dst[bad]), (long long)bad);
     b->vec_used += (size_t)n;
     out->data = dst;
     out->n = n;
