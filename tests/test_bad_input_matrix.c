@@ -15,6 +15,7 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include <unistd.h>
 
 #include "gguf_bytes.h"
+#include "gguf_edit.h"
 #include "test.h"
 
 static const char *wiki(void) {
@@ -532,4 +534,71 @@ QL_TEST(bad_input_kld_header_sizes_that_wrap) {
     CHECK_MSG(out[0] == '\0', "stdout: %s", out);
     free(out), free(err);
     unlink(path);
+}
+
+/*
+ * Hyperparameters with hostile values, each in an otherwise good model: a
+ * float that is not finite or out of its range, an integer too large for
+ * the type it is narrowed to. Each is refused at load with the key's name,
+ * before anything runs; none is used as some other value (2^32 + 64 as 64,
+ * 2^64 - 1 as "no window") or left to produce NaN later.
+ */
+QL_TEST(bad_input_hostile_hyperparameters) {
+    const char *llama = ql_test_synth_model("llama"), *gemma = ql_test_synth_model("gemma3");
+    if (!exists(llama) || !exists(gemma)) SKIP("synthetic models not built (make synth)");
+    const char *dir = ql_test_tmpdir(t);
+    char d[1024];
+    snprintf(d, sizeof d, "%s", dir);
+    const struct {
+        const char *base, *needle;
+        ql_test_key_edit edit;
+    } cases[] = {
+        {gemma, "rope.freq_base_swa", {"gemma3.rope.freq_base_swa", EDIT_F32, .f = 0}},
+        {gemma, "rope.freq_base_swa", {"gemma3.rope.freq_base_swa", EDIT_F32, .f = NAN}},
+        {gemma, "rope.freq_base_swa", {"gemma3.rope.freq_base_swa", EDIT_F32, .f = -10000}},
+        {gemma, "rope.freq_base_swa", {"gemma3.rope.freq_base_swa", EDIT_F32, .f = INFINITY}},
+        {gemma,
+         "final_logit_softcapping",
+         {"gemma3.final_logit_softcapping", EDIT_F32, .f = INFINITY}},
+        {gemma, "final_logit_softcapping", {"gemma3.final_logit_softcapping", EDIT_F32, .f = NAN}},
+        {gemma, "final_logit_softcapping", {"gemma3.final_logit_softcapping", EDIT_F32, .f = -30}},
+        {gemma, "rope.freq_base", {"gemma3.rope.freq_base", EDIT_F32, .f = -INFINITY}},
+        {llama,
+         "layer_norm_rms_epsilon",
+         {"llama.attention.layer_norm_rms_epsilon", EDIT_F32, .f = NAN}},
+        {llama, "rope.scaling.factor", {"llama.rope.scaling.factor", EDIT_F32, .f = NAN}},
+        {llama, "rope.scaling.factor", {"llama.rope.scaling.factor", EDIT_F32, .f = INFINITY}},
+        {llama, "rope.scaling.factor", {"llama.rope.scaling.factor", EDIT_F32, .f = -2}},
+        {llama,
+         "rope.dimension_count",
+         {"llama.rope.dimension_count", EDIT_U64, .u = (1ull << 32) + 64}},
+        {gemma,
+         "attention.sliding_window",
+         {"gemma3.attention.sliding_window", EDIT_U64, .u = UINT64_MAX}},
+        {gemma,
+         "attention.sliding_window",
+         {"gemma3.attention.sliding_window", EDIT_U64, .u = (1ull << 32) + 32}},
+        {gemma,
+         "attention.sliding_window_pattern",
+         {"gemma3.attention.sliding_window_pattern", EDIT_U64, .u = (1ull << 32) + 6}},
+        {llama, "context_length", {"llama.context_length", EDIT_U64, .u = 1ull << 40}},
+        {llama,
+         "attention.head_count_kv",
+         {"llama.attention.head_count_kv", EDIT_U64, .u = (1ull << 32) + 2}},
+        {llama,
+         "attention.key_length",
+         {"llama.attention.key_length", EDIT_U64, .u = (1ull << 63) + 64}},
+        {llama, "attention.value_length", {"llama.attention.value_length", EDIT_I64, .i = -64}},
+        {llama, "block_count", {"llama.block_count", EDIT_U64, .u = (1ull << 32) + 4}},
+    };
+    const char *W = wiki();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char model[1100];
+        snprintf(model, sizeof model, "%s/hostile-%zu.gguf", d, i);
+        REQUIRE(ql_test_gguf_edit(cases[i].base, model, &cases[i].edit, 1, NULL, 0));
+        expect_failure(t, NULL, BEFORE_WORK, d, 1, cases[i].needle, NULL,
+                       "perplexity -m %s -f %s -c 64 --chunks 1", model, W);
+        expect_failure(t, NULL, BEFORE_WORK, d, 1, cases[i].needle, NULL,
+                       "plan -m %s --budget 8GiB --ctx 4096", model);
+    }
 }

@@ -133,9 +133,9 @@ ql_status ql_run_eval_params(ql_run *r, int64_t n_tokens, ql_eval_params *ep, ql
 }
 
 static const char *weights_name(const ql_run *r, char *buf, size_t size) {
-    uint64_t ft;
-    if (gguf_get_u64(r->model->file, "general.file_type", &ft)) {
-        const char *name = gguf_file_type_name((int)ft);
+    uint32_t ft;
+    if (gguf_get_u32(r->model->file, "general.file_type", &ft)) {
+        const char *name = gguf_file_type_name(ft);
         if (name) {
             snprintf(buf, size, "%s", strncmp(name, "MOSTLY_", 7) == 0 ? name + 7 : name);
             return buf;
