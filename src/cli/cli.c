@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/outfile.h"
 #include "../model/context.h"
 
 void cli_error(const char *fmt, ...) {
@@ -217,6 +218,8 @@ ql_status cli_read_file(const char *path, char **data, size_t *len, ql_error *er
     FILE *f = path ? fopen(path, "rb") : stdin;
     const char *name = path ? path : "standard input";
     if (!f) return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", name, strerror(errno));
+    /* what the command read, no output of it may replace */
+    if (path) ql_input_note(path);
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     ql_status st = QL_OK;

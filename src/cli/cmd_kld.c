@@ -92,7 +92,10 @@ static int run_kld(int argc, char **argv) {
     ref_opts.json = NULL;
 
     ql_error err;
-    /* an output that cannot be written fails now, not after the evaluation */
+    /* an output that cannot be written, or would replace an input, fails now */
+    ql_input_note(opt_ref);
+    ql_input_note(ro.model);
+    ql_input_note(opt_file);
     if (ro.json && ql_outfile_check(ro.json, &err)) return cli_fail(&err);
     ql_run ref, cand;
     if (ql_run_open(&ref, &ref_opts, "kld", &err)) return cli_fail(&err);

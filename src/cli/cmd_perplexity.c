@@ -187,7 +187,10 @@ static int run_perplexity(int argc, char **argv) {
         return rc;
 
     ql_error err;
-    /* outputs that cannot be written fail now, not after the evaluation */
+    /* outputs that cannot be written, or would replace an input, fail now */
+    ql_input_note(ro.model);
+    ql_input_note(opt_file);
+    if (opt_kld) ql_input_note(opt_base);
     if (ro.json && ql_outfile_check(ro.json, &err)) return cli_fail(&err);
     if (!opt_kld && opt_base && ql_outfile_check(opt_base, &err)) return cli_fail(&err);
     ql_ref_file *ref = NULL;

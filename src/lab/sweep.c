@@ -122,6 +122,7 @@ static ql_status read_text(const char *path, char **text, size_t *len, ql_error 
     *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    ql_input_note(path);
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     while (buf) {
