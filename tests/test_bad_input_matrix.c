@@ -772,3 +772,45 @@ QL_TEST(outputs_with_names_up_to_name_max) {
     char tmp[2048];
     CHECK_MSG(!has_temporaries(d, tmp, sizeof tmp), "left %s", tmp);
 }
+
+/*
+ * Standard output that cannot be written (/dev/full: every write fails with
+ * ENOSPC): every command's results go there, so the command must fail with
+ * exit status 1 and one error line, never exit 0 as if they had been shown.
+ */
+QL_TEST(bad_input_standard_output_is_full) {
+    const char *model = ql_test_synth_model("llama");
+    if (!exists(model)) SKIP("synthetic models not built (make synth)");
+    if (!exists("/dev/full")) SKIP("no /dev/full here");
+    const char *dir = ql_test_tmpdir(t);
+    char d[1024];
+    snprintf(d, sizeof d, "%s", dir);
+    /* the command's own stdout goes to /dev/full; the harness still captures stderr */
+    const char *full = "sh -c 'exec \"$0\" \"$@\" >/dev/full'";
+    const when_found W = WHILE_WRITING;
+    const char *T = wiki();
+    const char *json = in_dir(d, "p.json"), *out = in_dir(d, "q.gguf"), *ref = in_dir(d, "r.qlref");
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "--help");
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "help perplexity");
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "perplexity --help");
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "--version");
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "info %s", model);
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "tokenize -m %s -p hello", model);
+    expect_failure(t, full, W, d, 1, "standard output", NULL,
+                   "perplexity -m %s -f %s -c 64 --chunks 1 --json %s", model, T, json);
+    expect_failure(t, full, W, d, 1, "standard output", NULL,
+                   "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s", model, T,
+                   ref);
+    expect_failure(t, full, W, d, 1, "standard output", NULL,
+                   "perplexity -m %s --kl-divergence-base %s --kl-divergence", model, ref);
+    expect_failure(t, full, W, d, 1, "standard output", NULL,
+                   "kld --ref %s -m %s -f %s -c 64 --chunks 1", model, model, T);
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "quantize %s %s Q8_0", model, out);
+    expect_failure(t, full, W, d, 1, "standard output", NULL,
+                   "sweep --ref %s --weights %s --cache f16/f16 -f %s -c 64 --chunks 1 --out %s",
+                   model, model, T, in_dir(d, "sweep"));
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "plan -m %s --budget 8GiB --ctx 4096",
+                   model);
+    expect_failure(t, full, W, d, 1, "standard output", NULL,
+                   "plan --sweep %s --budget 8GiB --ctx 4096", in_dir(d, "sweep"));
+}
