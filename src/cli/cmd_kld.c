@@ -119,7 +119,7 @@ static int run_kld(int argc, char **argv) {
     } else {
         char d[256];
         ql_run_describe(&ref, d, sizeof d);
-        fprintf(stderr, "kld: reference %s (%s)\n", opt_ref, d);
+        fprintf(stderr, "kld: reference %s (%s)\n", cli_shown(opt_ref), d);
         ql_run_print_header(&cand, n_tokens, &ep);
         ql_run_print_kld_chunk_header();
         cli_progress_begin(&ui.bar, "kld");

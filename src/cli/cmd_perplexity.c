@@ -120,7 +120,7 @@ static int run_plain(ql_run *r) {
     free(tokens);
     if (st) return cli_fail(&err);
     printf("Final estimate: PPL = %.4f +/- %.5f\n", res.ppl, res.ppl_unc);
-    if (opt_base) printf("reference written to %s\n", opt_base);
+    if (opt_base) printf("reference written to %s\n", cli_shown(opt_base));
     ql_run_print_speed(r, res.n_chunks * ep.n_ctx);
     int rc = QL_EXIT_OK;
     if (ro.json) {

@@ -281,7 +281,8 @@ static int run_plan(int argc, char **argv) {
     for (int i = 0; i < n; i++) {
         const plan_row *w = &rows[i];
         const bool fits = w->total <= opt_budget;
-        printf("| %s | %s | %s |", w->weights, ql_type_name((int)w->k), ql_type_name((int)w->v));
+        printf("| %s | %s | %s |", cli_shown(w->weights), ql_type_name((int)w->k),
+               ql_type_name((int)w->v));
         if (opt_sweep) printf(" %.6f ± %.6f |", w->kld, w->kld_unc);
         printf(" %.3f | %llu | %.3f | %s | %lld%s |\n", gib(w->weight_bytes),
                (unsigned long long)w->kv_per_token, gib(w->total), fits ? "yes" : "no",
@@ -304,22 +305,22 @@ static int run_plan(int argc, char **argv) {
             int li = 0;
             for (int i = 1; i < n; i++)
                 if (rows[i].total < least) least = rows[i].total, li = i;
-            printf("Closest: %s %s/%s at %.3f GiB (max context %lld).\n", rows[li].weights,
-                   ql_type_name((int)rows[li].k), ql_type_name((int)rows[li].v), gib(least),
-                   (long long)rows[li].max_ctx);
+            printf("Closest: %s %s/%s at %.3f GiB (max context %lld).\n",
+                   cli_shown(rows[li].weights), ql_type_name((int)rows[li].k),
+                   ql_type_name((int)rows[li].v), gib(least), (long long)rows[li].max_ctx);
         } else {
             const plan_row *p = &rows[pick], *b = &rows[best];
             printf("Recommended: %s with a %s/%s cache: KLD %.6f ± %.6f, %.3f GiB at %lld tokens "
                    "(fits up to %lld).\n",
-                   p->weights, ql_type_name((int)p->k), ql_type_name((int)p->v), p->kld, p->kld_unc,
-                   gib(p->total), (long long)opt_ctx, (long long)p->max_ctx);
+                   cli_shown(p->weights), ql_type_name((int)p->k), ql_type_name((int)p->v), p->kld,
+                   p->kld_unc, gib(p->total), (long long)opt_ctx, (long long)p->max_ctx);
             if (pick == best)
                 printf("It is also the lowest-KLD configuration of the sweep.\n");
             else
                 printf(
                     "Against the sweep's best (%s %s/%s, KLD %.6f, %.3f GiB, which does not fit): "
                     "%+.6f KLD, %+.3f GiB.\n",
-                    b->weights, ql_type_name((int)b->k), ql_type_name((int)b->v), b->kld,
+                    cli_shown(b->weights), ql_type_name((int)b->k), ql_type_name((int)b->v), b->kld,
                     gib(b->total), p->kld - b->kld, gib(p->total) - gib(b->total));
         }
     }

@@ -158,8 +158,8 @@ void ql_run_print_header(ql_run *r, int64_t n_tokens, const ql_eval_params *ep) 
     char d[256];
     ql_run_describe(r, d, sizeof d);
     fprintf(stderr, "%s: %s: %lld tokens, %lld chunks of %lld, %s, %d threads\n", r->command,
-            r->o->model, (long long)n_tokens, (long long)ep->n_chunks, (long long)ep->n_ctx, d,
-            r->cp.n_threads);
+            cli_shown(r->o->model), (long long)n_tokens, (long long)ep->n_chunks,
+            (long long)ep->n_ctx, d, r->cp.n_threads);
     r->t_eval = cli_now();
 }
 
@@ -248,9 +248,9 @@ void ql_run_print_kld_ref(ql_run *r, const char *path, const ql_ref_file *ref, i
     char d[256];
     ql_run_describe(r, d, sizeof d);
     fprintf(stderr, "%s: %s against %s (%s format%s%s%s), %lld chunks of %lld, %s, %d threads\n",
-            r->command, r->o->model, path,
+            r->command, cli_shown(r->o->model), cli_shown(path),
             ql_ref_format_of(ref) == QL_REF_QLENS ? "qlens" : "llama.cpp",
-            in->model_name[0] ? ", " : "", in->model_name, in->config[0] ? "" : "",
+            in->model_name[0] ? ", " : "", cli_shown(in->model_name), in->config[0] ? "" : "",
             (long long)n_chunks, (long long)in->n_ctx, d, r->cp.n_threads);
     r->t_eval = cli_now();
 }
