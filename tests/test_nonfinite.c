@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/crc32.h"
+#include "eval/refstore.h"
 #include "gguf_edit.h"
 #include "test.h"
 
@@ -172,4 +174,50 @@ QL_TEST(nonfinite_norm_weights_are_refused_at_load) {
     const char *const where2[] = {"inf-norm.gguf", "blk.3.post_ffw_norm.weight", "-inf"};
     snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 1", model, wiki());
     expect_stopped(t, args, where2, 3);
+}
+
+static uint64_t rd64(const unsigned char *p) {
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static void wr32(unsigned char *p, uint32_t v) {
+    for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
+}
+
+/*
+ * A reference file is data: one whose stored hidden state is NaN - with
+ * every checksum right, as a crafted file would have them - gives base
+ * logits that are not numbers. Scoring against it stops, naming the chunk
+ * and position, instead of printing KLD nan and "Same top p" as a result.
+ */
+QL_TEST(nonfinite_reference_hidden_state_stops_scoring) {
+    const char *llama = ql_test_synth_model("llama");
+    if (!exists(llama)) SKIP("synthetic models not built (make synth)");
+    const char *dir = ql_test_tmpdir(t);
+    char ref[1100], args[4096];
+    snprintf(ref, sizeof ref, "%s/ref.qlref", dir);
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 2 --kl-divergence-base %s",
+             llama, wiki(), ref);
+    REQUIRE(ql_test_run_qlens(args, NULL, NULL) == 0);
+    size_t size;
+    unsigned char *b = ql_test_read_file(ref, &size);
+    REQUIRE(b && size > QL_REF_HEADER_SIZE && memcmp(b, QL_REF_MAGIC, 8) == 0);
+    /* chunk 2 (index 1), scored row 5, element 9 of its hidden state (docs/reference-format.md) */
+    const uint64_t hidden = rd64(b + 112), chunk_bytes = rd64(b + 120), table = rd64(b + 128);
+    const float nan = NAN;
+    const uint64_t at = hidden + chunk_bytes + (5 * 256 + 9) * 4;
+    REQUIRE(at + 4 <= size && table + 8 <= size);
+    memcpy(b + at, &nan, 4);
+    wr32(b + table + 4, ql_crc32(0, b + hidden + chunk_bytes, (size_t)chunk_bytes));
+    wr32(b + 144, ql_crc32(0, b + table, 8));
+    wr32(b + QL_REF_HEADER_SIZE - 4, ql_crc32(0, b, QL_REF_HEADER_SIZE - 4));
+    REQUIRE(ql_test_write_file(ref, b, size));
+    free(b);
+    /* 64-token chunks score positions 32..62: row 5 is position 37 */
+    const char *const where[] = {"chunk 2", "token position 37", "NaN", "reference"};
+    snprintf(args, sizeof args, "perplexity -m %s --kl-divergence-base %s --kl-divergence", llama,
+             ref);
+    expect_stopped(t, args, where, 4);
 }
