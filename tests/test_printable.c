@@ -106,4 +106,9 @@ QL_TEST(printable_hostile_names_in_messages) {
     CHECK_EQ_INT(ql_test_run_qlens(args, &out, &err), 0);
     CHECK_MSG(!strchr(err, '\x1b') && !strchr(out, '\x1b'), "a control character: %s%s", out, err);
     free(out), free(err);
+    snprintf(args, sizeof args, "info '%s'", link_to_model);
+    CHECK_EQ_INT(ql_test_run_qlens(args, &out, &err), 0);
+    CHECK_MSG(!strchr(out, '\x1b') && !strchr(out, '\a') && strstr(out, "m\\x1b]0;title"),
+              "info shows the path unescaped: %.200s", out);
+    free(out), free(err);
 }
