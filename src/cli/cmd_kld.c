@@ -93,7 +93,10 @@ static int run_kld(int argc, char **argv) {
     ref_opts.json = NULL;
 
     ql_error err;
-    /* an output that cannot be written fails now, not after the evaluation */
+    /* an output that cannot be written, or would replace an input, fails now */
+    ql_input_note(opt_ref);
+    ql_input_note(ro.model);
+    ql_input_note(opt_file);
     if (ro.json && ql_outfile_check(ro.json, &err)) return cli_fail(&err);
     ql_run ref, cand;
     if (ql_run_open(&ref, &ref_opts, "kld", &err)) return cli_fail(&err);
@@ -117,7 +120,7 @@ static int run_kld(int argc, char **argv) {
     } else {
         char d[256];
         ql_run_describe(&ref, d, sizeof d);
-        fprintf(stderr, "kld: reference %s (%s)\n", opt_ref, d);
+        fprintf(stderr, "kld: reference %s (%s)\n", cli_shown(opt_ref), d);
         ql_run_print_header(&cand, n_tokens, &ep);
         ql_run_print_kld_chunk_header();
         cli_progress_begin(&ui.bar, "kld");

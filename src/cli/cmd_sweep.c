@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/printable.h"
 #include "../lab/quantize_rules.h"
 #include "../lab/sweep.h"
 #include "../model/context.h"
@@ -137,14 +138,14 @@ static void on_progress(void *user, ql_sweep_phase phase, const char *what, doub
     sweep_ui *ui = user;
     static const char *names[] = {"quantizing", "reference", "evaluating", "report"};
     char detail[160];
-    snprintf(detail, sizeof detail, "%s %s", names[phase], what ? what : "");
+    snprintf(detail, sizeof detail, "%s %s", names[phase], what ? cli_shown(what) : "");
     cli_progress_update(&ui->bar, done, total, detail);
 }
 
 static void on_step(void *user, const char *step, bool reused) {
     sweep_ui *ui = user;
     cli_progress_end(&ui->bar);
-    fprintf(stderr, "sweep: %s %s\n", step, reused ? "(already done, reused)" : "done");
+    fprintf(stderr, "sweep: %s %s\n", cli_shown(step), reused ? "(already done, reused)" : "done");
 }
 
 static int run_sweep(int argc, char **argv) {
@@ -167,6 +168,8 @@ static int run_sweep(int argc, char **argv) {
     char *witems[MAX_ITEMS], *citems[MAX_ITEMS];
     const int nw = split_list(wl, witems, MAX_ITEMS), nc = split_list(cl, citems, MAX_ITEMS);
     ql_sweep_weights weights[MAX_ITEMS];
+    /* a file's label is its name as a terminal may show it: it lands in tables and the journal */
+    static char labels[MAX_ITEMS][256];
     ql_sweep_cache caches[MAX_ITEMS];
     rc = QL_EXIT_OK;
     if (nw == 0) rc = cli_usage("sweep --weights: empty list");
@@ -176,7 +179,9 @@ static int run_sweep(int argc, char **argv) {
         const bool is_file = len > 5 && strcmp(witems[i] + len - 5, ".gguf") == 0;
         weights[i].path = is_file ? witems[i] : NULL;
         const char *base = strrchr(witems[i], '/');
-        weights[i].label = is_file ? (base ? base + 1 : witems[i]) : witems[i];
+        weights[i].label =
+            is_file ? ql_printable(base ? base + 1 : witems[i], labels[i], sizeof labels[i])
+                    : witems[i];
         if (!is_file && !ql_ftype_find(witems[i])) {
             rc = cli_usage("sweep --weights: '%s' is neither a file type (%s) nor a .gguf file",
                            witems[i], ql_ftype_names());
@@ -237,7 +242,7 @@ static int run_sweep(int argc, char **argv) {
             } else {
                 ql_sweep_print_table(&r, stdout);
                 printf("\nresults in %s/: results.md, results.csv, results.json, report.html\n",
-                       opt_out);
+                       cli_shown(opt_out));
                 ql_sweep_results_free(&r);
             }
         }

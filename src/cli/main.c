@@ -3,7 +3,9 @@
  * (src/cli/cmd_*.c). Global flags: --help, --version. Unknown commands and
  * flags are usage errors (exit 2).
  */
+#include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -48,10 +50,37 @@ static void print_version(void) {
                : "widened to f32, as ggml on CPUs without AVX512-FP16");
 }
 
+/*
+ * Results go to standard output: one that could not be written (a full
+ * disk, /dev/full, a closed pipe's EPIPE) fails the command, however it
+ * ended otherwise. stdio keeps the error flag of every failed write, so one
+ * check at the end covers them all; a command that already failed has said
+ * why and keeps its status.
+ */
+static int finish_stdout(int rc) {
+    errno = 0;
+    bool ok = fflush(stdout) == 0;
+    int e = errno;
+    ok = ok && !ferror(stdout);
+    if (fclose(stdout) != 0 && ok) {
+        ok = false;
+        e = errno;
+    }
+    if (ok || rc != QL_EXIT_OK) return rc;
+    cli_error("cannot write to standard output: %s", e ? strerror(e) : "write error");
+    return QL_EXIT_FAILURE;
+}
+
+static int dispatch(int argc, char **argv);
+
 int main(int argc, char **argv) {
     /* A file-size limit (ulimit -f) makes a write fail with EFBIG, which every writer reports
      * and cleans up after, instead of killing the process mid-file. */
     signal(SIGXFSZ, SIG_IGN);
+    return finish_stdout(dispatch(argc, argv));
+}
+
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         print_main_help();
         return QL_EXIT_USAGE;

@@ -141,9 +141,9 @@ ql_status ql_run_eval_params(ql_run *r, int64_t n_tokens, ql_eval_params *ep, ql
 }
 
 static const char *weights_name(const ql_run *r, char *buf, size_t size) {
-    uint64_t ft;
-    if (gguf_get_u64(r->model->file, "general.file_type", &ft)) {
-        const char *name = gguf_file_type_name((int)ft);
+    uint32_t ft;
+    if (gguf_get_u32(r->model->file, "general.file_type", &ft)) {
+        const char *name = gguf_file_type_name(ft);
         if (name) {
             snprintf(buf, size, "%s", strncmp(name, "MOSTLY_", 7) == 0 ? name + 7 : name);
             return buf;
@@ -166,8 +166,8 @@ void ql_run_print_header(ql_run *r, int64_t n_tokens, const ql_eval_params *ep) 
     char d[256];
     ql_run_describe(r, d, sizeof d);
     fprintf(stderr, "%s: %s: %lld tokens, %lld chunks of %lld, %s, %d threads\n", r->command,
-            r->o->model, (long long)n_tokens, (long long)ep->n_chunks, (long long)ep->n_ctx, d,
-            r->cp.n_threads);
+            cli_shown(r->o->model), (long long)n_tokens, (long long)ep->n_chunks,
+            (long long)ep->n_ctx, d, r->cp.n_threads);
     r->t_eval = cli_now();
 }
 
@@ -260,9 +260,9 @@ void ql_run_print_kld_ref(ql_run *r, const char *path, const ql_ref_file *ref, i
     char d[256];
     ql_run_describe(r, d, sizeof d);
     fprintf(stderr, "%s: %s against %s (%s format%s%s%s), %lld chunks of %lld, %s, %d threads\n",
-            r->command, r->o->model, path,
+            r->command, cli_shown(r->o->model), cli_shown(path),
             ql_ref_format_of(ref) == QL_REF_QLENS ? "qlens" : "llama.cpp",
-            in->model_name[0] ? ", " : "", in->model_name, in->config[0] ? "" : "",
+            in->model_name[0] ? ", " : "", cli_shown(in->model_name), in->config[0] ? "" : "",
             (long long)n_chunks, (long long)in->n_ctx, d, r->cp.n_threads);
     r->t_eval = cli_now();
 }

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/finite.h"
 #include "../kernels/matmul.h"
 
 /* ---- saving ---- */
@@ -145,9 +146,12 @@ static void score_rows_parallel(void *arg, int ith, int nth) {
     }
 }
 
+static bool token_is_finite(const ql_kld_token *t) {
+    return isfinite(t->kld) && isfinite(t->nll) && isfinite(t->nll_base) && isfinite(t->p_diff);
+}
+
 static bool score_block(void *user, int64_t chunk, const ql_logits_block *b,
                         const int32_t *targets) {
-    (void)chunk;
     scorer *s = user;
     if (!s->llama_rows) {
         /* the reference's output product ran per micro-batch over the rows from the first scored
@@ -167,11 +171,30 @@ static bool score_block(void *user, int64_t chunk, const ql_logits_block *b,
         if (s->softcap > 0.0f)
             for (int64_t i = 0; i < b->n_rows * s->n_vocab; i++)
                 s->base_logits[i] = s->softcap * tanhf(s->base_logits[i] / s->softcap);
+        /* a reference file's hidden states are data: they may not be numbers */
+        int64_t col;
+        const int64_t r =
+            ql_first_nonfinite_row(s->pool, s->base_logits, b->n_rows, s->n_vocab, &col);
+        if (r >= 0) {
+            s->st = ql_fail(&s->own_err, QL_ERR_FORMAT,
+                            "chunk %lld: token position %lld: %s in the reference's logits (from "
+                            "its final hidden state)",
+                            (long long)chunk + 1, (long long)(b->first_pos + r),
+                            ql_nonfinite_name(s->base_logits[r * s->n_vocab + col]));
+            return false;
+        }
     }
     s->block = b;
     s->targets = targets;
     ql_pool_run(s->pool, score_rows_parallel, s);
     for (int64_t r = 0; r < b->n_rows; r++) {
+        if (!token_is_finite(&s->results[r])) {
+            s->st = ql_fail(&s->own_err, QL_ERR_FORMAT,
+                            "chunk %lld: token position %lld: the KL divergence or a probability "
+                            "is not finite (the reference's stored probabilities are not numbers)",
+                            (long long)chunk + 1, (long long)(b->first_pos + r));
+            return false;
+        }
         s->st = ql_kld_acc_add(s->acc, &s->results[r], (int32_t)(b->first_pos + r), &s->own_err);
         if (s->st) return false;
     }

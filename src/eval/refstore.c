@@ -301,6 +301,8 @@ struct ql_ref_file {
     uint64_t rows_off;
     int32_t *tokens_copy; /* aligned copy when the mapping's offset is not 4-aligned */
     bool mapped;          /* base is an mmap (else a malloc'd copy, see ql_ref_open_memory) */
+    bool held;            /* an input no output may replace while it is open */
+    uint64_t dev, ino;
 };
 
 static ql_status bad(const char *path, ql_error *err, const char *fmt, const char *what) {
@@ -490,7 +492,14 @@ ql_status ql_ref_open(const char *path, ql_ref_file **out, ql_error *err) {
         f->mapped = true;
     }
     close(fd);
-    return parse_any(f, path, out, err);
+    f->dev = (uint64_t)sb.st_dev;
+    f->ino = (uint64_t)sb.st_ino;
+    ql_status st = parse_any(f, path, out, err);
+    if (!st) {
+        f->held = true;
+        ql_input_hold(f->dev, f->ino);
+    }
+    return st;
 }
 
 ql_status ql_ref_open_memory(const void *data, size_t size, const char *name, ql_ref_file **out,
@@ -513,6 +522,7 @@ ql_status ql_ref_open_memory(const void *data, size_t size, const char *name, ql
 
 void ql_ref_close(ql_ref_file *f) {
     if (!f) return;
+    if (f->held) ql_input_release(f->dev, f->ino);
     if (f->mapped)
         munmap((void *)f->base, f->size);
     else

@@ -7,11 +7,13 @@
 #include "context.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/threadpool.h"
 #include "../kernels/attention.h"
+#include "../kernels/finite.h"
 #include "../kernels/matmul.h"
 #include "../kernels/ops.h"
 
@@ -495,6 +497,23 @@ static void ffn_block(ql_context *ctx, int64_t l, int64_t n) {
     ql_pool_run(ctx->pool, residual_rows, &lj);
 }
 
+/*
+ * Fails when rows [0, n) of buf hold a NaN or an infinity, naming the first
+ * one's position and the stage that produced it: the checks run after each
+ * stage, so an earlier stage was still finite.
+ */
+static ql_status check_finite(ql_context *ctx, const float *buf, int64_t n, int64_t width,
+                              int64_t pos0, const char *stage, int64_t layer, ql_error *err) {
+    int64_t col;
+    const int64_t r = ql_first_nonfinite_row(ctx->pool, buf, n, width, &col);
+    if (r < 0) return QL_OK;
+    char where[64];
+    if (layer >= 0) snprintf(where, sizeof where, "the output of layer %lld", (long long)layer);
+    return ql_fail(err, QL_ERR_FORMAT, "token position %lld: %s in %s (the first non-finite value)",
+                   (long long)(pos0 + r), ql_nonfinite_name(buf[r * width + col]),
+                   layer >= 0 ? where : stage);
+}
+
 /* Final norm and output head for rows [r0, n), in blocks, each handed to cb. */
 static ql_status output_head(ql_context *ctx, int64_t r0, int64_t n, int64_t pos0, ql_logits_fn cb,
                              void *user, ql_error *err) {
@@ -502,6 +521,9 @@ static ql_status output_head(ql_context *ctx, int64_t r0, int64_t n, int64_t pos
     const ql_model_config *c = &m->cfg;
     ql_rms_norm_rows(ctx->cur + r0 * c->n_embd, ctx->x + r0 * c->n_embd, m->output_norm.data,
                      n - r0, c->n_embd, c->rms_eps);
+    ql_status st = check_finite(ctx, ctx->cur + r0 * c->n_embd, n - r0, c->n_embd, pos0 + r0,
+                                "the output norm", -1, err);
+    if (st) return st;
     for (int64_t b = r0; b < n; b += ctx->p.logits_block) {
         const int64_t rows = b + ctx->p.logits_block <= n ? ctx->p.logits_block : n - b;
         /* ggml multiplies all n - r0 rows at once; blocks must not change its choice of kernel */
@@ -512,6 +534,8 @@ static ql_status output_head(ql_context *ctx, int64_t r0, int64_t n, int64_t pos
             for (int64_t i = 0; i < rows * c->n_vocab; i++)
                 ctx->logits[i] = cap * tanhf(ctx->logits[i] / cap);
         }
+        st = check_finite(ctx, ctx->logits, rows, c->n_vocab, pos0 + b, "the logits", -1, err);
+        if (st) return st;
         const ql_logits_block blk = {.first_pos = pos0 + b,
                                      .n_rows = rows,
                                      .n_vocab = c->n_vocab,
@@ -546,19 +570,19 @@ ql_status ql_forward(ql_context *ctx, const int32_t *tokens, int64_t n_tokens, i
                          ctx->x + t * c->n_embd, c->n_embd);
             if (c->embd_scale != 1.0f) ql_scale(ctx->x + t * c->n_embd, c->embd_scale, c->n_embd);
         }
+        ql_status st = check_finite(ctx, ctx->x, n, c->n_embd, p0, "the token embedding", -1, err);
+        if (st) return st;
 
         for (int64_t l = 0; l < c->n_layer; l++) {
             attention_block(ctx, l, n, p0);
             ffn_block(ctx, l, n);
+            if ((st = check_finite(ctx, ctx->x, n, c->n_embd, p0, NULL, l, err))) return st;
         }
 
         /* logits only for the rows the caller scores */
         int64_t first = logits_from - p0;
         if (first < 0) first = 0;
-        if (first < n && cb) {
-            ql_status st = output_head(ctx, first, n, p0, cb, user, err);
-            if (st) return st;
-        }
+        if (first < n && cb && (st = output_head(ctx, first, n, p0, cb, user, err))) return st;
     }
     return QL_OK;
 }
