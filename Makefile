@@ -67,6 +67,9 @@ TESTS := $(BUILD)/qlens-test
 
 SYNTH_ARCHS  := llama qwen2 qwen3 gemma3
 SYNTH_MODELS := $(SYNTH_ARCHS:%=build/synth/synth-%.gguf)
+# models of the project's own tests, made by its copy of the synthetic tool (tests/tools) and
+# checked against tests/data/synth.sha256
+TEST_SYNTH   := build/synth/synth-gemma3-270m.gguf
 
 .PHONY: all test unit-test bench demo install uninstall clean synth models format fuzz valgrind-bin
 .DEFAULT_GOAL := all
@@ -109,7 +112,17 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 
 # Synthetic models the golden numbers were measured on (pure Python, ~30 s each),
 # cached in build/synth and checked against the published sha256.
-synth: $(SYNTH_MODELS)
+synth: $(SYNTH_MODELS) $(TEST_SYNTH)
+
+build/synth/synth-gemma3-270m.gguf: tests/tools/synth_gguf.py
+	@mkdir -p build/synth
+	$(PYTHON) tests/tools/synth_gguf.py gemma3 $(SHARED)/golden/tokenizer/ggml-vocab-llama-spm.gguf $@.tmp --shape gemma3-270m
+	@expected=$$(grep " synth-gemma3-270m.gguf$$" tests/data/synth.sha256 | cut -d' ' -f1); \
+	 actual=$$(sha256sum $@.tmp | cut -d' ' -f1); \
+	 if [ "$$expected" != "$$actual" ]; then \
+	   echo "qlens: error: synth-gemma3-270m.gguf sha256 $$actual differs from tests/data/synth.sha256"; \
+	   rm -f $@.tmp; exit 1; fi
+	@mv $@.tmp $@
 
 build/synth/synth-gemma3.gguf: VOCAB := ggml-vocab-llama-spm.gguf
 build/synth/synth-%.gguf: VOCAB ?= ggml-vocab-gpt-2.gguf

@@ -1,7 +1,8 @@
 /*
- * test_ppl_golden.c - every row of ../shared/golden/synth/ppl.tsv: the four
- * synthetic architectures, several K/V cache types, rotation auto/off,
- * n_ctx 128 and 512, measured by llama.cpp on wiki.test.raw. Our per-chunk
+ * test_ppl_golden.c - every row of ../shared/golden/synth/ppl.tsv and
+ * golden/current/ppl.tsv: the four synthetic architectures, several K/V
+ * cache types, rotation auto/off, n_ctx 128 and 512, measured by two
+ * llama.cpp versions on two CPUs on wiki.test.raw. Our per-chunk
  * running PPL and final PPL must agree within |d ln PPL| <= 1e-6: the
  * engine reproduces llama.cpp's arithmetic bit for bit (see src/kernels), so
  * what remains is the printed precision of the golden values (4 decimals,
@@ -52,10 +53,24 @@ typedef struct {
     double final_ppl, final_unc;
 } ppl_row;
 
-static int parse_rows(ql_test_ctx *t, ppl_row *rows, int max) {
-    char *tsv = (char *)ql_test_read_file(ql_test_shared_path("golden/synth/ppl.tsv"), NULL);
+/*
+ * Which llama.cpp measured a golden set: synth/ the older one (dense
+ * rotation) on a CPU with AVX512-FP16, current/ the pinned one (FWHT) on a
+ * CPU without; qlens reproduces either with the matching settings.
+ */
+typedef struct {
+    const char *tsv;
+    ql_hadamard_mode hadamard;
+    ql_numerics numerics;
+} golden_set;
+
+static const golden_set synth_set = {"golden/synth/ppl.tsv", QL_HADAMARD_DENSE, QL_NUMERICS_FP16};
+static const golden_set current_set = {"golden/current/ppl.tsv", QL_HADAMARD_FWHT, QL_NUMERICS_F32};
+
+static int parse_rows(ql_test_ctx *t, const golden_set *g, ppl_row *rows, int max) {
+    char *tsv = (char *)ql_test_read_file(ql_test_shared_path(g->tsv), NULL);
     if (!tsv) {
-        ql_test_failf(t, __FILE__, __LINE__, "cannot read golden/synth/ppl.tsv");
+        ql_test_failf(t, __FILE__, __LINE__, "cannot read %s", g->tsv);
         return 0;
     }
     int n = 0;
@@ -79,7 +94,7 @@ static int parse_rows(ql_test_ctx *t, ppl_row *rows, int max) {
     return n;
 }
 
-static void check_row(ql_test_ctx *t, const ppl_row *r) {
+static void check_row(ql_test_ctx *t, const golden_set *g, const ppl_row *r) {
     ql_error err;
     ql_model *m;
     REQUIRE_MSG(ql_model_load(ql_test_synth_model(r->model), &m, &err) == QL_OK, "%s", err.msg);
@@ -94,10 +109,8 @@ static void check_row(ql_test_ctx *t, const ppl_row *r) {
     cp.type_k = (ql_type)ql_type_from_name(r->ctk);
     cp.type_v = (ql_type)ql_type_from_name(r->ctv);
     cp.rotate = strcmp(r->rot, "off") == 0 ? QL_ROTATE_OFF : QL_ROTATE_AUTO;
-    /* the golden numbers come from the older llama.cpp (dense rotation, before its FWHT) on a
-     * CPU with AVX512-FP16 */
-    cp.hadamard = QL_HADAMARD_DENSE;
-    cp.numerics = QL_NUMERICS_FP16;
+    cp.hadamard = g->hadamard;
+    cp.numerics = g->numerics;
     cp.n_threads = 1;
     ql_context *ctx;
     REQUIRE_MSG(ql_context_create(m, &cp, &ctx, &err) == QL_OK, "%s", err.msg);
@@ -129,14 +142,14 @@ static void check_row(ql_test_ctx *t, const ppl_row *r) {
     free(ids);
 }
 
-static void check_model(ql_test_ctx *t, const char *model) {
+static void check_model(ql_test_ctx *t, const golden_set *g, const char *model) {
     static ppl_row rows[64];
-    int n = parse_rows(t, rows, 64);
+    int n = parse_rows(t, g, rows, 64);
     int done = 0, k = 0;
     for (int i = 0; i < n; i++) {
         if (strcmp(rows[i].model, model) != 0) continue;
         if (ql_test_pick(k++, ql_test_arch_index(model))) {
-            check_row(t, &rows[i]);
+            check_row(t, g, &rows[i]);
             done++;
         }
     }
@@ -146,14 +159,28 @@ static void check_model(ql_test_ctx *t, const char *model) {
 }
 
 QL_TEST(ppl_golden_llama) {
-    check_model(t, "llama");
+    check_model(t, &synth_set, "llama");
 }
 QL_TEST(ppl_golden_qwen2) {
-    check_model(t, "qwen2");
+    check_model(t, &synth_set, "qwen2");
 }
 QL_TEST(ppl_golden_qwen3) {
-    check_model(t, "qwen3");
+    check_model(t, &synth_set, "qwen3");
 }
 QL_TEST(ppl_golden_gemma3) {
-    check_model(t, "gemma3");
+    check_model(t, &synth_set, "gemma3");
+}
+
+/* golden/current: the pinned llama.cpp with its defaults, on a CPU without AVX512-FP16 */
+QL_TEST(ppl_golden_current_llama) {
+    check_model(t, &current_set, "llama");
+}
+QL_TEST(ppl_golden_current_qwen2) {
+    check_model(t, &current_set, "qwen2");
+}
+QL_TEST(ppl_golden_current_qwen3) {
+    check_model(t, &current_set, "qwen3");
+}
+QL_TEST(ppl_golden_current_gemma3) {
+    check_model(t, &current_set, "gemma3");
 }
