@@ -178,15 +178,52 @@ typedef struct {
     ql_vec_dot_fn kdot;
 } attn_job;
 
-/* visible keys of the query at qpos inside the tile [k0, k0 + nk): [*lo, *hi) relative to k0 */
-static bool visible(const ql_attn_params *p, int64_t qpos, int64_t k0, int64_t nk, int64_t *lo,
-                    int64_t *hi) {
-    int64_t l = 0, h = qpos - k0 + 1;
-    if (h > nk) h = nk;
-    if (p->window > 0 && qpos - p->window + 1 > k0) l = qpos - p->window + 1 - k0;
-    *lo = l;
-    *hi = h;
-    return h > l;
+/* A run of visible keys in a tile, relative to the tile's first cell. */
+typedef struct {
+    int lo, hi;
+} kv_run;
+enum { MAX_RUNS = 64 / 2 + 1 };
+
+/*
+ * The keys the query at qpos sees in the tile of cells [k0, k0 + nk), as
+ * runs in cell order; returns their count. A key is visible when its cell
+ * is occupied, it is not after the query and within the window.
+ */
+static int visible_runs(const ql_attn_params *p, int64_t qpos, int64_t k0, int64_t nk,
+                        kv_run *runs) {
+    if (!p->cell_pos) {
+        int64_t l = 0, h = qpos - k0 + 1;
+        if (h > nk) h = nk;
+        if (p->window > 0 && qpos - p->window + 1 > k0) l = qpos - p->window + 1 - k0;
+        if (h <= l) return 0;
+        runs[0] = (kv_run){(int)l, (int)h};
+        return 1;
+    }
+    int n = 0, start = -1;
+    for (int i = 0; i < (int)nk; i++) {
+        const int64_t kp = p->cell_pos[k0 + i];
+        const bool vis = kp >= 0 && kp <= qpos && (p->window <= 0 || qpos - kp < p->window);
+        if (vis && start < 0) start = i;
+        if (!vis && start >= 0) {
+            runs[n++] = (kv_run){start, i};
+            start = -1;
+        }
+    }
+    if (start >= 0) runs[n++] = (kv_run){start, (int)nk};
+    return n;
+}
+
+/* The first cell and the end of the cells a block of queries [first_pos, last_pos] may see. */
+static void scan_range(const ql_attn_params *p, int64_t first_pos, int64_t last_pos, int64_t *k_lo,
+                       int64_t *k_end) {
+    if (p->cell_pos) {
+        *k_lo = 0;
+        *k_end = p->n_kv;
+        return;
+    }
+    *k_lo = 0;
+    if (p->window > 0 && first_pos - p->window + 1 > 0) *k_lo = first_pos - p->window + 1;
+    *k_end = last_pos + 1;
 }
 
 /* acc[d] = fma(v[d], w, acc[d]) - simd_gemm's and ggml_vec_mad_f32's FMA per element */
@@ -239,13 +276,13 @@ static void run_tiled(const attn_job *j, int64_t g, int64_t t0, int64_t t1, scra
     const int64_t dk = p->head_dim_k, dv = p->head_dim_v, group = group_of(p);
     const size_t k_slot = (size_t)p->n_head_kv * p->k_row_bytes;
     const size_t v_slot = (size_t)p->n_head_kv * p->v_row_bytes;
-    const int64_t first_pos = j->pos0 + t0, last_pos = j->pos0 + t1 - 1;
-    int64_t k_lo = 0;
-    if (p->window > 0 && first_pos - p->window + 1 > 0) k_lo = first_pos - p->window + 1;
+    int64_t k_lo, k_end;
+    scan_range(p, j->pos0 + t0, j->pos0 + t1 - 1, &k_lo, &k_end);
     float krow[4096];
+    kv_run runs[MAX_RUNS];
 
-    for (int64_t k0 = k_lo / KT * KT; k0 <= last_pos; k0 += KT) {
-        const int64_t nk = k0 + KT <= last_pos + 1 ? KT : last_pos + 1 - k0;
+    for (int64_t k0 = k_lo / KT * KT; k0 < k_end; k0 += KT) {
+        const int64_t nk = k0 + KT <= k_end ? KT : k_end - k0;
         for (int64_t i = 0; i < KT; i++) {
             if (i < nk) {
                 const uint8_t *kr = p->k + (size_t)(k0 + i) * k_slot + (size_t)g * p->k_row_bytes;
@@ -258,8 +295,11 @@ static void run_tiled(const attn_job *j, int64_t g, int64_t t0, int64_t t1, scra
             for (int64_t d = 0; d < dk; d++) sv->kt[d * KT + i] = krow[d];
         }
         for (int64_t t = t0; t < t1; t++) {
-            int64_t lo, hi;
-            if (!visible(p, j->pos0 + t, k0, nk, &lo, &hi)) continue;
+            const int n_runs = visible_runs(p, j->pos0 + t, k0, nk, runs);
+            if (n_runs == 0) continue;
+            bool seen[KT] = {false};
+            for (int ri = 0; ri < n_runs; ri++)
+                for (int i = runs[ri].lo; i < runs[ri].hi; i++) seen[i] = true;
             for (int64_t h = 0; h < group; h++) {
                 const int64_t r = (t - t0) * group + h;
                 const float *qv = j->q + t * p->n_head * dk + (g * group + h) * dk;
@@ -267,7 +307,7 @@ static void run_tiled(const attn_job *j, int64_t g, int64_t t0, int64_t t1, scra
                 tile_scores(sv->kt, qv, dk, s);
                 float tile_max = -INFINITY;
                 for (int64_t i = 0; i < KT; i++) {
-                    if (i < lo || i >= hi) {
+                    if (!seen[i]) {
                         s[i] = -INFINITY;
                         continue;
                     }
@@ -285,8 +325,9 @@ static void run_tiled(const attn_job *j, int64_t g, int64_t t0, int64_t t1, scra
                 }
                 sv->mx[r] = m_new;
                 sv->sum[r] = (float)((double)sv->sum[r] + ql_exp_sum(pr, s, KT, m_new));
-                for (int64_t i = lo; i < hi; i++)
-                    if (pr[i] != 0.0f) mad_f32(acc, sv->vt + i * dv, pr[i], dv);
+                for (int ri = 0; ri < n_runs; ri++)
+                    for (int i = runs[ri].lo; i < runs[ri].hi; i++)
+                        if (pr[i] != 0.0f) mad_f32(acc, sv->vt + i * dv, pr[i], dv);
             }
         }
     }
@@ -567,9 +608,9 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
     const size_t k_slot = (size_t)p->n_head_kv * p->k_row_bytes;
     const size_t v_slot = (size_t)p->n_head_kv * p->v_row_bytes;
     const bool v16 = half_like(p->type_v);
-    const int64_t first_pos = j->pos0 + t0, last_pos = j->pos0 + t1 - 1;
-    int64_t k_lo = 0;
-    if (p->window > 0 && first_pos - p->window + 1 > 0) k_lo = first_pos - p->window + 1;
+    int64_t k_lo, k_end;
+    scan_range(p, j->pos0 + t0, j->pos0 + t1 - 1, &k_lo, &k_end);
+    kv_run runs[MAX_RUNS];
 
     for (int64_t t = t0; t < t1; t++)
         for (int64_t h = 0; h < group; h++)
@@ -580,8 +621,8 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
     const bool batched = batched_scores(p->type_k, dk);
 #endif
     const int nr_max = v16 ? 1 : rows_in_registers(dv);
-    for (int64_t k0 = k_lo / KT * KT; k0 <= last_pos; k0 += KT) {
-        const int64_t nk = k0 + KT <= last_pos + 1 ? KT : last_pos + 1 - k0;
+    for (int64_t k0 = k_lo / KT * KT; k0 < k_end; k0 += KT) {
+        const int64_t nk = k0 + KT <= k_end ? KT : k_end - k0;
         if (!v16)
             for (int64_t i = 0; i < nk; i++)
                 row_as_f32(p->type_v, p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes,
@@ -592,13 +633,14 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                         nk, dk / 32, sv->kp, sv->kd);
 #endif
         for (int64_t t = t0; t < t1; t++) {
-            int64_t lo, hi;
-            if (!visible(p, j->pos0 + t, k0, nk, &lo, &hi)) continue;
-            /* the token's heads in runs of nr rows: their chains overlap */
+            const int n_runs = visible_runs(p, j->pos0 + t, k0, nk, runs);
+            if (n_runs == 0) continue;
+            const int64_t hi_all = runs[n_runs - 1].hi;
+            /* the token's heads in groups of nr rows: their chains overlap */
             for (int64_t h0 = 0; h0 < group; h0 += nr_max) {
                 const int nr = group - h0 < nr_max ? (int)(group - h0) : nr_max;
                 const int64_t r0 = (t - t0) * group + h0;
-                /* scores, the softmax updates, then V (replaying the keys in order) */
+                /* scores, then per run of visible keys the softmax updates and V, in key order */
                 float *sc = sv->sc, *arg = sv->arg, *e = sv->e;
                 bool *raise = sv->raise;
                 float m[QL_ATTN_ROWS_MAX] = {0}, sum[QL_ATTN_ROWS_MAX] = {0};
@@ -609,46 +651,51 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                     sum[q] = sv->sum[r0 + q];
 #if defined(QL_ATTN_VNNI)
                     if (batched)
-                        score_keys(sv->kp, sv->kd, dk / 32, hi, (const block_q8_0 *)qq, j->scale,
-                                   sq);
+                        score_keys(sv->kp, sv->kd, dk / 32, hi_all, (const block_q8_0 *)qq,
+                                   j->scale, sq);
                     else
 #endif
-                        for (int64_t i = lo; i < hi; i++)
-                            sq[i] = key_score(j,
-                                              p->k + (size_t)(k0 + i) * k_slot +
-                                                  (size_t)g * p->k_row_bytes,
-                                              qq, sv->row16) *
-                                    j->scale;
+                        for (int ri = 0; ri < n_runs; ri++)
+                            for (int64_t i = runs[ri].lo; i < runs[ri].hi; i++)
+                                sq[i] = key_score(j,
+                                                  p->k + (size_t)(k0 + i) * k_slot +
+                                                      (size_t)g * p->k_row_bytes,
+                                                  qq, sv->row16) *
+                                        j->scale;
                 }
-                if (p->softcap != 0.0f)
-                    for (int q = 0; q < nr; q++)
-                        for (int64_t i = lo; i < hi; i++)
-                            sc[q * KT + i] = p->softcap * tanhf(sc[q * KT + i]);
-                softmax_updates(sc, nr, lo, hi, m, sum, arg, e, raise);
+                for (int ri = 0; ri < n_runs; ri++) {
+                    const int64_t lo = runs[ri].lo, hi = runs[ri].hi;
+                    if (p->softcap != 0.0f)
+                        for (int q = 0; q < nr; q++)
+                            for (int64_t i = lo; i < hi; i++)
+                                sc[q * KT + i] = p->softcap * tanhf(sc[q * KT + i]);
+                    softmax_updates(sc, nr, lo, hi, m, sum, arg, e, raise);
+                    if (!v16 && accumulate_in_registers(sv->acc + r0 * dv, nr, sv->vt, dv, e, raise,
+                                                        lo, hi))
+                        continue;
+                    for (int q = 0; q < nr; q++) {
+                        const int64_t r = r0 + q;
+                        for (int64_t i = lo; i < hi; i++) {
+                            const bool up = raise[i * QL_ATTN_ROWS_MAX + q];
+                            const float ei = e[i * QL_ATTN_ROWS_MAX + q];
+                            const float ms = up ? ei : 1.0f, vs = up ? 1.0f : ei;
+                            if (v16) {
+                                if (up) scale_f16(sv->acc16 + r * dv, ms, dv, p->f16_half);
+                                const uint8_t *vrow =
+                                    p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes;
+                                mad_f16(sv->acc16 + r * dv,
+                                        row_as_f16(p->type_v, vrow, dv, sv->row16), vs, dv,
+                                        p->f16_half);
+                            } else {
+                                if (up) scale_f32(sv->acc + r * dv, ms, dv);
+                                mad_f32(sv->acc + r * dv, sv->vt + i * dv, vs, dv);
+                            }
+                        }
+                    }
+                }
                 for (int q = 0; q < nr; q++) {
                     sv->mx[r0 + q] = m[q];
                     sv->sum[r0 + q] = sum[q];
-                }
-                if (!v16 &&
-                    accumulate_in_registers(sv->acc + r0 * dv, nr, sv->vt, dv, e, raise, lo, hi))
-                    continue;
-                for (int q = 0; q < nr; q++) {
-                    const int64_t r = r0 + q;
-                    for (int64_t i = lo; i < hi; i++) {
-                        const bool up = raise[i * QL_ATTN_ROWS_MAX + q];
-                        const float ei = e[i * QL_ATTN_ROWS_MAX + q];
-                        const float ms = up ? ei : 1.0f, vs = up ? 1.0f : ei;
-                        if (v16) {
-                            if (up) scale_f16(sv->acc16 + r * dv, ms, dv, p->f16_half);
-                            const uint8_t *vrow =
-                                p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes;
-                            mad_f16(sv->acc16 + r * dv, row_as_f16(p->type_v, vrow, dv, sv->row16),
-                                    vs, dv, p->f16_half);
-                        } else {
-                            if (up) scale_f32(sv->acc + r * dv, ms, dv);
-                            mad_f32(sv->acc + r * dv, sv->vt + i * dv, vs, dv);
-                        }
-                    }
                 }
             }
         }

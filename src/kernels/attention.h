@@ -31,12 +31,16 @@
 typedef struct {
     int64_t n_head, n_head_kv, head_dim_k, head_dim_v;
     ql_type type_k, type_v;
-    const uint8_t *k; /* cache slot s (= position s) holds n_head_kv rows of head_dim_k */
+    const uint8_t *k; /* cache cell s holds n_head_kv rows of head_dim_k */
     const uint8_t *v;
+    /* the position each cell holds (-1: empty), and the n_kv cells to scan, in cell order as
+     * ggml does; NULL: cell s holds position s, and the cells up to each query are scanned */
+    const int32_t *cell_pos;
+    int64_t n_kv;
     size_t k_row_bytes, v_row_bytes; /* bytes of one head's row */
     float scale;                     /* multiplies q.k */
     float softcap;                   /* 0 = none */
-    int64_t window; /* key visible iff 0 <= q_pos - k_pos < window; 0 = causal only */
+    int64_t window;    /* key visible iff 0 <= q_pos - k_pos < window; 0 = causal only */
     bool f16_half;     /* f16 V accumulation in half precision (AVX512-FP16 CPUs) */
     bool f16_dot_half; /* f16 K dots in half precision too (the older llama.cpp there) */
 } ql_attn_params;

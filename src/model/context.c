@@ -16,6 +16,7 @@
 #include "../kernels/finite.h"
 #include "../kernels/matmul.h"
 #include "../kernels/ops.h"
+#include "kvcells.h"
 
 static const ql_type kv_types[] = {QL_TYPE_F32,  QL_TYPE_F16,  QL_TYPE_BF16,
                                    QL_TYPE_Q8_0, QL_TYPE_Q5_1, QL_TYPE_Q5_0,
@@ -75,9 +76,16 @@ struct ql_context {
     ql_kernel_profile prof;
     ql_pool *pool;
 
-    /* KV cache: per layer, slot s holds n_head_kv rows of K (and of V) */
+    /* KV cache: per layer, cell s holds n_head_kv rows of K (and of V). A full-attention
+     * layer's cell p holds position p; sliding-window layers share a cache of llama.cpp's
+     * size for them, a ring whose cells follow llama.cpp's placement (kvcells.h) where it is
+     * smaller than the context */
     uint8_t **k_cache, **v_cache;
+    int64_t *layer_cells; /* cells per layer */
     size_t k_row_bytes, v_row_bytes;
+    bool swa_ring;
+    ql_kv_cells swa_cells;
+    int32_t *ub_cells; /* [ub] the cell of each token of the micro-batch in the ring */
     bool rot_k, rot_v;
     int rot_k_block, rot_v_block;
     void (*hadamard)(float *x, int64_t n, int block);
@@ -195,10 +203,21 @@ ql_status ql_context_create(const ql_model *m, const ql_context_params *pp, ql_c
     ctx->v_row_bytes = ql_row_size(p.type_v, c->head_dim_v);
     ctx->k_cache = calloc((size_t)c->n_layer, sizeof *ctx->k_cache);
     ctx->v_cache = calloc((size_t)c->n_layer, sizeof *ctx->v_cache);
-    bool ok = ctx->k_cache && ctx->v_cache;
+    ctx->layer_cells = calloc((size_t)c->n_layer, sizeof *ctx->layer_cells);
+    bool ok = ctx->k_cache && ctx->v_cache && ctx->layer_cells;
+    const int64_t swa_size = c->n_swa > 0 ? ql_kv_cells_size_swa(p.n_ctx, c->n_swa, p.n_ubatch) : 0;
+    ctx->swa_ring = swa_size > 0 && swa_size < p.n_ctx;
+    if (ok && ctx->swa_ring) {
+        ok = ql_kv_cells_init(&ctx->swa_cells, swa_size, c->n_swa, err) == QL_OK;
+        ctx->ub_cells = malloc((size_t)p.n_ubatch * sizeof *ctx->ub_cells);
+        ok = ok && ctx->ub_cells;
+    }
     for (int64_t l = 0; ok && l < c->n_layer; l++) {
-        ctx->k_cache[l] = malloc((size_t)p.n_ctx * (size_t)c->n_head_kv * ctx->k_row_bytes);
-        ctx->v_cache[l] = malloc((size_t)p.n_ctx * (size_t)c->n_head_kv * ctx->v_row_bytes);
+        const int64_t cells = ctx->swa_ring && m->layers[l].is_swa ? swa_size : p.n_ctx;
+        ctx->layer_cells[l] = cells;
+        /* zeroed: cells not yet written are read (with weight 0) as llama.cpp's zeroed cache */
+        ctx->k_cache[l] = calloc((size_t)cells * (size_t)c->n_head_kv, ctx->k_row_bytes);
+        ctx->v_cache[l] = calloc((size_t)cells * (size_t)c->n_head_kv, ctx->v_row_bytes);
         ok = ctx->k_cache[l] && ctx->v_cache[l];
     }
     const size_t ub = (size_t)p.n_ubatch;
@@ -262,6 +281,9 @@ void ql_context_free(ql_context *ctx) {
         for (int64_t l = 0; l < ctx->m->cfg.n_layer; l++) free(ctx->v_cache[l]);
     free(ctx->k_cache);
     free(ctx->v_cache);
+    free(ctx->layer_cells);
+    free(ctx->ub_cells);
+    if (ctx->swa_ring) ql_kv_cells_free(&ctx->swa_cells);
     free(ctx->x), free(ctx->cur), free(ctx->q), free(ctx->k), free(ctx->v), free(ctx->attn);
     free(ctx->proj), free(ctx->gate), free(ctx->up), free(ctx->rope), free(ctx->logits);
     free(ctx->mm_scratch);
@@ -294,8 +316,14 @@ int64_t ql_context_ubatch(const ql_context *c) {
 }
 
 uint64_t ql_context_kv_bytes(const ql_context *c) {
-    return (uint64_t)c->m->cfg.n_layer * (uint64_t)c->p.n_ctx * (uint64_t)c->m->cfg.n_head_kv *
-           (c->k_row_bytes + c->v_row_bytes);
+    uint64_t cells = 0;
+    for (int64_t l = 0; l < c->m->cfg.n_layer; l++) cells += (uint64_t)c->layer_cells[l];
+    return cells * (uint64_t)c->m->cfg.n_head_kv * (c->k_row_bytes + c->v_row_bytes);
+}
+
+/* Whether layer l's cache is the sliding-window ring (its cells do not follow positions). */
+static bool in_ring(const ql_context *ctx, int64_t l) {
+    return ctx->swa_ring && ctx->m->layers[l].is_swa;
 }
 
 /* ---- the steps of a layer ---- */
@@ -324,9 +352,11 @@ static void store_kv(ql_context *ctx, int64_t layer, int64_t t0, int64_t t1, int
     const ql_model_config *c = &ctx->m->cfg;
     const ql_type_traits *tk = ql_type_traits_get((int)ctx->p.type_k);
     const ql_type_traits *tv = ql_type_traits_get((int)ctx->p.type_v);
+    const bool ring = in_ring(ctx, layer);
     for (int64_t t = t0; t < t1; t++) {
+        const size_t cell = ring ? (size_t)ctx->ub_cells[t] : (size_t)(pos0 + t);
         for (int64_t g = 0; g < c->n_head_kv; g++) {
-            const size_t slot = (size_t)(pos0 + t) * (size_t)c->n_head_kv + (size_t)g;
+            const size_t slot = cell * (size_t)c->n_head_kv + (size_t)g;
             tk->from_float(ctx->k + (t * c->n_head_kv + g) * c->head_dim_k,
                            ctx->k_cache[layer] + slot * ctx->k_row_bytes, c->head_dim_k);
             tv->from_float(ctx->v + (t * c->n_head_kv + g) * c->head_dim_v,
@@ -469,6 +499,8 @@ static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0)
         .window = L->is_swa ? c->n_swa : 0,
         .f16_half = ctx->prof.f16_half,
         .f16_dot_half = ctx->prof.f16_dot_half,
+        .cell_pos = in_ring(ctx, l) ? ctx->swa_cells.pos : NULL,
+        .n_kv = in_ring(ctx, l) ? ql_kv_cells_n_kv(&ctx->swa_cells) : 0,
     };
     ql_attention(ctx->pool, &ap, ctx->q, n, pos0, ctx->attn, ctx->attn_scratch);
     if (ctx->rot_v) ql_pool_run(ctx->pool, attn_out_rows, &lj);
@@ -559,6 +591,21 @@ ql_status ql_forward(ql_context *ctx, const int32_t *tokens, int64_t n_tokens, i
     for (int64_t done = 0; done < n_tokens; done += ctx->p.n_ubatch) {
         const int64_t n = n_tokens - done < ctx->p.n_ubatch ? n_tokens - done : ctx->p.n_ubatch;
         const int64_t p0 = pos0 + done;
+        if (ctx->swa_ring) {
+            if (p0 == 0) { /* a new sequence: the ring empty, its cells zero as llama.cpp's */
+                ql_kv_cells_clear(&ctx->swa_cells);
+                for (int64_t l = 0; l < c->n_layer; l++)
+                    if (in_ring(ctx, l)) {
+                        const size_t rows = (size_t)ctx->layer_cells[l] * (size_t)c->n_head_kv;
+                        memset(ctx->k_cache[l], 0, rows * ctx->k_row_bytes);
+                        memset(ctx->v_cache[l], 0, rows * ctx->v_row_bytes);
+                    }
+            }
+            if (!ql_kv_cells_place(&ctx->swa_cells, p0, n, ctx->ub_cells))
+                return ql_fail(err, QL_ERR_ARG,
+                               "positions %lld..%lld do not fit the sliding-window cache",
+                               (long long)p0, (long long)(p0 + n - 1));
+        }
 
         /* token embeddings */
         for (int64_t t = 0; t < n; t++) {
