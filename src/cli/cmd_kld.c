@@ -51,6 +51,7 @@ static const cli_opt kld_opts[] = {
      .metavar = "MODE",
      .help = "how the reference's rotations are computed (default fwht)"},
     QL_RUN_OUTPUT_OPTS(ro),
+    QL_RUN_LLAMA_OPTS(ro),
 };
 
 static int run_kld(int argc, char **argv);
@@ -80,8 +81,11 @@ static int run_kld(int argc, char **argv) {
     if (!opt_file) return cli_usage("kld: give the text with -f FILE");
     if ((rc = ql_run_check_flags("kld", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard)) ||
         (rc = ql_run_check_flags("kld", "--ref-", opt_ref_ctk, opt_ref_ctv, opt_ref_rotate,
-                                 opt_ref_hadamard)))
+                                 opt_ref_hadamard)) ||
+        (rc = ql_run_check_llama_flags("kld", &ro)))
         return rc;
+    if (ro.llama.ppl_output_type != 0)
+        cli_note("--ppl-output-type has no effect on kld, which prints its KL-divergence table");
 
     ql_run_opts ref_opts = ro;
     ref_opts.model = opt_ref;
@@ -116,7 +120,7 @@ static int run_kld(int argc, char **argv) {
     } else {
         char d[256];
         ql_run_describe(&ref, d, sizeof d);
-        fprintf(stderr, "kld: reference %s (%s)\n", opt_ref, d);
+        if (!cli_quiet()) fprintf(stderr, "kld: reference %s (%s)\n", opt_ref, d);
         ql_run_print_header(&cand, n_tokens, &ep);
         ql_run_print_kld_chunk_header();
         cli_progress_begin(&ui.bar, "kld");

@@ -23,6 +23,12 @@ typedef struct {
     int64_t n_batch, n_ubatch, chunks, threads, positions;
     const char *ctk, *ctv, *rotate, *hadamard;
     const char *json;
+    /* llama-perplexity's flags that this engine takes without using (see QL_RUN_LLAMA_OPTS) */
+    struct {
+        const char *n_gpu_layers, *flash_attn, *seed, *output_file;
+        bool no_mmap, mlock, log_disable;
+        int64_t threads_batch, ppl_stride, ppl_output_type;
+    } llama;
 } ql_run_opts;
 
 void ql_run_opts_defaults(ql_run_opts *o);
@@ -107,6 +113,101 @@ int64_t ql_run_n_ctx(const ql_run_opts *o);
         .name = "--kld-positions", .kind = CLI_INT, .dest = &(o).positions, .metavar = "N",        \
         .help = "mean KLD in N buckets of context position", .min = 1, .max = 1 << 20              \
     }
+
+/*
+ * llama-perplexity's flags, so that a pasted llama-perplexity command line
+ * runs. -tb sets the threads (llama.cpp evaluates perplexity with its batch
+ * threads), --ppl-output-type 1 prints llama-perplexity's per-chunk lines,
+ * --log-disable silences stderr but for errors; the others have no effect
+ * here and say so in one note each (ql_run_check_llama_flags).
+ */
+#define QL_RUN_LLAMA_OPTS(o)                                                                       \
+    {.name = "--n-gpu-layers",                                                                     \
+     .alias = "-ngl",                                                                              \
+     .kind = CLI_STRING,                                                                           \
+     .dest = &(o).llama.n_gpu_layers,                                                              \
+     .metavar = "N",                                                                               \
+     .help = "accepted for llama.cpp command lines; qlens runs on the CPU"},                       \
+        {.name = "--gpu-layers",                                                                   \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).llama.n_gpu_layers,                                                          \
+         .metavar = "N",                                                                           \
+         .help = "the same as -ngl"},                                                              \
+        {.name = "--flash-attn",                                                                   \
+         .alias = "-fa",                                                                           \
+         .kind = CLI_OPTIONAL,                                                                     \
+         .dest = &(o).llama.flash_attn,                                                            \
+         .choices = "on|off|auto",                                                                 \
+         .help = "accepted for llama.cpp command lines; attention is always computed as "          \
+                 "llama.cpp's flash-attention path does"},                                         \
+        {.name = "--no-mmap",                                                                      \
+         .kind = CLI_FLAG,                                                                         \
+         .dest = &(o).llama.no_mmap,                                                               \
+         .help = "accepted for llama.cpp command lines; the model is always mapped"},              \
+        {.name = "--mlock",                                                                        \
+         .kind = CLI_FLAG,                                                                         \
+         .dest = &(o).llama.mlock,                                                                 \
+         .help = "accepted for llama.cpp command lines; nothing is locked in memory"},             \
+        {.name = "--seed",                                                                         \
+         .alias = "-s",                                                                            \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).llama.seed,                                                                  \
+         .metavar = "N",                                                                           \
+         .help = "accepted for llama.cpp command lines; evaluation draws no random numbers"},      \
+        {.name = "--output-file",                                                                  \
+         .alias = "-o",                                                                            \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).llama.output_file,                                                           \
+         .metavar = "FILE",                                                                        \
+         .help = "accepted for llama.cpp command lines (llama-perplexity writes nothing there "    \
+                 "either); --json FILE writes the results"},                                       \
+        {.name = "--output",                                                                       \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).llama.output_file,                                                           \
+         .metavar = "FILE",                                                                        \
+         .help = "the same as -o"},                                                                \
+        {.name = "--threads-batch",                                                                \
+         .alias = "-tb",                                                                           \
+         .kind = CLI_INT,                                                                          \
+         .dest = &(o).llama.threads_batch,                                                         \
+         .metavar = "N",                                                                           \
+         .help = "threads, as llama-perplexity's batch threads (wins over -t)",                    \
+         .min = 1,                                                                                 \
+         .max = 1024},                                                                             \
+        {.name = "--ppl-stride",                                                                   \
+         .kind = CLI_INT,                                                                          \
+         .dest = &(o).llama.ppl_stride,                                                            \
+         .metavar = "N",                                                                           \
+         .help = "llama-perplexity's strided perplexity: only 0 (its default) is implemented",     \
+         .min = 0,                                                                                 \
+         .max = 1 << 24},                                                                          \
+        {.name = "--ppl-output-type",                                                              \
+         .kind = CLI_INT,                                                                          \
+         .dest = &(o).llama.ppl_output_type,                                                       \
+         .metavar = "0|1",                                                                         \
+         .help = "0: running values as [i]ppl (default); 1: llama-perplexity's line per chunk "    \
+                 "(position, PPL, mean NLL, its spread)",                                          \
+         .min = 0,                                                                                 \
+         .max = 1},                                                                                \
+    {                                                                                              \
+        .name = "--log-disable", .kind = CLI_FLAG, .dest = &(o).llama.log_disable,                 \
+        .help = "print nothing on stderr but errors (no run description, progress or notes)"       \
+    }
+
+/*
+ * Applies the flags of QL_RUN_LLAMA_OPTS: prints one note per flag that has
+ * no effect, refuses what qlens cannot do (--ppl-stride above 0) with a usage
+ * error (returned), and sets the threads from -tb. 0 when all is well.
+ */
+int ql_run_check_llama_flags(const char *command, ql_run_opts *o);
+
+/*
+ * Names recorded in every run's JSON, each from this one place: the engine
+ * that computed the numbers, and how ggml's f16 operations are computed
+ * ("fp16": in half precision, as ggml's AVX512-FP16 build does).
+ */
+const char *ql_run_engine(void);
+const char *ql_run_numerics(void);
 
 typedef struct {
     const ql_run_opts *o;
