@@ -34,13 +34,32 @@ typedef struct {
     ql_sweep_step_fn on_step;
     void *user;
     ql_journal *journal;
-    double done, total;
-    const char *what;
-    ql_sweep_phase phase;
+    int64_t n_chunks;         /* the chunks each evaluation runs */
+    ql_sweep_progress now;    /* what the progress callback is told */
+    int64_t eval_done_before; /* tokens of the evaluations finished before this step */
 } sweep_state;
 
-static void report(sweep_state *s, double extra) {
-    if (s->progress) s->progress(s->user, s->phase, s->what, s->done + extra, s->total);
+static void report(sweep_state *s, double step_done) {
+    s->now.step_done = step_done;
+    if (s->now.phase != QL_SWEEP_QUANTIZE)
+        s->now.eval_done = s->eval_done_before + (int64_t)step_done;
+    if (s->progress) s->progress(s->user, &s->now);
+}
+
+static void begin_step(sweep_state *s, ql_sweep_phase phase, const char *what, double total) {
+    s->now.phase = phase;
+    s->now.what = what;
+    s->now.step++;
+    s->now.step_total = total;
+    report(s, 0);
+}
+
+static void end_step(sweep_state *s) {
+    if (s->now.phase != QL_SWEEP_QUANTIZE) s->eval_done_before += (int64_t)s->now.step_total;
+}
+
+static int64_t tokens_per_evaluation(const sweep_state *s) {
+    return s->n_chunks * s->p->n_ctx;
 }
 
 static ql_status make_dir(const char *path, ql_error *err) {
@@ -157,7 +176,8 @@ static ql_status read_text(const char *path, char **text, size_t *len, ql_error 
 
 static void on_tensor(void *user, const ql_quantize_tensor_report *r) {
     sweep_state *s = user;
-    report(s, (double)(r->index + 1) / (double)r->n_tensors * (double)s->p->n_chunks);
+    s->now.step_total = (double)r->n_tensors;
+    report(s, (double)(r->index + 1));
 }
 
 static ql_status make_weights(sweep_state *s, const ql_sweep_weights *w, ql_error *err) {
@@ -174,8 +194,7 @@ static ql_status make_weights(sweep_state *s, const ql_sweep_weights *w, ql_erro
         return ql_fail(err, QL_ERR_ARG,
                        "--weights: '%s' is neither a file type (%s) nor a .gguf file", w->label,
                        ql_ftype_names());
-    s->phase = QL_SWEEP_QUANTIZE;
-    s->what = w->label;
+    begin_step(s, QL_SWEEP_QUANTIZE, w->label, 1);
     ql_quantize_params qp = {.rules = ql_quant_default_options(ft->ftype),
                              .n_threads = p->n_threads,
                              .allow_requantize = true,
@@ -183,8 +202,7 @@ static ql_status make_weights(sweep_state *s, const ql_sweep_weights *w, ql_erro
                              .user = s};
     ql_status st = ql_quantize_model(p->ref_path, path, &qp, NULL, err);
     if (st) return st;
-    s->done += (double)p->n_chunks;
-    report(s, 0);
+    end_step(s);
     if ((st = ql_journal_add(s->journal, step, err))) return st;
     if (s->on_step) s->on_step(s->user, step, false);
     return QL_OK;
@@ -192,10 +210,10 @@ static ql_status make_weights(sweep_state *s, const ql_sweep_weights *w, ql_erro
 
 /* ---- step 2: the reference ---- */
 
-static void on_ref_chunk(void *user, int64_t chunk, int64_t n_chunks, double ppl) {
-    (void)n_chunks, (void)ppl;
+static bool on_ref_chunk(void *user, const ql_ppl_running *running) {
     sweep_state *s = user;
-    report(s, (double)(chunk + 1));
+    report(s, (double)((running->chunk + 1) * s->p->n_ctx));
+    return true;
 }
 
 static ql_status make_reference(sweep_state *s, ql_error *err) {
@@ -206,8 +224,7 @@ static ql_status make_reference(sweep_state *s, ql_error *err) {
         if (s->on_step) s->on_step(s->user, "reference", true);
         return QL_OK;
     }
-    s->phase = QL_SWEEP_REFERENCE;
-    s->what = "reference";
+    begin_step(s, QL_SWEEP_REFERENCE, "reference", (double)tokens_per_evaluation(s));
     ql_model *m = NULL;
     ql_context *ctx = NULL;
     tok_vocab *vocab = NULL;
@@ -238,7 +255,7 @@ static ql_status make_reference(sweep_state *s, ql_error *err) {
     ql_context_free(ctx);
     ql_model_free(m);
     if (st) return st;
-    s->done += (double)p->n_chunks;
+    end_step(s);
     if ((st = ql_journal_add(s->journal, "reference", err))) return st;
     if (s->on_step) s->on_step(s->user, "reference", false);
     return QL_OK;
@@ -249,7 +266,7 @@ static ql_status make_reference(sweep_state *s, ql_error *err) {
 static bool on_run_chunk(void *user, int64_t chunk, int64_t n_chunks, const ql_kld_chunk_row *row) {
     (void)n_chunks, (void)row;
     sweep_state *s = user;
-    report(s, (double)(chunk + 1));
+    report(s, (double)((chunk + 1) * s->p->n_ctx));
     return true;
 }
 
@@ -328,8 +345,10 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         }
         if (!m && (st = ql_model_load(path, &m, err))) break;
         if (!ref && (st = ql_ref_open(ref_path, &ref, err))) break;
-        s->phase = QL_SWEEP_RUN;
-        s->what = name;
+        char shown[300];
+        snprintf(shown, sizeof shown, "%s %s/%s", w->label, ql_type_name((int)c->k),
+                 ql_type_name((int)c->v));
+        begin_step(s, QL_SWEEP_RUN, shown, (double)tokens_per_evaluation(s));
         ql_context_params cp = ql_context_default_params();
         cp.n_ctx = p->n_ctx;
         cp.n_threads = p->n_threads;
@@ -356,7 +375,7 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         ql_kld_acc_free(&acc);
         ql_context_free(ctx);
         if (st) break;
-        s->done += (double)p->n_chunks;
+        end_step(s);
         if ((st = ql_journal_add(s->journal, step, err))) break;
         if (s->on_step) s->on_step(s->user, step, false);
     }
@@ -373,7 +392,7 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
  * not after an hour of quantizing, and must not leave a sweep directory whose
  * journal records the mistaken parameters.
  */
-static ql_status preflight(const ql_sweep_params *p, ql_error *err) {
+static ql_status preflight(const ql_sweep_params *p, int64_t *n_chunks, ql_error *err) {
     for (int w = 0; w < p->n_weights; w++)
         if (!p->weights[w].path && !ql_ftype_find(p->weights[w].label))
             return ql_fail(err, QL_ERR_ARG,
@@ -400,6 +419,8 @@ static ql_status preflight(const ql_sweep_params *p, ql_error *err) {
     if (!st && len == 0) st = ql_fail(err, QL_ERR_ARG, "%s: the text is empty", p->text_path);
     if (!st) st = tok_encode(vocab, text, len, true, false, &tokens, &n_tokens, err);
     if (!st) st = ql_eval_check_tokens((int64_t)n_tokens, p->n_ctx, err);
+    *n_chunks = ql_eval_max_chunks((int64_t)n_tokens, p->n_ctx);
+    if (p->n_chunks > 0 && p->n_chunks < *n_chunks) *n_chunks = p->n_chunks;
     free(tokens);
     free(text);
     tok_free(vocab);
@@ -440,7 +461,8 @@ ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
                        ql_sweep_step_fn on_step, void *user, ql_error *err) {
     char path[PATH_MAX_LEN], identity[1024];
     ql_status st = identity_of(p, identity, sizeof identity, err);
-    if (!st) st = preflight(p, err);
+    int64_t n_chunks = 0;
+    if (!st) st = preflight(p, &n_chunks, err);
     if (st) return st;
     if ((st = make_dir(p->out_dir, err))) return st;
     snprintf(path, sizeof path, "%s/weights", p->out_dir);
@@ -468,9 +490,10 @@ ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
             if (!ql_journal_has(s.journal, step)) pending_runs++;
         }
     }
-    s.total = (double)p->n_chunks *
-              (pending_weights + pending_runs + (ql_journal_has(s.journal, "reference") ? 0 : 1));
-    if (s.total <= 0) s.total = 1;
+    const int pending_reference = ql_journal_has(s.journal, "reference") ? 0 : 1;
+    s.n_chunks = n_chunks;
+    s.now.n_steps = pending_weights + pending_reference + pending_runs;
+    s.now.eval_total = tokens_per_evaluation(&s) * (pending_reference + pending_runs);
 
     for (int w = 0; w < p->n_weights && !st; w++)
         if (!p->weights[w].path) st = make_weights(&s, &p->weights[w], err);
@@ -479,8 +502,6 @@ ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
     ql_journal_close(s.journal);
     if (st) return st;
 
-    s.phase = QL_SWEEP_REPORT;
-    s.what = "report";
     ql_sweep_results r;
     if ((st = ql_sweep_results_load(p, &r, err))) return st;
     const struct {

@@ -57,9 +57,20 @@ typedef enum {
     QL_SWEEP_REPORT,    /* writing the tables */
 } ql_sweep_phase;
 
-/* Progress: units done of a total (one unit per evaluated chunk, a few per weight file). */
-typedef void (*ql_sweep_progress_fn)(void *user, ql_sweep_phase phase, const char *what,
-                                     double done, double total);
+/*
+ * Progress, reported when a step starts and after each tensor (quantizing) or
+ * chunk (evaluating). Evaluation is counted in tokens, which is what takes the
+ * time, so a caller can turn it into an ETA from its own clock.
+ */
+typedef struct {
+    ql_sweep_phase phase;
+    const char *what;              /* "Q4_K_M", "reference", "Q4_K_M q8_0/q8_0" */
+    int step, n_steps;             /* 1-based, among the steps this invocation runs */
+    double step_done, step_total;  /* tensors when quantizing, tokens when evaluating */
+    int64_t eval_done, eval_total; /* tokens evaluated so far and in all, over its steps */
+} ql_sweep_progress;
+
+typedef void (*ql_sweep_progress_fn)(void *user, const ql_sweep_progress *progress);
 /* A finished step, for the console ("reused" when the journal already had it). */
 typedef void (*ql_sweep_step_fn)(void *user, const char *step, bool reused);
 
