@@ -105,6 +105,10 @@ static int run_kld(int argc, char **argv) {
         ql_run_close(&ref);
         return cli_fail(&err);
     }
+    /* the JSON is the model under test's, and its loading time includes the reference's */
+    cand.t_start = ref.t_start;
+    cand.reference = (ql_json_input){opt_ref, "gguf"};
+    cand.text = (ql_json_input){opt_file, "text"};
     int32_t *tokens = NULL;
     int64_t n_tokens = 0;
     ql_eval_params ep;

@@ -229,6 +229,11 @@ static int run_perplexity(int argc, char **argv) {
         ql_run_close(&r);
         return cli_fail(&err);
     }
+    if (opt_kld)
+        r.reference =
+            (ql_json_input){opt_base, ql_ref_format_of(ref) == QL_REF_QLENS ? "qlens" : "llama"};
+    else
+        r.text = (ql_json_input){opt_file, "text"};
     rc = opt_kld ? run_kld(&r, ref) : run_plain(&r);
     ql_ref_close(ref);
     ql_run_close(&r);

@@ -13,7 +13,6 @@
 #include <sys/resource.h>
 
 #include "../../include/qlens.h"
-#include "../eval/results_json.h"
 
 void ql_run_opts_defaults(ql_run_opts *o) {
     memset(o, 0, sizeof *o);
@@ -27,14 +26,6 @@ void ql_run_opts_defaults(ql_run_opts *o) {
 
 int64_t ql_run_n_ctx(const ql_run_opts *o) {
     return o->n_ctx > 0 ? o->n_ctx : 512;
-}
-
-const char *ql_run_engine(void) {
-    return "qlens";
-}
-
-const char *ql_run_numerics(void) {
-    return "fp16";
 }
 
 /* "0", "auto" and "all" as -ngl takes them; an integer is any number of layers */
@@ -220,9 +211,11 @@ void ql_run_print_header(ql_run *r, int64_t n_tokens, const ql_eval_params *ep) 
             r->cp.n_threads);
 }
 
-void ql_run_print_speed(const ql_run *r, int64_t tokens_evaluated) {
+void ql_run_print_speed(ql_run *r, int64_t tokens_evaluated) {
+    r->t_done = cli_now();
+    r->tokens_evaluated = tokens_evaluated;
     if (cli_quiet()) return;
-    const double t = cli_now(), dt = t - r->t_start, de = t - r->t_eval;
+    const double t = r->t_done, dt = t - r->t_start, de = t - r->t_eval;
     const double n = (double)tokens_evaluated;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -243,6 +236,8 @@ ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_err
     ql_json_str(j, QLENS_VERSION_STRING);
     ql_json_key(j, "kind");
     ql_json_str(j, kind);
+    ql_json_key(j, "engine");
+    ql_json_str(j, ql_engine_name());
     ql_json_key(j, "model");
     ql_json_object_begin(j);
     ql_json_key(j, "path");
@@ -283,7 +278,17 @@ ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_err
     ql_json_bool(j, ql_context_rotates_v(r->ctx));
     ql_json_key(j, "kv_cache_bytes");
     ql_json_uint(j, ql_context_kv_bytes(r->ctx));
+    ql_json_key(j, "n_threads");
+    ql_json_int(j, r->cp.n_threads);
+    ql_json_key(j, "numerics");
+    ql_json_str(j, ql_numerics_name());
     ql_json_object_end(j);
+    ql_json_inputs(j, &r->reference, &r->text);
+    const double done = r->t_done > 0 ? r->t_done : cli_now();
+    const ql_run_timing timing = {.load_s = r->t_eval - r->t_start,
+                                  .eval_s = done - r->t_eval,
+                                  .tokens = r->tokens_evaluated};
+    ql_json_timing(j, &timing);
     return QL_OK;
 }
 

@@ -13,6 +13,7 @@
 #include "../eval/eval.h"
 #include "../eval/kld.h"
 #include "../eval/refstore.h"
+#include "../eval/results_json.h"
 #include "../model/context.h"
 #include "../tokenizer/tokenizer.h"
 #include "cli.h"
@@ -201,14 +202,6 @@ int64_t ql_run_n_ctx(const ql_run_opts *o);
  */
 int ql_run_check_llama_flags(const char *command, ql_run_opts *o);
 
-/*
- * Names recorded in every run's JSON, each from this one place: the engine
- * that computed the numbers, and how ggml's f16 operations are computed
- * ("fp16": in half precision, as ggml's AVX512-FP16 build does).
- */
-const char *ql_run_engine(void);
-const char *ql_run_numerics(void);
-
 typedef struct {
     const ql_run_opts *o;
     const char *command;
@@ -218,6 +211,10 @@ typedef struct {
     ql_context_params cp;
     double t_start; /* ql_run_open: loading and tokenizing count */
     double t_eval;  /* ql_run_print_header: evaluation alone */
+    double t_done;  /* ql_run_print_speed: the evaluation's end */
+    int64_t tokens_evaluated;
+    /* the files the run read, for the JSON (path NULL: none) */
+    ql_json_input reference, text;
     ql_json json;
 } ql_run;
 
@@ -249,11 +246,12 @@ void ql_run_describe(const ql_run *r, char *buf, size_t size);
 /* One line on stderr describing the run. */
 void ql_run_print_header(ql_run *r, int64_t n_tokens, const ql_eval_params *ep);
 /*
- * One line on stderr: tokens evaluated and tokens/s since ql_run_open, and
- * since ql_run_print_header (the evaluation alone, what llama-perplexity's
+ * Marks the evaluation's end (for the JSON's timing) and prints one line on
+ * stderr: tokens evaluated and tokens/s since ql_run_open, and since
+ * ql_run_print_header (the evaluation alone, what llama-perplexity's
  * "seconds per pass" times).
  */
-void ql_run_print_speed(const ql_run *r, int64_t tokens_evaluated);
+void ql_run_print_speed(ql_run *r, int64_t tokens_evaluated);
 
 /* JSON envelope: opens FILE atomically and writes version, kind, model and config. */
 ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_error *err);

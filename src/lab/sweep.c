@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../include/qlens.h"
@@ -274,9 +275,16 @@ static const char *hadamard_of(const ql_sweep_params *p) {
     return p->hadamard ? p->hadamard : "fwht";
 }
 
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static ql_status write_run_json(const char *path, const ql_sweep_weights *w,
                                 const ql_sweep_cache *c, const ql_sweep_params *p,
-                                const ql_kld_acc *acc, int64_t n_chunks, ql_error *err) {
+                                const ql_kld_acc *acc, int64_t n_chunks,
+                                const ql_run_timing *timing, ql_error *err) {
     const int64_t n_ctx = p->n_ctx;
     const int n_positions = p->n_positions;
     ql_kld_stats stats;
@@ -296,8 +304,14 @@ static ql_status write_run_json(const char *path, const ql_sweep_weights *w,
         ql_json_str(&j, QLENS_VERSION_STRING);
         ql_json_key(&j, "kind");
         ql_json_str(&j, "kl-divergence");
+        ql_json_key(&j, "engine");
+        ql_json_str(&j, ql_engine_name());
         ql_json_key(&j, "weights");
         ql_json_str(&j, w->label);
+        char weights[PATH_MAX_LEN], reference[PATH_MAX_LEN];
+        weights_file(p, w, weights, sizeof weights);
+        ql_json_key(&j, "weights_path");
+        ql_json_str(&j, weights);
         ql_json_key(&j, "cache_type_k");
         ql_json_str(&j, ql_type_name((int)c->k));
         ql_json_key(&j, "cache_type_v");
@@ -308,6 +322,14 @@ static ql_status write_run_json(const char *path, const ql_sweep_weights *w,
         ql_json_str(&j, hadamard_of(p));
         ql_json_key(&j, "n_ctx");
         ql_json_int(&j, n_ctx);
+        ql_json_key(&j, "n_threads");
+        ql_json_int(&j, p->n_threads);
+        ql_json_key(&j, "numerics");
+        ql_json_str(&j, ql_numerics_name());
+        snprintf(reference, sizeof reference, "%s/reference.qlref", p->out_dir);
+        const ql_json_input ref_in = {reference, "qlens"}, text_in = {p->text_path, "text"};
+        ql_json_inputs(&j, &ref_in, &text_in);
+        ql_json_timing(&j, timing);
         /* per-chunk rows are not needed to compare runs; they stay in qlens perplexity's JSON */
         ql_json_kld_result(&j, acc, &stats, NULL, 0, b, n_positions);
         ql_json_object_end(&j);
@@ -343,6 +365,7 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
             if (s->on_step) s->on_step(s->user, step, true);
             continue;
         }
+        const double t_load = seconds_now();
         if (!m && (st = ql_model_load(path, &m, err))) break;
         if (!ref && (st = ql_ref_open(ref_path, &ref, err))) break;
         char shown[300];
@@ -369,8 +392,13 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         const int64_t n_chunks = ql_ref_info_of(ref)->n_chunks;
         st = ql_context_create(m, &cp, &ctx, err);
         if (!st) st = ql_kld_acc_init(&acc, n_chunks * ql_ref_scored_per_chunk(ref), err);
+        const double t_eval = seconds_now();
         if (!st) st = ql_kld_run_file(ctx, m->file, ref, 0, on_run_chunk, s, &acc, err);
-        if (!st) st = write_run_json(json, w, c, p, &acc, n_chunks, err);
+        /* the weights load once for all their caches: the first run's load_s holds it */
+        const ql_run_timing timing = {.load_s = t_eval - t_load,
+                                      .eval_s = seconds_now() - t_eval,
+                                      .tokens = n_chunks * p->n_ctx};
+        if (!st) st = write_run_json(json, w, c, p, &acc, n_chunks, &timing, err);
         if (!st) st = ql_runstore_write(bin, &acc, p->n_ctx, n_chunks, err);
         ql_kld_acc_free(&acc);
         ql_context_free(ctx);
