@@ -101,6 +101,61 @@ QL_TEST(sweep_rows_sorted_and_equal_to_separate_runs) {
     REQUIRE(ql_test_run_qlens(args, &out, &err) == 0);
     CHECK_MSG(strstr(out, "Recommended: Q8_0 with a f16/f16 cache") != NULL, "%s", out);
     free(out), free(err);
+
+    /* for a budget at each configuration's total: the recommendation is the lowest KLD that fits,
+       and the runners-up are the configurations that fit and lie within 2 sigma of it, paired per
+       token (recomputed here from the run files' per-token KLD) */
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    doc = read_json(t, path);
+    REQUIRE(doc);
+    rows = jc_get(doc, "rows");
+    jc_node *runs[6] = {0};
+    for (size_t i = 0; i < rows->n; i++) {
+        const jc_node *r = jc_at(rows, i);
+        snprintf(path, sizeof path, "%s/runs/%s__%s_%s.json", dir, jc_str(r, "weights"),
+                 jc_str(r, "cache_type_k"), jc_str(r, "cache_type_v"));
+        runs[i] = read_json(t, path);
+        REQUIRE(runs[i]);
+    }
+    for (size_t b = 0; b < rows->n; b++) {
+        const double budget = jc_num(jc_at(rows, b), "total_bytes_target");
+        int pick = -1;
+        for (size_t i = 0; i < rows->n && pick < 0; i++)
+            if (jc_num(jc_at(rows, i), "total_bytes_target") <= budget) pick = (int)i;
+        REQUIRE(pick >= 0);
+        snprintf(args, sizeof args, "plan --sweep %s --budget %.0f --ctx 4096", dir, budget);
+        REQUIRE(ql_test_run_qlens(args, &out, &err) == 0);
+        const jc_node *pr = jc_at(rows, (size_t)pick);
+        char want[256];
+        snprintf(want, sizeof want, "Recommended: %s with a %s/%s cache", jc_str(pr, "weights"),
+                 jc_str(pr, "cache_type_k"), jc_str(pr, "cache_type_v"));
+        CHECK_MSG(strstr(out, want) != NULL, "'%s' not in:\n%s", want, out);
+        const jc_node *pk = jc_get(jc_get(runs[pick], "tokens"), "kld");
+        int runners = 0;
+        for (size_t i = 0; i < rows->n; i++) {
+            const jc_node *r = jc_at(rows, i);
+            if ((int)i == pick || jc_num(r, "total_bytes_target") > budget) continue;
+            const jc_node *k = jc_get(jc_get(runs[i], "tokens"), "kld");
+            REQUIRE(k && pk && k->n == pk->n);
+            double sum = 0, sum2 = 0;
+            for (size_t n = 0; n < k->n; n++) {
+                const double d = jc_at(k, n)->number - jc_at(pk, n)->number;
+                sum += d, sum2 += d * d;
+            }
+            const double nt = (double)k->n, mean = sum / nt;
+            const double se = sqrt((sum2 / nt - mean * mean) * nt / (nt - 1) / nt);
+            snprintf(want, sizeof want, "- %s %s/%s: ", jc_str(r, "weights"),
+                     jc_str(r, "cache_type_k"), jc_str(r, "cache_type_v"));
+            const bool listed = strstr(out, want) != NULL;
+            CHECK_MSG(listed == (fabs(mean / se) < 2), "%s%s listed at %.2f sigma:\n%s", want,
+                      listed ? "" : " not", mean / se, out);
+            runners += listed;
+        }
+        CHECK_MSG((runners > 0) == (strstr(out, "Runners-up that fit") != NULL), "%s", out);
+        free(out), free(err);
+    }
+    for (size_t i = 0; i < rows->n; i++) jc_free(runs[i]);
+    jc_free(doc);
 }
 
 static int journal_lines(const char *dir) {

@@ -136,6 +136,15 @@ static void run_file(const ql_sweep_params *p, const char *name, const char *ext
     snprintf(out, size, "%s/runs/%s.%s", p->out_dir, name, ext);
 }
 
+void ql_sweep_run_path(const char *out_dir, const char *weights_label, ql_type k, ql_type v,
+                       char *out, size_t size) {
+    const ql_sweep_weights w = {.label = weights_label};
+    const ql_sweep_cache c = {k, v};
+    char name[256];
+    run_name(&w, &c, name, sizeof name);
+    snprintf(out, size, "%s/runs/%s.qlrun", out_dir, name);
+}
+
 /* The whole text file; a directory or a read error is an error, an empty file is not. */
 static ql_status read_text(const char *path, char **text, size_t *len, ql_error *err) {
     *text = NULL;
@@ -581,17 +590,24 @@ static ql_status load_row(const ql_sweep_params *p, const ql_sweep_weights *w,
     ql_model_config cfg;
     if (!st) st = gguf_open(row->weights_path, &f, err);
     if (!st) st = ql_model_read_config(f, &cfg, err);
+    if (!st) st = ql_weights_info_read(f, &row->weights_info, err);
     if (!st) {
-        for (int64_t i = 0; i < gguf_n_tensors(f); i++)
-            row->weight_bytes += gguf_tensor_at(f, i)->n_bytes;
+        row->weight_bytes = row->weights_info.tensor_bytes;
         const ql_plan_cache pc = {c->k, c->v, 512};
         const int64_t target = p->target_ctx > 0 ? p->target_ctx : cfg.n_ctx_train;
         /* KV bytes per token averaged over the target context (sliding windows included) */
-        row->kv_bytes_per_token = ql_plan_kv_bytes(&cfg, c->k, c->v, target) / (uint64_t)target;
+        row->kv_bytes_target = ql_plan_kv_bytes(&cfg, c->k, c->v, target);
+        row->kv_bytes_per_token = row->kv_bytes_target / (uint64_t)target;
+        row->work_bytes = ql_plan_compute_bytes(&cfg, target < 512 ? target : 512);
         row->total_bytes_target = ql_plan_total_bytes(&cfg, row->weight_bytes, &pc, target);
-        if (p->budget)
-            row->max_ctx_budget =
+        if (p->budget) {
+            /* memory is not the only limit: past its trained context a model is not offered */
+            const int64_t by_memory =
                 ql_plan_max_ctx(&cfg, row->weight_bytes, &pc, p->budget, 1ll << 32);
+            const int64_t trained = cfg.n_ctx_train > 0 ? cfg.n_ctx_train : by_memory;
+            row->max_ctx_budget = by_memory < trained ? by_memory : trained;
+            row->max_ctx_is_trained = by_memory > trained;
+        }
     }
     gguf_close(f);
     return st;
@@ -623,32 +639,41 @@ ql_status ql_sweep_results_load(const ql_sweep_params *p, ql_sweep_results *r, q
         return st;
     }
     r->target_ctx = p->target_ctx;
-    if (r->target_ctx <= 0) {
-        gguf_file *f;
-        ql_model_config cfg;
-        if (gguf_open(p->ref_path, &f, err) == QL_OK) {
-            if (ql_model_read_config(f, &cfg, err) == QL_OK) r->target_ctx = cfg.n_ctx_train;
-            gguf_close(f);
+    gguf_file *f;
+    ql_model_config cfg;
+    if (gguf_open(p->ref_path, &f, err) == QL_OK) {
+        if (ql_model_read_config(f, &cfg, err) == QL_OK) {
+            r->n_ctx_train = cfg.n_ctx_train;
+            if (r->target_ctx <= 0) r->target_ctx = cfg.n_ctx_train;
         }
+        gguf_close(f);
     }
     qsort(r->rows, (size_t)r->n_rows, sizeof *r->rows, cmp_rows);
     /* each row against the next better one, token by token on the same tokens */
     for (int i = 1; i < r->n_rows; i++) {
-        ql_sweep_row *a = &r->rows[i], *b = &r->rows[i - 1];
-        if (a->acc.count != b->acc.count || a->acc.count < 2) continue;
-        double sum = 0, sum2 = 0;
-        for (int64_t t = 0; t < a->acc.count; t++) {
-            const double d = a->acc.tokens[t].kld - b->acc.tokens[t].kld;
-            sum += d;
-            sum2 += d * d;
-        }
-        const double n_t = (double)a->acc.count, mean = sum / n_t;
-        const double var = (sum2 / n_t - mean * mean) * n_t / (n_t - 1);
+        ql_sweep_row *a = &r->rows[i];
+        const ql_paired d = ql_paired_kld(&r->rows[i - 1].acc, &a->acc);
+        if (!d.valid) continue;
         a->has_prev = true;
-        a->d_kld = mean;
-        a->d_kld_se = var > 0 ? sqrt(var / n_t) : 0;
-        a->sigma = a->d_kld_se > 0 ? mean / a->d_kld_se : (mean == 0 ? 0 : INFINITY);
+        a->d_kld = d.d_kld;
+        a->d_kld_se = d.se;
+        a->sigma = d.sigma;
     }
+    /* the answer: the lowest KLD that reaches target_ctx within the budget */
+    ql_rec_candidate *cands = calloc((size_t)(r->n_rows > 0 ? r->n_rows : 1), sizeof *cands);
+    if (!cands) {
+        ql_sweep_results_free(r);
+        return ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < r->n_rows; i++)
+        cands[i] = (ql_rec_candidate){r->rows[i].stats.kld.value, r->rows[i].total_bytes_target};
+    ql_recommend(cands, r->n_rows, r->budget, r->target_ctx, r->n_ctx_train, &r->rec);
+    for (int i = 0; i < r->n_rows; i++) {
+        r->rows[i].fits = ql_rec_fits(&cands[i], r->budget, r->target_ctx, r->n_ctx_train);
+        if (r->rec.pick >= 0)
+            r->rows[i].vs_pick = ql_paired_kld(&r->rows[r->rec.pick].acc, &r->rows[i].acc);
+    }
+    free(cands);
     return QL_OK;
 }
 

@@ -23,6 +23,8 @@
 #include "../core/status.h"
 #include "../eval/kld.h"
 #include "../quant/quant.h"
+#include "recommend.h"
+#include "weights_info.h"
 
 typedef struct {
     const char *label; /* file type ("Q4_K_M") or the file's name */
@@ -84,20 +86,30 @@ typedef struct {
     ql_kld_stats stats;
     ql_kld_bucket *buckets; /* n_positions */
     ql_kld_acc acc;
+    ql_weights_info weights_info; /* bits per weight, fallbacks */
     uint64_t weight_bytes, kv_bytes_per_token, total_bytes_target;
-    int64_t max_ctx_budget;
+    uint64_t kv_bytes_target, work_bytes; /* the terms of total_bytes_target besides the weights */
+    int64_t max_ctx_budget;  /* within the budget and the trained context; 0 without a budget */
+    bool max_ctx_is_trained; /* the budget holds more, the trained context is the limit */
+    bool fits;               /* reaches target_ctx within the budget (see recommend.h) */
     bool has_prev;
     double d_kld, d_kld_se, sigma; /* against the previous (better) row, paired per token */
+    ql_paired vs_pick;             /* against the recommended row, paired per token */
 } ql_sweep_row;
 
 typedef struct {
     ql_sweep_row *rows;
     int n_rows;
     int n_positions;
-    int64_t n_ctx, n_chunks, target_ctx;
+    int64_t n_ctx, n_chunks, target_ctx, n_ctx_train;
     uint64_t budget;
     char ref_path[1024], text_path[1024], rotate[8], hadamard[8];
+    ql_recommendation rec; /* indices into rows */
 } ql_sweep_results;
+
+/* DIR/runs/W__K_V.qlrun: where a configuration's per-token values are kept. */
+void ql_sweep_run_path(const char *out_dir, const char *weights_label, ql_type k, ql_type v,
+                       char *out, size_t size);
 
 /* Builds the table from DIR's run files for the configurations of p. */
 ql_status ql_sweep_results_load(const ql_sweep_params *p, ql_sweep_results *r, ql_error *err);
