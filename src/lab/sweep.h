@@ -121,7 +121,11 @@ ql_status ql_sweep_write_csv(const ql_sweep_results *r, const char *path, ql_err
 ql_status ql_sweep_write_json(const ql_sweep_results *r, const char *path, ql_error *err);
 ql_status ql_sweep_write_html(const ql_sweep_results *r, const char *path, ql_error *err);
 
-/* The markdown table on a stream (what `qlens sweep` prints). */
+/* The markdown table and the recommendation on a stream (what `qlens sweep` prints). */
 void ql_sweep_print_table(const ql_sweep_results *r, FILE *out);
+/* The answer in a paragraph: what to run for the budget and context, against the best. */
+void ql_sweep_print_recommendation(const ql_sweep_results *r, FILE *out);
+/* The fallbacks of a weights file in words ("" when none). */
+void ql_sweep_fallback_note(const ql_weights_info *w, char *buf, size_t size);
 
 #endif
