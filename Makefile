@@ -1,6 +1,6 @@
 # qlens - GNU Makefile
 #
-#   make                 build build/qlens and build/libqlens.a
+#   make                 build build/qlens, build/libqlens.a and build/libqlens.so
 #   make test            build and run every test (ends with "N passed, N failed")
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (objects in build/san)
 #   make fuzz            run every libFuzzer target for FUZZ_SECONDS each (clang; build/fuzz)
@@ -65,13 +65,29 @@ LIB   := $(BUILD)/libqlens.a
 BIN   := $(BUILD)/qlens
 TESTS := $(BUILD)/qlens-test
 
+# The libraries other programs link (and `make install` installs): position-independent
+# objects for a generic x86-64 by default, since the kernels' SIMD paths are chosen at
+# compile time and an installed library may run on another machine (LIB_ARCH=-march=native
+# builds them for this one), and hidden visibility, so that only the qlens_ functions are
+# exported: the internal gguf_* and tok_* names would clash with ggml's. The shared library
+# is linked from them; the static one is the same objects partially linked into one, with
+# every hidden symbol made local (objcopy --localize-hidden), for the same reason.
+VERSION  := $(shell sed -n 's/.*QLENS_VERSION_STRING "\(.*\)"/\1/p' include/qlens.h)
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
+LIB_ARCH ?= -march=x86-64 -mtune=generic
+PIC_DIR  := $(BUILD)/pic
+PIC_OBJ  := $(LIB_SRC:%.c=$(PIC_DIR)/obj/%.o)
+SHLIB    := $(BUILD)/libqlens.so
+PIC_LIB  := $(PIC_DIR)/libqlens.a
+PIC_CFLAGS = $(filter-out $(ARCH),$(CFLAGS)) $(LIB_ARCH) -fPIC -fvisibility=hidden
+
 SYNTH_ARCHS  := llama qwen2 qwen3 gemma3
 SYNTH_MODELS := $(SYNTH_ARCHS:%=build/synth/synth-%.gguf)
 
 .PHONY: all test unit-test bench demo install uninstall clean synth models format fuzz valgrind-bin
 .DEFAULT_GOAL := all
 
-all: $(BIN) $(LIB)
+all: $(BIN) $(LIB) $(SHLIB) $(PIC_LIB)
 
 ifeq ($(V),1)
   Q :=
@@ -89,6 +105,23 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)ar rcs $@ $^
+
+$(PIC_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (pic)")
+	$(Q)$(CC) $(CPPFLAGS) $(PIC_CFLAGS) -c $< -o $@
+
+$(SHLIB): $(PIC_OBJ) src/api/libqlens.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,libqlens.so.$(SOMAJOR) -Wl,--version-script=src/api/libqlens.map \
+	    $(LDFLAGS) -o $@ $(PIC_OBJ) $(LDLIBS)
+
+$(PIC_LIB): $(PIC_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(CC) -r -nostdlib -o $(PIC_DIR)/qlens-all.o $(PIC_OBJ)
+	$(Q)objcopy --localize-hidden $(PIC_DIR)/qlens-all.o
+	@rm -f $@
+	$(Q)ar rcs $@ $(PIC_DIR)/qlens-all.o
 
 $(BIN): $(CLI_OBJ) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
@@ -126,10 +159,10 @@ build/synth/synth-%.gguf:
 models:
 	scripts/fetch-models.sh
 
-unit-test: $(BIN) $(TESTS) valgrind-bin
+unit-test: $(BIN) $(TESTS) $(SHLIB) $(PIC_LIB) valgrind-bin
 	$(TEST_ENV) $(TESTS) -j $(JOBS) $(T)
 
-test: $(BIN) $(TESTS) synth models valgrind-bin
+test: $(BIN) $(TESTS) $(SHLIB) $(PIC_LIB) synth models valgrind-bin
 	$(TEST_ENV) $(TESTS) -j $(JOBS) $(T)
 
 # valgrind emulates no AVX-512, so it cannot run a -march=native build on a CPU that
@@ -140,6 +173,7 @@ valgrind-bin:
 	   $(MAKE) --no-print-directory PORTABLE=1 SANITIZE= $(VALGRIND_BIN); fi
 
 TEST_ENV = QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) QLENS_VALGRIND_BIN=$(VALGRIND_BIN) \
+           QLENS_SHLIB=$(SHLIB) QLENS_PIC_LIB=$(PIC_LIB) \
            $(if $(TEST_LIGHT),QLENS_TEST_LIGHT=1)
 
 bench: $(BIN) synth models
@@ -202,17 +236,22 @@ demo: $(BIN) models
 	@echo
 	@echo "report: $(DEMO_DIR)/report.html"
 
-install: $(BIN) $(LIB)
+install: $(BIN) $(SHLIB) $(PIC_LIB)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/qlens
 	install -m 644 include/qlens.h $(DESTDIR)$(PREFIX)/include/qlens.h
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libqlens.a
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|'$$(sed -n 's/.*QLENS_VERSION_STRING "\(.*\)"/\1/p' include/qlens.h)'|' \
+	install -m 644 $(PIC_LIB) $(DESTDIR)$(PREFIX)/lib/libqlens.a
+	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/libqlens.so.$(VERSION)
+	ln -sf libqlens.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libqlens.so.$(SOMAJOR)
+	ln -sf libqlens.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libqlens.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|' \
 	    qlens.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/qlens.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/qlens $(DESTDIR)$(PREFIX)/include/qlens.h \
-	      $(DESTDIR)$(PREFIX)/lib/libqlens.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/qlens.pc
+	      $(DESTDIR)$(PREFIX)/lib/libqlens.a $(DESTDIR)$(PREFIX)/lib/libqlens.so \
+	      $(DESTDIR)$(PREFIX)/lib/libqlens.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libqlens.so.$(VERSION) \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/qlens.pc
 
 # generated files keep their generator's layout
 FORMAT_SKIP = src/tokenizer/unicode_tables.c tests/tokenizer_pretok_cases.h
@@ -220,6 +259,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h' | grep -vxF $(addprefix -e ,$(FORMAT_SKIP)))
 
 clean:
-	rm -rf build/obj build/san build/portable build/fuzz build/tests build/test-tmp build/qlens build/libqlens.a build/qlens-test
+	rm -rf build/obj build/san build/portable build/fuzz build/tests build/test-tmp build/qlens build/libqlens.a build/qlens-test \
+	       build/pic build/libqlens.so
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d)
