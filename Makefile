@@ -226,10 +226,13 @@ fuzz-run-%: build/fuzz/fuzz-%
 # configurations at -c 2048, the table, a plan for a small budget, report.html.
 DEMO_DIR    ?= build/demo
 DEMO_CHUNKS ?= 3
+DEMO_TEXT   ?= $(SHARED)/data/wikitext-2-raw/wiki.test.raw
 demo: $(BIN) models
+	@test -f $(DEMO_TEXT) || { echo "qlens: error: $(DEMO_TEXT): no such file; the demo evaluates \
+	WikiText-2's raw test split (wiki.test.raw): give SHARED=DIR or DEMO_TEXT=FILE"; exit 1; }
 	$(BIN) sweep --ref models/SmolLM2-135M-Instruct.Q4_1.gguf \
 	    --weights Q8_0,Q4_K_M,Q3_K_M --cache f16/f16,q8_0/q8_0,q5_1/q5_1,q4_0/q4_0 \
-	    -f $(SHARED)/data/wikitext-2-raw/wiki.test.raw -c 2048 --chunks $(DEMO_CHUNKS) \
+	    -f $(DEMO_TEXT) -c 2048 --chunks $(DEMO_CHUNKS) \
 	    --target-ctx 8192 --budget 320MiB --out $(DEMO_DIR)
 	@echo
 	$(BIN) plan --sweep $(DEMO_DIR) --budget 320MiB --ctx 8192
