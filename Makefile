@@ -159,10 +159,14 @@ build/synth/synth-%.gguf:
 models:
 	scripts/fetch-models.sh
 
-unit-test: $(BIN) $(TESTS) $(SHLIB) $(PIC_LIB) valgrind-bin
+# the installed libraries, which public_api_installed_library_links installs and links
+# against, come from the plain build; a sanitized run builds them there when it needs them
+INSTALL_LIBS := $(if $(filter 1,$(SANITIZE)),,$(SHLIB) $(PIC_LIB))
+
+unit-test: $(BIN) $(TESTS) $(INSTALL_LIBS) valgrind-bin
 	$(TEST_ENV) $(TESTS) -j $(JOBS) $(T)
 
-test: $(BIN) $(TESTS) $(SHLIB) $(PIC_LIB) synth models valgrind-bin
+test: $(BIN) $(TESTS) $(INSTALL_LIBS) synth models valgrind-bin
 	$(TEST_ENV) $(TESTS) -j $(JOBS) $(T)
 
 # valgrind emulates no AVX-512, so it cannot run a -march=native build on a CPU that
@@ -173,7 +177,6 @@ valgrind-bin:
 	   $(MAKE) --no-print-directory PORTABLE=1 SANITIZE= $(VALGRIND_BIN); fi
 
 TEST_ENV = QLENS_BIN=$(BIN) QLENS_SHARED=$(SHARED) QLENS_VALGRIND_BIN=$(VALGRIND_BIN) \
-           QLENS_SHLIB=$(SHLIB) QLENS_PIC_LIB=$(PIC_LIB) \
            $(if $(TEST_LIGHT),QLENS_TEST_LIGHT=1)
 
 bench: $(BIN) synth models
