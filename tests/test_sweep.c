@@ -48,7 +48,12 @@ QL_TEST(sweep_rows_sorted_and_equal_to_separate_runs) {
     snprintf(dir, sizeof dir, "%s/sweep", ql_test_tmpdir(t));
     sweep_args(args, sizeof args, dir);
     REQUIRE_MSG(ql_test_run_qlens(args, &out, &err) == 0, "%s", err);
-    CHECK(strstr(out, "| # | weights | cache K | cache V | KLD |") != NULL);
+    CHECK(strstr(out, "| # | weights | bpw | cache K | cache V | KLD | KLD 99.9% | PPL | PPL "
+                      "ratio | same top p |") != NULL);
+    /* and the answer after the table */
+    CHECK_MSG(strstr(out, "\nWithin 200.00 MiB at 4096 tokens, run **Q8_0 weights with a f16/f16 "
+                          "KV cache**") != NULL,
+              "%s", out);
     free(out), free(err);
 
     char path[1024];
