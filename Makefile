@@ -195,7 +195,7 @@ bench: $(BIN) synth models
 #   nice -n 19 make -j7 fuzz FUZZ_SECONDS=3600 FUZZ_ARGS=-timeout=300
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= gguf tok_bpe tok_spm pretok refstore kld_llama journal
+FUZZ_TARGETS ?= gguf tok_bpe tok_spm pretok refstore kld_llama journal regex plan_csv
 FUZZ_ARGS    ?=
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -std=c11 -O1 -g -fno-omit-frame-pointer $(ARCH) $(WARN) -ffp-contract=off -pthread -MMD -MP

@@ -91,7 +91,8 @@ int main(int argc, char **argv) {
             unsigned char *wq = malloc(row_bytes * (size_t)sh->n_out);
             float *x = malloc(sizeof(float) * (size_t)(sh->n_in * rows));
             float *y = malloc(sizeof(float) * (size_t)(sh->n_out * rows));
-            void *scratch = malloc(ql_matmul_scratch_size((ql_type)id, sh->n_in, rows));
+            void *scratch =
+                malloc(ql_matmul_scratch_size((ql_type)id, sh->n_in, rows, ql_pool_size(pool)));
             if (!wf || !wq || !x || !y || !scratch) {
                 fprintf(stderr, "bench-matmul: error: out of memory for %d rows\n", rows);
                 return 1;
@@ -101,11 +102,11 @@ int main(int argc, char **argv) {
                 tr->from_float(wf, wq + (size_t)o * row_bytes, sh->n_in);
             }
             for (int64_t i = 0; i < sh->n_in * rows; i++) x[i] = frand(&seed);
-            const ql_matrix w = {wq, (ql_type)id, sh->n_in, sh->n_out, row_bytes};
+            const ql_matrix w = {wq, (ql_type)id, sh->n_in, sh->n_out, row_bytes, false};
             double times[99];
             for (int r = 0; r < runs; r++) {
                 const double t0 = now();
-                ql_matmul(pool, &w, x, sh->n_in, rows, y, sh->n_out, scratch);
+                ql_matmul(pool, NULL, &w, x, sh->n_in, rows, y, sh->n_out, scratch);
                 times[r] = now() - t0;
             }
             qsort(times, (size_t)runs, sizeof *times, cmp_double);

@@ -15,14 +15,17 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/sysmacros.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "gguf_bytes.h"
+#include "gguf_edit.h"
 #include "test.h"
 
 static const char *wiki(void) {
@@ -532,4 +535,282 @@ QL_TEST(bad_input_kld_header_sizes_that_wrap) {
     CHECK_MSG(out[0] == '\0', "stdout: %s", out);
     free(out), free(err);
     unlink(path);
+}
+
+/*
+ * Hyperparameters with hostile values, each in an otherwise good model: a
+ * float that is not finite or out of its range, an integer too large for
+ * the type it is narrowed to. Each is refused at load with the key's name,
+ * before anything runs; none is used as some other value (2^32 + 64 as 64,
+ * 2^64 - 1 as "no window") or left to produce NaN later.
+ */
+QL_TEST(bad_input_hostile_hyperparameters) {
+    const char *llama = ql_test_synth_model("llama"), *gemma = ql_test_synth_model("gemma3");
+    if (!exists(llama) || !exists(gemma)) SKIP("synthetic models not built (make synth)");
+    const char *dir = ql_test_tmpdir(t);
+    char d[1024];
+    snprintf(d, sizeof d, "%s", dir);
+    const struct {
+        const char *base, *needle;
+        ql_test_key_edit edit;
+    } cases[] = {
+        {gemma, "rope.freq_base_swa", {"gemma3.rope.freq_base_swa", EDIT_F32, .f = 0}},
+        {gemma, "rope.freq_base_swa", {"gemma3.rope.freq_base_swa", EDIT_F32, .f = NAN}},
+        {gemma, "rope.freq_base_swa", {"gemma3.rope.freq_base_swa", EDIT_F32, .f = -10000}},
+        {gemma, "rope.freq_base_swa", {"gemma3.rope.freq_base_swa", EDIT_F32, .f = INFINITY}},
+        {gemma,
+         "final_logit_softcapping",
+         {"gemma3.final_logit_softcapping", EDIT_F32, .f = INFINITY}},
+        {gemma, "final_logit_softcapping", {"gemma3.final_logit_softcapping", EDIT_F32, .f = NAN}},
+        {gemma, "final_logit_softcapping", {"gemma3.final_logit_softcapping", EDIT_F32, .f = -30}},
+        {gemma, "rope.freq_base", {"gemma3.rope.freq_base", EDIT_F32, .f = -INFINITY}},
+        {llama,
+         "layer_norm_rms_epsilon",
+         {"llama.attention.layer_norm_rms_epsilon", EDIT_F32, .f = NAN}},
+        {llama, "rope.scaling.factor", {"llama.rope.scaling.factor", EDIT_F32, .f = NAN}},
+        {llama, "rope.scaling.factor", {"llama.rope.scaling.factor", EDIT_F32, .f = INFINITY}},
+        {llama, "rope.scaling.factor", {"llama.rope.scaling.factor", EDIT_F32, .f = -2}},
+        {llama,
+         "rope.dimension_count",
+         {"llama.rope.dimension_count", EDIT_U64, .u = (1ull << 32) + 64}},
+        {gemma,
+         "attention.sliding_window",
+         {"gemma3.attention.sliding_window", EDIT_U64, .u = UINT64_MAX}},
+        {gemma,
+         "attention.sliding_window",
+         {"gemma3.attention.sliding_window", EDIT_U64, .u = (1ull << 32) + 32}},
+        {gemma,
+         "attention.sliding_window_pattern",
+         {"gemma3.attention.sliding_window_pattern", EDIT_U64, .u = (1ull << 32) + 6}},
+        {llama, "context_length", {"llama.context_length", EDIT_U64, .u = 1ull << 40}},
+        {llama,
+         "attention.head_count_kv",
+         {"llama.attention.head_count_kv", EDIT_U64, .u = (1ull << 32) + 2}},
+        {llama,
+         "attention.key_length",
+         {"llama.attention.key_length", EDIT_U64, .u = (1ull << 63) + 64}},
+        {llama, "attention.value_length", {"llama.attention.value_length", EDIT_I64, .i = -64}},
+        {llama, "block_count", {"llama.block_count", EDIT_U64, .u = (1ull << 32) + 4}},
+    };
+    const char *W = wiki();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char model[1100];
+        snprintf(model, sizeof model, "%s/hostile-%zu.gguf", d, i);
+        REQUIRE(ql_test_gguf_edit(cases[i].base, model, &cases[i].edit, 1, NULL, 0));
+        expect_failure(t, NULL, BEFORE_WORK, d, 1, cases[i].needle, NULL,
+                       "perplexity -m %s -f %s -c 64 --chunks 1", model, W);
+        expect_failure(t, NULL, BEFORE_WORK, d, 1, cases[i].needle, NULL,
+                       "plan -m %s --budget 8GiB --ctx 4096", model);
+    }
+}
+
+static bool same_bytes(const char *a, const char *b) {
+    size_t na, nb;
+    unsigned char *pa = ql_test_read_file(a, &na), *pb = ql_test_read_file(b, &nb);
+    const bool same = pa && pb && na == nb && memcmp(pa, pb, na) == 0;
+    free(pa), free(pb);
+    return same;
+}
+
+/*
+ * Outputs that must not be replaced: a device node or a FIFO at the output
+ * path, and any of the command's own inputs (by name, through a hard link or
+ * a symbolic link). Each is refused before any work, and the file is left as
+ * it was.
+ */
+QL_TEST(bad_input_outputs_that_must_not_be_replaced) {
+    const char *synth = ql_test_synth_model("llama");
+    if (!exists(synth)) SKIP("synthetic models not built (make synth)");
+    const char *dir = ql_test_tmpdir(t);
+    char d[1024];
+    snprintf(d, sizeof d, "%s", dir);
+    const char *model = in_dir(d, "model.gguf"), *pristine = in_dir(d, "pristine.gguf"),
+               *text = in_dir(d, "text.txt"), *fifo = in_dir(d, "fifo"),
+               *hard = in_dir(d, "hard-link.gguf"), *soft = in_dir(d, "soft-link.gguf"),
+               *node = in_dir(d, "null-device");
+    REQUIRE(copy_prefix(synth, model, 0, 0) && copy_prefix(synth, pristine, 0, 0));
+    REQUIRE(copy_prefix(wiki(), text, 0, 200000));
+    REQUIRE(mkfifo(fifo, 0644) == 0);
+    REQUIRE(link(model, hard) == 0);
+    REQUIRE(symlink("model.gguf", soft) == 0);
+    const bool have_node = mknod(node, S_IFCHR | 0666, makedev(1, 3)) == 0;
+    const when_found B = BEFORE_WORK;
+
+    expect_failure(t, NULL, B, d, 1, "not a regular file", NULL,
+                   "perplexity -m %s -f %s -c 64 --chunks 1 --json %s", model, text, fifo);
+    expect_failure(t, NULL, B, d, 1, "not a regular file", NULL,
+                   "kld --ref %s -m %s -f %s -c 64 --chunks 1 --json %s", model, model, text, fifo);
+    expect_failure(t, NULL, B, d, 1, "not a regular file", NULL, "quantize %s %s Q4_0", model,
+                   fifo);
+    if (have_node) {
+        expect_failure(t, NULL, B, d, 1, "not a regular file", NULL,
+                       "perplexity -m %s -f %s -c 64 --chunks 1 --json %s", model, text, node);
+        expect_failure(t, NULL, B, d, 1, "not a regular file", NULL,
+                       "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s", model,
+                       text, node);
+        struct stat sb;
+        CHECK_MSG(lstat(node, &sb) == 0 && S_ISCHR(sb.st_mode), "the device node was replaced");
+    }
+    struct stat sb;
+    CHECK_MSG(lstat(fifo, &sb) == 0 && S_ISFIFO(sb.st_mode), "the FIFO was replaced");
+
+    /* the command's inputs */
+    const char *inputs[] = {model, hard, soft};
+    for (int i = 0; i < 3; i++) {
+        expect_failure(t, NULL, B, d, 1, "is an input of this command", NULL,
+                       "perplexity -m %s -f %s -c 64 --chunks 1 --json %s", model, text, inputs[i]);
+        expect_failure(t, NULL, B, d, 1, "is an input of this command", NULL,
+                       "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s", model,
+                       text, inputs[i]);
+        expect_failure(t, NULL, B, d, 1, "is an input of this command", NULL, "quantize %s %s Q4_0",
+                       model, inputs[i]);
+        expect_failure(t, NULL, B, d, 1, "is an input of this command", NULL,
+                       "kld --ref %s -m %s -f %s -c 64 --chunks 1 --json %s", synth, model, text,
+                       inputs[i]);
+    }
+    expect_failure(t, NULL, B, d, 1, "is an input of this command", NULL,
+                   "perplexity -m %s -f %s -c 64 --chunks 1 --json %s", model, text, text);
+    expect_failure(t, NULL, B, d, 1, "is an input of this command", NULL,
+                   "kld --ref %s -m %s -f %s -c 64 --chunks 1 --json %s", model, synth, text, text);
+    CHECK_MSG(same_bytes(model, pristine), "the model was changed");
+    CHECK_MSG(lstat(soft, &sb) == 0 && S_ISLNK(sb.st_mode), "the symbolic link was replaced");
+
+    /* a reference being read is an input too */
+    const char *ref = in_dir(d, "ref.qlref");
+    char args[4096];
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s",
+             model, text, ref);
+    REQUIRE(ql_test_run_qlens(args, NULL, NULL) == 0);
+    expect_failure(t, NULL, B, d, 1, "is an input of this command", NULL,
+                   "perplexity -m %s --kl-divergence-base %s --kl-divergence --json %s", model, ref,
+                   ref);
+}
+
+/*
+ * A symbolic link as the output is written through: its target is replaced
+ * (atomically, in the target's directory) and the link stays a link. A
+ * dangling link creates its target.
+ */
+QL_TEST(outputs_write_through_symbolic_links) {
+    const char *synth = ql_test_synth_model("llama");
+    if (!exists(synth)) SKIP("synthetic models not built (make synth)");
+    const char *dir = ql_test_tmpdir(t);
+    char d[1024], args[4096];
+    snprintf(d, sizeof d, "%s", dir);
+    const char *sub = in_dir(d, "elsewhere"), *target = in_dir(d, "elsewhere/real.json"),
+               *link_path = in_dir(d, "link.json"), *dangling = in_dir(d, "dangling.json"),
+               *new_target = in_dir(d, "elsewhere/new.json"), *qlink = in_dir(d, "q.gguf"),
+               *qtarget = in_dir(d, "elsewhere/q-real.gguf");
+    REQUIRE(mkdir(sub, 0755) == 0);
+    REQUIRE(ql_test_write_file(target, "old", 3));
+    REQUIRE(symlink("elsewhere/real.json", link_path) == 0);
+    REQUIRE(symlink("elsewhere/new.json", dangling) == 0);
+    REQUIRE(symlink("elsewhere/q-real.gguf", qlink) == 0);
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 1 --json %s", synth, wiki(),
+             link_path);
+    CHECK_EQ_INT(ql_test_run_qlens(args, NULL, NULL), 0);
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 1 --json %s", synth, wiki(),
+             dangling);
+    CHECK_EQ_INT(ql_test_run_qlens(args, NULL, NULL), 0);
+    snprintf(args, sizeof args, "quantize %s %s Q8_0", synth, qlink);
+    CHECK_EQ_INT(ql_test_run_qlens(args, NULL, NULL), 0);
+    const char *links[] = {link_path, dangling, qlink};
+    for (int i = 0; i < 3; i++) {
+        struct stat sb;
+        CHECK_MSG(lstat(links[i], &sb) == 0 && S_ISLNK(sb.st_mode), "%s is no longer a link",
+                  links[i]);
+    }
+    size_t n;
+    unsigned char *json = ql_test_read_file(target, &n);
+    CHECK_MSG(json && n > 100 && json[0] == '{', "the link's target does not hold the JSON");
+    free(json);
+    json = ql_test_read_file(new_target, &n);
+    CHECK_MSG(json && n > 100 && json[0] == '{', "the dangling link's target was not created");
+    free(json);
+    snprintf(args, sizeof args, "info %s", qtarget);
+    CHECK_EQ_INT(ql_test_run_qlens(args, NULL, NULL), 0);
+    char tmp[2048];
+    CHECK_MSG(!has_temporaries(d, tmp, sizeof tmp), "left %s", tmp);
+}
+
+/*
+ * Any valid file name works as an output: up to NAME_MAX (255) bytes, where
+ * NAME + ".tmp-PID-N" would not fit. One byte more is the file system's
+ * error, cleanly.
+ */
+QL_TEST(outputs_with_names_up_to_name_max) {
+    const char *synth = ql_test_synth_model("llama");
+    if (!exists(synth)) SKIP("synthetic models not built (make synth)");
+    const char *dir = ql_test_tmpdir(t);
+    char d[1024], args[4096], name[300];
+    snprintf(d, sizeof d, "%s", dir);
+    const int lengths[] = {241, 250, 255};
+    for (int i = 0; i < 3; i++) {
+        memset(name, 'j', (size_t)lengths[i]);
+        memcpy(name + lengths[i] - 5, ".json", 6);
+        const char *json = in_dir(d, name);
+        snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 1 --json %s", synth,
+                 wiki(), json);
+        char *err = NULL;
+        CHECK_MSG(ql_test_run_qlens(args, NULL, &err) == 0, "a %d-byte name: %s", lengths[i], err);
+        free(err);
+        CHECK_MSG(exists(json), "a %d-byte name was not written", lengths[i]);
+        memset(name, 'q', (size_t)lengths[i]);
+        memcpy(name + lengths[i] - 5, ".gguf", 6);
+        const char *q = in_dir(d, name);
+        snprintf(args, sizeof args, "quantize %s %s Q8_0", synth, q);
+        err = NULL;
+        CHECK_MSG(ql_test_run_qlens(args, NULL, &err) == 0, "a %d-byte name: %s", lengths[i], err);
+        free(err);
+        CHECK_MSG(exists(q), "a %d-byte name was not written", lengths[i]);
+    }
+    memset(name, 'x', 256);
+    name[256] = '\0';
+    expect_failure(t, NULL, BEFORE_WORK, d, 1, "File name too long", NULL,
+                   "perplexity -m %s -f %s -c 64 --chunks 1 --json %s", synth, wiki(),
+                   in_dir(d, name));
+    char tmp[2048];
+    CHECK_MSG(!has_temporaries(d, tmp, sizeof tmp), "left %s", tmp);
+}
+
+/*
+ * Standard output that cannot be written (/dev/full: every write fails with
+ * ENOSPC): every command's results go there, so the command must fail with
+ * exit status 1 and one error line, never exit 0 as if they had been shown.
+ */
+QL_TEST(bad_input_standard_output_is_full) {
+    const char *model = ql_test_synth_model("llama");
+    if (!exists(model)) SKIP("synthetic models not built (make synth)");
+    if (!exists("/dev/full")) SKIP("no /dev/full here");
+    const char *dir = ql_test_tmpdir(t);
+    char d[1024];
+    snprintf(d, sizeof d, "%s", dir);
+    /* the command's own stdout goes to /dev/full; the harness still captures stderr */
+    const char *full = "sh -c 'exec \"$0\" \"$@\" >/dev/full'";
+    const when_found W = WHILE_WRITING;
+    const char *T = wiki();
+    const char *json = in_dir(d, "p.json"), *out = in_dir(d, "q.gguf"), *ref = in_dir(d, "r.qlref");
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "--help");
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "help perplexity");
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "perplexity --help");
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "--version");
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "info %s", model);
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "tokenize -m %s -p hello", model);
+    expect_failure(t, full, W, d, 1, "standard output", NULL,
+                   "perplexity -m %s -f %s -c 64 --chunks 1 --json %s", model, T, json);
+    expect_failure(t, full, W, d, 1, "standard output", NULL,
+                   "perplexity -m %s -f %s -c 64 --chunks 1 --kl-divergence-base %s", model, T,
+                   ref);
+    expect_failure(t, full, W, d, 1, "standard output", NULL,
+                   "perplexity -m %s --kl-divergence-base %s --kl-divergence", model, ref);
+    expect_failure(t, full, W, d, 1, "standard output", NULL,
+                   "kld --ref %s -m %s -f %s -c 64 --chunks 1", model, model, T);
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "quantize %s %s Q8_0", model, out);
+    expect_failure(t, full, W, d, 1, "standard output", NULL,
+                   "sweep --ref %s --weights %s --cache f16/f16 -f %s -c 64 --chunks 1 --out %s",
+                   model, model, T, in_dir(d, "sweep"));
+    expect_failure(t, full, W, d, 1, "standard output", NULL, "plan -m %s --budget 8GiB --ctx 4096",
+                   model);
+    expect_failure(t, full, W, d, 1, "standard output", NULL,
+                   "plan --sweep %s --budget 8GiB --ctx 4096", in_dir(d, "sweep"));
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../src/core/regex.h"
 #include "../src/eval/refstore.h"
 #include "../src/gguf/gguf.h"
 #include "../src/lab/journal.h"
@@ -168,4 +169,25 @@ QL_TEST(fuzz_regression_tok_spm_space_inside_malformed_utf8) {
     free(ids);
     free(data);
     tok_free(v);
+}
+
+/*
+ * Found by the regex target: a --tensor-type pattern holding a line break
+ * (and other control bytes) was quoted raw in its error, which became two
+ * lines. The pattern is now quoted as a terminal may show it.
+ */
+QL_TEST(fuzz_regression_regex_error_quotes_the_pattern_on_one_line) {
+    size_t size;
+    unsigned char *data = regression_input(t, "regex", "pattern-with-line-break", &size);
+    if (!data) return;
+    char *pattern = strndup((const char *)data, size);
+    REQUIRE(pattern && strchr(pattern, '\n'));
+    ql_regex *re = NULL;
+    ql_error err;
+    CHECK(ql_regex_compile(pattern, &re, &err) == QL_ERR_ARG);
+    CHECK_MSG(!strchr(err.msg, '\n') && !strchr(err.msg, '\x08') && strstr(err.msg, "\\x0a)(a"),
+              "%s", err.msg);
+    ql_regex_free(re);
+    free(pattern);
+    free(data);
 }

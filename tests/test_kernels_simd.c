@@ -430,29 +430,33 @@ QL_TEST(kernels_tiled_matmul) {
             for (int64_t o = 0; o < n_out; o++)
                 tx->from_float_ref(w + o * n_in, qw + o * wrow, n_in);
             for (int64_t r = 0; r < n_rows; r++) ty->from_float(x + r * n_in, qa + r * yrow, n_in);
-            const ql_matrix m = {qw, type, n_in, n_out, wrow};
+            const ql_matrix m = {qw, type, n_in, n_out, wrow, false};
             /* a scratch off any 64-byte boundary, as a plain malloc may give */
-            char *scratch_buf = malloc(ql_matmul_scratch_size(type, n_in, n_rows) + 8);
+            char *scratch_buf = malloc(ql_matmul_scratch_size(type, n_in, n_rows, 3) + 8);
             void *scratch = scratch_buf + 8;
             float *out = malloc((size_t)(n_out * n_rows) * sizeof(float));
             int bad_bits = 0, bad_tol = 0;
-            for (int p = 0; p < 3; p++) {
+            /* each thread count with llama.cpp's default (repacked weights) and --no-repack */
+            for (int p = 0; p < 6; p++) {
+                ql_kernel_profile prof = ql_kernel_profile_default();
+                prof.repack = p < 3;
                 memset(out, 0xff, (size_t)(n_out * n_rows) * sizeof(float));
-                ql_matmul(pools[p], &m, x, n_in, n_rows, out, n_out, scratch);
+                ql_matmul(pools[p % 3], &prof, &m, x, n_in, n_rows, out, n_out, scratch);
                 for (int64_t r = 0; r < n_rows; r++) {
                     ty->to_float(qa + r * yrow, yd, n_in);
+                    const ql_vec_dot_fn spec = ql_matmul_spec_dot(&prof, &m, n_rows, r);
                     for (int64_t o = 0; o < n_out; o++) {
                         float simd = 0.0f, ref = 0.0f;
-                        ql_kernel_get(type)->dot(n_in, &simd, qw + o * wrow, qa + r * yrow);
+                        spec(n_in, &simd, qw + o * wrow, qa + r * yrow);
                         tx->vec_dot(n_in, &ref, qw + o * wrow, qa + r * yrow);
                         const float got = out[r * n_out + o];
                         if (memcmp(&got, &simd, sizeof got) != 0 && bad_bits++ < 3)
                             CHECK_MSG(0,
-                                      "%s %lldx%lld by %lld rows, %d threads: [%lld][%lld] "
-                                      "product %.9g, table dot %.9g",
+                                      "%s %lldx%lld by %lld rows, %d threads, repack %d: "
+                                      "[%lld][%lld] product %.9g, its order's statement %.9g",
                                       tx->name, (long long)n_out, (long long)n_in,
-                                      (long long)n_rows, p + 1, (long long)r, (long long)o, got,
-                                      simd);
+                                      (long long)n_rows, p % 3 + 1, prof.repack, (long long)r,
+                                      (long long)o, got, simd);
                         const double tol =
                             tolerance(n_in, term_bound(type, qw + o * wrow, yd, n_in));
                         if (fabs((double)got - ref) > tol && bad_tol++ < 3)

@@ -4,15 +4,19 @@
  * `perplexity --kl-divergence` runs, resuming after SIGKILL with nothing
  * recomputed and the same table, and the HTML report as a browser renders it.
  */
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/crc32.h"
+#include "gguf_edit.h"
 #include "json_check.h"
 #include "test.h"
 
@@ -463,4 +467,172 @@ QL_TEST(sweep_report_renders_in_a_browser) {
         CHECK_MSG(stat(png, &sb) == 0 && sb.st_size > 10000, "no screenshot %s", png);
     }
     free(page);
+}
+
+static bool copy_file(const char *src, const char *dst) {
+    size_t n;
+    unsigned char *data = ql_test_read_file(src, &n);
+    /* a new file (new inode), as cp onto a removed name makes */
+    unlink(dst);
+    const bool ok = data && ql_test_write_file(dst, data, n);
+    free(data);
+    return ok;
+}
+
+/* The KLD column of the table's first row ("| 1 | weights | k | v | KLD ± ... |"). */
+/* The KLD of the table's first row: its sixth column (#, weights, bpw, cache K, cache V, KLD). */
+static double first_kld(const char *table) {
+    const char *row = table ? strstr(table, "| 1 |") : NULL;
+    for (int bar = 0; row && bar < 6; row++)
+        if (*row == '|') bar++;
+    return row ? strtod(row, NULL) : NAN;
+}
+
+/*
+ * A sweep knows its inputs by content. The same name and size with other
+ * bytes is another input: a --weights file replaced by another model is
+ * evaluated again (the stale row would show KLD 0 where the new model has
+ * a real one), a replaced reference is refused with what changed, and a
+ * file rewritten with its old bytes (new inode, new mtime) is the same input
+ * again, so nothing is recomputed.
+ */
+QL_TEST(sweep_inputs_are_identified_by_content) {
+    const char *synth = ql_test_synth_model("llama");
+    if (access(synth, R_OK) != 0) SKIP("synthetic models not built (make synth)");
+    const char *base = ql_test_tmpdir(t);
+    char ref[512], w[512], other[512], dir[512], fresh[512], args[4096], *out, *err;
+    snprintf(ref, sizeof ref, "%s/ref.gguf", base);
+    snprintf(w, sizeof w, "%s/w.gguf", base);
+    snprintf(other, sizeof other, "%s/other.gguf", base);
+    snprintf(dir, sizeof dir, "%s/sweep", base);
+    snprintf(fresh, sizeof fresh, "%s/fresh", base);
+    REQUIRE(copy_file(synth, ref) && copy_file(synth, w));
+    /* the same shapes and size, other weights */
+    ql_test_tensor_edit edits[512];
+    for (int i = 0; i < 512; i++)
+        edits[i] = (ql_test_tensor_edit){"blk.0.attn_q.weight", 37 * i, i % 2 ? 0.5f : -0.5f};
+    REQUIRE(ql_test_gguf_edit(synth, other, NULL, 0, edits, 512));
+    struct stat sa, sb;
+    REQUIRE(stat(synth, &sa) == 0 && stat(other, &sb) == 0 && sa.st_size == sb.st_size);
+#define SWEEP(out_dir)                                                                             \
+    snprintf(args, sizeof args,                                                                    \
+             "sweep --ref %s --weights %s --cache f16/f16 -f %s -c 64 --chunks 1 --out %s -t 2",   \
+             ref, w, wiki(), out_dir)
+
+    SWEEP(dir);
+    REQUIRE_MSG(ql_test_run_qlens(args, &out, &err) == 0, "%s", err);
+    CHECK_MSG(first_kld(out) == 0, "the model against itself: %s", out);
+    free(out), free(err);
+
+    /* the weights file becomes another model of the same size */
+    REQUIRE(copy_file(other, w));
+    SWEEP(dir);
+    REQUIRE_MSG(ql_test_run_qlens(args, &out, &err) == 0, "%s", err);
+    const double resumed = first_kld(out);
+    CHECK_MSG(strstr(err, "run w.gguf__f16_f16 done"), "the run was not recomputed: %s", err);
+    free(out), free(err);
+    SWEEP(fresh);
+    REQUIRE_MSG(ql_test_run_qlens(args, &out, &err) == 0, "%s", err);
+    const double from_scratch = first_kld(out);
+    free(out), free(err);
+    CHECK_MSG(resumed > 0 && resumed == from_scratch, "KLD %g after the change, %g from scratch",
+              resumed, from_scratch);
+
+    /* the reference becomes another model of the same size: refused, saying so */
+    REQUIRE(copy_file(other, ref));
+    SWEEP(dir);
+    CHECK_EQ_INT(ql_test_run_qlens(args, &out, &err), 1);
+    CHECK_MSG(strstr(err, "qlens: error: ") == err && strstr(err, "ref.gguf") &&
+                  strstr(err, "content") && !strchr(err, '\n')[1],
+              "%s", err);
+    CHECK_MSG(!strstr(out, "| 1 |"), "a table was printed: %s", out);
+    free(out), free(err);
+
+    /* the old bytes again, in a new file: the same inputs, nothing to do */
+    REQUIRE(copy_file(synth, ref) && copy_file(other, w));
+    SWEEP(dir);
+    REQUIRE_MSG(ql_test_run_qlens(args, &out, &err) == 0, "%s", err);
+    CHECK_MSG(strstr(err, " done\n") == NULL, "a step was recomputed:\n%s", err);
+    CHECK_MSG(first_kld(out) == resumed, "%s", out);
+    free(out), free(err);
+
+    /*
+     * A sweep made before inputs were known by content recorded the
+     * reference's name and size: it resumes (its path-given runs once more,
+     * now under their checksums), it is not refused as another sweep.
+     */
+    char journal[600];
+    snprintf(journal, sizeof journal, "%s/journal", dir);
+    size_t n;
+    char *j = (char *)ql_test_read_file(journal, &n);
+    REQUIRE(j);
+    char *id = strstr(j, "ref=sha256:"), *nl = strchr(j, '\n');
+    REQUIRE(id && nl && id < nl);
+    char legacy[2048];
+    const int text_at = snprintf(legacy, sizeof legacy, "%08x ", 0u);
+    snprintf(legacy + text_at, sizeof legacy - (size_t)text_at, "%.*sref=ref:%lld%.*s",
+             (int)(id - (j + 9)), j + 9, (long long)sa.st_size, (int)(nl - (id + 75)), id + 75);
+    char hex[9];
+    snprintf(hex, sizeof hex, "%08x", ql_crc32(0, legacy + 9, strlen(legacy + 9)));
+    memcpy(legacy, hex, 8);
+    FILE *f = fopen(journal, "wb");
+    REQUIRE(f);
+    fprintf(f, "%s%s", legacy, nl);
+    fclose(f);
+    free(j);
+    SWEEP(dir);
+    REQUIRE_MSG(ql_test_run_qlens(args, &out, &err) == 0, "%s", err);
+    CHECK_MSG(strstr(err, "reference (already done, reused)"), "%s", err);
+    CHECK_MSG(first_kld(out) == resumed, "%s", out);
+    free(out), free(err);
+#undef SWEEP
+}
+
+/*
+ * Two sweeps into one directory: the second is refused at once, saying
+ * another sweep holds it, and the first is not disturbed.
+ */
+QL_TEST(sweep_directory_is_locked_while_a_sweep_runs) {
+    const char *synth = ql_test_synth_model("llama");
+    if (access(synth, R_OK) != 0) SKIP("synthetic models not built (make synth)");
+    char dir[512], args[4096], cmd[4200], *out, *err;
+    snprintf(dir, sizeof dir, "%s/sweep", ql_test_tmpdir(t));
+    snprintf(args, sizeof args,
+             "sweep --ref %s --weights Q8_0 --cache f16/f16,q8_0/q8_0,q4_0/q4_0 -f %s -c 64 "
+             "--chunks 4 --out %s -t 1",
+             synth, wiki(), dir);
+    snprintf(cmd, sizeof cmd, "exec %s %s >/dev/null 2>&1", ql_test_qlens_bin(), args);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    REQUIRE(pid > 0);
+    /* wait until the first sweep holds the directory: its lock is a flock on it */
+    const struct timespec nap = {0, 20 * 1000 * 1000};
+    bool held = false;
+    int status = 0;
+    for (int i = 0; i < 3000 && !held; i++) {
+        if (waitpid(pid, &status, WNOHANG) == pid) break;
+        int fd = open(dir, O_RDONLY | O_DIRECTORY);
+        if (fd >= 0) {
+            held = flock(fd, LOCK_EX | LOCK_NB) != 0;
+            close(fd);
+        }
+        if (!held) nanosleep(&nap, NULL);
+    }
+    CHECK_MSG(held, "the first sweep never held its directory");
+    if (held) {
+        const int rc = ql_test_run_qlens(args, &out, &err);
+        CHECK_MSG(rc == 1 && strstr(err, "another sweep") && !strchr(err, '\n')[1],
+                  "the second sweep: exit %d, %s", rc, err);
+        free(out), free(err);
+        waitpid(pid, &status, 0);
+    }
+    CHECK_MSG(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the first sweep failed (status %d)",
+              status);
+    /* and the directory is free again */
+    REQUIRE_MSG(ql_test_run_qlens(args, &out, &err) == 0, "%s", err);
+    CHECK_MSG(strstr(err, " done\n") == NULL, "a step was recomputed:\n%s", err);
+    free(out), free(err);
 }

@@ -55,3 +55,36 @@ QL_TEST(vmath_row_reductions) {
     CHECK_MSG(fabs(gd / wd - 1) < 1e-6, "weighted %.12g vs %.12g", gd, wd);
     free(x), free(e), free(y);
 }
+
+/*
+ * A row that holds NaN has no maximum: the search for its index must stop at
+ * the end of the row (it used to walk past it looking for a value equal to
+ * NaN) and report NaN, whichever vector width saw the NaN first.
+ */
+QL_TEST(vmath_row_max_of_a_row_with_nan_stays_in_the_row) {
+    const int64_t sizes[] = {1, 7, 16, 17, 64, 1000};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        const int64_t n = sizes[s];
+        /* an exact-size allocation: a read one past the end is a sanitizer error */
+        float *x = malloc((size_t)n * sizeof *x);
+        REQUIRE(x);
+        for (int64_t where = 0; where<n; where += n> 20 ? n / 7 : 1) {
+            for (int64_t i = 0; i < n; i++) x[i] = (float)(i % 5);
+            x[where] = NAN;
+            int64_t imax = -1;
+            const float m = ql_row_max(x, n, &imax);
+            CHECK_MSG(imax >= 0 && imax < n, "n %lld, NaN at %lld: index %lld", (long long)n,
+                      (long long)where, (long long)imax);
+            CHECK_MSG(isnan(m) && imax == where, "n %lld, NaN at %lld: max %g at %lld",
+                      (long long)n, (long long)where, m, (long long)imax);
+        }
+        for (int64_t i = 0; i < n; i++) x[i] = NAN;
+        int64_t imax = -1;
+        CHECK(isnan(ql_row_max(x, n, &imax)) && imax == 0);
+        /* infinities are ordered values: the first +Inf is the maximum */
+        for (int64_t i = 0; i < n; i++) x[i] = -INFINITY;
+        x[n / 2] = INFINITY;
+        CHECK(ql_row_max(x, n, &imax) == INFINITY && imax == n / 2);
+        free(x);
+    }
+}

@@ -16,14 +16,21 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "../core/outfile.h"
+#include "../core/printable.h"
 #include "../model/context.h"
+
+/* One line on stderr, whatever the names in it hold (see core/printable.h). */
+static void print_error_line(const char *fmt, va_list ap) {
+    char msg[QL_ERROR_MSG_MAX * 2], shown[QL_ERROR_MSG_MAX * 4];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    fprintf(stderr, "qlens: error: %s\n", ql_printable(msg, shown, sizeof shown));
+}
 
 void cli_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("qlens: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_error_line(fmt, ap);
     va_end(ap);
 }
 
@@ -47,6 +54,12 @@ void cli_note(const char *fmt, ...) {
     va_end(ap);
 }
 
+const char *cli_shown(const char *s) {
+    static char bufs[8][2048];
+    static int next;
+    return s ? ql_printable(s, bufs[next++ % 8], sizeof bufs[0]) : "(none)";
+}
+
 int cli_fail(const ql_error *err) {
     cli_error("%s", err->msg[0] ? err->msg : ql_status_name(err->code));
     return QL_EXIT_FAILURE;
@@ -55,9 +68,7 @@ int cli_fail(const ql_error *err) {
 int cli_usage(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fputs("qlens: error: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_error_line(fmt, ap);
     va_end(ap);
     return QL_EXIT_USAGE;
 }
@@ -273,6 +284,8 @@ ql_status cli_read_file(const char *path, char **data, size_t *len, ql_error *er
     FILE *f = path ? fopen(path, "rb") : stdin;
     const char *name = path ? path : "standard input";
     if (!f) return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", name, strerror(errno));
+    /* what the command read, no output of it may replace */
+    if (path) ql_input_note(path);
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     ql_status st = QL_OK;

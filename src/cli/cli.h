@@ -69,7 +69,10 @@ int cli_parse(const ql_command *cmd, int argc, char **argv, const char **positio
 
 void cli_print_help(const ql_command *cmd);
 
-/* Prints "qlens: error: <msg>" to stderr. */
+/*
+ * Prints "qlens: error: <msg>" to stderr, as one line: control characters
+ * in it (from a file name, say) are shown escaped (core/printable.h).
+ */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints the error line for a failed status and returns QL_EXIT_FAILURE. */
 int cli_fail(const ql_error *err);
@@ -80,6 +83,12 @@ void cli_set_quiet(bool quiet);
 bool cli_quiet(void);
 /* Prints a usage error line and returns QL_EXIT_USAGE. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * s as it may be shown on a terminal (core/printable.h), for printing a
+ * path or a name from outside in a message; one of 8 rotating buffers.
+ */
+const char *cli_shown(const char *s);
 
 /* Parses "24GiB", "512M", "1000000" into bytes; false if malformed or overflowing. */
 bool cli_parse_bytes(const char *s, uint64_t *out);

@@ -244,7 +244,7 @@ static void format_dims(const gguf_tensor *t, char *buf, size_t size) {
 static void print_text(const info_facts *in, const char *path) {
     const gguf_file *f = in->f;
     char human[32];
-    printf("%-17s%s\n", "file:", path);
+    printf("%-17s%s\n", "file:", cli_shown(path));
     printf("%-17s%u\n", "gguf version:", gguf_version(f));
     cli_format_bytes(gguf_file_size(f), human, sizeof human);
     printf("%-17s%llu bytes (%s)\n", "file size:", (unsigned long long)gguf_file_size(f), human);

@@ -79,9 +79,10 @@ static int run_kld(int argc, char **argv) {
     if (!opt_ref) return cli_usage("kld: --ref REF.gguf is required");
     if (!ro.model) return cli_usage("kld: -m MODEL.gguf is required");
     if (!opt_file) return cli_usage("kld: give the text with -f FILE");
-    if ((rc = ql_run_check_flags("kld", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard)) ||
+    if ((rc = ql_run_check_flags("kld", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard,
+                                 ro.numerics)) ||
         (rc = ql_run_check_flags("kld", "--ref-", opt_ref_ctk, opt_ref_ctv, opt_ref_rotate,
-                                 opt_ref_hadamard)) ||
+                                 opt_ref_hadamard, NULL)) ||
         (rc = ql_run_check_llama_flags("kld", &ro)))
         return rc;
     if (ro.llama.ppl_output_type != 0)
@@ -96,7 +97,10 @@ static int run_kld(int argc, char **argv) {
     ref_opts.json = NULL;
 
     ql_error err;
-    /* an output that cannot be written fails now, not after the evaluation */
+    /* an output that cannot be written, or would replace an input, fails now */
+    ql_input_note(opt_ref);
+    ql_input_note(ro.model);
+    ql_input_note(opt_file);
     if (ro.json && ql_outfile_check(ro.json, &err)) return cli_fail(&err);
     ql_run ref, cand;
     if (ql_run_open(&ref, &ref_opts, "kld", &err)) return cli_fail(&err);
@@ -124,7 +128,7 @@ static int run_kld(int argc, char **argv) {
     } else {
         char d[256];
         ql_run_describe(&ref, d, sizeof d);
-        if (!cli_quiet()) fprintf(stderr, "kld: reference %s (%s)\n", opt_ref, d);
+        if (!cli_quiet()) fprintf(stderr, "kld: reference %s (%s)\n", cli_shown(opt_ref), d);
         ql_run_print_header(&cand, n_tokens, &ep);
         ql_run_print_kld_chunk_header();
         cli_progress_begin(&ui.bar, "kld");

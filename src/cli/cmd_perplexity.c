@@ -134,7 +134,7 @@ static int run_plain(ql_run *r) {
     free(tokens);
     if (st) return cli_fail(&err);
     printf("Final estimate: PPL = %.4f +/- %.5f\n", res.ppl, res.ppl_unc);
-    if (opt_base) printf("reference written to %s\n", opt_base);
+    if (opt_base) printf("reference written to %s\n", cli_shown(opt_base));
     fflush(stdout);
     ql_run_print_speed(r, res.n_chunks * ep.n_ctx);
     int rc = QL_EXIT_OK;
@@ -198,14 +198,18 @@ static int run_perplexity(int argc, char **argv) {
                          "drop -f");
     if (ro.positions > 0 && !opt_kld)
         return cli_usage("perplexity: --kld-positions needs --kl-divergence");
-    if ((rc = ql_run_check_flags("perplexity", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard)) ||
+    if ((rc = ql_run_check_flags("perplexity", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard,
+                                 ro.numerics)) ||
         (rc = ql_run_check_llama_flags("perplexity", &ro)))
         return rc;
     if (opt_kld && ro.llama.ppl_output_type != 0)
         cli_note("--ppl-output-type has no effect with --kl-divergence, which prints its table");
 
     ql_error err;
-    /* outputs that cannot be written fail now, not after the evaluation */
+    /* outputs that cannot be written, or would replace an input, fail now */
+    ql_input_note(ro.model);
+    ql_input_note(opt_file);
+    if (opt_kld) ql_input_note(opt_base);
     if (ro.json && ql_outfile_check(ro.json, &err)) return cli_fail(&err);
     if (!opt_kld && opt_base && ql_outfile_check(opt_base, &err)) return cli_fail(&err);
     ql_ref_file *ref = NULL;

@@ -13,6 +13,7 @@
 #include "../lab/recommend.h"
 #include "../lab/runstore.h"
 #include "../lab/sweep.h"
+#include "../lab/plan_csv.h"
 #include "../model/context.h"
 #include "cli.h"
 
@@ -83,141 +84,76 @@ typedef struct {
     char weights[256], path[1024];
     ql_type k, v;
     double kld, kld_unc;
-    bool has_kld;
     uint64_t weight_bytes, kv_bytes, work_bytes, total; /* total = the other three */
     int64_t max_ctx;      /* within the budget and the trained context */
     bool max_ctx_trained; /* the budget holds more: the trained context is the limit */
     int64_t ctx_train;
 } plan_row;
 
-static ql_status fill_row(plan_row *r, ql_error *err) {
-    gguf_file *f;
-    ql_status st = gguf_open(r->path, &f, err);
-    if (st) return st;
-    ql_model_config cfg;
-    st = ql_model_read_config(f, &cfg, err);
-    if (!st) {
-        r->weight_bytes = 0;
-        for (int64_t i = 0; i < gguf_n_tensors(f); i++)
-            r->weight_bytes += gguf_tensor_at(f, i)->n_bytes;
+/* Every row's memory at --ctx and its longest context within --budget, each model read once. */
+static ql_status fill_rows(plan_row *rows, int n, ql_error *err) {
+    const char **paths = malloc((size_t)n * sizeof *paths);
+    ql_plan_model *models = malloc((size_t)n * sizeof *models);
+    ql_status st = paths && models ? QL_OK : ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n && !st; i++) paths[i] = rows[i].path;
+    int64_t opened;
+    if (!st) st = ql_plan_read_models(paths, n, models, &opened, err);
+    for (int i = 0; i < n && !st; i++) {
+        plan_row *r = &rows[i];
+        const ql_model_config *cfg = &models[i].cfg;
+        r->weight_bytes = models[i].weight_bytes;
         const ql_plan_cache pc = {r->k, r->v, opt_ubatch};
-        r->total = ql_plan_total_bytes(&cfg, r->weight_bytes, &pc, opt_ctx);
-        r->kv_bytes = ql_plan_kv_bytes(&cfg, r->k, r->v, opt_ctx);
-        r->work_bytes = ql_plan_compute_bytes(&cfg, opt_ctx < opt_ubatch ? opt_ctx : opt_ubatch);
-        r->ctx_train = cfg.n_ctx_train;
-        const int64_t by_memory =
-            ql_plan_max_ctx(&cfg, r->weight_bytes, &pc, opt_budget, 1ll << 32);
-        const int64_t trained = cfg.n_ctx_train > 0 ? cfg.n_ctx_train : by_memory;
+        r->total = ql_plan_total_bytes(cfg, r->weight_bytes, &pc, opt_ctx);
+        r->kv_bytes = ql_plan_kv_bytes(cfg, r->k, r->v, opt_ctx);
+        r->work_bytes = ql_plan_compute_bytes(cfg, opt_ctx < opt_ubatch ? opt_ctx : opt_ubatch);
+        r->ctx_train = cfg->n_ctx_train;
+        const int64_t by_memory = ql_plan_max_ctx(cfg, r->weight_bytes, &pc, opt_budget, 1ll << 32);
+        const int64_t trained = cfg->n_ctx_train > 0 ? cfg->n_ctx_train : by_memory;
         r->max_ctx = by_memory < trained ? by_memory : trained;
         r->max_ctx_trained = by_memory > trained;
     }
-    gguf_close(f);
+    free(paths);
+    free(models);
     return st;
-}
-
-/* One RFC 4180 record (no embedded newlines in our files). Returns the field count. */
-static int csv_split(char *line, char **fields, int max) {
-    int n = 0;
-    char *p = line;
-    while (n < max) {
-        char *out = p, *start = p;
-        if (*p == '"') {
-            p++;
-            start = out = p;
-            for (;;) {
-                if (*p == '\0') break;
-                if (*p == '"' && p[1] == '"') {
-                    *out++ = '"';
-                    p += 2;
-                } else if (*p == '"') {
-                    p++;
-                    break;
-                } else {
-                    *out++ = *p++;
-                }
-            }
-            while (*p && *p != ',') p++;
-        } else {
-            while (*p && *p != ',' && *p != '\n' && *p != '\r') out = ++p;
-        }
-        const char end = *p;
-        *out = '\0';
-        fields[n++] = start;
-        if (end != ',') break;
-        p++;
-    }
-    return n;
-}
-
-static int column(char **names, int n, const char *name) {
-    for (int i = 0; i < n; i++)
-        if (strcmp(names[i], name) == 0) return i;
-    return -1;
 }
 
 static ql_status load_sweep(const char *dir, plan_row **rows, int *n_rows, ql_error *err) {
     char path[1200];
     snprintf(path, sizeof path, "%s/results.csv", dir);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s (is %s a finished sweep?)", path,
-                       strerror(errno), dir);
-    char header[4096], line[8192];
-    char *names[64], *fields[64];
-    ql_status st = QL_OK;
-    int nh = 0;
-    if (!fgets(header, sizeof header, f))
-        st = ql_fail(err, QL_ERR_FORMAT, "%s: empty", path);
-    else
-        nh = csv_split(header, names, 64);
-    const int cw = column(names, nh, "weights"), cp = column(names, nh, "weights_path"),
-              ck = column(names, nh, "cache_type_k"), cv = column(names, nh, "cache_type_v"),
-              ckld = column(names, nh, "kld"), cu = column(names, nh, "kld_unc");
-    if (!st && (cw < 0 || cp < 0 || ck < 0 || cv < 0 || ckld < 0 || cu < 0))
-        st = ql_fail(err, QL_ERR_FORMAT, "%s: not a qlens sweep results file", path);
-    int cap = 16, n = 0;
-    plan_row *r = calloc((size_t)cap, sizeof *r);
-    while (!st && fgets(line, sizeof line, f)) {
-        const int nf = csv_split(line, fields, 64);
-        if (nf < nh) {
-            st = ql_fail(err, QL_ERR_FORMAT, "%s: line %d has %d fields, expected %d", path, n + 2,
-                         nf, nh);
-            break;
-        }
-        if (n == cap) {
-            plan_row *g = realloc(r, (size_t)(cap *= 2) * sizeof *g);
-            if (!g) {
-                st = ql_fail(err, QL_ERR_NOMEM, "out of memory");
-                break;
-            }
-            r = g;
-        }
-        plan_row *w = &r[n];
-        memset(w, 0, sizeof *w);
-        snprintf(w->weights, sizeof w->weights, "%s", fields[cw]);
-        snprintf(w->path, sizeof w->path, "%s", fields[cp]);
-        const int k = ql_type_from_name(fields[ck]), v = ql_type_from_name(fields[cv]);
-        char *end1, *end2;
-        w->kld = strtod(fields[ckld], &end1);
-        w->kld_unc = strtod(fields[cu], &end2);
-        if (k < 0 || v < 0 || *end1 || *end2 || !ql_kv_cache_type_ok((ql_type)k) ||
-            !ql_kv_cache_type_ok((ql_type)v)) {
-            st = ql_fail(err, QL_ERR_FORMAT, "%s: line %d is malformed", path, n + 2);
-            break;
-        }
-        w->k = (ql_type)k;
-        w->v = (ql_type)v;
-        w->has_kld = true;
-        n++;
-    }
-    fclose(f);
-    if (!st && n == 0) st = ql_fail(err, QL_ERR_FORMAT, "%s: no configurations", path);
+    char *data;
+    size_t len;
+    ql_status st = cli_read_file(path, &data, &len, err);
     if (st) {
-        free(r);
-        return st;
+        char why[QL_ERROR_MSG_MAX];
+        snprintf(why, sizeof why, "%s", err->msg);
+        return ql_fail(err, st, "%s (is %s a finished sweep?)", why, dir);
     }
+    ql_plan_entry *entries;
+    int64_t n;
+    st = ql_plan_parse_csv(data, len, path, &entries, &n, err);
+    free(data);
+    if (st) return st;
+    if (n > INT32_MAX / 2) {
+        free(entries);
+        return ql_fail(err, QL_ERR_FORMAT, "%s: %lld configurations are too many", path,
+                       (long long)n);
+    }
+    plan_row *r = calloc((size_t)n, sizeof *r);
+    if (!r) {
+        free(entries);
+        return ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    }
+    for (int64_t i = 0; i < n; i++) {
+        memcpy(r[i].weights, entries[i].weights, sizeof r[i].weights);
+        memcpy(r[i].path, entries[i].path, sizeof r[i].path);
+        r[i].k = entries[i].k;
+        r[i].v = entries[i].v;
+        r[i].kld = entries[i].kld;
+        r[i].kld_unc = entries[i].kld_unc;
+    }
+    free(entries);
     *rows = r;
-    *n_rows = n;
+    *n_rows = (int)n;
     return QL_OK;
 }
 
@@ -237,8 +173,8 @@ static void print_recommendation(const char *dir, const plan_row *rows, int n,
     cli_format_bytes(p->total, total, sizeof total);
     printf("Recommended: %s with a %s/%s cache: KLD %.6f ± %.6f, %s at %lld tokens (fits up to "
            "%lld%s).\n",
-           p->weights, ql_type_name((int)p->k), ql_type_name((int)p->v), p->kld, p->kld_unc, total,
-           (long long)opt_ctx, (long long)p->max_ctx,
+           cli_shown(p->weights), ql_type_name((int)p->k), ql_type_name((int)p->v), p->kld,
+           p->kld_unc, total, (long long)opt_ctx, (long long)p->max_ctx,
            p->max_ctx_trained ? ", the trained context" : "");
     ql_kld_acc pick_acc = {0}, other = {0};
     const bool have_pick = load_run(dir, p, &pick_acc) != NULL;
@@ -248,7 +184,7 @@ static void print_recommendation(const char *dir, const plan_row *rows, int n,
         cli_format_bytes(p->total > b->total ? p->total - b->total : b->total - p->total, diff,
                          sizeof diff);
         printf("Against the sweep's best (%s %s/%s, KLD %.6f, which does not fit): %+.6f KLD",
-               b->weights, ql_type_name((int)b->k), ql_type_name((int)b->v), b->kld,
+               cli_shown(b->weights), ql_type_name((int)b->k), ql_type_name((int)b->v), b->kld,
                p->kld - b->kld);
         if (have_pick && load_run(dir, b, &other)) {
             const ql_paired d = ql_paired_kld(&other, &pick_acc);
@@ -270,8 +206,8 @@ static void print_recommendation(const char *dir, const plan_row *rows, int n,
         cli_format_bytes(rows[i].total, t, sizeof t);
         if (!any) printf("Runners-up that fit and cannot be told apart from it on these tokens:\n");
         printf("- %s %s/%s: KLD %.6f, %s; %+.6f ± %.6f against it (%.1fσ, paired per token)\n",
-               rows[i].weights, ql_type_name((int)rows[i].k), ql_type_name((int)rows[i].v),
-               rows[i].kld, t, d.d_kld, d.se, d.sigma);
+               cli_shown(rows[i].weights), ql_type_name((int)rows[i].k),
+               ql_type_name((int)rows[i].v), rows[i].kld, t, d.d_kld, d.se, d.sigma);
         any = true;
     }
     if (have_pick && !any)
@@ -330,11 +266,10 @@ static int run_plan(int argc, char **argv) {
             return cli_usage("plan --cache: empty list (e.g. f16/f16,q8_0/q8_0)");
         }
     }
-    for (int i = 0; i < n; i++)
-        if (fill_row(&rows[i], &err)) {
-            free(rows);
-            return cli_fail(&err);
-        }
+    if (fill_rows(rows, n, &err)) {
+        free(rows);
+        return cli_fail(&err);
+    }
     char budget[32];
     cli_format_bytes(opt_budget, budget, sizeof budget);
     const int64_t ctx_train = rows[0].ctx_train;
@@ -362,7 +297,8 @@ static int run_plan(int argc, char **argv) {
         cli_format_bytes(w->total, total, sizeof total);
         snprintf(ctx, sizeof ctx, "%lld%s", (long long)w->max_ctx,
                  w->max_ctx_trained ? " (the trained context; the budget holds more)" : "");
-        printf("| %s | %s | %s |", w->weights, ql_type_name((int)w->k), ql_type_name((int)w->v));
+        printf("| %s | %s | %s |", cli_shown(w->weights), ql_type_name((int)w->k),
+               ql_type_name((int)w->v));
         if (opt_sweep) printf(" %.6f ± %.6f |", w->kld, w->kld_unc);
         printf(" %s | %s | %s | %s | %s | %s |\n", wb, kv, work, total,
                fits     ? "yes"
@@ -387,7 +323,7 @@ static int run_plan(int argc, char **argv) {
             cli_format_bytes(s->total, least, sizeof least);
             printf("No configuration reaches %lld tokens within %s; the smallest, %s %s/%s, needs "
                    "%s (max context %lld).\n",
-                   (long long)opt_ctx, budget, s->weights, ql_type_name((int)s->k),
+                   (long long)opt_ctx, budget, cli_shown(s->weights), ql_type_name((int)s->k),
                    ql_type_name((int)s->v), least, (long long)s->max_ctx);
         } else {
             print_recommendation(opt_sweep, rows, n, &rec, cands);

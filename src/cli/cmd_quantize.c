@@ -125,7 +125,7 @@ static void print_tensor(void *user, const ql_quantize_tensor_report *r) {
     print_shape(r, shape, sizeof shape);
     const double mib = 1024.0 * 1024.0;
     printf("[%4lld/%4lld] %-36s %-26s %6s", (long long)r->index + 1, (long long)r->n_tensors,
-           r->name, shape, ql_type_name((int)r->from));
+           cli_shown(r->name), shape, ql_type_name((int)r->from));
     if (r->converted)
         printf(" -> %-6s %9.3f MiB -> %9.3f MiB", ql_type_name((int)r->to), r->bytes_in / mib,
                r->bytes_out / mib);
@@ -229,8 +229,8 @@ static int run_quantize(int argc, char **argv) {
 
     if (rc == 0) {
         snprintf(header, sizeof header, "quantizing %s to %s as %s (file type %d), %d thread%s\n",
-                 pos[0], pos[1], ftype->name, (int)ftype->ftype, params.n_threads,
-                 params.n_threads == 1 ? "" : "s");
+                 cli_shown(pos[0]), cli_shown(pos[1]), ftype->name, (int)ftype->ftype,
+                 params.n_threads, params.n_threads == 1 ? "" : "s");
         double t0 = seconds_now();
         ql_quantize_summary sum;
         ql_error err;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../core/printable.h"
 #include "../lab/quantize_rules.h"
 #include "../lab/sweep.h"
 #include "../model/context.h"
@@ -160,7 +161,7 @@ static void draw(sweep_ui *ui, double now) {
     double eta = -1;
     if (p->phase == QL_SWEEP_QUANTIZE) {
         snprintf(detail, sizeof detail, "step %d/%d: quantizing %s, tensor %.0f/%.0f", p->step,
-                 p->n_steps, p->what, p->step_done, p->step_total);
+                 p->n_steps, cli_shown(p->what), p->step_done, p->step_total);
     } else {
         double step_done = p->step_done;
         if (ui->rate > 0) {
@@ -172,7 +173,7 @@ static void draw(sweep_ui *ui, double now) {
             eta = ((double)p->eval_total - eval_now) / ui->rate;
         }
         snprintf(detail, sizeof detail, "step %d/%d: %s, %.0f/%.0f tokens", p->step, p->n_steps,
-                 p->what, p->step_done, p->step_total);
+                 cli_shown(p->what), p->step_done, p->step_total);
     }
     cli_progress_draw(&ui->bar, frac, eta, detail);
 }
@@ -217,7 +218,8 @@ static void on_step(void *user, const char *step, bool reused) {
     pthread_mutex_lock(&ui->lock);
     cli_progress_end(&ui->bar);
     if (!cli_quiet())
-        fprintf(stderr, "sweep: %s %s\n", step, reused ? "(already done, reused)" : "done");
+        fprintf(stderr, "sweep: %s %s\n", cli_shown(step),
+                reused ? "(already done, reused)" : "done");
     draw(ui, cli_now());
     pthread_mutex_unlock(&ui->lock);
 }
@@ -262,6 +264,8 @@ static int run_sweep(int argc, char **argv) {
     char *witems[MAX_ITEMS], *citems[MAX_ITEMS];
     const int nw = split_list(wl, witems, MAX_ITEMS), nc = split_list(cl, citems, MAX_ITEMS);
     ql_sweep_weights weights[MAX_ITEMS];
+    /* a file's label is its name as a terminal may show it: it lands in tables and the journal */
+    static char labels[MAX_ITEMS][256];
     ql_sweep_cache caches[MAX_ITEMS];
     rc = QL_EXIT_OK;
     if (nw == 0) rc = cli_usage("sweep --weights: empty list");
@@ -271,7 +275,9 @@ static int run_sweep(int argc, char **argv) {
         const bool is_file = len > 5 && strcmp(witems[i] + len - 5, ".gguf") == 0;
         weights[i].path = is_file ? witems[i] : NULL;
         const char *base = strrchr(witems[i], '/');
-        weights[i].label = is_file ? (base ? base + 1 : witems[i]) : witems[i];
+        weights[i].label =
+            is_file ? ql_printable(base ? base + 1 : witems[i], labels[i], sizeof labels[i])
+                    : witems[i];
         if (!is_file && !ql_ftype_find(witems[i])) {
             rc = cli_usage("sweep --weights: '%s' is neither a file type (%s) nor a .gguf file",
                            witems[i], ql_ftype_names());
@@ -332,7 +338,7 @@ static int run_sweep(int argc, char **argv) {
             } else {
                 ql_sweep_print_table(&r, stdout);
                 printf("\nresults in %s/: results.md, results.csv, results.json, report.html\n",
-                       opt_out);
+                       cli_shown(opt_out));
                 ql_sweep_results_free(&r);
             }
         }

@@ -268,7 +268,7 @@ static int run_tokenize(int argc, char **argv) {
     free(ids);
     tok_free(vocab);
     if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("cannot write the output: %s", strerror(errno));
+        cli_error("cannot write to standard output: %s", strerror(errno ? errno : EIO));
         return QL_EXIT_FAILURE;
     }
     return QL_EXIT_OK;

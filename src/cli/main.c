@@ -3,12 +3,15 @@
  * (src/cli/cmd_*.c). Global flags: --help, --version. Unknown commands and
  * flags are usage errors (exit 2).
  */
+#include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "../../include/qlens.h"
 #include "../core/cpu.h"
+#include "../kernels/kernels.h"
 #include "cli.h"
 
 static const ql_command *const commands[] = {
@@ -39,12 +42,45 @@ static void print_version(void) {
     ql_cpu_describe(cpu, sizeof cpu);
     printf("qlens %s\nbuilt for: %s\ncpu has:   %s\n", QLENS_VERSION_STRING,
            ql_cpu_build_features(), cpu[0] ? cpu : "(no SIMD extensions detected)");
+    /* the arithmetic a run follows by default: what ggml does on this CPU */
+    printf("numerics:  %s (f16 vector operations %s; --numerics fp16|f32 forces either)\n",
+           ql_numerics_name(QL_NUMERICS_AUTO),
+           ql_numerics_resolve(QL_NUMERICS_AUTO) == QL_NUMERICS_FP16
+               ? "in half precision, as ggml on AVX512-FP16 CPUs"
+               : "widened to f32, as ggml on CPUs without AVX512-FP16");
 }
+
+/*
+ * Results go to standard output: one that could not be written (a full
+ * disk, /dev/full, a closed pipe's EPIPE) fails the command, however it
+ * ended otherwise. stdio keeps the error flag of every failed write, so one
+ * check at the end covers them all; a command that already failed has said
+ * why and keeps its status.
+ */
+static int finish_stdout(int rc) {
+    errno = 0;
+    bool ok = fflush(stdout) == 0;
+    int e = errno;
+    ok = ok && !ferror(stdout);
+    if (fclose(stdout) != 0 && ok) {
+        ok = false;
+        e = errno;
+    }
+    if (ok || rc != QL_EXIT_OK) return rc;
+    cli_error("cannot write to standard output: %s", e ? strerror(e) : "write error");
+    return QL_EXIT_FAILURE;
+}
+
+static int dispatch(int argc, char **argv);
 
 int main(int argc, char **argv) {
     /* A file-size limit (ulimit -f) makes a write fail with EFBIG, which every writer reports
      * and cleans up after, instead of killing the process mid-file. */
     signal(SIGXFSZ, SIG_IGN);
+    return finish_stdout(dispatch(argc, argv));
+}
+
+static int dispatch(int argc, char **argv) {
     if (argc < 2) {
         print_main_help();
         return QL_EXIT_USAGE;

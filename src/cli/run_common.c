@@ -22,6 +22,7 @@ void ql_run_opts_defaults(ql_run_opts *o) {
     o->ctv = "f16";
     o->rotate = "auto";
     o->hadamard = "fwht";
+    o->numerics = "auto";
 }
 
 int64_t ql_run_n_ctx(const ql_run_opts *o) {
@@ -49,9 +50,9 @@ int ql_run_check_llama_flags(const char *command, ql_run_opts *o) {
     const char *ngl = o->llama.n_gpu_layers;
     if (ngl && !is_gpu_layers(ngl))
         return cli_usage("%s --n-gpu-layers: '%s' is not a number of layers, auto or all", command,
-                         ngl);
+                         cli_shown(ngl));
     if (o->llama.seed && !is_integer(o->llama.seed))
-        return cli_usage("%s --seed: '%s' is not an integer", command, o->llama.seed);
+        return cli_usage("%s --seed: '%s' is not an integer", command, cli_shown(o->llama.seed));
     if (o->llama.ppl_stride > 0)
         return cli_usage("%s --ppl-stride %lld: llama-perplexity's strided perplexity is not "
                          "implemented; qlens computes its default protocol (--ppl-stride 0)",
@@ -71,12 +72,13 @@ int ql_run_check_llama_flags(const char *command, ql_run_opts *o) {
     if (o->llama.output_file)
         cli_note("-o %s has no effect: llama-perplexity writes nothing there either; --json FILE "
                  "writes every number",
-                 o->llama.output_file);
+                 cli_shown(o->llama.output_file));
     return 0;
 }
 
 int ql_run_check_flags(const char *command, const char *flag_prefix, const char *ctk,
-                       const char *ctv, const char *rotate, const char *hadamard) {
+                       const char *ctv, const char *rotate, const char *hadamard,
+                       const char *numerics) {
     const struct {
         const char *flag, *value;
     } types[] = {{"cache-type-k", ctk}, {"cache-type-v", ctv}};
@@ -94,6 +96,9 @@ int ql_run_check_flags(const char *command, const char *flag_prefix, const char 
     if (!ql_hadamard_mode_from_name(hadamard, &hmode))
         return cli_usage("%s %skv-hadamard: '%s' is not fwht or dense", command, flag_prefix,
                          hadamard);
+    ql_numerics num;
+    if (numerics && !ql_numerics_from_name(numerics, &num))
+        return cli_usage("%s --numerics: '%s' is not auto, fp16 or f32", command, numerics);
     return 0;
 }
 
@@ -112,6 +117,9 @@ ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_
         return ql_fail(err, QL_ERR_ARG, "--kv-rotate: '%s' is not auto, on or off", o->rotate);
     if (!ql_hadamard_mode_from_name(o->hadamard, &cp->hadamard))
         return ql_fail(err, QL_ERR_ARG, "--kv-hadamard: '%s' is not fwht or dense", o->hadamard);
+    if (!ql_numerics_from_name(o->numerics, &cp->numerics))
+        return ql_fail(err, QL_ERR_ARG, "--numerics: '%s' is not auto, fp16 or f32", o->numerics);
+    cp->no_repack = o->no_repack;
     return QL_OK;
 }
 
@@ -180,9 +188,9 @@ ql_status ql_run_eval_params(ql_run *r, int64_t n_tokens, ql_eval_params *ep, ql
 }
 
 static const char *weights_name(const ql_run *r, char *buf, size_t size) {
-    uint64_t ft;
-    if (gguf_get_u64(r->model->file, "general.file_type", &ft)) {
-        const char *name = gguf_file_type_name((int)ft);
+    uint32_t ft;
+    if (gguf_get_u32(r->model->file, "general.file_type", &ft)) {
+        const char *name = gguf_file_type_name(ft);
         if (name) {
             snprintf(buf, size, "%s", strncmp(name, "MOSTLY_", 7) == 0 ? name + 7 : name);
             return buf;
@@ -207,8 +215,8 @@ void ql_run_print_header(ql_run *r, int64_t n_tokens, const ql_eval_params *ep) 
     char d[256];
     ql_run_describe(r, d, sizeof d);
     fprintf(stderr, "%s: %s: %lld tokens, %lld chunks of %lld, %s, %d threads\n", r->command,
-            r->o->model, (long long)n_tokens, (long long)ep->n_chunks, (long long)ep->n_ctx, d,
-            r->cp.n_threads);
+            cli_shown(r->o->model), (long long)n_tokens, (long long)ep->n_chunks,
+            (long long)ep->n_ctx, d, r->cp.n_threads);
 }
 
 void ql_run_print_speed(ql_run *r, int64_t tokens_evaluated) {
@@ -272,6 +280,10 @@ ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_err
     ql_json_str(j, r->o->rotate);
     ql_json_key(j, "kv_hadamard");
     ql_json_str(j, ql_hadamard_mode_name(r->cp.hadamard));
+    ql_json_key(j, "numerics");
+    ql_json_str(j, ql_numerics_name(r->cp.numerics));
+    ql_json_key(j, "repacked_weights");
+    ql_json_bool(j, !r->cp.no_repack);
     ql_json_key(j, "rotates_k");
     ql_json_bool(j, ql_context_rotates_k(r->ctx));
     ql_json_key(j, "rotates_v");
@@ -280,8 +292,6 @@ ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_err
     ql_json_uint(j, ql_context_kv_bytes(r->ctx));
     ql_json_key(j, "n_threads");
     ql_json_int(j, r->cp.n_threads);
-    ql_json_key(j, "numerics");
-    ql_json_str(j, ql_numerics_name());
     ql_json_object_end(j);
     ql_json_inputs(j, &r->reference, &r->text);
     const double done = r->t_done > 0 ? r->t_done : cli_now();
@@ -313,9 +323,9 @@ void ql_run_print_kld_ref(ql_run *r, const char *path, const ql_ref_file *ref, i
     char d[256];
     ql_run_describe(r, d, sizeof d);
     fprintf(stderr, "%s: %s against %s (%s format%s%s%s), %lld chunks of %lld, %s, %d threads\n",
-            r->command, r->o->model, path,
+            r->command, cli_shown(r->o->model), cli_shown(path),
             ql_ref_format_of(ref) == QL_REF_QLENS ? "qlens" : "llama.cpp",
-            in->model_name[0] ? ", " : "", in->model_name, in->config[0] ? "" : "",
+            in->model_name[0] ? ", " : "", cli_shown(in->model_name), in->config[0] ? "" : "",
             (long long)n_chunks, (long long)in->n_ctx, d, r->cp.n_threads);
 }
 

@@ -23,6 +23,8 @@ typedef struct {
     int64_t n_ctx; /* 0 until given: 512, or a reference file's */
     int64_t n_batch, n_ubatch, chunks, threads, positions;
     const char *ctk, *ctv, *rotate, *hadamard;
+    const char *numerics; /* "auto" (this CPU's), "fp16" or "f32" */
+    bool no_repack;
     const char *json;
     /* llama-perplexity's flags that this engine takes without using (see QL_RUN_LLAMA_OPTS) */
     struct {
@@ -98,10 +100,21 @@ int64_t ql_run_n_ctx(const ql_run_opts *o);
          .dest = &(o).rotate,                                                                      \
          .metavar = "MODE",                                                                        \
          .help = "Hadamard rotation of K/V: auto (when a cache type is quantized), on, off"},      \
+        {.name = "--kv-hadamard",                                                                  \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).hadamard,                                                                    \
+         .metavar = "MODE",                                                                        \
+         .help = "how a rotation is computed: fwht (default, current llama.cpp) or dense "         \
+                 "(the older llama.cpp of the golden data)"},                                      \
+        {.name = "--numerics",                                                                     \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).numerics,                                                                    \
+         .metavar = "MODE",                                                                        \
+         .help = "f16 arithmetic to reproduce: auto (this CPU's, default), fp16 (a CPU with "      \
+                 "AVX512-FP16) or f32 (one without)"},                                             \
     {                                                                                              \
-        .name = "--kv-hadamard", .kind = CLI_STRING, .dest = &(o).hadamard, .metavar = "MODE",     \
-        .help = "how a rotation is computed: fwht (default, current llama.cpp) or dense "          \
-                "(llama.cpp before May 2026)"                                                      \
+        .name = "--no-repack", .kind = CLI_FLAG, .dest = &(o).no_repack,                           \
+        .help = "follow llama.cpp run with --no-repack (weights not repacked)"                     \
     }
 
 #define QL_RUN_OUTPUT_OPTS(o)                                                                      \
@@ -224,7 +237,8 @@ typedef struct {
  * error and returns QL_EXIT_USAGE, or 0 when they are valid.
  */
 int ql_run_check_flags(const char *command, const char *flag_prefix, const char *ctk,
-                       const char *ctv, const char *rotate, const char *hadamard);
+                       const char *ctv, const char *rotate, const char *hadamard,
+                       const char *numerics);
 
 /* Parses the cache and rotation flags into a context's parameters. */
 ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_error *err);

@@ -45,6 +45,7 @@ static void cpu_detect(void) {
         features.avx512bw = zmm_ok && (ebx & (1u << 30));
         features.avx512vl = zmm_ok && (ebx & (1u << 31));
         features.avx512_vnni = zmm_ok && (ecx & (1u << 11));
+        features.avx512_fp16 = zmm_ok && (edx & (1u << 23));
         features.amx_tile = amx_ok && (edx & (1u << 24));
         features.amx_int8 = amx_ok && (edx & (1u << 25));
     }
@@ -79,6 +80,7 @@ void ql_cpu_describe(char *buf, size_t size) {
         {f->avx512dq, "avx512dq"},
         {f->avx512_vnni, "avx512_vnni"},
         {f->avx512_bf16, "avx512_bf16"},
+        {f->avx512_fp16, "avx512_fp16"},
         {f->amx_tile, "amx_tile"},
         {f->amx_int8, "amx_int8"},
     };

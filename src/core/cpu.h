@@ -12,7 +12,7 @@
 
 typedef struct {
     bool sse3, ssse3, avx, f16c, fma, avx2;
-    bool avx512f, avx512bw, avx512vl, avx512dq, avx512_vnni, avx512_bf16, avx_vnni;
+    bool avx512f, avx512bw, avx512vl, avx512dq, avx512_vnni, avx512_bf16, avx512_fp16, avx_vnni;
     bool amx_tile, amx_int8;
 } ql_cpu_features;
 

@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -22,7 +24,7 @@
 #include <unistd.h>
 
 struct ql_outfile {
-    char *path, *tmp_path;
+    char *path, *target, *tmp_path; /* as given, the file it replaces, the file written */
     int fd;
     FILE *fp;
     uint64_t size;
@@ -62,40 +64,214 @@ static int close_nothing(void *cookie) {
 
 static void release(ql_outfile *f) {
     free(f->path);
+    free(f->target);
     free(f->tmp_path);
     free(f);
 }
 
-ql_status ql_outfile_open(const char *path, ql_outfile **out, ql_error *err) {
-    static atomic_uint counter;
-    *out = NULL;
-    if (!path || !*path) return ql_fail(err, QL_ERR_ARG, "empty output path");
-    /* renaming onto a directory fails only at commit, after all the work: refuse it now */
+/* ---- inputs no output may replace ---- */
+
+typedef struct {
+    uint64_t dev, ino;
+    int holds;  /* open readers */
+    bool noted; /* for the rest of the process */
+} input_entry;
+
+static pthread_mutex_t inputs_lock = PTHREAD_MUTEX_INITIALIZER;
+static input_entry *inputs;
+static size_t n_inputs, cap_inputs;
+
+/* The entry for (dev, ino), created when create is set; NULL if absent or out of memory. */
+static input_entry *find_input(uint64_t dev, uint64_t ino, bool create) {
+    for (size_t i = 0; i < n_inputs; i++)
+        if (inputs[i].dev == dev && inputs[i].ino == ino) return &inputs[i];
+    if (!create) return NULL;
+    if (n_inputs == cap_inputs) {
+        const size_t cap = cap_inputs ? 2 * cap_inputs : 16;
+        input_entry *grown = realloc(inputs, cap * sizeof *grown);
+        if (!grown) return NULL;
+        inputs = grown;
+        cap_inputs = cap;
+    }
+    inputs[n_inputs] = (input_entry){.dev = dev, .ino = ino};
+    return &inputs[n_inputs++];
+}
+
+void ql_input_note(const char *path) {
     struct stat sb;
-    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return ql_fail(err, QL_ERR_IO, "%s: is a directory, cannot write the output there", path);
+    if (!path || stat(path, &sb) != 0) return;
+    pthread_mutex_lock(&inputs_lock);
+    input_entry *e = find_input((uint64_t)sb.st_dev, (uint64_t)sb.st_ino, true);
+    if (e) e->noted = true;
+    pthread_mutex_unlock(&inputs_lock);
+}
+
+void ql_input_hold(uint64_t dev, uint64_t ino) {
+    pthread_mutex_lock(&inputs_lock);
+    input_entry *e = find_input(dev, ino, true);
+    if (e) e->holds++;
+    pthread_mutex_unlock(&inputs_lock);
+}
+
+void ql_input_release(uint64_t dev, uint64_t ino) {
+    pthread_mutex_lock(&inputs_lock);
+    input_entry *e = find_input(dev, ino, false);
+    if (e && e->holds > 0) e->holds--;
+    pthread_mutex_unlock(&inputs_lock);
+}
+
+static bool is_input(const struct stat *sb) {
+    pthread_mutex_lock(&inputs_lock);
+    const input_entry *e = find_input((uint64_t)sb->st_dev, (uint64_t)sb->st_ino, false);
+    const bool held = e && (e->holds > 0 || e->noted);
+    pthread_mutex_unlock(&inputs_lock);
+    return held;
+}
+
+/* ---- where an output goes ---- */
+
+static const char *kind_of(mode_t mode) {
+    if (S_ISDIR(mode)) return "a directory";
+    if (S_ISCHR(mode)) return "a character device";
+    if (S_ISBLK(mode)) return "a block device";
+    if (S_ISFIFO(mode)) return "a FIFO";
+    if (S_ISSOCK(mode)) return "a socket";
+    return "not a file";
+}
+
+/* The path a symbolic link at link_path names, relative links taken from the link's directory. */
+static char *link_destination(const char *link_path, int *e) {
+    char buf[PATH_MAX];
+    const ssize_t n = readlink(link_path, buf, sizeof buf);
+    if (n < 0 || (size_t)n >= sizeof buf) {
+        *e = n < 0 ? errno : ENAMETOOLONG;
+        return NULL;
+    }
+    buf[n] = '\0';
+    const char *slash = strrchr(link_path, '/');
+    const size_t dir_len = buf[0] != '/' && slash ? (size_t)(slash - link_path) + 1 : 0;
+    char *dest = malloc(dir_len + (size_t)n + 1);
+    if (!dest) {
+        *e = ENOMEM;
+        return NULL;
+    }
+    memcpy(dest, link_path, dir_len);
+    memcpy(dest + dir_len, buf, (size_t)n + 1);
+    return dest;
+}
+
+ql_status ql_output_target(const char *path, char **target, ql_error *err) {
+    *target = NULL;
+    if (!path || !*path) return ql_fail(err, QL_ERR_ARG, "empty output path");
+    char *cur = strdup(path);
+    for (int hops = 0; cur; hops++) {
+        struct stat sb;
+        if (lstat(cur, &sb) != 0) {
+            const int e = errno;
+            /* a new file: whether its directory takes it shows when the file is created */
+            if (e == ENOENT) break;
+            free(cur);
+            return ql_fail(err, QL_ERR_IO, "%s: cannot write the output there: %s", path,
+                           strerror(e));
+        }
+        if (S_ISLNK(sb.st_mode)) {
+            int e = ELOOP;
+            char *next = hops < 40 ? link_destination(cur, &e) : NULL;
+            free(cur);
+            if (!next)
+                return ql_fail(err, QL_ERR_IO, "%s: cannot follow the symbolic link: %s", path,
+                               strerror(e));
+            cur = next;
+            continue;
+        }
+        ql_status st = QL_OK;
+        if (S_ISDIR(sb.st_mode))
+            st = ql_fail(err, QL_ERR_IO, "%s: is a directory, cannot write the output there", path);
+        else if (!S_ISREG(sb.st_mode))
+            st = ql_fail(err, QL_ERR_IO,
+                         "%s: is not a regular file (%s); qlens replaces only regular files", path,
+                         kind_of(sb.st_mode));
+        else if (is_input(&sb))
+            st = ql_fail(err, QL_ERR_ARG,
+                         "%s: is an input of this command; write the output somewhere else", path);
+        if (st) {
+            free(cur);
+            return st;
+        }
+        break;
+    }
+    if (!cur) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", path);
+    *target = cur;
+    return QL_OK;
+}
+
+ql_status ql_output_recheck(const char *path, const char *target, ql_error *err) {
+    struct stat sb;
+    if (lstat(target, &sb) != 0 || S_ISREG(sb.st_mode)) return QL_OK;
+    return ql_fail(err, QL_ERR_IO,
+                   "%s: became %s while the output was written; nothing was renamed onto it", path,
+                   S_ISLNK(sb.st_mode) ? "a symbolic link" : kind_of(sb.st_mode));
+}
+
+ql_status ql_output_create_temp(const char *path, const char *target, int flags, char **tmp_path,
+                                int *fd, ql_error *err) {
+    static atomic_uint counter;
+    *tmp_path = NULL;
+    *fd = -1;
+    const char *slash = strrchr(target, '/');
+    const size_t dir_len = slash ? (size_t)(slash - target) + 1 : 0;
+    const char *base = target + dir_len;
+    char *tmp = malloc(dir_len + NAME_MAX + 1);
+    if (!tmp) return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", path);
+    int e = 0;
+    for (int attempt = 0; attempt < 100; attempt++) {
+        char suffix[48];
+        const int suffix_len = snprintf(suffix, sizeof suffix, ".tmp-%ld-%u", (long)getpid(),
+                                        atomic_fetch_add(&counter, 1u));
+        /* the destination's name, cut (at a character boundary) so that the whole fits NAME_MAX */
+        size_t keep = strlen(base);
+        if (keep > (size_t)(NAME_MAX - suffix_len)) {
+            keep = (size_t)(NAME_MAX - suffix_len);
+            while (keep > 0 && ((unsigned char)base[keep] & 0xc0) == 0x80) keep--;
+        }
+        memcpy(tmp, target, dir_len);
+        memcpy(tmp + dir_len, base, keep);
+        memcpy(tmp + dir_len + keep, suffix, (size_t)suffix_len + 1);
+        *fd = open(tmp, O_CREAT | O_EXCL | O_CLOEXEC | flags, 0666);
+        if (*fd >= 0) {
+            *tmp_path = tmp;
+            return QL_OK;
+        }
+        e = errno;
+        if (e != EEXIST) break;
+    }
+    free(tmp);
+    return ql_fail(err, QL_ERR_IO, "%s: cannot create the output file: %s", path, strerror(e));
+}
+
+/* ---- the atomic output file ---- */
+
+ql_status ql_outfile_open(const char *path, ql_outfile **out, ql_error *err) {
+    *out = NULL;
+    char *target;
+    ql_status st = ql_output_target(path, &target, err);
+    if (st) return st;
     ql_outfile *f = calloc(1, sizeof *f);
-    size_t len = strlen(path) + 64;
     if (f) {
         f->fd = -1;
         f->path = strdup(path);
-        f->tmp_path = malloc(len);
+        f->target = target;
     }
-    if (!f || !f->path || !f->tmp_path) {
-        if (f) release(f);
+    if (!f || !f->path) {
+        if (f)
+            release(f);
+        else
+            free(target);
         return ql_fail(err, QL_ERR_NOMEM, "%s: out of memory", path);
     }
-    int e = 0;
-    for (int attempt = 0; attempt < 100 && f->fd < 0; attempt++) {
-        snprintf(f->tmp_path, len, "%s.tmp-%ld-%u", path, (long)getpid(),
-                 atomic_fetch_add(&counter, 1u));
-        f->fd = open(f->tmp_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        e = errno;
-        if (f->fd < 0 && e != EEXIST) break;
-    }
-    if (f->fd < 0) {
+    if ((st = ql_output_create_temp(path, target, O_RDWR, &f->tmp_path, &f->fd, err))) {
         release(f);
-        return ql_fail(err, QL_ERR_IO, "%s: cannot create the output file: %s", path, strerror(e));
+        return st;
     }
     const cookie_io_functions_t io = {
         .read = NULL, .write = write_through, .seek = seek_through, .close = close_nothing};
@@ -167,7 +343,12 @@ ql_status ql_outfile_commit(ql_outfile *f, ql_error *err) {
         e = errno;
     }
     f->fd = -1;
-    if (ok && rename(f->tmp_path, f->path) != 0) {
+    if (ok && ql_output_recheck(f->path, f->target, err) != QL_OK) {
+        unlink(f->tmp_path);
+        release(f);
+        return QL_ERR_IO;
+    }
+    if (ok && rename(f->tmp_path, f->target) != 0) {
         ok = false;
         e = errno;
     }

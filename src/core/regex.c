@@ -11,6 +11,8 @@
  */
 #include "regex.h"
 
+#include "printable.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,7 +85,8 @@ struct ql_regex {
 
 typedef struct {
     const char *pattern;
-    const char *p; /* parse position */
+    const char *shown; /* the pattern as messages quote it: one printable line */
+    const char *p;     /* parse position */
     node *nodes;
     int n_nodes;
     byte_set *sets;
@@ -95,7 +98,7 @@ typedef struct {
 
 static int parse_error(parser *ps, const char *what) {
     if (!ps->failed)
-        ql_fail(ps->err, QL_ERR_ARG, "regex '%s': %s at offset %d", ps->pattern, what,
+        ql_fail(ps->err, QL_ERR_ARG, "regex '%s': %s at offset %d", ps->shown, what,
                 (int)(ps->p - ps->pattern));
     ps->failed = true;
     return -1;
@@ -115,7 +118,7 @@ static int new_set_node(parser *ps, const byte_set *s) {
         int cap = ps->cap_sets ? 2 * ps->cap_sets : 16;
         byte_set *grown = realloc(ps->sets, (size_t)cap * sizeof *grown);
         if (!grown) {
-            ql_fail(ps->err, QL_ERR_NOMEM, "regex '%s': out of memory", ps->pattern);
+            ql_fail(ps->err, QL_ERR_NOMEM, "regex '%s': out of memory", ps->shown);
             ps->failed = true;
             return -1;
         }
@@ -543,7 +546,10 @@ void ql_regex_free(ql_regex *re) {
 
 ql_status ql_regex_compile(const char *pattern, ql_regex **out, ql_error *err) {
     *out = NULL;
-    parser ps = {.pattern = pattern, .p = pattern, .err = err};
+    /* the user typed the pattern: it may hold anything, a line break included */
+    char shown[256];
+    ql_printable(pattern, shown, sizeof shown);
+    parser ps = {.pattern = pattern, .shown = shown, .p = pattern, .err = err};
     ps.nodes = malloc(MAX_NODES * sizeof *ps.nodes);
     if (!ps.nodes) return ql_fail(err, QL_ERR_NOMEM, "out of memory compiling a regex");
     int root = parse_alternation(&ps);
@@ -576,7 +582,7 @@ ql_status ql_regex_compile(const char *pattern, ql_regex **out, ql_error *err) {
         return c.overflow ? ql_fail(err, QL_ERR_ARG,
                                     "regex '%s': pattern expands too far "
                                     "(repetition counts too large)",
-                                    pattern)
+                                    shown)
                           : ql_fail(err, QL_ERR_NOMEM, "out of memory compiling a regex");
     }
     /* Shrink the program to its size; failure to shrink is harmless. */

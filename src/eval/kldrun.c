@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/finite.h"
 #include "../kernels/matmul.h"
 
 /* ---- saving ---- */
@@ -58,6 +59,9 @@ ql_status ql_kld_save_base(ql_context *ctx, const gguf_file *model_file, const i
         .final_softcap = m->cfg.final_softcap,
         .vocab_fingerprint = ql_model_vocab_fingerprint(model_file),
         .model_bytes = gguf_file_size(model_file),
+        .n_ubatch = ql_context_ubatch(ctx),
+        .repacked = ql_context_profile(ctx)->repack,
+        .f16_dot_half = ql_context_profile(ctx)->f16_dot_half,
     };
     snprintf(info.arch, sizeof info.arch, "%s", m->cfg.arch);
     gguf_str name;
@@ -109,6 +113,8 @@ typedef struct {
     int64_t n_vocab;
     /* base given by hidden states */
     const ql_matrix *out_matrix;
+    ql_kernel_profile ref_prof; /* the kernels the reference ran with */
+    int64_t ref_ubatch, n_ctx;  /* its micro-batch: which rows ggml multiplied together */
     float softcap;
     const float *hidden; /* current chunk: n_scored x n_embd */
     float *base_logits;  /* logits_block x n_vocab */
@@ -140,22 +146,55 @@ static void score_rows_parallel(void *arg, int ith, int nth) {
     }
 }
 
+static bool token_is_finite(const ql_kld_token *t) {
+    return isfinite(t->kld) && isfinite(t->nll) && isfinite(t->nll_base) && isfinite(t->p_diff);
+}
+
 static bool score_block(void *user, int64_t chunk, const ql_logits_block *b,
                         const int32_t *targets) {
-    (void)chunk;
     scorer *s = user;
     if (!s->llama_rows) {
-        const int64_t i0 = b->first_pos - s->first_pos;
-        ql_matmul(s->pool, s->out_matrix, s->hidden + i0 * s->out_matrix->n_in, s->out_matrix->n_in,
-                  b->n_rows, s->base_logits, s->n_vocab, s->mm_scratch);
+        /* the reference's output product ran per micro-batch over the rows from the first scored
+         * one to the micro-batch's end; each row is recomputed as a row of that product */
+        const int64_t n_embd = s->out_matrix->n_in;
+        for (int64_t p = b->first_pos; p < b->first_pos + b->n_rows;) {
+            const int64_t u0 = p / s->ref_ubatch * s->ref_ubatch;
+            const int64_t u1 = u0 + s->ref_ubatch < s->n_ctx ? u0 + s->ref_ubatch : s->n_ctx;
+            const int64_t batch0 = u0 > s->first_pos ? u0 : s->first_pos;
+            const int64_t end = b->first_pos + b->n_rows < u1 ? b->first_pos + b->n_rows : u1;
+            ql_matmul_part(s->pool, &s->ref_prof, s->out_matrix,
+                           s->hidden + (p - s->first_pos) * n_embd, n_embd, end - p, u1 - batch0,
+                           p - batch0, s->base_logits + (p - b->first_pos) * s->n_vocab, s->n_vocab,
+                           s->mm_scratch);
+            p = end;
+        }
         if (s->softcap > 0.0f)
             for (int64_t i = 0; i < b->n_rows * s->n_vocab; i++)
                 s->base_logits[i] = s->softcap * tanhf(s->base_logits[i] / s->softcap);
+        /* a reference file's hidden states are data: they may not be numbers */
+        int64_t col;
+        const int64_t r =
+            ql_first_nonfinite_row(s->pool, s->base_logits, b->n_rows, s->n_vocab, &col);
+        if (r >= 0) {
+            s->st = ql_fail(&s->own_err, QL_ERR_FORMAT,
+                            "chunk %lld: token position %lld: %s in the reference's logits (from "
+                            "its final hidden state)",
+                            (long long)chunk + 1, (long long)(b->first_pos + r),
+                            ql_nonfinite_name(s->base_logits[r * s->n_vocab + col]));
+            return false;
+        }
     }
     s->block = b;
     s->targets = targets;
     ql_pool_run(s->pool, score_rows_parallel, s);
     for (int64_t r = 0; r < b->n_rows; r++) {
+        if (!token_is_finite(&s->results[r])) {
+            s->st = ql_fail(&s->own_err, QL_ERR_FORMAT,
+                            "chunk %lld: token position %lld: the KL divergence or a probability "
+                            "is not finite (the reference's stored probabilities are not numbers)",
+                            (long long)chunk + 1, (long long)(b->first_pos + r));
+            return false;
+        }
         s->st = ql_kld_acc_add(s->acc, &s->results[r], (int32_t)(b->first_pos + r), &s->own_err);
         if (s->st) return false;
     }
@@ -175,8 +214,9 @@ static ql_status scorer_init(scorer *s, ql_context *cand, const ql_matrix *out_m
     if (out_matrix) {
         s->out_matrix = out_matrix;
         s->base_logits = malloc((size_t)(rows * s->n_vocab) * sizeof(float));
-        s->mm_scratch =
-            malloc(ql_matmul_scratch_size(out_matrix->type, out_matrix->n_in, rows) + 64);
+        s->mm_scratch = malloc(ql_matmul_scratch_size(out_matrix->type, out_matrix->n_in, rows,
+                                                      ql_pool_size(s->pool)) +
+                               64);
         if (!s->base_logits || !s->mm_scratch) return ql_fail(err, QL_ERR_NOMEM, "out of memory");
     }
     return QL_OK;
@@ -221,6 +261,11 @@ ql_status ql_kld_run_file(ql_context *ctx, const gguf_file *model_file, const ql
         return st;
     }
     s.first_pos = in->n_ctx / 2;
+    s.n_ctx = in->n_ctx;
+    s.ref_ubatch = in->n_ubatch;
+    s.ref_prof = ql_kernel_profile_default();
+    s.ref_prof.repack = in->repacked;
+    s.ref_prof.f16_dot_half = in->f16_dot_half;
     s.softcap = in->final_softcap;
     if (ql_ref_format_of(ref) == QL_REF_LLAMA) s.llama_row_len = ql_kld_llama_row_len(in->n_vocab);
     const int32_t *tokens = ql_ref_tokens(ref);
@@ -283,6 +328,9 @@ ql_status ql_kld_run_lockstep(ql_context *ref_ctx, ql_context *cand, const int32
     st = scorer_init(&s, cand, &rm->output, acc, err);
     if (!st && !cap.hidden) st = ql_fail(err, QL_ERR_NOMEM, "out of memory");
     s.first_pos = ep->n_ctx / 2;
+    s.n_ctx = ep->n_ctx;
+    s.ref_ubatch = ql_context_ubatch(ref_ctx);
+    s.ref_prof = *ql_context_profile(ref_ctx);
     s.softcap = rm->cfg.final_softcap;
     s.hidden = cap.hidden;
     for (int64_t k = 0; k < n_chunks && !st; k++) {

@@ -16,6 +16,8 @@ typedef struct {
     void *user;
     ql_scored_rows_fn tap;
     void *tap_user;
+    ql_error own_err; /* why score_rows stopped the evaluation */
+    bool failed;
 } ppl_acc;
 
 static bool score_rows(void *user, int64_t chunk, const ql_logits_block *b,
@@ -23,6 +25,15 @@ static bool score_rows(void *user, int64_t chunk, const ql_logits_block *b,
     ppl_acc *a = user;
     for (int64_t r = 0; r < b->n_rows; r++) {
         const double lp = ql_log_softmax_at(b->logits + r * b->n_vocab, b->n_vocab, targets[r]);
+        /* finite logits can still be too far apart for a float difference */
+        if (!isfinite(lp)) {
+            ql_fail(&a->own_err, QL_ERR_FORMAT,
+                    "chunk %lld: token position %lld: the probability of the next token is %s "
+                    "(logits too far apart)",
+                    (long long)chunk + 1, (long long)(b->first_pos + r), lp > 0 ? "inf" : "0");
+            a->failed = true;
+            return false;
+        }
         a->nll += -lp;
         a->nll2 += lp * lp;
         a->r->nll[a->count++] = (float)-lp;
@@ -67,6 +78,7 @@ ql_status ql_perplexity(ql_context *ctx, const int32_t *tokens, int64_t n_tokens
     ql_eval_params ep = *p;
     ep.n_chunks = n_chunks;
     st = ql_eval_chunks(ctx, tokens, n_tokens, &ep, score_rows, chunk_done, &a, err);
+    if (st && a.failed && err) *err = a.own_err;
     if (st) {
         ql_ppl_result_free(out);
         return st;

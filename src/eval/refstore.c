@@ -49,6 +49,8 @@ enum {
     H_ARCH = 176,
     H_NAME = 208,
     H_CONFIG = 336,
+    H_N_UBATCH = 592,
+    H_KERNELS = 596, /* bit 0: repacked, 1: f16 dots in half precision, 2: output never repacked */
     H_HEADER_CRC = QL_REF_HEADER_SIZE - 4,
 };
 
@@ -207,6 +209,9 @@ ql_status ql_ref_writer_open(const char *path, ql_ref_format fmt, const ql_ref_i
         put_text(h + H_ARCH, info->arch, 32);
         put_text(h + H_NAME, info->model_name, 128);
         put_text(h + H_CONFIG, info->config, 256);
+        put32(h + H_N_UBATCH, (uint32_t)info->n_ubatch);
+        put32(h + H_KERNELS, (info->repacked ? 1u : 0u) | (info->f16_dot_half ? 2u : 0u) |
+                                 (output->never_repacked ? 4u : 0u));
         /* the header is final only at finish (chunk CRCs); write it now as a placeholder */
         if (!st) st = ql_outfile_write(w->out, h, QL_REF_HEADER_SIZE, err);
         if (!st) st = ql_outfile_write(w->out, tokens, n_tokens * 4, err);
@@ -296,6 +301,8 @@ struct ql_ref_file {
     uint64_t rows_off;
     int32_t *tokens_copy; /* aligned copy when the mapping's offset is not 4-aligned */
     bool mapped;          /* base is an mmap (else a malloc'd copy, see ql_ref_open_memory) */
+    bool held;            /* an input no output may replace while it is open */
+    uint64_t dev, ino;
 };
 
 static ql_status bad(const char *path, ql_error *err, const char *fmt, const char *what) {
@@ -357,11 +364,11 @@ static ql_status parse_qlens(ql_ref_file *f, const char *path, ql_error *err) {
     if (get32(h + H_HEADER_CRC) != ql_crc32(0, h, H_HEADER_CRC))
         return bad(path, err, "%s: corrupted reference file (%s checksum mismatch)", "header");
     const uint32_t version = get32(h + H_VERSION);
-    if (version != QL_REF_VERSION || get32(h + H_HEADER_SIZE) != QL_REF_HEADER_SIZE)
-        return ql_fail(
-            err, QL_ERR_UNSUPPORTED,
-            "%s: reference format version %u is not supported (this qlens reads version %d)", path,
-            version, QL_REF_VERSION);
+    if (version < 1 || version > QL_REF_VERSION || get32(h + H_HEADER_SIZE) != QL_REF_HEADER_SIZE)
+        return ql_fail(err, QL_ERR_UNSUPPORTED,
+                       "%s: reference format version %u is not supported (this qlens reads "
+                       "versions 1 to %d)",
+                       path, version, QL_REF_VERSION);
     ql_ref_info *in = &f->info;
     in->n_ctx = get32(h + H_N_CTX);
     in->n_chunks = get32(h + H_N_CHUNKS);
@@ -378,6 +385,11 @@ static ql_status parse_qlens(ql_ref_file *f, const char *path, ql_error *err) {
     get_text(in->arch, h + H_ARCH, 32);
     get_text(in->model_name, h + H_NAME, 128);
     get_text(in->config, h + H_CONFIG, 256);
+    const uint32_t kernels = version >= 2 ? get32(h + H_KERNELS) : 1u;
+    in->n_ubatch = version >= 2 ? get32(h + H_N_UBATCH) : 512;
+    in->repacked = kernels & 1u;
+    in->f16_dot_half = kernels & 2u;
+    in->output_never_repacked = kernels & 4u;
     const ql_type_traits *tt = ql_type_traits_get((int)out_type);
     if (in->n_ctx < 4 || in->n_ctx > (1 << 24) || in->n_chunks < 1 || in->n_chunks > (1 << 24) ||
         f->n_scored != in->n_ctx - 1 - in->n_ctx / 2 || in->n_vocab < 1 ||
@@ -419,7 +431,8 @@ static ql_status parse_qlens(ql_ref_file *f, const char *path, ql_error *err) {
                             .type = (ql_type)out_type,
                             .n_in = in->n_embd,
                             .n_out = in->n_vocab,
-                            .row_bytes = ql_row_size((ql_type)out_type, in->n_embd)};
+                            .row_bytes = ql_row_size((ql_type)out_type, in->n_embd),
+                            .never_repacked = in->output_never_repacked};
     f->hidden_off = l.hidden_off;
     f->chunk_bytes = l.chunk_bytes;
     return check_tokens(f, path, err);
@@ -479,7 +492,14 @@ ql_status ql_ref_open(const char *path, ql_ref_file **out, ql_error *err) {
         f->mapped = true;
     }
     close(fd);
-    return parse_any(f, path, out, err);
+    f->dev = (uint64_t)sb.st_dev;
+    f->ino = (uint64_t)sb.st_ino;
+    ql_status st = parse_any(f, path, out, err);
+    if (!st) {
+        f->held = true;
+        ql_input_hold(f->dev, f->ino);
+    }
+    return st;
 }
 
 ql_status ql_ref_open_memory(const void *data, size_t size, const char *name, ql_ref_file **out,
@@ -502,6 +522,7 @@ ql_status ql_ref_open_memory(const void *data, size_t size, const char *name, ql
 
 void ql_ref_close(ql_ref_file *f) {
     if (!f) return;
+    if (f->held) ql_input_release(f->dev, f->ino);
     if (f->mapped)
         munmap((void *)f->base, f->size);
     else

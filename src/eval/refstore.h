@@ -29,7 +29,7 @@
 typedef enum { QL_REF_QLENS = 0, QL_REF_LLAMA = 1 } ql_ref_format;
 
 #define QL_REF_MAGIC       "QLENSREF"
-#define QL_REF_VERSION     1
+#define QL_REF_VERSION     2
 #define QL_REF_HEADER_SIZE 1024
 
 typedef struct {
@@ -44,6 +44,10 @@ typedef struct {
     char model_name[128];
     char config[256]; /* how the reference was run, e.g. "weights=F16 ctk=f16 ctv=f16 rot=auto" */
     uint64_t model_bytes;
+    /* how its output product ran (version 2; version 1 files read as 512, repacked, f32 dots):
+     * the micro-batch decides which rows ggml multiplied together, the others the kernels */
+    int64_t n_ubatch;
+    bool repacked, f16_dot_half, output_never_repacked;
 } ql_ref_info;
 
 /* ---- writing ---- */

@@ -9,10 +9,6 @@ const char *ql_engine_name(void) {
     return "qlens";
 }
 
-const char *ql_numerics_name(void) {
-    return "fp16";
-}
-
 static void input_file(ql_json *j, const char *key, const ql_json_input *in) {
     ql_json_key(j, key);
     if (!in || !in->path) {

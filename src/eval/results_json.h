@@ -14,13 +14,10 @@
 void ql_json_val_unc(ql_json *j, const char *key, ql_val_unc v);
 
 /*
- * The names every run's JSON records, each decided here and nowhere else:
- * the engine that computed the numbers, and how ggml's f16 operations are
- * computed ("fp16": in half precision, as ggml's AVX512-FP16 build does;
- * "f32": widened to f32).
+ * The engine that computed the numbers, as every run's JSON records it,
+ * decided here and nowhere else ("qlens").
  */
 const char *ql_engine_name(void);
-const char *ql_numerics_name(void);
 
 /* A file a run read: its path as given, its sha256 and what kind of file it is. */
 typedef struct {

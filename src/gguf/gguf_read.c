@@ -11,6 +11,7 @@
 #include "gguf.h"
 
 #include "../core/json.h"
+#include "../core/outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,8 @@ struct gguf_file {
     const uint8_t *base;
     uint64_t size;
     bool mapped;
+    bool held; /* an input no output may replace while it is open (core/outfile.h) */
+    uint64_t dev, ino;
     uint32_t version;
     uint64_t alignment;
     uint64_t data_offset;
@@ -596,6 +599,10 @@ ql_status gguf_open(const char *path, gguf_file **out, ql_error *err) {
     }
     f->base = map;
     f->mapped = true;
+    f->dev = (uint64_t)sb.st_dev;
+    f->ino = (uint64_t)sb.st_ino;
+    f->held = true;
+    ql_input_hold(f->dev, f->ino);
     return parse_or_close(f, out, err);
 }
 
@@ -618,6 +625,7 @@ void gguf_close(gguf_file *f) {
     free(f->kvs);
     free(f->tensors);
     if (f->mapped) munmap((void *)f->base, (size_t)f->size);
+    if (f->held) ql_input_release(f->dev, f->ino);
     free(f->path);
     free(f);
 }

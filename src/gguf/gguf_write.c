@@ -8,17 +8,19 @@
  * layout it writes itself (each tensor at the next multiple of the alignment
  * after the previous one, in info order), so that is the only layout produced.
  *
- * Everything goes to "<path>.tmp-<pid>-<n>" and is renamed onto path after
- * the last byte is written and synced; every failure path unlinks the
- * temporary file, so no caller can observe a half-written output.
+ * Everything goes to a temporary file beside the destination (see
+ * core/outfile.h for its name and what an output may replace) and is renamed
+ * onto it after the last byte is written and synced; every failure path
+ * unlinks the temporary file, so no caller can observe a half-written output.
  */
 #include "gguf.h"
+
+#include "../core/outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,7 +125,7 @@ struct gguf_writer {
     writer_state state;
 
     /* streaming */
-    char *path, *tmp_path;
+    char *path, *target, *tmp_path; /* as given, the file it replaces, the file written */
     int fd;
     uint8_t *out;
     size_t out_len;
@@ -221,8 +223,9 @@ static void discard_output(gguf_writer *w) {
     if (w->tmp_path) unlink(w->tmp_path);
     free(w->tmp_path);
     free(w->path);
+    free(w->target);
     free(w->out);
-    w->tmp_path = w->path = NULL;
+    w->tmp_path = w->path = w->target = NULL;
     w->out = NULL;
 }
 
@@ -777,29 +780,17 @@ static uint64_t align_up(uint64_t v, uint64_t a, bool *overflow) {
 }
 
 static ql_status open_temp(gguf_writer *w, ql_error *err) {
-    static atomic_uint counter;
-    /* renaming onto a directory would fail only after every tensor is written */
-    struct stat sb;
-    if (stat(w->path, &sb) == 0 && S_ISDIR(sb.st_mode))
-        return fail_output(w, err, QL_ERR_IO, "is a directory, cannot write the output there");
     /* a file-size limit (ulimit -f) must be a write error we clean up after, not a signal
      * that kills the process and leaves the temporary file behind */
     signal(SIGXFSZ, SIG_IGN);
-    size_t len = strlen(w->path) + 64;
-    w->tmp_path = malloc(len);
-    if (!w->tmp_path) return fail_output(w, err, QL_ERR_NOMEM, "out of memory");
-    for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(w->tmp_path, len, "%s.tmp-%ld-%u", w->path, (long)getpid(),
-                 atomic_fetch_add(&counter, 1u));
-        w->fd = open(w->tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-        if (w->fd >= 0) return QL_OK;
-        if (errno != EEXIST) break;
+    /* what may be replaced, and the temporary name, follow the rules of every output */
+    ql_status st = ql_output_target(w->path, &w->target, err);
+    if (!st) st = ql_output_create_temp(w->path, w->target, O_WRONLY, &w->tmp_path, &w->fd, err);
+    if (st) {
+        discard_output(w);
+        w->state = STATE_FAILED;
     }
-    int e = errno;
-    free(w->tmp_path);
-    w->tmp_path = NULL; /* nothing of ours to remove */
-    return fail_output(w, err, QL_ERR_IO, "cannot create a temporary file beside it: %s",
-                       strerror(e));
+    return st;
 }
 
 ql_status gguf_writer_begin(gguf_writer *w, const char *path, ql_error *err) {
@@ -903,7 +894,12 @@ ql_status gguf_writer_finish(gguf_writer *w, ql_error *err) {
     int rc = close(w->fd);
     w->fd = -1;
     if (rc != 0) return fail_output(w, err, QL_ERR_IO, "cannot close: %s", strerror(errno));
-    if (rename(w->tmp_path, w->path) != 0)
+    if ((st = ql_output_recheck(w->path, w->target, err))) {
+        discard_output(w);
+        w->state = STATE_FAILED;
+        return st;
+    }
+    if (rename(w->tmp_path, w->target) != 0)
         return fail_output(w, err, QL_ERR_IO, "cannot rename the temporary file into place: %s",
                            strerror(errno));
     free(w->tmp_path);

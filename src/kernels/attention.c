@@ -295,13 +295,14 @@ static void run_tiled(const attn_job *j, int64_t g, int64_t t0, int64_t t1, scra
 /* ---- the per-key path (quantized or bf16 caches, or fewer than 64 queries) ---- */
 
 /*
- * ggml_vec_mad_f16 / ggml_vec_scale_f16. Whole steps of 128 elements go
- * through ggml's F16 vectors, which on AVX512-FP16 CPUs (where the reference
- * numbers were measured) compute in f16 with the weight rounded to f16; the
- * rest is f32 arithmetic rounded to f16 (fused, as GCC compiles it).
+ * ggml_vec_mad_f16 / ggml_vec_scale_f16. On AVX512-FP16 CPUs (half) whole
+ * steps of 128 elements go through ggml's F16 vectors, which compute in f16
+ * with the weight rounded to f16, and the rest is f32 arithmetic rounded to
+ * f16 (fused, as GCC compiles it); elsewhere every element takes that f32
+ * form (the F16 vectors are widened to f32 lanes).
  */
-static inline void mad_f16(ql_fp16 *acc, const ql_fp16 *v, float w, int64_t n) {
-    const int64_t np = n & ~(int64_t)127;
+static inline void mad_f16(ql_fp16 *acc, const ql_fp16 *v, float w, int64_t n, bool half) {
+    const int64_t np = half ? n & ~(int64_t)127 : 0;
     const float wh = ql_round_fp16(w);
     for (int64_t d = 0; d < np; d++)
         acc[d] = ql_fp32_to_fp16(ql_h_fma(ql_fp16_to_fp32(v[d]), wh, ql_fp16_to_fp32(acc[d])));
@@ -309,8 +310,8 @@ static inline void mad_f16(ql_fp16 *acc, const ql_fp16 *v, float w, int64_t n) {
         acc[d] = ql_fp32_to_fp16(fmaf(ql_fp16_to_fp32(v[d]), w, ql_fp16_to_fp32(acc[d])));
 }
 
-static inline void scale_f16(ql_fp16 *acc, float s, int64_t n) {
-    const int64_t np = n & ~(int64_t)127;
+static inline void scale_f16(ql_fp16 *acc, float s, int64_t n, bool half) {
+    const int64_t np = half ? n & ~(int64_t)127 : 0;
     const float sh = ql_round_fp16(s);
     for (int64_t d = 0; d < np; d++)
         acc[d] = ql_fp32_to_fp16(ql_h_mul(ql_fp16_to_fp32(acc[d]), sh));
@@ -486,7 +487,8 @@ static float key_score(const attn_job *j, const uint8_t *krow, const uint8_t *qq
     const int64_t dk = p->head_dim_k;
     float s;
     if (half_like(p->type_k))
-        s = ql_dot_f16_f16(row_as_f16(p->type_k, krow, dk, tmp), (const ql_fp16 *)qq, dk);
+        s = ql_dot_f16_f16(row_as_f16(p->type_k, krow, dk, tmp), (const ql_fp16 *)qq, dk,
+                           p->f16_dot_half);
     else
         j->kdot(dk, &s, krow, qq);
     return s;
@@ -637,11 +639,11 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                         const float ei = e[i * QL_ATTN_ROWS_MAX + q];
                         const float ms = up ? ei : 1.0f, vs = up ? 1.0f : ei;
                         if (v16) {
-                            if (up) scale_f16(sv->acc16 + r * dv, ms, dv);
+                            if (up) scale_f16(sv->acc16 + r * dv, ms, dv, p->f16_half);
                             const uint8_t *vrow =
                                 p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes;
                             mad_f16(sv->acc16 + r * dv, row_as_f16(p->type_v, vrow, dv, sv->row16),
-                                    vs, dv);
+                                    vs, dv, p->f16_half);
                         } else {
                             if (up) scale_f32(sv->acc + r * dv, ms, dv);
                             mad_f32(sv->acc + r * dv, sv->vt + i * dv, vs, dv);

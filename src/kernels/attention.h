@@ -37,6 +37,8 @@ typedef struct {
     float scale;                     /* multiplies q.k */
     float softcap;                   /* 0 = none */
     int64_t window; /* key visible iff 0 <= q_pos - k_pos < window; 0 = causal only */
+    bool f16_half;     /* f16 V accumulation in half precision (AVX512-FP16 CPUs) */
+    bool f16_dot_half; /* f16 K dots in half precision too (the older llama.cpp there) */
 } ql_attn_params;
 
 typedef struct ql_attn_scratch ql_attn_scratch;

@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "../core/cpu.h"
 #include "../core/fp16.h"
 #include "../quant/blocks.h"
 #include "qgemm.h"
@@ -117,6 +118,28 @@ static float vecdot_f16_port(const ql_fp16 *x, const float *y, const ql_fp16 *yh
     for (int l = 0; l < 32; l++)
         v[l] = ql_h_add(ql_h_add(acc[0][l], acc[2][l]), ql_h_add(acc[1][l], acc[3][l]));
     double sum = (double)reduce_h32(v);
+    for (int64_t i = np; i < n; i++)
+        sum += (double)(ql_fp16_to_fp32(x[i]) * (y ? y[i] : ql_fp16_to_fp32(yh[i])));
+    return (float)sum;
+}
+
+/*
+ * ggml_vec_dot_f16 as current ggml computes it on x86 (F16_DOT: f32
+ * accumulation, with or without AVX512-FP16): four accumulators of 16 f32
+ * lanes over steps of 64, each update one FMA of the widened values;
+ * folded 0+2, 1+3, 0+1 and reduced; the tail added in double.
+ */
+static float vecdot_f16_f32_port(const ql_fp16 *x, const float *y, const ql_fp16 *yh, int64_t n) {
+    const int64_t np = n & ~(int64_t)63;
+    float acc[4][16] = {{0}};
+    for (int64_t i = 0; i < np; i += 64)
+        for (int j = 0; j < 4; j++)
+            for (int l = 0; l < 16; l++) {
+                const int64_t e = i + 16 * j + l;
+                const float b = y ? y[e] : ql_fp16_to_fp32(yh[e]);
+                acc[j][l] = fmaf(ql_fp16_to_fp32(x[e]), b, acc[j][l]);
+            }
+    double sum = (double)fold4(acc);
     for (int64_t i = np; i < n; i++)
         sum += (double)(ql_fp16_to_fp32(x[i]) * (y ? y[i] : ql_fp16_to_fp32(yh[i])));
     return (float)sum;
@@ -326,6 +349,31 @@ static void tile_f16_vec(int64_t n, const void *w, size_t w_row, int n_w, const 
                 (const ql_fp16 *)((const char *)w + (size_t)o * w_row), x + c * x_stride, NULL, n);
 }
 
+/* vecdot_f16_f32_port in registers */
+static float vecdot_f16_f32(const ql_fp16 *x, const float *yf, const ql_fp16 *yh, int64_t n) {
+    const int64_t np = n & ~(int64_t)63;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t i = 0; i < np; i += 64) {
+#define YV(e) (yf ? _mm512_loadu_ps(yf + (e)) : LD16(yh + (e)))
+        a0 = _mm512_fmadd_ps(LD16(x + i), YV(i), a0);
+        a1 = _mm512_fmadd_ps(LD16(x + i + 16), YV(i + 16), a1);
+        a2 = _mm512_fmadd_ps(LD16(x + i + 32), YV(i + 32), a2);
+        a3 = _mm512_fmadd_ps(LD16(x + i + 48), YV(i + 48), a3);
+#undef YV
+    }
+    const double head =
+        (double)reduce512(_mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3)));
+    return (float)(head + dot_tail(x, yf, yh, np, n));
+}
+
+static void tile_f16_vec32(int64_t n, const void *w, size_t w_row, int n_w, const float *x,
+                           int64_t x_stride, int n_x, float *y, int64_t y_stride) {
+    for (int c = 0; c < n_x; c++)
+        for (int o = 0; o < n_w; o++)
+            y[c * y_stride + o] = vecdot_f16_f32(
+                (const ql_fp16 *)((const char *)w + (size_t)o * w_row), x + c * x_stride, NULL, n);
+}
+
 #define FLOAT_SIMD 1
 #else
 static float tinyblas_f16(const ql_fp16 *x, const float *y, int64_t n) {
@@ -340,10 +388,13 @@ static float vecdot_f16(const ql_fp16 *x, const float *y, int64_t n) {
 static float vecdot_f16_f16(const ql_fp16 *x, const ql_fp16 *y, int64_t n) {
     return vecdot_f16_port(x, NULL, y, n);
 }
+static float vecdot_f16_f32(const ql_fp16 *x, const float *yf, const ql_fp16 *yh, int64_t n) {
+    return vecdot_f16_f32_port(x, yf, yh, n);
+}
 #endif
 
-float ql_dot_f16_f16(const ql_fp16 *x, const ql_fp16 *y, int64_t n) {
-    return vecdot_f16_f16(x, y, n);
+float ql_dot_f16_f16(const ql_fp16 *x, const ql_fp16 *y, int64_t n, bool half) {
+    return half ? vecdot_f16_f16(x, y, n) : vecdot_f16_f32(x, NULL, y, n);
 }
 
 float ql_dot_f32_tinyblas(const float *x, const float *y, int64_t n) {
@@ -360,6 +411,26 @@ static void dot_f16_tinyblas(int64_t n, float *restrict out, const void *restric
 static void dot_f16_vec(int64_t n, float *restrict out, const void *restrict vx,
                         const void *restrict vy) {
     *out = vecdot_f16(vx, vy, n);
+}
+
+static void dot_f16_vec32(int64_t n, float *restrict out, const void *restrict vx,
+                          const void *restrict vy) {
+    *out = vecdot_f16_f32(vx, vy, NULL, n);
+}
+
+static void dot_f16_vec32_port(int64_t n, float *restrict out, const void *restrict vx,
+                               const void *restrict vy) {
+    *out = vecdot_f16_f32_port(vx, vy, NULL, n);
+}
+
+static void dot_f16_f16_32(int64_t n, float *restrict out, const void *restrict vx,
+                           const void *restrict vy) {
+    *out = vecdot_f16_f32(vx, NULL, vy, n);
+}
+
+static void dot_f16_f16_32_port(int64_t n, float *restrict out, const void *restrict vx,
+                                const void *restrict vy) {
+    *out = vecdot_f16_f32_port(vx, NULL, vy, n);
 }
 
 static void dot_f32_tinyblas(int64_t n, float *restrict out, const void *restrict vx,
@@ -903,15 +974,18 @@ static void kernels_init(void) {
     kernels[QL_TYPE_F16] = (ql_matmul_kernel){.act_type = QL_TYPE_F32,
                                               .convert = act_round_f16,
                                               .dot = dot_f16_tinyblas,
-                                              .dot_single = dot_f16_vec,
+                                              .dot_single = dot_f16_vec32,
+                                              .dot_single_half = dot_f16_vec,
                                               .tile_k = 16,
                                               .dot_impl = float_impl};
 #if defined(TILE_F16)
     kernels[QL_TYPE_F16].tile = tile_f16_tinyblas;
     kernels[QL_TYPE_F16].tile_w = kernels[QL_TYPE_F16].tile_x = 4;
-    kernels[QL_TYPE_F16].tile_single = tile_f16_vec;
-    kernels[QL_TYPE_F16].tile_single_w = 16;
-    kernels[QL_TYPE_F16].tile_single_x = 64;
+    kernels[QL_TYPE_F16].tile_single = tile_f16_vec32;
+    kernels[QL_TYPE_F16].tile_single_w = kernels[QL_TYPE_F16].tile_single_x = 4;
+    kernels[QL_TYPE_F16].tile_single_half = tile_f16_vec;
+    kernels[QL_TYPE_F16].tile_single_half_w = 16;
+    kernels[QL_TYPE_F16].tile_single_half_x = 64;
 #endif
     kernels[QL_TYPE_BF16] = (ql_matmul_kernel){.act_type = QL_TYPE_F32,
                                                .convert = act_round_bf16,
@@ -940,10 +1014,21 @@ static void kernels_init(void) {
     }
 }
 
+static void kernels_init_all(void) {
+    kernels_init();
+    for (int id = 0; id < QL_TYPE_COUNT; id++)
+        if (kernels[id].dot && !kernels[id].dot_single_half) {
+            kernels[id].dot_single_half = kernels[id].dot_single;
+            kernels[id].tile_single_half = kernels[id].tile_single;
+            kernels[id].tile_single_half_w = kernels[id].tile_single_w;
+            kernels[id].tile_single_half_x = kernels[id].tile_single_x;
+        }
+}
+
 static pthread_once_t kernels_once = PTHREAD_ONCE_INIT;
 
 const ql_matmul_kernel *ql_kernel_get(ql_type weight_type) {
-    pthread_once(&kernels_once, kernels_init);
+    pthread_once(&kernels_once, kernels_init_all);
     if ((int)weight_type < 0 || weight_type >= QL_TYPE_COUNT || !kernels[weight_type].dot)
         return NULL;
     return &kernels[weight_type];
@@ -960,13 +1045,13 @@ bool ql_kernel_batched(const ql_matmul_kernel *k, int64_t n_out, int64_t n_in, i
 }
 
 ql_vec_dot_fn ql_kernel_kv_dot(ql_type type_k) {
-    pthread_once(&kernels_once, kernels_init);
+    pthread_once(&kernels_once, kernels_init_all);
     if ((int)type_k < 0 || type_k >= QL_TYPE_COUNT) return NULL;
     return exact_dots[type_k];
 }
 
 ql_vec_dot_fn ql_kernel_portable_dot(ql_type type_k) {
-    pthread_once(&kernels_once, kernels_init);
+    pthread_once(&kernels_once, kernels_init_all);
     if ((int)type_k < 0 || type_k >= QL_TYPE_COUNT) return NULL;
     return port_dots[type_k];
 }
@@ -979,6 +1064,10 @@ ql_vec_dot_fn ql_kernel_float_dot(ql_float_dot_kind kind, bool portable) {
         return portable ? dot_f16_vec_port : dot_f16_vec;
     case QL_FDOT_F16_F16:
         return portable ? dot_f16_f16_port : dot_f16_f16;
+    case QL_FDOT_F16_VEC32:
+        return portable ? dot_f16_vec32_port : dot_f16_vec32;
+    case QL_FDOT_F16_F16_32:
+        return portable ? dot_f16_f16_32_port : dot_f16_f16_32;
     case QL_FDOT_F32_TINYBLAS:
         return portable ? dot_f32_tinyblas_port : dot_f32_tinyblas;
     }
@@ -986,8 +1075,37 @@ ql_vec_dot_fn ql_kernel_float_dot(ql_float_dot_kind kind, bool portable) {
 }
 
 ql_vec_dot_fn ql_kernel_simd_dot(ql_type weight_type) {
-    pthread_once(&kernels_once, kernels_init);
+    pthread_once(&kernels_once, kernels_init_all);
     if ((int)weight_type < 0 || weight_type >= QL_TYPE_COUNT) return NULL;
     if (weight_type == QL_TYPE_F32 || weight_type == QL_TYPE_F16) return kernels[weight_type].dot;
     return exact_dots[weight_type] != port_dots[weight_type] ? exact_dots[weight_type] : NULL;
+}
+
+/* ---- numerics ---- */
+
+static const char *const numerics_names[] = {"auto", "fp16", "f32"};
+
+bool ql_numerics_from_name(const char *name, ql_numerics *n) {
+    for (int i = 0; i < 3; i++)
+        if (name && strcmp(name, numerics_names[i]) == 0) {
+            *n = (ql_numerics)i;
+            return true;
+        }
+    return false;
+}
+
+const char *ql_numerics_name(ql_numerics n) {
+    return (unsigned)n < 3 ? numerics_names[ql_numerics_resolve(n)] : "?";
+}
+
+ql_numerics ql_numerics_resolve(ql_numerics n) {
+    if (n != QL_NUMERICS_AUTO) return n;
+    return ql_cpu_get()->avx512_fp16 ? QL_NUMERICS_FP16 : QL_NUMERICS_F32;
+}
+
+ql_kernel_profile ql_kernel_profile_default(void) {
+    return (ql_kernel_profile){.f16_half =
+                                   ql_numerics_resolve(QL_NUMERICS_AUTO) == QL_NUMERICS_FP16,
+                               .f16_dot_half = false,
+                               .repack = true};
 }

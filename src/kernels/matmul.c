@@ -25,7 +25,11 @@
  */
 #include "matmul.h"
 
+#include <string.h>
+
 #include "kernels.h"
+#include "kgemm.h"
+#include "korder.h"
 #include "qgemm.h"
 
 enum { ROW_TILE = 16, COL_TILE = 64 };
@@ -54,13 +58,23 @@ static const ql_qgemm *tiled_kernel(ql_type type) {
     return g && k && k->dot == ql_qdot_get(type) ? g : NULL;
 }
 
-size_t ql_matmul_scratch_size(ql_type type, int64_t n_in, int64_t n_rows) {
-    const ql_qgemm *g = tiled_kernel(type);
-    /* + 64: packed activations start at the first 64-byte boundary of the scratch */
-    if (g) return (size_t)ql_qgemm_steps(g, n_in) * g->a_step * (size_t)n_rows + 64;
+size_t ql_matmul_scratch_size(ql_type type, int64_t n_in, int64_t n_rows, int n_threads) {
     const ql_matmul_kernel *k = ql_kernel_get(type);
     if (!k) return 0;
-    return ql_kernel_act_row_size(k, n_in) * (size_t)n_rows;
+    size_t need = ql_kernel_act_row_size(k, n_in) * (size_t)n_rows;
+    const ql_qgemm *g = tiled_kernel(type);
+    /* + 64: packed activations start at the first 64-byte boundary of the scratch */
+    if (g) {
+        const size_t s = (size_t)ql_qgemm_steps(g, n_in) * g->a_step * (size_t)n_rows + 64;
+        if (s > need) need = s;
+    }
+    if (ql_kg_available(type)) {
+        const size_t s = ql_kg_act_bytes(type, n_in) * (size_t)n_rows +
+                         ql_kg_panel_bytes(type, n_in) * (size_t)(n_threads > 0 ? n_threads : 1) +
+                         64;
+        if (s > need) need = s;
+    }
+    return need;
 }
 
 typedef struct {
@@ -78,6 +92,11 @@ typedef struct {
     size_t act_row;
     int64_t n_steps; /* tiled path: steps per row */
     int64_t o_begin, o_end;
+    /* 16-row kernels (kgemm.h): rows [0, kg_split) in kg_order, the rest in kg_tail */
+    bool kg, kg_scalar; /* kg_scalar: the same orders one element at a time (no 16-row kernels) */
+    ql_kg_order kg_order, kg_tail;
+    int64_t kg_split;
+    char *panels; /* one panel per thread */
 } matmul_job;
 
 /* ---- one dot product per output element ---- */
@@ -217,21 +236,143 @@ static void qgemm_rows(void *arg, int ith, int nth) {
     }
 }
 
-/* A product's job for either path (the tiled one where the type has it). */
-static matmul_job make_job(const ql_matrix *w, const float *x, int64_t x_stride, int64_t n_rows,
-                           int64_t batch_rows, float *y, int64_t y_stride, void *scratch,
+/* ---- 16-row kernels (kgemm.h) ---- */
+
+static void kg_prepare(void *arg, int ith, int nth) {
+    matmul_job *j = arg;
+    long long r0, r1;
+    ql_split_range(j->n_rows, ith, nth, &r0, &r1);
+    for (long long r = r0; r < r1; r++)
+        ql_kg_prepare(j->w->type, j->x + r * j->x_stride, j->w->n_in,
+                      j->act + (size_t)r * j->act_row);
+}
+
+static void kg_rows(void *arg, int ith, int nth) {
+    matmul_job *j = arg;
+    const ql_matrix *w = j->w;
+    long long g0, g1;
+    ql_split_range((j->o_end - j->o_begin + QL_KG_ROWS - 1) / QL_KG_ROWS, ith, nth, &g0, &g1);
+    char *panel = j->panels + (size_t)ith * ql_kg_panel_bytes(w->type, w->n_in);
+    for (long long gi = g0; gi < g1; gi++) {
+        const int64_t o = j->o_begin + gi * QL_KG_ROWS;
+        const int nr = j->o_end - o < QL_KG_ROWS ? (int)(j->o_end - o) : QL_KG_ROWS;
+        ql_kg_pack(w->type, (const char *)w->data + (size_t)o * w->row_bytes, w->row_bytes, nr,
+                   w->n_in, panel);
+        if (j->kg_split > 0)
+            ql_kg_run(w->type, j->kg_order, panel, w->n_in, j->act, j->act_row, (int)j->kg_split,
+                      j->y + o, j->y_stride, nr);
+        if (j->kg_split < j->n_rows)
+            ql_kg_run(w->type, j->kg_tail, panel, w->n_in,
+                      j->act + (size_t)j->kg_split * j->act_row, j->act_row,
+                      (int)(j->n_rows - j->kg_split), j->y + j->kg_split * j->y_stride + o,
+                      j->y_stride, nr);
+    }
+}
+
+static const ql_kernel_profile *profile_or_default(const ql_kernel_profile *prof,
+                                                   ql_kernel_profile *def);
+
+/* ---- which of llama.cpp's paths a product takes ---- */
+
+/* Whether llama.cpp's CPU backend repacks a weight matrix of this type (its default). */
+static bool repacked(const ql_kernel_profile *prof, const ql_matrix *w) {
+    if (!prof->repack || w->never_repacked || w->n_out % 8 != 0) return false;
+    switch (w->type) {
+    case QL_TYPE_Q4_0:
+    case QL_TYPE_IQ4_NL:
+    case QL_TYPE_Q4_K:
+        return true;
+#if defined(__AVX512F__)
+    case QL_TYPE_Q2_K:
+        return true;
+#endif
+    default:
+        return false;
+    }
+}
+
+static bool is_kquant(ql_type t) {
+    return t == QL_TYPE_Q2_K || t == QL_TYPE_Q3_K || t == QL_TYPE_Q4_K || t == QL_TYPE_Q5_K ||
+           t == QL_TYPE_Q6_K || t == QL_TYPE_IQ4_XS;
+}
+
+/* The scalar statement of an order (korder.h), for builds without the 16-row kernels. */
+static ql_vec_dot_fn korder_dot(ql_type t, ql_kg_order order) {
+    switch (order) {
+    case QL_KG_GEMM:
+        return t == QL_TYPE_Q4_K ? ql_korder_q4_K_gemm : ql_korder_q2_K_gemm;
+    case QL_KG_GEMV:
+        return t == QL_TYPE_Q4_K ? ql_korder_q4_K_gemv : ql_korder_q2_K_gemv;
+    case QL_KG_BLOCKS:
+        return t == QL_TYPE_Q4_0 ? ql_korder_q4_0_repack : ql_korder_iq4_nl_repack;
+    case QL_KG_TILED:
+        break;
+    }
+    switch (t) {
+    case QL_TYPE_Q2_K:
+        return ql_korder_q2_K_tiled;
+    case QL_TYPE_Q3_K:
+        return ql_korder_q3_K_tiled;
+    case QL_TYPE_Q4_K:
+        return ql_korder_q4_K_tiled;
+    case QL_TYPE_Q5_K:
+        return ql_korder_q5_K_tiled;
+    case QL_TYPE_Q6_K:
+        return ql_korder_q6_K_tiled;
+    default:
+        return ql_korder_iq4_xs_tiled;
+    }
+}
+
+static ql_vec_dot_fn korder_vec(ql_type t) {
+    switch (t) {
+    case QL_TYPE_Q2_K:
+        return ql_korder_q2_K_vec;
+    case QL_TYPE_Q3_K:
+        return ql_korder_q3_K_vec;
+    case QL_TYPE_Q4_K:
+        return ql_korder_q4_K_vec;
+    case QL_TYPE_Q5_K:
+        return ql_korder_q5_K_vec;
+    case QL_TYPE_Q6_K:
+        return ql_korder_q6_K_vec;
+    default:
+        return ql_korder_iq4_xs_vec;
+    }
+}
+
+/*
+ * The job for rows batch_row0 .. batch_row0 + n_rows of a product of
+ * batch_rows rows, as ggml would compute it on this CPU:
+ *   - repacked weights (q4_0, iq4_nl: a multiply-add per block, any batch;
+ *     q4_K, q2_K: the 8x8 tiles, rows in groups of four, the last n % 4
+ *     rows and batches of at most 3 through the one-row form);
+ *   - other k-quants: the tiled kernel from 8 rows on, else vec_dot;
+ *   - everything else: tinyBLAS or vec_dot as before (kernels.h).
+ */
+static matmul_job make_job(const ql_kernel_profile *prof, const ql_matrix *w, const float *x,
+                           int64_t x_stride, int64_t n_rows, int64_t batch_rows, int64_t batch_row0,
+                           float *y, int64_t y_stride, void *scratch, int n_threads,
                            int64_t o_begin, int64_t o_end) {
     const ql_matmul_kernel *k = ql_kernel_get(w->type);
-    const ql_qgemm *g = tiled_kernel(w->type);
     const bool batched = ql_kernel_batched(k, w->n_out, w->n_in, batch_rows);
+    const bool half = prof->f16_dot_half;
     matmul_job job = {
         .w = w,
         .k = k,
-        .dot = batched ? k->dot : k->dot_single,
-        .tile = batched ? k->tile : k->tile_single,
-        .tile_w = batched ? k->tile_w : k->tile_single_w,
-        .tile_x = batched ? k->tile_x : k->tile_single_x,
-        .g = g,
+        .dot = batched ? k->dot
+               : half  ? k->dot_single_half
+                       : k->dot_single,
+        .tile = batched ? k->tile
+                : half  ? k->tile_single_half
+                        : k->tile_single,
+        .tile_w = batched ? k->tile_w
+                  : half  ? k->tile_single_half_w
+                          : k->tile_single_w,
+        .tile_x = batched ? k->tile_x
+                  : half  ? k->tile_single_half_x
+                          : k->tile_single_x,
+        .g = tiled_kernel(w->type),
         .x = x,
         .x_stride = x_stride,
         .n_rows = n_rows,
@@ -241,37 +382,116 @@ static matmul_job make_job(const ql_matrix *w, const float *x, int64_t x_stride,
         .o_begin = o_begin,
         .o_end = o_end,
     };
-    if (g) {
+    const bool repack = repacked(prof, w);
+    bool kg = false;
+    ql_kg_order order = QL_KG_TILED, tail = QL_KG_TILED;
+    int64_t split = n_rows;
+    if (repack && (w->type == QL_TYPE_Q4_0 || w->type == QL_TYPE_IQ4_NL)) {
+        kg = true;
+        order = tail = QL_KG_BLOCKS;
+    } else if (repack) {
+        kg = true;
+        order = QL_KG_GEMM;
+        tail = QL_KG_GEMV;
+        const int64_t gemm_rows = batch_rows > 3 ? batch_rows - batch_rows % 4 : 0;
+        split = gemm_rows - batch_row0;
+        split = split < 0 ? 0 : split > n_rows ? n_rows : split;
+    } else if (is_kquant(w->type)) {
+        if (batch_rows >= 8)
+            kg = true;
+        else
+            job.dot = korder_vec(w->type);
+        job.g = NULL;
+        job.tile = NULL;
+    }
+    if (kg && ql_kg_available(w->type)) {
+        job.kg = true;
+        job.kg_order = order;
+        job.kg_tail = tail;
+        job.kg_split = split;
+        job.g = NULL;
         job.act = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
-        job.n_steps = ql_qgemm_steps(g, w->n_in);
-        job.act_row = (size_t)job.n_steps * g->a_step;
+        job.act_row = ql_kg_act_bytes(w->type, w->n_in);
+        job.panels = job.act + (size_t)n_rows * job.act_row;
+        (void)n_threads;
+        return job;
+    }
+    if (kg) {
+        /* no 16-row kernels in this build: the same order one element at a time */
+        job.g = NULL;
+        job.tile = NULL;
+        job.dot = korder_dot(w->type, order);
+        job.kg_scalar = true;
+        job.kg_order = order;
+        job.kg_tail = tail;
+        job.kg_split = split;
+    }
+    if (job.g) {
+        job.act = (char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+        job.n_steps = ql_qgemm_steps(job.g, w->n_in);
+        job.act_row = (size_t)job.n_steps * job.g->a_step;
     } else {
         job.act_row = ql_kernel_act_row_size(k, w->n_in);
     }
     return job;
 }
 
-/*
- * batch_rows: the rows of the whole product ggml would compute at once, of
- * which these n_rows are part; it picks the float kernels' order
- * (kernels.h). The tiled quantized path has one order for every shape.
- */
-static void run_matmul(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
-                       int64_t n_rows, int64_t batch_rows, float *y, int64_t y_stride,
-                       void *scratch, int64_t o_begin, int64_t o_end) {
-    matmul_job job =
-        make_job(w, x, x_stride, n_rows, batch_rows, y, y_stride, scratch, o_begin, o_end);
-    if (job.g) {
-        ql_pool_run(pool, qgemm_prepare, &job);
-        ql_pool_run(pool, qgemm_rows, &job);
+ql_vec_dot_fn ql_matmul_spec_dot(const ql_kernel_profile *prof, const ql_matrix *w,
+                                 int64_t batch_rows, int64_t row) {
+    ql_kernel_profile def;
+    if (!prof) prof = profile_or_default(NULL, &def);
+    matmul_job j = make_job(prof, w, NULL, 0, 1, batch_rows, row, NULL, 0, NULL, 1, 0, w->n_out);
+    if (j.kg || j.kg_scalar) return korder_dot(w->type, j.kg_split > 0 ? j.kg_order : j.kg_tail);
+    return j.dot;
+}
+
+static void run_job(ql_pool *pool, matmul_job *job) {
+    if (job->kg) {
+        ql_pool_run(pool, kg_prepare, job);
+        ql_pool_run(pool, kg_rows, job);
         return;
     }
-    ql_pool_run(pool, prepare_rows, &job);
-    ql_pool_run(pool, dot_rows, &job);
+    if (job->g) {
+        ql_pool_run(pool, qgemm_prepare, job);
+        ql_pool_run(pool, qgemm_rows, job);
+        return;
+    }
+    ql_pool_run(pool, prepare_rows, job);
+    if (job->kg_scalar && job->kg_split < job->n_rows && job->kg_tail != job->kg_order) {
+        /* the scalar form of a split order: the tail rows are a product of their own */
+        matmul_job tail = *job;
+        tail.dot = korder_dot(job->w->type, job->kg_tail);
+        tail.x += job->kg_split * job->x_stride;
+        tail.y += job->kg_split * job->y_stride;
+        tail.act += (size_t)job->kg_split * job->act_row;
+        tail.n_rows = job->n_rows - job->kg_split;
+        job->n_rows = job->kg_split;
+        ql_pool_run(pool, dot_rows, job);
+        ql_pool_run(pool, dot_rows, &tail);
+        return;
+    }
+    ql_pool_run(pool, dot_rows, job);
+}
+
+static const ql_kernel_profile *profile_or_default(const ql_kernel_profile *prof,
+                                                   ql_kernel_profile *def) {
+    if (prof) return prof;
+    *def = ql_kernel_profile_default();
+    return def;
+}
+
+static void run_matmul(ql_pool *pool, const ql_kernel_profile *prof, const ql_matrix *w,
+                       const float *x, int64_t x_stride, int64_t n_rows, int64_t batch_rows,
+                       int64_t batch_row0, float *y, int64_t y_stride, void *scratch) {
+    ql_kernel_profile def;
+    prof = profile_or_default(prof, &def);
+    matmul_job job = make_job(prof, w, x, x_stride, n_rows, batch_rows, batch_row0, y, y_stride,
+                              scratch, ql_pool_size(pool), 0, w->n_out);
+    run_job(pool, &job);
 }
 
 /*
- * Several tiled products of one activation matrix: one preparation, then
+ * Several products of one activation matrix: one preparation, then
  * every thread takes its share of each product's rows in one pool run.
  */
 typedef struct {
@@ -284,37 +504,46 @@ static void qgemm_rows_multi(void *arg, int ith, int nth) {
     for (int i = 0; i < mj->n; i++) qgemm_rows(&mj->job[i], ith, nth);
 }
 
-void ql_matmul_multi(ql_pool *pool, int n_mats, const ql_matrix *const *w, const float *x,
-                     int64_t x_stride, int64_t n_rows, float *const *y, const int64_t *y_stride,
-                     void *scratch) {
-    bool shared = tiled_kernel(w[0]->type) && n_mats <= QL_MATMUL_MULTI_MAX;
-    for (int i = 1; i < n_mats && shared; i++)
-        shared = w[i]->type == w[0]->type && w[i]->n_in == w[0]->n_in;
+static void kg_rows_multi(void *arg, int ith, int nth) {
+    multi_job *mj = arg;
+    for (int i = 0; i < mj->n; i++) kg_rows(&mj->job[i], ith, nth);
+}
+
+void ql_matmul_multi(ql_pool *pool, const ql_kernel_profile *prof, int n_mats,
+                     const ql_matrix *const *w, const float *x, int64_t x_stride, int64_t n_rows,
+                     float *const *y, const int64_t *y_stride, void *scratch) {
+    ql_kernel_profile def;
+    prof = profile_or_default(prof, &def);
+    multi_job mj = {.n = n_mats};
+    bool shared = n_mats <= QL_MATMUL_MULTI_MAX;
+    for (int i = 0; i < n_mats && shared; i++) {
+        mj.job[i] = make_job(prof, w[i], x, x_stride, n_rows, n_rows, 0, y[i], y_stride[i], scratch,
+                             ql_pool_size(pool), 0, w[i]->n_out);
+        /* one preparation serves all when they are the same kind of product */
+        shared = (mj.job[i].g || mj.job[i].kg) && w[i]->type == w[0]->type &&
+                 w[i]->n_in == w[0]->n_in && mj.job[i].kg == mj.job[0].kg;
+    }
     if (!shared) {
         for (int i = 0; i < n_mats; i++)
-            ql_matmul(pool, w[i], x, x_stride, n_rows, y[i], y_stride[i], scratch);
+            ql_matmul(pool, prof, w[i], x, x_stride, n_rows, y[i], y_stride[i], scratch);
         return;
     }
-    multi_job mj = {.n = n_mats};
-    for (int i = 0; i < n_mats; i++)
-        mj.job[i] =
-            make_job(w[i], x, x_stride, n_rows, n_rows, y[i], y_stride[i], scratch, 0, w[i]->n_out);
+    if (mj.job[0].kg) {
+        ql_pool_run(pool, kg_prepare, &mj.job[0]);
+        ql_pool_run(pool, kg_rows_multi, &mj);
+        return;
+    }
     ql_pool_run(pool, qgemm_prepare, &mj.job[0]);
     ql_pool_run(pool, qgemm_rows_multi, &mj);
 }
 
-void ql_matmul_cols(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
-                    int64_t n_rows, float *y, int64_t y_stride, void *scratch, int64_t o_begin,
-                    int64_t o_end) {
-    run_matmul(pool, w, x, x_stride, n_rows, n_rows, y, y_stride, scratch, o_begin, o_end);
+void ql_matmul_part(ql_pool *pool, const ql_kernel_profile *prof, const ql_matrix *w,
+                    const float *x, int64_t x_stride, int64_t n_rows, int64_t batch_rows,
+                    int64_t batch_row0, float *y, int64_t y_stride, void *scratch) {
+    run_matmul(pool, prof, w, x, x_stride, n_rows, batch_rows, batch_row0, y, y_stride, scratch);
 }
 
-void ql_matmul_part(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
-                    int64_t n_rows, int64_t batch_rows, float *y, int64_t y_stride, void *scratch) {
-    run_matmul(pool, w, x, x_stride, n_rows, batch_rows, y, y_stride, scratch, 0, w->n_out);
-}
-
-void ql_matmul(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride, int64_t n_rows,
-               float *y, int64_t y_stride, void *scratch) {
-    run_matmul(pool, w, x, x_stride, n_rows, n_rows, y, y_stride, scratch, 0, w->n_out);
+void ql_matmul(ql_pool *pool, const ql_kernel_profile *prof, const ql_matrix *w, const float *x,
+               int64_t x_stride, int64_t n_rows, float *y, int64_t y_stride, void *scratch) {
+    run_matmul(pool, prof, w, x, x_stride, n_rows, n_rows, 0, y, y_stride, scratch);
 }

@@ -18,6 +18,7 @@
 
 #include "../core/threadpool.h"
 #include "../quant/quant.h"
+#include "kernels.h"
 
 typedef struct {
     const void *data;
@@ -25,19 +26,24 @@ typedef struct {
     int64_t n_in;  /* ne0: elements per row */
     int64_t n_out; /* ne1: rows */
     size_t row_bytes;
+    /* llama.cpp keeps this tensor out of its repack buffer: the output matrix that is
+     * the token embedding, which it also reads row by row */
+    bool never_repacked;
 } ql_matrix;
 
-/* Scratch bytes ql_matmul needs for n_rows activation rows against type/n_in. */
-size_t ql_matmul_scratch_size(ql_type type, int64_t n_in, int64_t n_rows);
+/*
+ * Scratch bytes a product of n_rows activation rows against type/n_in
+ * needs on a pool of n_threads, whichever path the kernel profile picks.
+ */
+size_t ql_matmul_scratch_size(ql_type type, int64_t n_in, int64_t n_rows, int n_threads);
 
-/* Y[r][o] = dot(W[o], X[r]); scratch must hold ql_matmul_scratch_size bytes. */
-void ql_matmul(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride, int64_t n_rows,
-               float *y, int64_t y_stride, void *scratch);
-
-/* The same, restricted to output columns [o_begin, o_end) (for blocked output projection). */
-void ql_matmul_cols(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
-                    int64_t n_rows, float *y, int64_t y_stride, void *scratch, int64_t o_begin,
-                    int64_t o_end);
+/*
+ * Y[r][o] = dot(W[o], X[r]); scratch must hold ql_matmul_scratch_size
+ * bytes. prof picks which of llama.cpp's paths the product follows (NULL:
+ * ql_kernel_profile_default()).
+ */
+void ql_matmul(ql_pool *pool, const ql_kernel_profile *prof, const ql_matrix *w, const float *x,
+               int64_t x_stride, int64_t n_rows, float *y, int64_t y_stride, void *scratch);
 
 /*
  * Y_i = X W_i^T for n_mats (<= QL_MATMUL_MULTI_MAX) weight matrices of one
@@ -48,17 +54,27 @@ void ql_matmul_cols(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x
  * scratch: as ql_matmul's for the largest of them.
  */
 enum { QL_MATMUL_MULTI_MAX = 4 };
-void ql_matmul_multi(ql_pool *pool, int n_mats, const ql_matrix *const *w, const float *x,
-                     int64_t x_stride, int64_t n_rows, float *const *y, const int64_t *y_stride,
-                     void *scratch);
+void ql_matmul_multi(ql_pool *pool, const ql_kernel_profile *prof, int n_mats,
+                     const ql_matrix *const *w, const float *x, int64_t x_stride, int64_t n_rows,
+                     float *const *y, const int64_t *y_stride, void *scratch);
 
 /*
- * ql_matmul on n_rows rows that are part of a product ggml computes over
- * batch_rows rows at once (the scored rows of a micro-batch, handed out in
- * blocks): the dot's accumulation order follows ggml's choice for the whole
- * batch, so blocking does not change a result.
+ * ql_matmul on n_rows rows that are rows batch_row0.. of a product ggml
+ * computes over batch_rows rows at once (the scored rows of a micro-batch,
+ * handed out in blocks): each row's accumulation order follows ggml's
+ * choice for the whole batch - which may depend on a row's place in it -
+ * so blocking does not change a result.
  */
-void ql_matmul_part(ql_pool *pool, const ql_matrix *w, const float *x, int64_t x_stride,
-                    int64_t n_rows, int64_t batch_rows, float *y, int64_t y_stride, void *scratch);
+void ql_matmul_part(ql_pool *pool, const ql_kernel_profile *prof, const ql_matrix *w,
+                    const float *x, int64_t x_stride, int64_t n_rows, int64_t batch_rows,
+                    int64_t batch_row0, float *y, int64_t y_stride, void *scratch);
+
+/*
+ * The scalar statement (kernels.h, korder.h) of the order in which a
+ * product of batch_rows activation rows computes its row `row`: what the
+ * tests hold every path to.
+ */
+ql_vec_dot_fn ql_matmul_spec_dot(const ql_kernel_profile *prof, const ql_matrix *w,
+                                 int64_t batch_rows, int64_t row);
 
 #endif

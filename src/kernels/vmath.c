@@ -8,6 +8,7 @@
 #include "vecmath.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #if defined(__AVX512F__)
@@ -17,16 +18,31 @@
 float ql_row_max(const float *x, int64_t n, int64_t *imax) {
     float m = x[0];
     int64_t i = 0;
+    /* comparisons with NaN are false, so NaN is tracked on the side: it has no index to find */
+    bool has_nan = false;
 #if defined(__AVX512F__)
     if (n >= 16) {
         __m512 vm = _mm512_loadu_ps(x);
-        for (i = 16; i + 16 <= n; i += 16) vm = _mm512_max_ps(vm, _mm512_loadu_ps(x + i));
+        __mmask16 nan_lanes = _mm512_cmp_ps_mask(vm, vm, _CMP_UNORD_Q);
+        for (i = 16; i + 16 <= n; i += 16) {
+            const __m512 v = _mm512_loadu_ps(x + i);
+            nan_lanes |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+            vm = _mm512_max_ps(vm, v);
+        }
         m = _mm512_reduce_max_ps(vm);
+        has_nan = nan_lanes != 0;
     }
 #endif
-    for (; i < n; i++)
+    for (; i < n; i++) {
         if (x[i] > m) m = x[i];
+        has_nan |= isnan(x[i]);
+    }
     int64_t k = 0;
+    if (has_nan || isnan(m)) {
+        while (k < n && !isnan(x[k])) k++;
+        *imax = k < n ? k : 0;
+        return NAN;
+    }
     while (x[k] != m) k++;
     *imax = k;
     return m;

@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-/* max of x[0..n) and the first index holding it */
+/* max of x[0..n) and the first index holding it; NaN and the first NaN's index if any is NaN */
 float ql_row_max(const float *x, int64_t n, int64_t *imax);
 
 /* sum over i of exp(x[i] - shift), in double; if e is not NULL, e[i] = exp(x[i] - shift) */

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,6 +155,27 @@ ql_status ql_journal_open(const char *path, const char *identity, ql_journal **o
     j->fd = fd;
     j->path = strdup(path);
     *out = j;
+    return QL_OK;
+}
+
+ql_status ql_journal_identity(const char *path, char *buf, size_t size, ql_error *err) {
+    buf[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        if (errno == ENOENT) return QL_OK;
+        return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
+    char line[LINE_MAX_LEN + 16];
+    const bool got = fgets(line, sizeof line, f) != NULL;
+    fclose(f);
+    if (!got) return QL_OK;
+    size_t len = strcspn(line, "\n"), text_len;
+    const char *text = check_line(line, len, &text_len);
+    const size_t magic_len = strlen(JOURNAL_MAGIC);
+    if (!text || text_len <= magic_len || memcmp(text, JOURNAL_MAGIC, magic_len) != 0 ||
+        text[magic_len] != ' ')
+        return ql_fail(err, QL_ERR_FORMAT, "%s: not a qlens sweep journal", path);
+    snprintf(buf, size, "%.*s", (int)(text_len - magic_len - 1), text + magic_len + 1);
     return QL_OK;
 }
 

@@ -28,6 +28,12 @@ typedef struct ql_journal ql_journal;
 ql_status ql_journal_open(const char *path, const char *identity, ql_journal **out, ql_error *err);
 void ql_journal_close(ql_journal *j);
 
+/*
+ * The identity the journal at path was made with, into buf; "" when there is
+ * no journal yet (or an empty one). Fails when the file is not a journal.
+ */
+ql_status ql_journal_identity(const char *path, char *buf, size_t size, ql_error *err);
+
 /* Whether a step with this exact text was recorded. */
 bool ql_journal_has(const ql_journal *j, const char *step);
 /* Records a finished step (durably). */

@@ -7,10 +7,12 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,18 +21,22 @@
 #include "../core/crc32.h"
 #include "../core/json.h"
 #include "../core/outfile.h"
+#include "../core/sha256.h"
 #include "../eval/kldrun.h"
 #include "../eval/results_json.h"
 #include "../tokenizer/tokenizer.h"
+#include "filesum.h"
 #include "journal.h"
 #include "plan.h"
 #include "quantize.h"
 #include "runstore.h"
 
-enum { PATH_MAX_LEN = 2048 };
+enum { PATH_MAX_LEN = 2048, LINE_MAX_IDENTITY = 1024 };
 
 typedef struct {
     const ql_sweep_params *p;
+    /* per --weights entry: the file's SHA-256 when it is given by path, "" when it is made */
+    const char (*weight_sums)[QL_SHA256_HEX_SIZE];
     ql_sweep_progress_fn progress;
     ql_sweep_step_fn on_step;
     void *user;
@@ -131,6 +137,17 @@ static void run_name(const ql_sweep_weights *w, const ql_sweep_cache *c, char *o
     snprintf(out, size, "%s__%s_%s", label, ql_type_name((int)c->k), ql_type_name((int)c->v));
 }
 
+/*
+ * The journal step of a run. A run of a file given by path names the file's
+ * content: another model under the same name is another run, evaluated anew.
+ */
+static void run_step(const ql_sweep_weights *w, const ql_sweep_cache *c, const char *sum, char *out,
+                     size_t size) {
+    char name[256];
+    run_name(w, c, name, sizeof name);
+    snprintf(out, size, "run %s%s%s", name, sum[0] ? " sha256:" : "", sum);
+}
+
 static void run_file(const ql_sweep_params *p, const char *name, const char *ext, char *out,
                      size_t size) {
     snprintf(out, size, "%s/runs/%s.%s", p->out_dir, name, ext);
@@ -145,12 +162,22 @@ void ql_sweep_run_path(const char *out_dir, const char *weights_label, ql_type k
     snprintf(out, size, "%s/runs/%s.qlrun", out_dir, name);
 }
 
+/* A step as the console shows it: without the checksum that only the journal needs. */
+static const char *name_of_step(const char *step) {
+    static char shown[400];
+    snprintf(shown, sizeof shown, "%s", step);
+    char *sum = strstr(shown, " sha256:");
+    if (sum) *sum = '\0';
+    return shown;
+}
+
 /* The whole text file; a directory or a read error is an error, an empty file is not. */
 static ql_status read_text(const char *path, char **text, size_t *len, ql_error *err) {
     *text = NULL;
     *len = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    ql_input_note(path);
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap + 1);
     while (buf) {
@@ -293,7 +320,7 @@ static double seconds_now(void) {
 static ql_status write_run_json(const char *path, const ql_sweep_weights *w,
                                 const ql_sweep_cache *c, const ql_sweep_params *p,
                                 const ql_kld_acc *acc, int64_t n_chunks,
-                                const ql_run_timing *timing, ql_error *err) {
+                                const ql_run_timing *timing, const char *numerics, ql_error *err) {
     const int64_t n_ctx = p->n_ctx;
     const int n_positions = p->n_positions;
     ql_kld_stats stats;
@@ -334,7 +361,7 @@ static ql_status write_run_json(const char *path, const ql_sweep_weights *w,
         ql_json_key(&j, "n_threads");
         ql_json_int(&j, p->n_threads);
         ql_json_key(&j, "numerics");
-        ql_json_str(&j, ql_numerics_name());
+        ql_json_str(&j, numerics);
         snprintf(reference, sizeof reference, "%s/reference.qlref", p->out_dir);
         const ql_json_input ref_in = {reference, "qlens"}, text_in = {p->text_path, "text"};
         ql_json_inputs(&j, &ref_in, &text_in);
@@ -365,13 +392,13 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
     ql_status st = QL_OK;
     for (int ci = 0; ci < p->n_caches && !st; ci++) {
         const ql_sweep_cache *c = &p->caches[ci];
-        char name[256], step[300], bin[PATH_MAX_LEN], json[PATH_MAX_LEN];
+        char name[256], step[400], bin[PATH_MAX_LEN], json[PATH_MAX_LEN];
         run_name(w, c, name, sizeof name);
-        snprintf(step, sizeof step, "run %s", name);
+        run_step(w, c, s->weight_sums[w - p->weights], step, sizeof step);
         run_file(p, name, "qlrun", bin, sizeof bin);
         run_file(p, name, "json", json, sizeof json);
         if (ql_journal_has(s->journal, step) && file_exists(bin) && file_exists(json)) {
-            if (s->on_step) s->on_step(s->user, step, true);
+            if (s->on_step) s->on_step(s->user, name_of_step(step), true);
             continue;
         }
         const double t_load = seconds_now();
@@ -407,14 +434,16 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         const ql_run_timing timing = {.load_s = t_eval - t_load,
                                       .eval_s = seconds_now() - t_eval,
                                       .tokens = n_chunks * p->n_ctx};
-        if (!st) st = write_run_json(json, w, c, p, &acc, n_chunks, &timing, err);
+        if (!st)
+            st = write_run_json(json, w, c, p, &acc, n_chunks, &timing,
+                                ql_numerics_name(cp.numerics), err);
         if (!st) st = ql_runstore_write(bin, &acc, p->n_ctx, n_chunks, err);
         ql_kld_acc_free(&acc);
         ql_context_free(ctx);
         if (st) break;
         end_step(s);
         if ((st = ql_journal_add(s->journal, step, err))) break;
-        if (s->on_step) s->on_step(s->user, step, false);
+        if (s->on_step) s->on_step(s->user, name_of_step(step), false);
     }
     ql_ref_close(ref);
     ql_model_free(m);
@@ -465,7 +494,14 @@ static ql_status preflight(const ql_sweep_params *p, int64_t *n_chunks, ql_error
     return st;
 }
 
-static ql_status identity_of(const ql_sweep_params *p, char *out, size_t size, ql_error *err) {
+/*
+ * What determines a sweep's results, as the journal's first line records it.
+ * The reference is named by its content (SHA-256); the text by its CRC-32.
+ * Sweeps made before inputs were known by content recorded the reference's
+ * name and size instead (legacy), and still resume.
+ */
+static ql_status identity_of(const ql_sweep_params *p, const char *ref_sum, char *out, char *legacy,
+                             size_t size, ql_error *err) {
     struct stat rs, ts;
     if (stat(p->ref_path, &rs) != 0)
         return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", p->ref_path, strerror(errno));
@@ -487,56 +523,125 @@ static ql_status identity_of(const ql_sweep_params *p, char *out, size_t size, q
      * whose runs would not be comparable with theirs, is another sweep.
      */
     const bool dense = strcmp(hadamard_of(p), "dense") == 0;
-    snprintf(out, size, "ref=%s:%lld text=%08x:%lld c=%lld chunks=%lld rotate=%s%s%s", stem,
-             (long long)rs.st_size, crc, (long long)ts.st_size, (long long)p->n_ctx,
-             (long long)p->n_chunks, p->rotate,
+    char rest[512];
+    snprintf(rest, sizeof rest, "text=%08x:%lld c=%lld chunks=%lld rotate=%s%s%s", crc,
+             (long long)ts.st_size, (long long)p->n_ctx, (long long)p->n_chunks, p->rotate,
              dense ? "" : " hadamard=", dense ? "" : hadamard_of(p));
+    snprintf(out, size, "ref=sha256:%s %s", ref_sum, rest);
+    snprintf(legacy, size, "ref=%s:%lld %s", stem, (long long)rs.st_size, rest);
     return QL_OK;
 }
 
-ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
-                       ql_sweep_step_fn on_step, void *user, ql_error *err) {
-    char path[PATH_MAX_LEN], identity[1024];
-    ql_status st = identity_of(p, identity, sizeof identity, err);
-    int64_t n_chunks = 0;
-    if (!st) st = preflight(p, &n_chunks, err);
-    if (st) return st;
-    if ((st = make_dir(p->out_dir, err))) return st;
+/* The value of field key ("c", "ref") in an identity line, into buf ("" when absent). */
+static void identity_field(const char *identity, const char *key, char *buf, size_t size) {
+    buf[0] = '\0';
+    const size_t klen = strlen(key);
+    for (const char *p = identity; *p;) {
+        const size_t len = strcspn(p, " ");
+        if (len > klen && strncmp(p, key, klen) == 0 && p[klen] == '=')
+            snprintf(buf, size, "%.*s", (int)(len - klen - 1), p + klen + 1);
+        p += len;
+        while (*p == ' ') p++;
+    }
+}
+
+/* Why DIR's journal (made with `recorded`) is not this sweep's (`identity`), in one error. */
+static ql_status explain_other_sweep(const ql_sweep_params *p, const char *recorded,
+                                     const char *identity, const char *legacy, ql_error *err) {
+    char then[128], now[128];
+    identity_field(recorded, "ref", then, sizeof then);
+    const bool by_content = strncmp(then, "sha256:", 7) == 0;
+    const char *compare = by_content ? identity : legacy;
+    identity_field(compare, "ref", now, sizeof now);
+    if (strcmp(then, now) != 0)
+        return ql_fail(err, QL_ERR_MISMATCH,
+                       "%s holds a sweep of another reference: %s is not the file it was made with "
+                       "(%s; sha256 then %.12s..., now %.12s...); use a new --out directory or "
+                       "remove it",
+                       p->out_dir, p->ref_path,
+                       by_content ? "its content differs" : "its name or size differs",
+                       by_content ? then + 7 : then, by_content ? now + 7 : now);
+    static const char *const keys[] = {"text", "c", "chunks", "rotate", "hadamard"};
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        identity_field(recorded, keys[i], then, sizeof then);
+        identity_field(compare, keys[i], now, sizeof now);
+        if (strcmp(then, now) != 0)
+            return ql_fail(err, QL_ERR_MISMATCH,
+                           "%s holds a sweep with other parameters (%s=%s then, %s now); use a "
+                           "new --out directory or remove it",
+                           p->out_dir, keys[i], then[0] ? then : "(none)", now[0] ? now : "(none)");
+    }
+    return ql_fail(err, QL_ERR_MISMATCH,
+                   "%s holds a sweep with other parameters (use a new --out directory or remove "
+                   "it)",
+                   p->out_dir);
+}
+
+/*
+ * Two sweeps in one directory would remove each other's temporary files and
+ * interleave their journals: the directory is locked (flock on the directory
+ * itself, released however the process ends) for as long as a sweep runs.
+ * A file system without flock leaves the directory unlocked.
+ */
+static ql_status lock_dir(const char *dir, int *fd, ql_error *err) {
+    *fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (*fd < 0) return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) == 0) return QL_OK;
+    const int e = errno;
+    if (e != EWOULDBLOCK) return QL_OK;
+    close(*fd);
+    *fd = -1;
+    return ql_fail(err, QL_ERR_IO,
+                   "%s: another sweep is running in this directory; wait for it to finish or use "
+                   "another --out",
+                   dir);
+}
+
+static ql_status run_locked(sweep_state *s, const char *identity, const char *legacy,
+                            ql_error *err) {
+    const ql_sweep_params *p = s->p;
+    char path[PATH_MAX_LEN];
     snprintf(path, sizeof path, "%s/weights", p->out_dir);
-    if ((st = make_dir(path, err))) return st;
+    ql_status st = make_dir(path, err);
+    if (st) return st;
     remove_stale_temporaries(path);
     snprintf(path, sizeof path, "%s/runs", p->out_dir);
     if ((st = make_dir(path, err))) return st;
     remove_stale_temporaries(path);
     remove_stale_temporaries(p->out_dir);
 
-    sweep_state s = {.p = p, .progress = progress, .on_step = on_step, .user = user};
     snprintf(path, sizeof path, "%s/journal", p->out_dir);
-    if ((st = ql_journal_open(path, identity, &s.journal, err))) return st;
+    char recorded[LINE_MAX_IDENTITY];
+    if ((st = ql_journal_identity(path, recorded, sizeof recorded, err))) return st;
+    const char *use = identity;
+    if (recorded[0] && strcmp(recorded, identity) != 0) {
+        if (strcmp(recorded, legacy) != 0)
+            return explain_other_sweep(p, recorded, identity, legacy, err);
+        use = legacy; /* made before the reference was known by content: it resumes as it was */
+    }
+    if ((st = ql_journal_open(path, use, &s->journal, err))) return st;
 
     /* total work, in chunk evaluations (a weight file counts as one pass of the text) */
     int pending_runs = 0, pending_weights = 0;
     for (int w = 0; w < p->n_weights; w++) {
-        char step[320];
+        char step[400];
         snprintf(step, sizeof step, "weights %s", p->weights[w].label);
-        if (!p->weights[w].path && !ql_journal_has(s.journal, step)) pending_weights++;
+        if (!p->weights[w].path && !ql_journal_has(s->journal, step)) pending_weights++;
         for (int c = 0; c < p->n_caches; c++) {
-            char name[256];
-            run_name(&p->weights[w], &p->caches[c], name, sizeof name);
-            snprintf(step, sizeof step, "run %s", name);
-            if (!ql_journal_has(s.journal, step)) pending_runs++;
+            run_step(&p->weights[w], &p->caches[c], s->weight_sums[w], step, sizeof step);
+            if (!ql_journal_has(s->journal, step)) pending_runs++;
         }
     }
-    const int pending_reference = ql_journal_has(s.journal, "reference") ? 0 : 1;
-    s.n_chunks = n_chunks;
-    s.now.n_steps = pending_weights + pending_reference + pending_runs;
-    s.now.eval_total = tokens_per_evaluation(&s) * (pending_reference + pending_runs);
+    const int pending_reference = ql_journal_has(s->journal, "reference") ? 0 : 1;
+    s->now.n_steps = pending_weights + pending_reference + pending_runs;
+    s->now.eval_total = tokens_per_evaluation(s) * (pending_reference + pending_runs);
 
     for (int w = 0; w < p->n_weights && !st; w++)
-        if (!p->weights[w].path) st = make_weights(&s, &p->weights[w], err);
-    if (!st) st = make_reference(&s, err);
-    for (int w = 0; w < p->n_weights && !st; w++) st = run_weights(&s, &p->weights[w], err);
-    ql_journal_close(s.journal);
+        if (!p->weights[w].path) st = make_weights(s, &p->weights[w], err);
+    if (!st) st = make_reference(s, err);
+    for (int w = 0; w < p->n_weights && !st; w++) st = run_weights(s, &p->weights[w], err);
+    ql_journal_close(s->journal);
+    s->journal = NULL;
     if (st) return st;
 
     ql_sweep_results r;
@@ -553,6 +658,44 @@ ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
         st = outputs[i].write(&r, path, err);
     }
     ql_sweep_results_free(&r);
+    return st;
+}
+
+ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
+                       ql_sweep_step_fn on_step, void *user, ql_error *err) {
+    char path[PATH_MAX_LEN], identity[LINE_MAX_IDENTITY], legacy[LINE_MAX_IDENTITY];
+    /* every input is known by content; the checksums are remembered in DIR/checksums */
+    snprintf(path, sizeof path, "%s/checksums", p->out_dir);
+    ql_sum_cache *sums = ql_sum_cache_load(path);
+    char ref_sum[QL_SHA256_HEX_SIZE];
+    char(*weight_sums)[QL_SHA256_HEX_SIZE] = calloc((size_t)p->n_weights + 1, sizeof *weight_sums);
+    ql_status st = sums && weight_sums ? QL_OK : ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    ql_input_note(p->ref_path);
+    ql_input_note(p->text_path);
+    for (int w = 0; w < p->n_weights; w++) ql_input_note(p->weights[w].path);
+    /* the checks of seconds first, then the checksums (minutes for a large model, once) */
+    int64_t n_chunks = 0;
+    if (!st) st = preflight(p, &n_chunks, err);
+    if (!st) st = ql_file_sha256(sums, p->ref_path, ref_sum, err);
+    for (int w = 0; w < p->n_weights && !st; w++)
+        if (p->weights[w].path) st = ql_file_sha256(sums, p->weights[w].path, weight_sums[w], err);
+    if (!st) st = identity_of(p, ref_sum, identity, legacy, sizeof identity, err);
+    if (!st) st = make_dir(p->out_dir, err);
+    int lock_fd = -1;
+    if (!st) st = lock_dir(p->out_dir, &lock_fd, err);
+    if (!st) st = ql_sum_cache_save(sums, path, err);
+    if (!st) {
+        sweep_state s = {.p = p,
+                         .weight_sums = (const char(*)[QL_SHA256_HEX_SIZE])weight_sums,
+                         .progress = progress,
+                         .on_step = on_step,
+                         .user = user,
+                         .n_chunks = n_chunks};
+        st = run_locked(&s, identity, legacy, err);
+    }
+    if (lock_fd >= 0) close(lock_fd);
+    ql_sum_cache_free(sums);
+    free(weight_sums);
     return st;
 }
 

@@ -126,14 +126,14 @@ static void print_table(const ql_sweep_results *r, FILE *o) {
             snprintf(cmp, sizeof cmp, "-");
         const ql_weights_info *wi = &w->weights_info;
         fprintf(o,
-                "| %d%s | %s%s | %.2f | %s | %s | %.6f ± %.6f | %.4f | %.4f ± %.4f | %.4f ± %.4f | "
+                "| %d | %s%s | %.2f | %s | %s | %.6f ± %.6f | %.4f | %.4f ± %.4f | %.4f ± %.4f | "
                 "%.2f ± %.2f %% | %.3f | %llu | %.3f |",
-                i + 1, i == r->rec.pick ? " (recommended)" : "", w->weights,
-                wi->n_fell_back ? " (fallbacks, see below)" : "", wi->bits_per_weight, tname(w->k),
-                tname(w->v), w->stats.kld.value, w->stats.kld.unc, w->stats.kld_pct[1],
-                w->stats.ppl_q.value, w->stats.ppl_q.unc, w->stats.ratio.value, w->stats.ratio.unc,
-                100 * w->stats.same_top.value, 100 * w->stats.same_top.unc, gib(w->weight_bytes),
-                (unsigned long long)w->kv_bytes_per_token, gib(w->total_bytes_target));
+                i + 1, w->weights, wi->n_fell_back ? " (fallbacks, see below)" : "",
+                wi->bits_per_weight, tname(w->k), tname(w->v), w->stats.kld.value, w->stats.kld.unc,
+                w->stats.kld_pct[1], w->stats.ppl_q.value, w->stats.ppl_q.unc, w->stats.ratio.value,
+                w->stats.ratio.unc, 100 * w->stats.same_top.value, 100 * w->stats.same_top.unc,
+                gib(w->weight_bytes), (unsigned long long)w->kv_bytes_per_token,
+                gib(w->total_bytes_target));
         if (r->budget) fprintf(o, " %s |", ctx);
         fprintf(o, " %s |\n", cmp);
     }

@@ -7,11 +7,13 @@
 #include "context.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/threadpool.h"
 #include "../kernels/attention.h"
+#include "../kernels/finite.h"
 #include "../kernels/matmul.h"
 #include "../kernels/ops.h"
 
@@ -62,12 +64,15 @@ ql_context_params ql_context_default_params(void) {
                                .type_v = QL_TYPE_F16,
                                .rotate = QL_ROTATE_AUTO,
                                .hadamard = QL_HADAMARD_FWHT,
+                               .numerics = QL_NUMERICS_AUTO,
+                               .no_repack = false,
                                .logits_block = 32};
 }
 
 struct ql_context {
     const ql_model *m;
     ql_context_params p;
+    ql_kernel_profile prof;
     ql_pool *pool;
 
     /* KV cache: per layer, slot s holds n_head_kv rows of K (and of V) */
@@ -172,6 +177,14 @@ ql_status ql_context_create(const ql_model *m, const ql_context_params *pp, ql_c
     ctx->rot_k_block = largest_pow2_divisor(c->head_dim_k);
     ctx->rot_v_block = 64;
     ctx->hadamard = p.hadamard == QL_HADAMARD_FWHT ? ql_hadamard_fwht : ql_hadamard_dense;
+    if ((unsigned)p.numerics > QL_NUMERICS_F32) {
+        free(ctx);
+        return ql_fail(err, QL_ERR_ARG, "unknown numerics mode %d", (int)p.numerics);
+    }
+    /* the older llama.cpp (dense rotation) also summed f16 dots in half on AVX512-FP16 CPUs */
+    ctx->prof.f16_half = ql_numerics_resolve(p.numerics) == QL_NUMERICS_FP16;
+    ctx->prof.f16_dot_half = ctx->prof.f16_half && p.hadamard == QL_HADAMARD_DENSE;
+    ctx->prof.repack = !p.no_repack;
 
     ql_status st = ql_pool_create(p.n_threads, &ctx->pool, err);
     if (st) {
@@ -211,12 +224,14 @@ ql_status ql_context_create(const ql_model *m, const ql_context_params *pp, ql_c
             const ql_matrix *lm[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
                                      &L->w_gate, &L->w_up, &L->w_down};
             for (size_t i = 0; i < sizeof lm / sizeof lm[0]; i++) {
-                size_t s = ql_matmul_scratch_size(lm[i]->type, lm[i]->n_in, p.n_ubatch);
+                size_t s =
+                    ql_matmul_scratch_size(lm[i]->type, lm[i]->n_in, p.n_ubatch, p.n_threads);
                 if (s > need) need = s;
             }
         }
         (void)mats;
-        size_t s = ql_matmul_scratch_size(m->output.type, m->output.n_in, p.logits_block);
+        size_t s =
+            ql_matmul_scratch_size(m->output.type, m->output.n_in, p.logits_block, p.n_threads);
         if (s > need) need = s;
         ctx->mm_scratch = aligned_alloc(64, (need + 63) & ~(size_t)63);
         ok = ok && ctx->kv_tmp && ctx->mm_scratch;
@@ -270,6 +285,12 @@ const ql_model *ql_context_model(const ql_context *c) {
 }
 bool ql_context_rotates_v(const ql_context *c) {
     return c->rot_v;
+}
+const ql_kernel_profile *ql_context_profile(const ql_context *c) {
+    return &c->prof;
+}
+int64_t ql_context_ubatch(const ql_context *c) {
+    return c->p.n_ubatch;
 }
 
 uint64_t ql_context_kv_bytes(const ql_context *c) {
@@ -425,7 +446,8 @@ static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0)
     const ql_matrix *w[3] = {&L->wq, &L->wk, &L->wv};
     float *const y[3] = {ctx->q, ctx->k, ctx->v};
     const int64_t y_stride[3] = {q_dim, k_dim, v_dim};
-    ql_matmul_multi(ctx->pool, 3, w, ctx->cur, c->n_embd, n, y, y_stride, ctx->mm_scratch);
+    ql_matmul_multi(ctx->pool, &ctx->prof, 3, w, ctx->cur, c->n_embd, n, y, y_stride,
+                    ctx->mm_scratch);
 
     /* biases, q/k norms, RoPE, rotation and the cache append, token by token */
     ql_pool_run(ctx->pool, qkv_rows, &lj);
@@ -445,12 +467,14 @@ static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0)
         .scale = c->kq_scale,
         .softcap = 0.0f,
         .window = L->is_swa ? c->n_swa : 0,
+        .f16_half = ctx->prof.f16_half,
+        .f16_dot_half = ctx->prof.f16_dot_half,
     };
     ql_attention(ctx->pool, &ap, ctx->q, n, pos0, ctx->attn, ctx->attn_scratch);
     if (ctx->rot_v) ql_pool_run(ctx->pool, attn_out_rows, &lj);
 
     /* output projection, optional post-norm, residual */
-    ql_matmul(ctx->pool, &L->wo, ctx->attn, c->n_head * dv, n, ctx->proj, c->n_embd,
+    ql_matmul(ctx->pool, &ctx->prof, &L->wo, ctx->attn, c->n_head * dv, n, ctx->proj, c->n_embd,
               ctx->mm_scratch);
     lj.norm = &L->post_attn_norm;
     ql_pool_run(ctx->pool, residual_rows, &lj);
@@ -464,11 +488,30 @@ static void ffn_block(ql_context *ctx, int64_t l, int64_t n) {
     const ql_matrix *w[2] = {&L->w_gate, &L->w_up};
     float *const y[2] = {ctx->gate, ctx->up};
     const int64_t y_stride[2] = {c->n_ff, c->n_ff};
-    ql_matmul_multi(ctx->pool, 2, w, ctx->cur, c->n_embd, n, y, y_stride, ctx->mm_scratch);
+    ql_matmul_multi(ctx->pool, &ctx->prof, 2, w, ctx->cur, c->n_embd, n, y, y_stride,
+                    ctx->mm_scratch);
     ql_pool_run(ctx->pool, swiglu_rows, &lj);
-    ql_matmul(ctx->pool, &L->w_down, ctx->gate, c->n_ff, n, ctx->proj, c->n_embd, ctx->mm_scratch);
+    ql_matmul(ctx->pool, &ctx->prof, &L->w_down, ctx->gate, c->n_ff, n, ctx->proj, c->n_embd,
+              ctx->mm_scratch);
     lj.norm = &L->post_ffn_norm;
     ql_pool_run(ctx->pool, residual_rows, &lj);
+}
+
+/*
+ * Fails when rows [0, n) of buf hold a NaN or an infinity, naming the first
+ * one's position and the stage that produced it: the checks run after each
+ * stage, so an earlier stage was still finite.
+ */
+static ql_status check_finite(ql_context *ctx, const float *buf, int64_t n, int64_t width,
+                              int64_t pos0, const char *stage, int64_t layer, ql_error *err) {
+    int64_t col;
+    const int64_t r = ql_first_nonfinite_row(ctx->pool, buf, n, width, &col);
+    if (r < 0) return QL_OK;
+    char where[64];
+    if (layer >= 0) snprintf(where, sizeof where, "the output of layer %lld", (long long)layer);
+    return ql_fail(err, QL_ERR_FORMAT, "token position %lld: %s in %s (the first non-finite value)",
+                   (long long)(pos0 + r), ql_nonfinite_name(buf[r * width + col]),
+                   layer >= 0 ? where : stage);
 }
 
 /* Final norm and output head for rows [r0, n), in blocks, each handed to cb. */
@@ -478,16 +521,21 @@ static ql_status output_head(ql_context *ctx, int64_t r0, int64_t n, int64_t pos
     const ql_model_config *c = &m->cfg;
     ql_rms_norm_rows(ctx->cur + r0 * c->n_embd, ctx->x + r0 * c->n_embd, m->output_norm.data,
                      n - r0, c->n_embd, c->rms_eps);
+    ql_status st = check_finite(ctx, ctx->cur + r0 * c->n_embd, n - r0, c->n_embd, pos0 + r0,
+                                "the output norm", -1, err);
+    if (st) return st;
     for (int64_t b = r0; b < n; b += ctx->p.logits_block) {
         const int64_t rows = b + ctx->p.logits_block <= n ? ctx->p.logits_block : n - b;
         /* ggml multiplies all n - r0 rows at once; blocks must not change its choice of kernel */
-        ql_matmul_part(ctx->pool, &m->output, ctx->cur + b * c->n_embd, c->n_embd, rows, n - r0,
-                       ctx->logits, c->n_vocab, ctx->mm_scratch);
+        ql_matmul_part(ctx->pool, &ctx->prof, &m->output, ctx->cur + b * c->n_embd, c->n_embd, rows,
+                       n - r0, b - r0, ctx->logits, c->n_vocab, ctx->mm_scratch);
         if (c->final_softcap > 0.0f) {
             const float cap = c->final_softcap;
             for (int64_t i = 0; i < rows * c->n_vocab; i++)
                 ctx->logits[i] = cap * tanhf(ctx->logits[i] / cap);
         }
+        st = check_finite(ctx, ctx->logits, rows, c->n_vocab, pos0 + b, "the logits", -1, err);
+        if (st) return st;
         const ql_logits_block blk = {.first_pos = pos0 + b,
                                      .n_rows = rows,
                                      .n_vocab = c->n_vocab,
@@ -522,19 +570,19 @@ ql_status ql_forward(ql_context *ctx, const int32_t *tokens, int64_t n_tokens, i
                          ctx->x + t * c->n_embd, c->n_embd);
             if (c->embd_scale != 1.0f) ql_scale(ctx->x + t * c->n_embd, c->embd_scale, c->n_embd);
         }
+        ql_status st = check_finite(ctx, ctx->x, n, c->n_embd, p0, "the token embedding", -1, err);
+        if (st) return st;
 
         for (int64_t l = 0; l < c->n_layer; l++) {
             attention_block(ctx, l, n, p0);
             ffn_block(ctx, l, n);
+            if ((st = check_finite(ctx, ctx->x, n, c->n_embd, p0, NULL, l, err))) return st;
         }
 
         /* logits only for the rows the caller scores */
         int64_t first = logits_from - p0;
         if (first < 0) first = 0;
-        if (first < n && cb) {
-            ql_status st = output_head(ctx, first, n, p0, cb, user, err);
-            if (st) return st;
-        }
+        if (first < n && cb && (st = output_head(ctx, first, n, p0, cb, user, err))) return st;
     }
     return QL_OK;
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../core/threadpool.h"
+#include "../kernels/kernels.h"
 #include "model.h"
 
 typedef enum { QL_ROTATE_AUTO = 0, QL_ROTATE_ON, QL_ROTATE_OFF } ql_rotate_mode;
@@ -42,6 +43,8 @@ typedef struct {
     ql_type type_k, type_v;
     ql_rotate_mode rotate;
     ql_hadamard_mode hadamard;
+    ql_numerics numerics; /* how f16 vector operations are computed (default: as this CPU) */
+    bool no_repack;       /* follow llama.cpp's --no-repack (weights not repacked) */
     int64_t logits_block; /* rows of logits per callback (default 32) */
 } ql_context_params;
 
@@ -63,6 +66,11 @@ bool ql_context_rotates_k(const ql_context *c);
 bool ql_context_rotates_v(const ql_context *c);
 /* Bytes held by the KV cache. */
 uint64_t ql_context_kv_bytes(const ql_context *c);
+
+/* Which of llama.cpp's CPU paths and arithmetic this context follows. */
+const ql_kernel_profile *ql_context_profile(const ql_context *c);
+/* Tokens per forward step (the micro-batch), which decides some products' order. */
+int64_t ql_context_ubatch(const ql_context *c);
 
 /*
  * A block of output rows: rows r < n_rows belong to the tokens at positions

@@ -6,12 +6,14 @@
  */
 #include "model.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../core/crc32.h"
+#include "../kernels/finite.h"
 #include "../kernels/kernels.h"
 
 /* The flags that distinguish the supported architectures. */
@@ -50,10 +52,50 @@ static bool get_arch_u64(const gguf_file *f, const char *arch, const char *suffi
     return gguf_get_u64(f, key, v);
 }
 
-static bool get_arch_f32(const gguf_file *f, const char *arch, const char *suffix, float *v) {
+/*
+ * An optional integer key: absent leaves *out as it is; present, it must be
+ * an integer in [lo, hi], checked before it is narrowed to *out's type.
+ */
+static ql_status optional_u64(const gguf_file *f, const char *arch, const char *suffix, uint64_t lo,
+                              uint64_t hi, int64_t *out, ql_error *err) {
     char key[160];
     snprintf(key, sizeof key, "%s.%s", arch, suffix);
-    return gguf_get_f32(f, key, v);
+    const gguf_value *val = gguf_find(f, key);
+    if (!val) return QL_OK;
+    uint64_t v;
+    if (!gguf_value_as_u64(val, &v))
+        return ql_fail(err, QL_ERR_FORMAT, "%s: key %s is not a non-negative integer", gguf_path(f),
+                       key);
+    if (v < lo || v > hi)
+        return ql_fail(err, QL_ERR_FORMAT, "%s: key %s = %llu is out of range %llu..%llu",
+                       gguf_path(f), key, (unsigned long long)v, (unsigned long long)lo,
+                       (unsigned long long)hi);
+    *out = (int64_t)v;
+    return QL_OK;
+}
+
+/*
+ * An optional float key: absent leaves *out as it is; present, it must be a
+ * finite number above lo (or equal to it when lo_allowed) and at most hi,
+ * checked in double before it is rounded to float.
+ */
+static ql_status optional_f32(const gguf_file *f, const char *arch, const char *suffix, double lo,
+                              bool lo_allowed, double hi, float *out, ql_error *err) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    const gguf_value *val = gguf_find(f, key);
+    if (!val) return QL_OK;
+    double v;
+    if (!gguf_value_as_f64(val, &v))
+        return ql_fail(err, QL_ERR_FORMAT, "%s: key %s is not a number", gguf_path(f), key);
+    if (!isfinite(v) || v < lo || (v == lo && !lo_allowed) || v > hi) {
+        char upper[48] = "";
+        if (hi < FLT_MAX) snprintf(upper, sizeof upper, " and at most %g", hi);
+        return ql_fail(err, QL_ERR_FORMAT, "%s: key %s = %g is out of range (finite, %s %g%s)",
+                       gguf_path(f), key, v, lo_allowed ? "at least" : "above", lo, upper);
+    }
+    *out = (float)v;
+    return QL_OK;
 }
 
 static ql_status require_u64(const gguf_file *f, const char *arch, const char *suffix, uint64_t max,
@@ -88,53 +130,60 @@ ql_status ql_model_read_config(const gguf_file *f, ql_model_config *cfg, ql_erro
     if ((st = require_u64(f, a, "block_count", 4096, &cfg->n_layer, err))) return st;
     if ((st = require_u64(f, a, "feed_forward_length", big, &cfg->n_ff, err))) return st;
     if ((st = require_u64(f, a, "attention.head_count", 4096, &cfg->n_head, err))) return st;
-    uint64_t v;
     cfg->n_head_kv = cfg->n_head;
-    if (get_arch_u64(f, a, "attention.head_count_kv", &v)) cfg->n_head_kv = (int64_t)v;
-    if (cfg->n_head_kv < 1 || cfg->n_head % cfg->n_head_kv != 0)
+    if ((st = optional_u64(f, a, "attention.head_count_kv", 1, (uint64_t)cfg->n_head,
+                           &cfg->n_head_kv, err)))
+        return st;
+    if (cfg->n_head % cfg->n_head_kv != 0)
         return ql_fail(err, QL_ERR_FORMAT, "%s: %lld attention heads cannot share %lld KV heads",
                        gguf_path(f), (long long)cfg->n_head, (long long)cfg->n_head_kv);
     cfg->head_dim_k = cfg->n_embd / cfg->n_head;
     cfg->head_dim_v = cfg->head_dim_k;
-    if (get_arch_u64(f, a, "attention.key_length", &v)) cfg->head_dim_k = (int64_t)v;
-    if (get_arch_u64(f, a, "attention.value_length", &v)) cfg->head_dim_v = (int64_t)v;
+    if ((st = optional_u64(f, a, "attention.key_length", 1, 4096, &cfg->head_dim_k, err)) ||
+        (st = optional_u64(f, a, "attention.value_length", 1, 4096, &cfg->head_dim_v, err)))
+        return st;
     if (cfg->head_dim_k < 1 || cfg->head_dim_k > 4096 || cfg->head_dim_v < 1 ||
         cfg->head_dim_v > 4096)
         return ql_fail(err, QL_ERR_FORMAT, "%s: head size %lld/%lld is out of range", gguf_path(f),
                        (long long)cfg->head_dim_k, (long long)cfg->head_dim_v);
     cfg->n_ctx_train = 4096;
-    if (get_arch_u64(f, a, "context_length", &v) && v > 0 && v <= (1ull << 32))
-        cfg->n_ctx_train = (int64_t)v;
-    if (!get_arch_f32(f, a, "attention.layer_norm_rms_epsilon", &cfg->rms_eps) ||
-        !(cfg->rms_eps >= 0.0f) || cfg->rms_eps > 1.0f)
-        return ql_fail(err, QL_ERR_FORMAT,
-                       "%s: missing or invalid key %s.attention.layer_norm_rms_epsilon",
+    if ((st = optional_u64(f, a, "context_length", 1, 1ull << 32, &cfg->n_ctx_train, err)))
+        return st;
+    const double float_max = FLT_MAX;
+    cfg->rms_eps = NAN;
+    if ((st = optional_f32(f, a, "attention.layer_norm_rms_epsilon", 0, true, 1, &cfg->rms_eps,
+                           err)))
+        return st;
+    if (isnan(cfg->rms_eps))
+        return ql_fail(err, QL_ERR_FORMAT, "%s: missing key %s.attention.layer_norm_rms_epsilon",
                        gguf_path(f), a);
-    cfg->n_rot = (int)cfg->head_dim_k;
-    if (get_arch_u64(f, a, "rope.dimension_count", &v)) cfg->n_rot = (int)v;
-    if (cfg->n_rot < 2 || cfg->n_rot > cfg->head_dim_k || cfg->n_rot % 2 != 0)
-        return ql_fail(err, QL_ERR_FORMAT,
-                       "%s: rope.dimension_count %d does not fit head size %lld", gguf_path(f),
-                       cfg->n_rot, (long long)cfg->head_dim_k);
+    int64_t n_rot = cfg->head_dim_k;
+    if ((st =
+             optional_u64(f, a, "rope.dimension_count", 2, (uint64_t)cfg->head_dim_k, &n_rot, err)))
+        return st;
+    if (n_rot % 2 != 0)
+        return ql_fail(err, QL_ERR_FORMAT, "%s: rope.dimension_count %lld is odd", gguf_path(f),
+                       (long long)n_rot);
+    cfg->n_rot = (int)n_rot;
     cfg->rope_neox = at->rope_neox;
     cfg->rope_base = 10000.0f;
-    get_arch_f32(f, a, "rope.freq_base", &cfg->rope_base);
+    if ((st = optional_f32(f, a, "rope.freq_base", 0, false, float_max, &cfg->rope_base, err)))
+        return st;
     cfg->rope_base_swa = cfg->rope_base;
     cfg->rope_freq_scale = 1.0f;
-    float factor;
+    float factor = 1.0f;
     gguf_str scaling;
     char key[160];
     snprintf(key, sizeof key, "%s.rope.scaling.type", a);
     bool has_type = gguf_get_str(f, key, &scaling);
-    if (get_arch_f32(f, a, "rope.scaling.factor", &factor) && factor > 0.0f && factor != 1.0f) {
+    if ((st = optional_f32(f, a, "rope.scaling.factor", 0, false, float_max, &factor, err)))
+        return st;
+    if (factor != 1.0f) {
         if (has_type && !gguf_str_eq(scaling, "linear") && !gguf_str_eq(scaling, "none"))
             return ql_fail(err, QL_ERR_UNSUPPORTED, "%s: rope scaling '%.*s' is not supported",
                            gguf_path(f), (int)(scaling.len > 32 ? 32 : scaling.len), scaling.ptr);
         if (!has_type || gguf_str_eq(scaling, "linear")) cfg->rope_freq_scale = 1.0f / factor;
     }
-    if (!(cfg->rope_base > 0.0f) || !isfinite(cfg->rope_base))
-        return ql_fail(err, QL_ERR_FORMAT, "%s: rope.freq_base %g is invalid", gguf_path(f),
-                       cfg->rope_base);
 
     cfg->has_qkv_bias = at->qkv_bias;
     cfg->has_qk_norm = at->qk_norm;
@@ -150,18 +199,23 @@ ql_status ql_model_read_config(const gguf_file *f, ql_model_config *cfg, ql_erro
                                           : 1.0f / sqrtf((float)cfg->head_dim_k);
         cfg->kq_scale = 1.0f;
         cfg->rope_base_swa = 10000.0f;
-        get_arch_f32(f, a, "rope.freq_base_swa", &cfg->rope_base_swa);
+        if ((st = optional_f32(f, a, "rope.freq_base_swa", 0, false, float_max, &cfg->rope_base_swa,
+                               err)))
+            return st;
     }
-    if (get_arch_u64(f, a, "attention.sliding_window", &v) && v > 0) {
-        cfg->n_swa = (int64_t)v;
-        cfg->swa_pattern = at->default_swa_pattern;
-        if (get_arch_u64(f, a, "attention.sliding_window_pattern", &v) && v > 0 && v < 4096)
-            cfg->swa_pattern = (int)v;
-        if (cfg->swa_pattern == 0)
-            cfg->n_swa = 0; /* windowed attention only where we know the pattern */
+    int64_t window = 0, pattern = at->default_swa_pattern;
+    if ((st = optional_u64(f, a, "attention.sliding_window", 0, 1ull << 32, &window, err)) ||
+        (st = optional_u64(f, a, "attention.sliding_window_pattern", 1, 4096, &pattern, err)))
+        return st;
+    if (window > 0 && pattern > 0) {
+        /* windowed attention only where the pattern is known */
+        cfg->n_swa = window;
+        cfg->swa_pattern = (int)pattern;
     }
     cfg->final_softcap = 0.0f;
-    get_arch_f32(f, a, "final_logit_softcapping", &cfg->final_softcap);
+    if ((st = optional_f32(f, a, "final_logit_softcapping", 0, true, float_max, &cfg->final_softcap,
+                           err)))
+        return st;
 
     const gguf_tensor *emb = gguf_find_tensor(f, "token_embd.weight");
     if (!emb)
@@ -233,6 +287,11 @@ static ql_status bind_vector(binder *b, const char *name, int64_t n, bool requir
         return ql_fail(b->err, QL_ERR_INTERNAL, "vector storage exhausted binding %s", name);
     float *dst = b->m->vectors + b->vec_used;
     tr->to_float(t->data, dst, n);
+    /* every token passes through these: one NaN would poison every result */
+    const int64_t bad = ql_first_nonfinite(dst, n);
+    if (bad >= 0)
+        return ql_fail(b->err, QL_ERR_FORMAT, "%s: tensor %s holds %s at element %lld",
+                       gguf_path(f), name, ql_nonfinite_name(dst[bad]), (long long)bad);
     b->vec_used += (size_t)n;
     out->data = dst;
     out->n = n;
@@ -317,8 +376,10 @@ ql_status ql_model_from_gguf(gguf_file *f, ql_model **out, ql_error *err) {
                      gguf_path(f), ql_type_name((int)m->tok_embd.type));
         goto fail;
     }
-    if (c->tied_output)
+    if (c->tied_output) {
         m->output = m->tok_embd;
+        m->output.never_repacked = true; /* llama.cpp holds it where get_rows can read it */
+    }
     else if ((st = bind_matrix(&b, "output.weight", c->n_embd, c->n_vocab, &m->output)))
         goto fail;
     if ((st = bind_vector(&b, "output_norm.weight", c->n_embd, true, &m->output_norm))) goto fail;
@@ -371,8 +432,14 @@ void ql_model_bos(const gguf_file *f, bool *add_bos, int32_t *bos_id) {
     const bool spm = gguf_get_str(f, "tokenizer.ggml.model", &model) && gguf_str_eq(model, "llama");
     *add_bos = spm;
     gguf_get_bool(f, "tokenizer.ggml.add_bos_token", add_bos);
-    int64_t id = spm ? 1 : -1;
-    gguf_get_i64(f, "tokenizer.ggml.bos_token_id", &id);
+    int64_t id = spm ? 1 : -1, stored;
+    /* a stored id outside the vocabulary keeps the default, as the tokenizer decides it */
+    const gguf_value *toks = gguf_get_arr(f, "tokenizer.ggml.tokens");
+    const uint64_t n_tokens = toks ? toks->arr.n : 0;
+    if (gguf_get_i64(f, "tokenizer.ggml.bos_token_id", &stored) && stored >= 0 &&
+        (uint64_t)stored < n_tokens)
+        id = stored;
+    if (id >= (int64_t)n_tokens) id = -1;
     *bos_id = (int32_t)id;
     if (id < 0) *add_bos = false;
 }

@@ -13,16 +13,19 @@
  */
 #include "fuzz_targets.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../../src/core/crc32.h"
+#include "../../src/core/regex.h"
 #include "../../src/eval/kld.h"
 #include "../../src/eval/refstore.h"
 #include "../../src/gguf/gguf.h"
 #include "../../src/lab/journal.h"
+#include "../../src/lab/plan_csv.h"
 #include "../../src/model/context.h"
 #include "../../src/model/model.h"
 #include "../../src/quant/quant.h"
@@ -477,12 +480,98 @@ int ql_fuzz_journal(const uint8_t *data, size_t size) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ regex */
+
+/*
+ * The --tensor-type matcher, which compiles whatever the user typed. The
+ * input is the pattern, then (after a NUL) texts separated by NULs; without
+ * a NUL the texts are tensor names. Promises: a refused pattern gets one
+ * line of error; a compiled one answers every text the same way twice, the
+ * same as the pattern wrapped in a non-capturing group, and as strstr for a
+ * pattern of plain characters.
+ */
+int ql_fuzz_regex(const uint8_t *data, size_t size) {
+    char *buf = malloc(size + 1);
+    FUZZ_ASSERT(buf);
+    memcpy(buf, data, size);
+    buf[size] = '\0';
+    const char *pattern = buf;
+    const size_t pattern_len = strlen(pattern);
+    static const char *const names[] = {"blk.0.attn_v.weight", "token_embd.weight", "output.weight",
+                                        "blk.17.ffn_down.weight", ""};
+    const char *texts[9];
+    int n_texts = 0;
+    if (pattern_len == size) {
+        for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) texts[n_texts++] = names[i];
+    } else {
+        for (size_t at = pattern_len + 1; at <= size && n_texts < 9; at += strlen(buf + at) + 1)
+            texts[n_texts++] = buf + at;
+    }
+    ql_regex *re;
+    ql_error err;
+    if (ql_regex_compile(pattern, &re, &err) != QL_OK) {
+        check_error(&err);
+        free(buf);
+        return 0;
+    }
+    FUZZ_ASSERT(strcmp(ql_regex_pattern(re), pattern) == 0);
+    char *wrapped = malloc(pattern_len + 8);
+    FUZZ_ASSERT(wrapped);
+    snprintf(wrapped, pattern_len + 8, "(?:%s)", pattern);
+    ql_regex *re2 = NULL;
+    if (ql_regex_compile(wrapped, &re2, &err) != QL_OK) check_error(&err);
+    bool plain = pattern_len > 0;
+    for (size_t i = 0; i < pattern_len; i++) {
+        const char c = pattern[i];
+        plain &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    }
+    for (int i = 0; i < n_texts; i++) {
+        const bool found = ql_regex_search(re, texts[i]);
+        FUZZ_ASSERT(ql_regex_search(re, texts[i]) == found);
+        if (re2) FUZZ_ASSERT(ql_regex_search(re2, texts[i]) == found);
+        if (plain) FUZZ_ASSERT(found == (strstr(texts[i], pattern) != NULL));
+    }
+    ql_regex_free(re2);
+    ql_regex_free(re);
+    free(wrapped);
+    free(buf);
+    return 0;
+}
+
+/* --------------------------------------------------------------- plan_csv */
+
+/*
+ * A sweep's results.csv as `qlens plan --sweep` reads it. Promises: either
+ * an error of one line or rows whose strings are terminated within their
+ * fields, whose cache types are KV-cache types and whose KLD is finite.
+ */
+int ql_fuzz_plan_csv(const uint8_t *data, size_t size) {
+    ql_plan_entry *rows;
+    int64_t n;
+    ql_error err;
+    if (ql_plan_parse_csv((const char *)data, size, "results.csv", &rows, &n, &err) != QL_OK) {
+        check_error(&err);
+        return 0;
+    }
+    FUZZ_ASSERT(n >= 1 && (size_t)n <= size);
+    for (int64_t i = 0; i < n; i++) {
+        const ql_plan_entry *r = &rows[i];
+        FUZZ_ASSERT(memchr(r->weights, '\0', sizeof r->weights));
+        FUZZ_ASSERT(memchr(r->path, '\0', sizeof r->path) && r->path[0]);
+        FUZZ_ASSERT(ql_kv_cache_type_ok(r->k) && ql_kv_cache_type_ok(r->v));
+        FUZZ_ASSERT(isfinite(r->kld) && isfinite(r->kld_unc));
+        sink += (uint64_t)strlen(r->weights) + strlen(r->path);
+    }
+    free(rows);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- table */
 
 const ql_fuzz_target ql_fuzz_targets[] = {
     {"gguf", ql_fuzz_gguf},       {"tok_bpe", ql_fuzz_tok_bpe},   {"tok_spm", ql_fuzz_tok_spm},
     {"pretok", ql_fuzz_pretok},   {"refstore", ql_fuzz_refstore}, {"kld_llama", ql_fuzz_kld_llama},
-    {"journal", ql_fuzz_journal},
+    {"journal", ql_fuzz_journal}, {"regex", ql_fuzz_regex},       {"plan_csv", ql_fuzz_plan_csv},
 };
 const int ql_fuzz_n_targets = (int)(sizeof ql_fuzz_targets / sizeof ql_fuzz_targets[0]);
 

@@ -29,6 +29,8 @@ int ql_fuzz_pretok(const uint8_t *data, size_t size);
 int ql_fuzz_refstore(const uint8_t *data, size_t size);
 int ql_fuzz_kld_llama(const uint8_t *data, size_t size);
 int ql_fuzz_journal(const uint8_t *data, size_t size);
+int ql_fuzz_regex(const uint8_t *data, size_t size);
+int ql_fuzz_plan_csv(const uint8_t *data, size_t size);
 
 extern const ql_fuzz_target ql_fuzz_targets[];
 extern const int ql_fuzz_n_targets;

@@ -280,6 +280,38 @@ def main():
     write("journal", "other-identity", b"\0" + jline("qlens-sweep-journal 1 sweep ffff"))
     write("journal", "not-a-journal", b"\1" + b"hello\nworld\n")
 
+    # --tensor-type patterns: pattern, NUL, texts separated by NULs (or the pattern alone)
+    names = [b"blk.0.attn_v.weight", b"blk.12.ffn_down.weight", b"token_embd.weight",
+             b"output.weight", b"blk.3.attn_q.bias", b""]
+    patterns = [rb"attn_v", rb"blk\.(0|1|2)\.ffn_down", rb"^token_embd\.weight$", rb"\bffn_\w+",
+                rb"blk\.\d{1,2}\.attn_[qkv]\.weight", rb"[^a-z.]+", rb"(a*)*b", rb"(a|aa)*?c",
+                rb"x{2,5}y{0,}z{3}", rb"\x41\cJ\0[\]\\-]", rb"(?:out|in)put\B", rb"weight$|^blk",
+                rb"a(b", rb"(?=x)", rb"\1", rb"\q", rb"[z-a]", rb"a{1001}"]
+    for i, p in enumerate(patterns):
+        texts = names if i % 2 else [b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab", b"xxyyyzzz", b"A\n0]"]
+        write("regex", "pattern-%02d" % i, p + b"\0" + b"\0".join(texts))
+    write("regex", "pattern-alone", rb"ffn_(gate|up)")
+
+    # results.csv as the sweep writes it, and what a hand or a mutator makes of it
+    cols = ("rank,weights,weights_path,cache_type_k,cache_type_v,kld,kld_unc,ppl_ratio,"
+            "ppl_ratio_unc,ln_ppl_ratio,ln_ppl_ratio_unc,same_top,same_top_unc,ppl_q,ppl_base,"
+            "weight_bytes,kv_bytes_per_token,target_ctx,total_bytes_target,budget_bytes,"
+            "max_ctx_budget,d_kld_vs_above,d_kld_vs_above_unc,sigma_vs_above\n")
+    rows = ('1,"Q8_0","out/weights/m-Q8_0.gguf",f16,f16,0.000512,2.1e-05,1.0003,0.0001,0.0003,'
+            '0.0001,0.991,0.002,12.5,12.49,36000000,9216,4096,74000000,209715200,81234,,,\n'
+            '2,"Q4_K_M","out/weights/m-Q4_K_M.gguf",q8_0,q5_1,0.0213,0.0009,1.02,0.001,0.019,'
+            '0.001,0.93,0.004,12.8,12.49,19000000,5184,4096,41000000,209715200,150000,0.0208,'
+            '0.0009,23.1\n')
+    write("plan_csv", "sweep-results.csv", (cols + rows).encode())
+    write("plan_csv", "crlf-quoted.csv",
+          b'weights,weights_path,cache_type_k,cache_type_v,kld,kld_unc\r\n'
+          b'"a, ""b""","p\nq.gguf",q4_0,iq4_nl,1e-3,0\r\n')
+    write("plan_csv", "malformed-type.csv",
+          b"weights,weights_path,cache_type_k,cache_type_v,kld,kld_unc\nQ4_0,x.gguf,f16,q9_9,0.1,0.01\n")
+    write("plan_csv", "short-row.csv",
+          b"weights,weights_path,cache_type_k,cache_type_v,kld,kld_unc\nQ4_0,x.gguf,f16\n")
+    write("plan_csv", "header-only.csv", b"kld,kld_unc,weights,weights_path,cache_type_k,cache_type_v\n")
+
 
 if __name__ == "__main__":
     main()
