@@ -1,6 +1,6 @@
 # qlens - GNU Makefile
 #
-#   make                 build build/qlens and build/libqlens.a
+#   make                 build build/qlens, build/libqlens.a and build/libqlens.so
 #   make test            build and run every test (ends with "N passed, N failed")
 #   make test SANITIZE=1 the same under AddressSanitizer + UBSan (objects in build/san)
 #   make fuzz            run every libFuzzer target for FUZZ_SECONDS each (clang; build/fuzz)
@@ -65,6 +65,22 @@ LIB   := $(BUILD)/libqlens.a
 BIN   := $(BUILD)/qlens
 TESTS := $(BUILD)/qlens-test
 
+# The libraries other programs link (and `make install` installs): position-independent
+# objects for a generic x86-64 by default, since the kernels' SIMD paths are chosen at
+# compile time and an installed library may run on another machine (LIB_ARCH=-march=native
+# builds them for this one), and hidden visibility, so that only the qlens_ functions are
+# exported: the internal gguf_* and tok_* names would clash with ggml's. The shared library
+# is linked from them; the static one is the same objects partially linked into one, with
+# every hidden symbol made local (objcopy --localize-hidden), for the same reason.
+VERSION  := $(shell sed -n 's/.*QLENS_VERSION_STRING "\(.*\)"/\1/p' include/qlens.h)
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
+LIB_ARCH ?= -march=x86-64 -mtune=generic
+PIC_DIR  := $(BUILD)/pic
+PIC_OBJ  := $(LIB_SRC:%.c=$(PIC_DIR)/obj/%.o)
+SHLIB    := $(BUILD)/libqlens.so
+PIC_LIB  := $(PIC_DIR)/libqlens.a
+PIC_CFLAGS = $(filter-out $(ARCH),$(CFLAGS)) $(LIB_ARCH) -fPIC -fvisibility=hidden
+
 SYNTH_ARCHS  := llama qwen2 qwen3 gemma3
 SYNTH_MODELS := $(SYNTH_ARCHS:%=build/synth/synth-%.gguf)
 # models of the project's own tests, made by its copy of the synthetic tool (tests/tools) and
@@ -74,7 +90,7 @@ TEST_SYNTH   := build/synth/synth-gemma3-270m.gguf
 .PHONY: all test unit-test bench demo install uninstall clean synth models format fuzz valgrind-bin
 .DEFAULT_GOAL := all
 
-all: $(BIN) $(LIB)
+all: $(BIN) $(LIB) $(SHLIB) $(PIC_LIB)
 
 ifeq ($(V),1)
   Q :=
@@ -92,6 +108,23 @@ $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	@$(if $(Q),echo "  AR      $@")
 	$(Q)ar rcs $@ $^
+
+$(PIC_DIR)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $< (pic)")
+	$(Q)$(CC) $(CPPFLAGS) $(PIC_CFLAGS) -c $< -o $@
+
+$(SHLIB): $(PIC_OBJ) src/api/libqlens.map
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) -shared -Wl,-soname,libqlens.so.$(SOMAJOR) -Wl,--version-script=src/api/libqlens.map \
+	    $(LDFLAGS) -o $@ $(PIC_OBJ) $(LDLIBS)
+
+$(PIC_LIB): $(PIC_OBJ)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(CC) -r -nostdlib -o $(PIC_DIR)/qlens-all.o $(PIC_OBJ)
+	$(Q)objcopy --localize-hidden $(PIC_DIR)/qlens-all.o
+	@rm -f $@
+	$(Q)ar rcs $@ $(PIC_DIR)/qlens-all.o
 
 $(BIN): $(CLI_OBJ) $(LIB)
 	@$(if $(Q),echo "  LD      $@")
@@ -139,10 +172,14 @@ build/synth/synth-%.gguf:
 models:
 	scripts/fetch-models.sh
 
-unit-test: $(BIN) $(TESTS) valgrind-bin
+# the installed libraries, which public_api_installed_library_links installs and links
+# against, come from the plain build; a sanitized run builds them there when it needs them
+INSTALL_LIBS := $(if $(filter 1,$(SANITIZE)),,$(SHLIB) $(PIC_LIB))
+
+unit-test: $(BIN) $(TESTS) $(INSTALL_LIBS) valgrind-bin
 	$(TEST_ENV) $(TESTS) -j $(JOBS) $(T)
 
-test: $(BIN) $(TESTS) synth models valgrind-bin
+test: $(BIN) $(TESTS) $(INSTALL_LIBS) synth models valgrind-bin
 	$(TEST_ENV) $(TESTS) -j $(JOBS) $(T)
 
 # valgrind emulates no AVX-512, so it cannot run a -march=native build on a CPU that
@@ -205,27 +242,35 @@ fuzz-run-%: build/fuzz/fuzz-%
 # configurations at -c 2048, the table, a plan for a small budget, report.html.
 DEMO_DIR    ?= build/demo
 DEMO_CHUNKS ?= 3
+DEMO_TEXT   ?= $(SHARED)/data/wikitext-2-raw/wiki.test.raw
 demo: $(BIN) models
+	@test -f $(DEMO_TEXT) || { echo "qlens: error: $(DEMO_TEXT): no such file; the demo evaluates \
+	WikiText-2's raw test split (wiki.test.raw): give SHARED=DIR or DEMO_TEXT=FILE"; exit 1; }
 	$(BIN) sweep --ref models/SmolLM2-135M-Instruct.Q4_1.gguf \
 	    --weights Q8_0,Q4_K_M,Q3_K_M --cache f16/f16,q8_0/q8_0,q5_1/q5_1,q4_0/q4_0 \
-	    -f $(SHARED)/data/wikitext-2-raw/wiki.test.raw -c 2048 --chunks $(DEMO_CHUNKS) \
+	    -f $(DEMO_TEXT) -c 2048 --chunks $(DEMO_CHUNKS) \
 	    --target-ctx 8192 --budget 320MiB --out $(DEMO_DIR)
 	@echo
 	$(BIN) plan --sweep $(DEMO_DIR) --budget 320MiB --ctx 8192
 	@echo
 	@echo "report: $(DEMO_DIR)/report.html"
 
-install: $(BIN) $(LIB)
+install: $(BIN) $(SHLIB) $(PIC_LIB)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/qlens
 	install -m 644 include/qlens.h $(DESTDIR)$(PREFIX)/include/qlens.h
-	install -m 644 $(LIB) $(DESTDIR)$(PREFIX)/lib/libqlens.a
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|'$$(sed -n 's/.*QLENS_VERSION_STRING "\(.*\)"/\1/p' include/qlens.h)'|' \
+	install -m 644 $(PIC_LIB) $(DESTDIR)$(PREFIX)/lib/libqlens.a
+	install -m 755 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/libqlens.so.$(VERSION)
+	ln -sf libqlens.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libqlens.so.$(SOMAJOR)
+	ln -sf libqlens.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libqlens.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|' \
 	    qlens.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/qlens.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/bin/qlens $(DESTDIR)$(PREFIX)/include/qlens.h \
-	      $(DESTDIR)$(PREFIX)/lib/libqlens.a $(DESTDIR)$(PREFIX)/lib/pkgconfig/qlens.pc
+	      $(DESTDIR)$(PREFIX)/lib/libqlens.a $(DESTDIR)$(PREFIX)/lib/libqlens.so \
+	      $(DESTDIR)$(PREFIX)/lib/libqlens.so.$(SOMAJOR) $(DESTDIR)$(PREFIX)/lib/libqlens.so.$(VERSION) \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/qlens.pc
 
 # generated files keep their generator's layout
 FORMAT_SKIP = src/tokenizer/unicode_tables.c tests/tokenizer_pretok_cases.h
@@ -233,6 +278,7 @@ format:
 	clang-format -i $$(git ls-files '*.c' '*.h' | grep -vxF $(addprefix -e ,$(FORMAT_SKIP)))
 
 clean:
-	rm -rf build/obj build/san build/portable build/fuzz build/tests build/test-tmp build/qlens build/libqlens.a build/qlens-test
+	rm -rf build/obj build/san build/portable build/fuzz build/tests build/test-tmp build/qlens build/libqlens.a build/qlens-test \
+	       build/pic build/libqlens.so
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(FUZZ_LIB_OBJ:.o=.d) $(PIC_OBJ:.o=.d)

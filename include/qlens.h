@@ -10,9 +10,12 @@
  * Conventions: functions return qlens_status (QLENS_OK == 0) and, when given
  * a qlens_error, fill it with one human-readable line; handles are opaque and
  * come in open/close pairs; nothing here prints or exits. Memory returned to
- * the caller is released with qlens_free.
+ * the caller is released with qlens_free. A NULL pointer where an argument
+ * is required is refused before any work with QLENS_ERR_ARG; the arguments
+ * that may be NULL say so (the qlens_error may always be NULL).
  *
  * Link with: pkg-config --cflags --libs qlens   (-lqlens -lm -pthread)
+ * The shared library exports the qlens_ functions and nothing else.
  */
 #ifndef QLENS_H
 #define QLENS_H
@@ -29,6 +32,13 @@
 extern "C" {
 #endif
 
+/* libqlens.so is built with hidden visibility: these are its only exports */
+#if defined(__GNUC__)
+#define QLENS_API __attribute__((visibility("default")))
+#else
+#define QLENS_API
+#endif
+
 typedef enum {
     QLENS_OK = 0,
     QLENS_ERR_IO,          /* a file could not be opened, read or written */
@@ -38,6 +48,7 @@ typedef enum {
     QLENS_ERR_UNSUPPORTED, /* well-formed input qlens cannot handle */
     QLENS_ERR_MISMATCH,    /* two inputs that must agree do not */
     QLENS_ERR_INTERNAL,
+    QLENS_ERR_CANCELLED, /* the progress callback asked to stop */
 } qlens_status;
 
 typedef struct {
@@ -45,8 +56,8 @@ typedef struct {
     char msg[1024];
 } qlens_error;
 
-const char *qlens_version(void);
-void qlens_free(void *p);
+QLENS_API const char *qlens_version(void);
+QLENS_API void qlens_free(void *p);
 
 /* ---- models ---- */
 
@@ -58,15 +69,27 @@ typedef struct {
     uint64_t weight_bytes; /* bytes of every tensor in the file */
 } qlens_model_info;
 
-qlens_status qlens_model_open(const char *path, qlens_model **out, qlens_error *err);
-void qlens_model_close(qlens_model *m);
-void qlens_model_get_info(const qlens_model *m, qlens_model_info *info);
+/* Opens a GGUF model and its tokenizer. out is required; *out is NULL on failure. */
+QLENS_API qlens_status qlens_model_open(const char *path, qlens_model **out, qlens_error *err);
+QLENS_API void qlens_model_close(qlens_model *m); /* NULL: nothing */
+/* Fills info (nothing happens when m or info is NULL). */
+QLENS_API void qlens_model_get_info(const qlens_model *m, qlens_model_info *info);
 
-/* Tokenizes as llama-perplexity does (add_special: BOS when the vocabulary adds it). */
-qlens_status qlens_tokenize(qlens_model *m, const char *text, size_t len, int add_special,
-                            int32_t **ids, size_t *n_ids, qlens_error *err);
+/*
+ * Tokenizes as llama-perplexity does (add_special: BOS when the vocabulary
+ * adds it). text may be NULL only when len is 0; *ids is released with
+ * qlens_free.
+ */
+QLENS_API qlens_status qlens_tokenize(qlens_model *m, const char *text, size_t len, int add_special,
+                                      int32_t **ids, size_t *n_ids, qlens_error *err);
 
 /* ---- evaluation ---- */
+
+/*
+ * Called after each evaluated chunk (chunks_done of n_chunks); return
+ * nonzero to stop: the call then returns QLENS_ERR_CANCELLED.
+ */
+typedef int (*qlens_progress_fn)(void *user, int64_t chunks_done, int64_t n_chunks);
 
 typedef struct {
     int64_t n_ctx;                           /* tokens per chunk (default 512) */
@@ -78,9 +101,12 @@ typedef struct {
     /* how a rotation is computed: "fwht" (default; current llama.cpp on CPU) or "dense"
        (llama.cpp before May 2026) */
     const char *kv_hadamard;
+    qlens_progress_fn progress; /* NULL: none */
+    void *progress_user;
 } qlens_eval_params;
 
-void qlens_eval_params_default(qlens_eval_params *p);
+/* Wherever a function takes a qlens_eval_params, NULL means these defaults. */
+QLENS_API void qlens_eval_params_default(qlens_eval_params *p);
 
 typedef struct {
     double ppl, ppl_unc;
@@ -91,11 +117,14 @@ typedef struct {
  * Perplexity of tokens (from qlens_tokenize) with llama-perplexity's
  * protocol. If save_reference is not NULL, the model's predictions are also
  * written there (qlens's exact reference format) for later KL divergence.
+ * out may be NULL when only the reference is wanted.
  */
-qlens_status qlens_perplexity(qlens_model *m, const qlens_eval_params *p, const int32_t *tokens,
-                              size_t n_tokens, const char *save_reference, qlens_ppl *out,
-                              qlens_error *err);
+QLENS_API qlens_status qlens_perplexity(qlens_model *m, const qlens_eval_params *p,
+                                        const int32_t *tokens, size_t n_tokens,
+                                        const char *save_reference, qlens_ppl *out,
+                                        qlens_error *err);
 
+/* llama-perplexity's KL-divergence statistics. */
 typedef struct {
     double kld, kld_unc; /* mean KL divergence per scored token */
     double ppl_q, ppl_base;
@@ -103,21 +132,63 @@ typedef struct {
     double same_top, same_top_unc; /* fraction of tokens with the same most likely token */
     double rms_dp;                 /* RMS of p_Q(target) - p_base(target) */
     int64_t n_scored;
+    double ppl_q_unc, ppl_base_unc;
+    double ppl_ratio, ppl_ratio_unc; /* PPL(Q)/PPL(base) */
+    /* percentiles of the per-token KLD, interpolated as llama-perplexity does */
+    double kld_max, kld_p999, kld_p99, kld_p95, kld_p90, kld_median, kld_p10, kld_p05, kld_p01,
+        kld_p001, kld_min;
 } qlens_kld;
 
-/* KL divergence of m against a reference file (qlens's or llama.cpp's format). */
-qlens_status qlens_kld_against_file(qlens_model *m, const qlens_eval_params *p,
-                                    const char *reference, qlens_kld *out, qlens_error *err);
+/* KL divergence of m against a reference file (qlens's or llama.cpp's format). out is required. */
+QLENS_API qlens_status qlens_kld_against_file(qlens_model *m, const qlens_eval_params *p,
+                                              const char *reference, qlens_kld *out,
+                                              qlens_error *err);
+
+/*
+ * KL divergence with the reference model run in lockstep on the same tokens:
+ * no reference file, the same numbers. n_ctx, n_chunks, n_ubatch, threads and
+ * progress come from p; ref_p gives the reference's cache types and rotation
+ * (NULL: f16, auto). out is required.
+ */
+QLENS_API qlens_status qlens_kld_lockstep(qlens_model *ref, const qlens_eval_params *ref_p,
+                                          qlens_model *m, const qlens_eval_params *p,
+                                          const int32_t *tokens, size_t n_tokens, qlens_kld *out,
+                                          qlens_error *err);
 
 /* ---- weights and memory ---- */
 
 /* Requantizes in to out as llama-quantize would for file_type ("Q4_K_M", "Q8_0", ...). */
-qlens_status qlens_quantize(const char *in, const char *out, const char *file_type, int n_threads,
-                            int allow_requantize, qlens_error *err);
+QLENS_API qlens_status qlens_quantize(const char *in, const char *out, const char *file_type,
+                                      int n_threads, int allow_requantize, qlens_error *err);
 
 /* KV cache bytes of the model at a context length with the given cache types (0 if invalid). */
-uint64_t qlens_kv_cache_bytes(const qlens_model *m, const char *cache_type_k,
-                              const char *cache_type_v, int64_t n_ctx);
+QLENS_API uint64_t qlens_kv_cache_bytes(const qlens_model *m, const char *cache_type_k,
+                                        const char *cache_type_v, int64_t n_ctx);
+
+/* What `qlens plan` adds up for one configuration at a context. */
+typedef struct {
+    uint64_t weight_bytes; /* the model file's tensor data */
+    uint64_t kv_bytes;     /* the KV cache at the context (sliding-window layers capped) */
+    uint64_t work_bytes;   /* working buffers of one micro-batch: logits and activations */
+    uint64_t total_bytes;  /* the three together */
+    int64_t n_ctx_train;   /* the model's trained context */
+} qlens_memory;
+
+/* Memory at n_ctx with the given cache types; n_ubatch 0 means 512. out is required. */
+QLENS_API qlens_status qlens_plan_memory(const qlens_model *m, const char *cache_type_k,
+                                         const char *cache_type_v, int64_t n_ctx, int64_t n_ubatch,
+                                         qlens_memory *out, qlens_error *err);
+
+/*
+ * The longest context whose total fits budget_bytes, never past the trained
+ * context (0 if not even one token fits); n_ubatch 0 means 512. max_ctx is
+ * required; within_trained, if not NULL, is set to 1 when the trained
+ * context rather than the budget is the limit.
+ */
+QLENS_API qlens_status qlens_plan_max_ctx(const qlens_model *m, const char *cache_type_k,
+                                          const char *cache_type_v, uint64_t budget_bytes,
+                                          int64_t n_ubatch, int64_t *max_ctx, int *within_trained,
+                                          qlens_error *err);
 
 #ifdef __cplusplus
 }

@@ -52,7 +52,12 @@ QL_TEST(sweep_rows_sorted_and_equal_to_separate_runs) {
     snprintf(dir, sizeof dir, "%s/sweep", ql_test_tmpdir(t));
     sweep_args(args, sizeof args, dir);
     REQUIRE_MSG(ql_test_run_qlens(args, &out, &err) == 0, "%s", err);
-    CHECK(strstr(out, "| # | weights | cache K | cache V | KLD |") != NULL);
+    CHECK(strstr(out, "| # | weights | bpw | cache K | cache V | KLD | KLD 99.9% | PPL | PPL "
+                      "ratio | same top p |") != NULL);
+    /* and the answer after the table */
+    CHECK_MSG(strstr(out, "\nWithin 200.00 MiB at 4096 tokens, run **Q8_0 weights with a f16/f16 "
+                          "KV cache**") != NULL,
+              "%s", out);
     free(out), free(err);
 
     char path[1024];
@@ -105,6 +110,61 @@ QL_TEST(sweep_rows_sorted_and_equal_to_separate_runs) {
     REQUIRE(ql_test_run_qlens(args, &out, &err) == 0);
     CHECK_MSG(strstr(out, "Recommended: Q8_0 with a f16/f16 cache") != NULL, "%s", out);
     free(out), free(err);
+
+    /* for a budget at each configuration's total: the recommendation is the lowest KLD that fits,
+       and the runners-up are the configurations that fit and lie within 2 sigma of it, paired per
+       token (recomputed here from the run files' per-token KLD) */
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    doc = read_json(t, path);
+    REQUIRE(doc);
+    rows = jc_get(doc, "rows");
+    jc_node *runs[6] = {0};
+    for (size_t i = 0; i < rows->n; i++) {
+        const jc_node *r = jc_at(rows, i);
+        snprintf(path, sizeof path, "%s/runs/%s__%s_%s.json", dir, jc_str(r, "weights"),
+                 jc_str(r, "cache_type_k"), jc_str(r, "cache_type_v"));
+        runs[i] = read_json(t, path);
+        REQUIRE(runs[i]);
+    }
+    for (size_t b = 0; b < rows->n; b++) {
+        const double budget = jc_num(jc_at(rows, b), "total_bytes_target");
+        int pick = -1;
+        for (size_t i = 0; i < rows->n && pick < 0; i++)
+            if (jc_num(jc_at(rows, i), "total_bytes_target") <= budget) pick = (int)i;
+        REQUIRE(pick >= 0);
+        snprintf(args, sizeof args, "plan --sweep %s --budget %.0f --ctx 4096", dir, budget);
+        REQUIRE(ql_test_run_qlens(args, &out, &err) == 0);
+        const jc_node *pr = jc_at(rows, (size_t)pick);
+        char want[256];
+        snprintf(want, sizeof want, "Recommended: %s with a %s/%s cache", jc_str(pr, "weights"),
+                 jc_str(pr, "cache_type_k"), jc_str(pr, "cache_type_v"));
+        CHECK_MSG(strstr(out, want) != NULL, "'%s' not in:\n%s", want, out);
+        const jc_node *pk = jc_get(jc_get(runs[pick], "tokens"), "kld");
+        int runners = 0;
+        for (size_t i = 0; i < rows->n; i++) {
+            const jc_node *r = jc_at(rows, i);
+            if ((int)i == pick || jc_num(r, "total_bytes_target") > budget) continue;
+            const jc_node *k = jc_get(jc_get(runs[i], "tokens"), "kld");
+            REQUIRE(k && pk && k->n == pk->n);
+            double sum = 0, sum2 = 0;
+            for (size_t n = 0; n < k->n; n++) {
+                const double d = jc_at(k, n)->number - jc_at(pk, n)->number;
+                sum += d, sum2 += d * d;
+            }
+            const double nt = (double)k->n, mean = sum / nt;
+            const double se = sqrt((sum2 / nt - mean * mean) * nt / (nt - 1) / nt);
+            snprintf(want, sizeof want, "- %s %s/%s: ", jc_str(r, "weights"),
+                     jc_str(r, "cache_type_k"), jc_str(r, "cache_type_v"));
+            const bool listed = strstr(out, want) != NULL;
+            CHECK_MSG(listed == (fabs(mean / se) < 2), "%s%s listed at %.2f sigma:\n%s", want,
+                      listed ? "" : " not", mean / se, out);
+            runners += listed;
+        }
+        CHECK_MSG((runners > 0) == (strstr(out, "Runners-up that fit") != NULL), "%s", out);
+        free(out), free(err);
+    }
+    for (size_t i = 0; i < rows->n; i++) jc_free(runs[i]);
+    jc_free(doc);
 }
 
 static int journal_lines(const char *dir) {
@@ -183,50 +243,230 @@ QL_TEST(sweep_resumes_after_sigkill) {
     free(out), free(err);
 }
 
-QL_TEST(sweep_report_renders_in_a_browser) {
-    const char *browser = NULL;
+/*
+ * A script appended to a copy of the report (the report itself has none): it
+ * measures the page as Chromium lays it out and writes what it found into a
+ * <pre id='layout'> that --dump-dom shows. Label boxes are compared pairwise
+ * within each plot, and with the marks of the memory plot; the checkbox is
+ * ticked to see the hidden lines of the position plot appear.
+ */
+static const char layout_script[] =
+    "<script>(function(){"
+    "function hits(a,b){return a.left<b.right-0.5&&b.left<a.right-0.5&&a.top<b.bottom-0.5&&"
+    "b.top<a.bottom-0.5;}"
+    "var out={scroll:document.documentElement.scrollWidth,client:document.documentElement."
+    "clientWidth,label_overlaps:0,label_mark_overlaps:0,labels:0};"
+    "['plot-memory','plot-bpw'].forEach(function(id){"
+    "var svg=document.getElementById(id);var ls=[].slice.call(svg.querySelectorAll('.point-label'))"
+    ".map(function(e){return e.getBoundingClientRect();});out.labels+=ls.length;"
+    "for(var i=0;i<ls.length;i++)for(var j=i+1;j<ls.length;j++)if(hits(ls[i],ls[j]))"
+    "out.label_overlaps++;"
+    "if(id=='plot-memory'){[].slice.call(svg.querySelectorAll('circle.point')).forEach(function(c)"
+    "{var "
+    "b=c.getBoundingClientRect();ls.forEach(function(l){if(hits(l,b))out.label_mark_overlaps++;"
+    "});});out.memory_width=svg.getBoundingClientRect().width;}});"
+    "function shown(){return [].slice.call(document.querySelectorAll('#plot-positions g.series'))"
+    ".filter(function(g){return getComputedStyle(g).display!='none';}).length;}"
+    "out.series_shown=shown();document.getElementById('show-all-positions').checked=true;"
+    "out.series_all=shown();"
+    "out.ticks=[].slice.call(document.querySelectorAll('#plot-memory text.tick')).map(function(t)"
+    "{return t.getAttribute('text-anchor')=='middle'?t.textContent:null;}).filter(function(t){"
+    "return t!==null;});"
+    "var pre=document.createElement('pre');pre.id='layout';pre.textContent=JSON.stringify(out);"
+    "document.body.appendChild(pre);})();</script>";
+
+static const char *find_browser(void) {
     const char *candidates[] = {"/usr/bin/chromium", "/usr/bin/chromium-browser",
                                 "/usr/bin/google-chrome"};
-    for (size_t i = 0; i < 3 && !browser; i++)
-        if (access(candidates[i], X_OK) == 0) browser = candidates[i];
-    REQUIRE_MSG(browser, "no headless Chromium (.ci/run installs Debian's chromium)");
+    for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++)
+        if (access(candidates[i], X_OK) == 0) return candidates[i];
+    return NULL;
+}
+
+/* The page as Chromium lays it out at `width` px: the layout script's findings, parsed. */
+static jc_node *layout_at(ql_test_ctx *t, const char *browser, const char *check_html, int width,
+                          const char *dir) {
+    char cmd[4096], dom_path[1024];
+    snprintf(dom_path, sizeof dom_path, "%s/dom-%d.html", dir, width);
+    snprintf(cmd, sizeof cmd,
+             "%s --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=%d,1000 "
+             "--dump-dom file://$(pwd)/%s > %s 2>/dev/null",
+             browser, width, check_html, dom_path);
+    if (system(cmd) != 0) {
+        ql_test_failf(t, __FILE__, __LINE__, "chromium --dump-dom failed at %d px", width);
+        return NULL;
+    }
+    char *dom = (char *)ql_test_read_file(dom_path, NULL);
+    const char *start = dom ? strstr(dom, "<pre id=\"layout\">") : NULL;
+    const char *end = start ? strstr(start, "</pre>") : NULL;
+    jc_node *doc = NULL;
+    if (start && end) {
+        start += strlen("<pre id=\"layout\">");
+        char why[256];
+        doc = jc_parse(start, (size_t)(end - start), why, sizeof why);
+        if (!doc) ql_test_failf(t, __FILE__, __LINE__, "layout: %s", why);
+    } else {
+        ql_test_failf(t, __FILE__, __LINE__, "no layout findings in the DOM at %d px", width);
+    }
+    free(dom);
+    return doc;
+}
+
+/* Whether tick labels are round: equally spaced by 1, 2 or 5 times a power of ten. */
+static bool round_ticks(const jc_node *ticks) {
+    if (!ticks || ticks->n < 3) return false;
+    const double step = atof(jc_at(ticks, 1)->str) - atof(jc_at(ticks, 0)->str);
+    const double mag = pow(10, floor(log10(step))), f = step / mag;
+    if (fabs(f - 1) > 1e-6 && fabs(f - 2) > 1e-6 && fabs(f - 5) > 1e-6) return false;
+    for (size_t i = 0; i < ticks->n; i++) {
+        const double v = atof(jc_at(ticks, i)->str);
+        if (fabs(v / step - round(v / step)) > 1e-6) return false;
+    }
+    return true;
+}
+
+QL_TEST(sweep_report_renders_in_a_browser) {
+    const char *browser = find_browser();
+    if (!browser) SKIP("no headless Chromium (Debian: apt-get install chromium; .ci/run does)");
     char dir[512], args[4096], *err;
     snprintf(dir, sizeof dir, "%s/sweep", ql_test_tmpdir(t));
     sweep_args(args, sizeof args, dir);
     REQUIRE_MSG(ql_test_run_qlens(args, NULL, &err) == 0, "%s", err);
     free(err);
-    /* the DOM as Chromium builds it: both plots with their marks, and the table */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    size_t n;
+    char *page = (char *)ql_test_read_file(path, &n);
+    REQUIRE(page);
+    CHECK_MSG(!strstr(page, "<script"), "the report must not need a script");
+    CHECK_MSG(!strstr(page, "http://") || !strstr(strstr(page, "http://"), "src="),
+              "the report loads nothing");
+    /* a copy with the layout script before </body> */
+    char check[1024];
+    snprintf(check, sizeof check, "%s/check.html", dir);
+    char *body_end = strstr(page, "</body>");
+    REQUIRE(body_end);
+    FILE *f = fopen(check, "w");
+    REQUIRE(f);
+    fwrite(page, 1, (size_t)(body_end - page), f);
+    fputs(layout_script, f);
+    fputs(body_end, f);
+    fclose(f);
+
+    /* the DOM as Chromium builds it: every part of the page */
     char cmd[4096], dom_path[1024];
     snprintf(dom_path, sizeof dom_path, "%s/dom.html", dir);
-    snprintf(
-        cmd, sizeof cmd,
-        "%s --headless --no-sandbox --disable-gpu --dump-dom file://$(pwd)/%s/report.html > %s "
-        "2>/dev/null",
-        browser, dir, dom_path);
+    snprintf(cmd, sizeof cmd,
+             "%s --headless --no-sandbox --disable-gpu --dump-dom file://$(pwd)/%s > %s "
+             "2>/dev/null",
+             browser, path, dom_path);
     REQUIRE(system(cmd) == 0);
     char *dom = (char *)ql_test_read_file(dom_path, NULL);
     REQUIRE(dom);
-    int circles = 0, series = 0;
-    for (const char *p = dom; (p = strstr(p, "<circle class=\"point\"")); p++) circles++;
-    for (const char *p = dom; (p = strstr(p, "<polyline class=\"series\"")); p++) series++;
+    int circles = 0, series = 0, bands = 0, cells = 0, grids = 0, bpw_series = 0;
+    for (const char *p = dom; (p = strstr(p, "<circle class=\"point")); p++) circles++;
+    for (const char *p = dom; (p = strstr(p, "<g class=\"series")); p++) series++;
+    for (const char *p = dom; (p = strstr(p, "<polygon class=\"band\"")); p++) bands++;
+    for (const char *p = dom; (p = strstr(p, "<td class=\"cell")); p++) cells++;
+    for (const char *p = dom; (p = strstr(p, "<table class=\"grid\"")); p++) grids++;
+    for (const char *p = dom; (p = strstr(p, "<g class=\"bpw-series\"")); p++) bpw_series++;
     CHECK(strstr(dom, "id=\"plot-memory\"") != NULL);
     CHECK(strstr(dom, "id=\"plot-positions\"") != NULL);
+    CHECK(strstr(dom, "id=\"plot-bpw\"") != NULL);
     CHECK(strstr(dom, "class=\"frontier\"") != NULL);
+    CHECK(strstr(dom, "Pareto front</text>") != NULL);
+    CHECK(strstr(dom, "id=\"budget-line\"") != NULL);
+    CHECK(strstr(dom, "mean KLD per position bucket (log scale)") != NULL);
+    CHECK(strstr(dom, "position in the context (log scale)") != NULL);
     CHECK_EQ_INT(circles, 6);
     CHECK_EQ_INT(series, 6);
+    CHECK_EQ_INT(bands, 6);
+    CHECK_EQ_INT(grids, 2); /* Q8_0 and Q4_K_M */
+    CHECK_EQ_INT(cells, 6); /* three K/V pairs each */
+    CHECK_EQ_INT(bpw_series, 3);
+    /* every line of the position plot has a style of its own */
+    char styles[6][32];
+    int ns = 0;
+    for (const char *p = dom; (p = strstr(p, "<g class=\"series")) && ns < 6; p++) {
+        const char *st = strstr(p, "data-style=\"");
+        REQUIRE(st);
+        sscanf(st + 12, "%31[^\"]", styles[ns]);
+        for (int k = 0; k < ns; k++)
+            CHECK_MSG(strcmp(styles[k], styles[ns]) != 0, "two lines styled %s", styles[ns]);
+        ns++;
+    }
+    /* the table's columns */
+    const char *columns[] = {"bpw", "KLD 99.9%", ">PPL<", "PPL ratio", "same top p"};
+    for (size_t i = 0; i < sizeof columns / sizeof columns[0]; i++)
+        CHECK_MSG(strstr(dom, columns[i]) != NULL, "no '%s' in the table", columns[i]);
     CHECK(strstr(dom, "<table id=\"results\"") != NULL);
+
+    /* the page opens with the answer, and it is the right one: the lowest KLD within the
+       budget at the target context, from results.json */
+    const char *answer = strstr(dom, "<section id=\"answer\">");
+    const char *first_plot = strstr(dom, "<svg");
+    REQUIRE_MSG(answer && first_plot && answer < first_plot, "the page does not open with it");
+    snprintf(path, sizeof path, "%s/results.json", dir);
+    jc_node *doc = read_json(t, path);
+    REQUIRE(doc);
+    const jc_node *rows = jc_get(doc, "rows");
+    const double budget = jc_num(doc, "budget_bytes");
+    int pick = -1;
+    for (size_t i = 0; i < rows->n && pick < 0; i++)
+        if (jc_num(jc_at(rows, i), "total_bytes_target") <= budget) pick = (int)i;
+    REQUIRE(pick >= 0);
+    char want[256];
+    snprintf(want, sizeof want,
+             "Run <b class=\"config\">%s</b> weights with a <b class=\"config\">%s/%s</b> KV cache",
+             jc_str(jc_at(rows, (size_t)pick), "weights"),
+             jc_str(jc_at(rows, (size_t)pick), "cache_type_k"),
+             jc_str(jc_at(rows, (size_t)pick), "cache_type_v"));
+    CHECK_MSG(strstr(answer, want) != NULL, "'%s' not in the answer", want);
+    CHECK(strstr(answer, "Budget <b>200.0 MiB</b>, context <b>4096 tokens</b>") != NULL);
+    CHECK(strstr(answer, pick == 0 ? "lowest-KLD configuration" : "costs against the best"));
+    CHECK(strstr(answer, "Runners-up") || strstr(answer, "No other configuration"));
+    jc_free(doc);
     free(dom);
-    /* and a screenshot for people */
+
+    /* laid out at 1400 and 720 px: no label on another or on a point, round ticks, the hidden
+       lines appear with the checkbox, and at 720 px nothing wider than the window */
+    const int widths[] = {1400, 720};
+    for (int w = 0; w < 2; w++) {
+        jc_node *lay = layout_at(t, browser, check, widths[w], dir);
+        if (!lay) continue;
+        CHECK_MSG(jc_num(lay, "labels") >= 8, "%d px: %g labels", widths[w], jc_num(lay, "labels"));
+        CHECK_MSG(jc_num(lay, "label_overlaps") == 0, "%d px: %g labels overlap", widths[w],
+                  jc_num(lay, "label_overlaps"));
+        CHECK_MSG(jc_num(lay, "label_mark_overlaps") == 0, "%d px: %g labels cover a point",
+                  widths[w], jc_num(lay, "label_mark_overlaps"));
+        CHECK_MSG(round_ticks(jc_get(lay, "ticks")), "%d px: the memory ticks are not round",
+                  widths[w]);
+        CHECK_MSG(jc_num(lay, "series_shown") >= 1 && jc_num(lay, "series_shown") <= 5 &&
+                      jc_num(lay, "series_all") == 6,
+                  "%d px: %g lines shown, %g with the checkbox", widths[w],
+                  jc_num(lay, "series_shown"), jc_num(lay, "series_all"));
+        CHECK_MSG(jc_num(lay, "scroll") <= jc_num(lay, "client"),
+                  "%d px: the page is %g px wide in a %g px window", widths[w],
+                  jc_num(lay, "scroll"), jc_num(lay, "client"));
+        CHECK_MSG(jc_num(lay, "memory_width") <= widths[w] - 20,
+                  "%d px: the memory plot is %g px wide", widths[w], jc_num(lay, "memory_width"));
+        jc_free(lay);
+    }
+
+    /* and screenshots for people, at both widths */
     mkdir("build/screenshots", 0755);
-    snprintf(cmd, sizeof cmd,
-             "%s --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1100,1700 "
-             "--screenshot=build/screenshots/sweep-report.png file://$(pwd)/%s/report.html "
-             ">/dev/null 2>&1",
-             browser, dir);
-    CHECK(system(cmd) == 0);
-    struct stat sb;
-    CHECK_MSG(stat("build/screenshots/sweep-report.png", &sb) == 0 && sb.st_size > 10000,
-              "no screenshot");
+    for (int w = 0; w < 2; w++) {
+        char png[256];
+        snprintf(png, sizeof png, "build/screenshots/sweep-report-%d.png", widths[w]);
+        snprintf(cmd, sizeof cmd,
+                 "%s --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=%d,3600 "
+                 "--screenshot=%s file://$(pwd)/%s/report.html >/dev/null 2>&1",
+                 browser, widths[w], png, dir);
+        CHECK(system(cmd) == 0);
+        struct stat sb;
+        CHECK_MSG(stat(png, &sb) == 0 && sb.st_size > 10000, "no screenshot %s", png);
+    }
+    free(page);
 }
 
 static bool copy_file(const char *src, const char *dst) {
@@ -240,9 +480,10 @@ static bool copy_file(const char *src, const char *dst) {
 }
 
 /* The KLD column of the table's first row ("| 1 | weights | k | v | KLD ± ... |"). */
+/* The KLD of the table's first row: its sixth column (#, weights, bpw, cache K, cache V, KLD). */
 static double first_kld(const char *table) {
     const char *row = table ? strstr(table, "| 1 |") : NULL;
-    for (int bar = 0; row && bar < 5; row++)
+    for (int bar = 0; row && bar < 6; row++)
         if (*row == '|') bar++;
     return row ? strtod(row, NULL) : NAN;
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "../core/outfile.h"
@@ -30,6 +31,26 @@ void cli_error(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     print_error_line(fmt, ap);
+    va_end(ap);
+}
+
+static bool quiet;
+
+void cli_set_quiet(bool q) {
+    quiet = q;
+}
+
+bool cli_quiet(void) {
+    return quiet;
+}
+
+void cli_note(const char *fmt, ...) {
+    if (quiet) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("qlens: note: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
     va_end(ap);
 }
 
@@ -116,6 +137,7 @@ static int set_value(const ql_command *cmd, const cli_opt *o, const char *value)
         *(bool *)o->dest = true;
         return 0;
     case CLI_STRING:
+    case CLI_OPTIONAL:
         *(const char **)o->dest = value;
         return 0;
     case CLI_LIST: {
@@ -162,6 +184,26 @@ static int set_value(const ql_command *cmd, const cli_opt *o, const char *value)
     return cli_usage("internal: bad option kind");
 }
 
+/* Whether word is one of the '|'-separated choices. */
+static bool is_choice(const char *choices, const char *word) {
+    const size_t n = strlen(word);
+    for (const char *c = choices; c && *c;) {
+        const char *bar = strchr(c, '|');
+        const size_t len = bar ? (size_t)(bar - c) : strlen(c);
+        if (len == n && strncmp(c, word, n) == 0) return n > 0;
+        c += len + (bar != NULL);
+    }
+    return false;
+}
+
+/* The first of the '|'-separated choices, in a static buffer. */
+static const char *first_choice(const char *choices) {
+    static char first[32];
+    const size_t len = strcspn(choices, "|");
+    snprintf(first, sizeof first, "%.*s", (int)len, choices);
+    return first;
+}
+
 int cli_parse(const ql_command *cmd, int argc, char **argv, const char **positional,
               int max_positional, int *n_positional) {
     int np = 0;
@@ -182,7 +224,17 @@ int cli_parse(const ql_command *cmd, int argc, char **argv, const char **positio
             const cli_opt *o = find_opt(cmd, w, len);
             if (!o) return cli_usage("%s: unknown option '%.*s'", cmd->name, (int)len, w);
             const char *value = NULL;
-            if (o->kind != CLI_FLAG) {
+            if (o->kind == CLI_OPTIONAL) {
+                if (eq && w[1] == '-')
+                    value = eq + 1;
+                else if (i + 1 < argc && is_choice(o->choices, argv[i + 1]))
+                    value = argv[++i];
+                else
+                    value = first_choice(o->choices);
+                if (!is_choice(o->choices, value))
+                    return cli_usage("%s %s: '%s' is not one of %s", cmd->name, o->name, value,
+                                     o->choices);
+            } else if (o->kind != CLI_FLAG) {
                 if (eq && w[1] == '-')
                     value = eq + 1;
                 else if (i + 1 < argc)
@@ -213,9 +265,13 @@ void cli_print_help(const ql_command *cmd) {
     for (int i = 0; i < cmd->n_opts; i++) {
         const cli_opt *o = &cmd->opts[i];
         char left[96];
+        char optional[48];
+        snprintf(optional, sizeof optional, "[%s]", o->choices ? o->choices : "");
         snprintf(left, sizeof left, "%s%s%s%s%s", o->alias ? o->alias : "", o->alias ? ", " : "",
                  o->name, o->kind == CLI_FLAG ? "" : " ",
-                 o->kind == CLI_FLAG ? "" : (o->metavar ? o->metavar : "VALUE"));
+                 o->kind == CLI_FLAG       ? ""
+                 : o->kind == CLI_OPTIONAL ? optional
+                                           : (o->metavar ? o->metavar : "VALUE"));
         printf("  %-30s %s\n", left, o->help);
     }
     printf("  %-30s %s\n", "-h, --help", "show this help");
@@ -282,12 +338,13 @@ double cli_now(void) {
 
 void cli_progress_begin(cli_progress *p, const char *label) {
     memset(p, 0, sizeof *p);
-    p->enabled = isatty(STDERR_FILENO) && !getenv("QLENS_NO_PROGRESS");
+    p->enabled = isatty(STDERR_FILENO) && !getenv("QLENS_NO_PROGRESS") && !cli_quiet();
+    p->stdout_shared = p->enabled && isatty(STDOUT_FILENO);
     p->start = cli_now();
     snprintf(p->label, sizeof p->label, "%s", label);
 }
 
-static void format_duration(double s, char *buf, size_t size) {
+void cli_format_duration(double s, char *buf, size_t size) {
     long t = (long)(s + 0.5);
     if (t >= 3600)
         snprintf(buf, size, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
@@ -295,26 +352,98 @@ static void format_duration(double s, char *buf, size_t size) {
         snprintf(buf, size, "%ld:%02ld", t / 60, t % 60);
 }
 
+static int terminal_width(void) {
+    struct winsize ws;
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col >= 20) return ws.ws_col;
+    return 80;
+}
+
+/* The cursor's column on stdout's unfinished line (0 also right after a full row). */
+static int64_t cursor_column(const cli_progress *p, int width) {
+    return p->stdout_shared ? p->column % width : 0;
+}
+
+/*
+ * Where the bar goes: on the row below when stdout's line is unfinished, else
+ * on the current row. A line that exactly fills its rows leaves the cursor
+ * waiting to wrap; it is moved to the next row first, where the next
+ * character would have gone anyway.
+ */
+static bool bar_below(cli_progress *p, int width) {
+    if (p->stdout_shared && p->column > 0 && p->column % width == 0 && !p->moved_down) {
+        fputs("\r\n", stderr);
+        p->moved_down = true;
+    }
+    return cursor_column(p, width) > 0;
+}
+
+void cli_progress_draw(cli_progress *p, double frac, double eta_s, const char *detail) {
+    if (!p->enabled) return;
+    p->last_draw = cli_now();
+    if (frac > 1) frac = 1;
+    if (!(frac >= 0)) frac = 0;
+    char elapsed[32], eta[32] = "?";
+    cli_format_duration(p->last_draw - p->start, elapsed, sizeof elapsed);
+    if (eta_s >= 0) cli_format_duration(eta_s, eta, sizeof eta);
+    char rest[400];
+    snprintf(rest, sizeof rest, "%3.0f%% %s elapsed, ETA %s %s", 100 * frac, elapsed, eta,
+             detail ? detail : "");
+    /* one row, whatever the terminal's width (a wrapped bar could not be erased): the bar
+       narrows to make room for the ETA, then the detail is cut */
+    const int width = terminal_width();
+    int bar_width = width - 1 - (int)strlen(p->label) - 4 - (int)strlen(rest);
+    bar_width = bar_width > 30 ? 30 : bar_width < 10 ? 10 : bar_width;
+    char bar[31];
+    const int filled = (int)(frac * bar_width);
+    for (int i = 0; i < bar_width; i++) bar[i] = i < filled ? '#' : '.';
+    bar[bar_width] = '\0';
+    char line[512];
+    snprintf(line, sizeof line, "%s [%s] %s", p->label, bar, rest);
+    if ((int)strlen(line) > width - 1) line[width - 1] = '\0';
+    if (bar_below(p, width))
+        fprintf(stderr, "\n%s\033[K\033[A\r\033[%lldC", line, (long long)cursor_column(p, width));
+    else
+        fprintf(stderr, "\r%s\033[K", line);
+    p->shown = true;
+    fflush(stderr);
+}
+
 void cli_progress_update(cli_progress *p, double done, double total, const char *detail) {
     if (!p->enabled || total <= 0) return;
     const double now = cli_now();
     if (done < total && now - p->last_draw < 0.2) return;
-    p->last_draw = now;
-    const double frac = done / total > 1 ? 1 : done / total;
-    char bar[31];
-    const int filled = (int)(frac * 30);
-    for (int i = 0; i < 30; i++) bar[i] = i < filled ? '#' : '.';
-    bar[30] = '\0';
-    char elapsed[32], eta[32] = "?";
-    format_duration(now - p->start, elapsed, sizeof elapsed);
-    if (done > 0) format_duration((now - p->start) * (total - done) / done, eta, sizeof eta);
-    fprintf(stderr, "\r%s [%s] %3.0f%% %s elapsed, ETA %s %s\033[K", p->label, bar, 100 * frac,
-            elapsed, eta, detail ? detail : "");
-    fflush(stderr);
+    const double eta = done > 0 ? (now - p->start) * (total - done) / done : -1;
+    cli_progress_draw(p, done / total, eta, detail);
 }
 
 void cli_progress_end(cli_progress *p) {
-    if (!p->enabled) return;
-    fputs("\r\033[K", stderr);
+    if (!p->enabled || !p->shown) return;
+    const int width = terminal_width();
+    const int64_t col = cursor_column(p, width);
+    if (col > 0)
+        fprintf(stderr, "\033[B\r\033[K\033[A\r\033[%lldC", (long long)col);
+    else
+        fputs("\r\033[K", stderr);
+    p->shown = false;
     fflush(stderr);
+}
+
+void cli_progress_print_line(cli_progress *p, const char *fmt, ...) {
+    cli_progress_end(p);
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    const int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    fputs(buf, stdout);
+    fflush(stdout);
+    if (n < 0) return;
+    for (const char *c = buf; *c; c++) {
+        if (*c == '\n' || *c == '\r') {
+            p->column = 0;
+        } else if (((unsigned char)*c & 0xC0) != 0x80) { /* a character, not a continuation byte */
+            p->column++;
+        }
+        p->moved_down = false;
+    }
 }

@@ -35,6 +35,9 @@ typedef enum {
     CLI_DOUBLE, /* double with [dmin, dmax] */
     CLI_BYTES,  /* uint64_t; accepts suffixes K, M, G, T, KiB, MiB, GiB, TiB, KB, MB, GB, TB */
     CLI_LIST,   /* repeatable string: cli_list */
+    /* const char *: "--opt=VALUE", or the next word when it is one of `choices`, else the first
+       choice (llama.cpp's -fa was a bare flag before it took on|off|auto) */
+    CLI_OPTIONAL,
 } cli_kind;
 
 typedef struct {
@@ -49,8 +52,9 @@ typedef struct cli_opt {
     void *dest;
     const char *metavar; /* "N" */
     const char *help;
-    int64_t min, max;  /* CLI_INT */
-    double dmin, dmax; /* CLI_DOUBLE */
+    int64_t min, max;    /* CLI_INT */
+    double dmin, dmax;   /* CLI_DOUBLE */
+    const char *choices; /* CLI_OPTIONAL: "on|off|auto" */
 } cli_opt;
 
 /*
@@ -72,6 +76,11 @@ void cli_print_help(const ql_command *cmd);
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints the error line for a failed status and returns QL_EXIT_FAILURE. */
 int cli_fail(const ql_error *err);
+/* Prints "qlens: note: <msg>" to stderr (nothing after cli_set_quiet). */
+void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* --log-disable: no notes, progress or run descriptions on stderr; errors still print. */
+void cli_set_quiet(bool quiet);
+bool cli_quiet(void);
 /* Prints a usage error line and returns QL_EXIT_USAGE. */
 int cli_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -96,16 +105,35 @@ ql_status cli_kv_cache_type(const char *flag, const char *name, int *type, ql_er
  * A progress line with an ETA on stderr, drawn only when stderr is a
  * terminal (so logs and pipes stay clean). update() may be called often; it
  * redraws at most a few times a second.
+ *
+ * Results printed on stdout while a bar is shown go through
+ * cli_progress_print_line, which keeps them on the screen: when stdout is the
+ * same terminal and its line is unfinished (llama-perplexity's running
+ * "[1]5.43,[2]6.01," values), the bar is drawn on the row below it and the
+ * cursor put back at the end of the values; otherwise the bar shares the
+ * current row and is erased before anything is printed.
  */
 typedef struct {
     bool enabled;
     double start, last_draw;
     char label[64];
+    bool shown;         /* a bar is on the screen */
+    bool stdout_shared; /* stdout is the same terminal: its unfinished line is tracked */
+    bool moved_down;    /* at a full row's end, the cursor was put on the next row */
+    int64_t column;     /* characters on stdout's unfinished line */
 } cli_progress;
 
 void cli_progress_begin(cli_progress *p, const char *label);
 void cli_progress_update(cli_progress *p, double done, double total, const char *detail);
+/* Draws now: frac of the work done and eta_s seconds left (negative: not known yet). */
+void cli_progress_draw(cli_progress *p, double frac, double eta_s, const char *detail);
+/* printf to stdout (flushed) without the bar hiding or overwriting it. */
+void cli_progress_print_line(cli_progress *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Erases the bar (the next update draws it again). */
 void cli_progress_end(cli_progress *p);
+/* "1:05" or "2:03:07" */
+void cli_format_duration(double seconds, char *buf, size_t size);
 double cli_now(void);
 
 /* Command table entries, one per src/cli/cmd_*.c file. */

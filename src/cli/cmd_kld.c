@@ -51,6 +51,7 @@ static const cli_opt kld_opts[] = {
      .metavar = "MODE",
      .help = "how the reference's rotations are computed (default fwht)"},
     QL_RUN_OUTPUT_OPTS(ro),
+    QL_RUN_LLAMA_OPTS(ro),
 };
 
 static int run_kld(int argc, char **argv);
@@ -81,8 +82,11 @@ static int run_kld(int argc, char **argv) {
     if ((rc = ql_run_check_flags("kld", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard,
                                  ro.numerics)) ||
         (rc = ql_run_check_flags("kld", "--ref-", opt_ref_ctk, opt_ref_ctv, opt_ref_rotate,
-                                 opt_ref_hadamard, NULL)))
+                                 opt_ref_hadamard, NULL)) ||
+        (rc = ql_run_check_llama_flags("kld", &ro)))
         return rc;
+    if (ro.llama.ppl_output_type != 0)
+        cli_note("--ppl-output-type has no effect on kld, which prints its KL-divergence table");
 
     ql_run_opts ref_opts = ro;
     ref_opts.model = opt_ref;
@@ -105,6 +109,10 @@ static int run_kld(int argc, char **argv) {
         ql_run_close(&ref);
         return cli_fail(&err);
     }
+    /* the JSON is the model under test's, and its loading time includes the reference's */
+    cand.t_start = ref.t_start;
+    cand.reference = (ql_json_input){opt_ref, "gguf"};
+    cand.text = (ql_json_input){opt_file, "text"};
     int32_t *tokens = NULL;
     int64_t n_tokens = 0;
     ql_eval_params ep;
@@ -120,7 +128,7 @@ static int run_kld(int argc, char **argv) {
     } else {
         char d[256];
         ql_run_describe(&ref, d, sizeof d);
-        fprintf(stderr, "kld: reference %s (%s)\n", cli_shown(opt_ref), d);
+        if (!cli_quiet()) fprintf(stderr, "kld: reference %s (%s)\n", cli_shown(opt_ref), d);
         ql_run_print_header(&cand, n_tokens, &ep);
         ql_run_print_kld_chunk_header();
         cli_progress_begin(&ui.bar, "kld");

@@ -50,6 +50,7 @@ static const cli_opt perplexity_opts[] = {
      .metavar = "qlens|llama",
      .help = "format of a reference being written (default qlens: exact and compact)"},
     QL_RUN_OUTPUT_OPTS(ro),
+    QL_RUN_LLAMA_OPTS(ro),
 };
 
 static int run_perplexity(int argc, char **argv);
@@ -76,17 +77,26 @@ const ql_command ql_cmd_perplexity = {
 
 typedef struct {
     cli_progress bar;
-    int64_t n_chunks;
+    int64_t n_ctx;
+    int64_t
+        chunks_per_batch; /* llama-perplexity evaluates max(1, n_batch / n_ctx) chunks at once */
 } ppl_ui;
 
-static void ppl_progress(void *user, int64_t chunk, int64_t n_chunks, double ppl) {
+static bool ppl_progress(void *user, const ql_ppl_running *r) {
     ppl_ui *ui = user;
-    cli_progress_end(&ui->bar);
-    printf("[%lld]%.4f,", (long long)chunk + 1, ppl);
-    fflush(stdout);
+    if (ro.llama.ppl_output_type == 1) {
+        /* llama-perplexity's line: the first position of the batch of chunks this one was in */
+        const int64_t first = r->chunk / ui->chunks_per_batch * ui->chunks_per_batch * ui->n_ctx;
+        cli_progress_print_line(&ui->bar, "%8lld  %.4f  %4f  %4f\n", (long long)first, r->ppl,
+                                r->mean_nll, r->nll_spread);
+    } else {
+        cli_progress_print_line(&ui->bar, "[%lld]%.4f,", (long long)r->chunk + 1, r->ppl);
+    }
     char detail[64];
-    snprintf(detail, sizeof detail, "chunk %lld/%lld", (long long)chunk + 1, (long long)n_chunks);
-    cli_progress_update(&ui->bar, (double)(chunk + 1), (double)n_chunks, detail);
+    snprintf(detail, sizeof detail, "chunk %lld/%lld", (long long)r->chunk + 1,
+             (long long)r->n_chunks);
+    cli_progress_update(&ui->bar, (double)(r->chunk + 1), (double)r->n_chunks, detail);
+    return true;
 }
 
 static int run_plain(ql_run *r) {
@@ -100,7 +110,8 @@ static int run_plain(ql_run *r) {
         return cli_fail(&err);
     }
     ql_run_print_header(r, n_tokens, &ep);
-    ppl_ui ui = {.n_chunks = ep.n_chunks};
+    ppl_ui ui = {.n_ctx = ep.n_ctx,
+                 .chunks_per_batch = ro.n_batch / ep.n_ctx > 1 ? ro.n_batch / ep.n_ctx : 1};
     cli_progress_begin(&ui.bar, "perplexity");
     ql_ppl_result res;
     ql_status st;
@@ -116,11 +127,15 @@ static int run_plain(ql_run *r) {
             ql_perplexity(r->ctx, tokens, n_tokens, &ep, ppl_progress, &ui, NULL, NULL, &res, &err);
     }
     cli_progress_end(&ui.bar);
+    /* the running values' line ends before anything else is written, stderr included: in a
+       file that holds both, the timing line must not land at the end of it */
     printf("\n");
+    fflush(stdout);
     free(tokens);
     if (st) return cli_fail(&err);
     printf("Final estimate: PPL = %.4f +/- %.5f\n", res.ppl, res.ppl_unc);
     if (opt_base) printf("reference written to %s\n", cli_shown(opt_base));
+    fflush(stdout);
     ql_run_print_speed(r, res.n_chunks * ep.n_ctx);
     int rc = QL_EXIT_OK;
     if (ro.json) {
@@ -184,8 +199,11 @@ static int run_perplexity(int argc, char **argv) {
     if (ro.positions > 0 && !opt_kld)
         return cli_usage("perplexity: --kld-positions needs --kl-divergence");
     if ((rc = ql_run_check_flags("perplexity", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard,
-                                 ro.numerics)))
+                                 ro.numerics)) ||
+        (rc = ql_run_check_llama_flags("perplexity", &ro)))
         return rc;
+    if (opt_kld && ro.llama.ppl_output_type != 0)
+        cli_note("--ppl-output-type has no effect with --kl-divergence, which prints its table");
 
     ql_error err;
     /* outputs that cannot be written, or would replace an input, fail now */
@@ -215,6 +233,11 @@ static int run_perplexity(int argc, char **argv) {
         ql_run_close(&r);
         return cli_fail(&err);
     }
+    if (opt_kld)
+        r.reference =
+            (ql_json_input){opt_base, ql_ref_format_of(ref) == QL_REF_QLENS ? "qlens" : "llama"};
+    else
+        r.text = (ql_json_input){opt_file, "text"};
     rc = opt_kld ? run_kld(&r, ref) : run_plain(&r);
     ql_ref_close(ref);
     ql_run_close(&r);

@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include "../lab/plan.h"
+#include "../lab/recommend.h"
+#include "../lab/runstore.h"
+#include "../lab/sweep.h"
 #include "../lab/plan_csv.h"
 #include "../model/context.h"
 #include "cli.h"
@@ -77,16 +80,14 @@ const ql_command ql_cmd_plan = {
     .run = run_plan,
 };
 
-static double gib(uint64_t b) {
-    return (double)b / (1024.0 * 1024.0 * 1024.0);
-}
-
 typedef struct {
     char weights[256], path[1024];
     ql_type k, v;
     double kld, kld_unc;
-    uint64_t weight_bytes, kv_per_token, total;
-    int64_t max_ctx, ctx_train;
+    uint64_t weight_bytes, kv_bytes, work_bytes, total; /* total = the other three */
+    int64_t max_ctx;      /* within the budget and the trained context */
+    bool max_ctx_trained; /* the budget holds more: the trained context is the limit */
+    int64_t ctx_train;
 } plan_row;
 
 /* Every row's memory at --ctx and its longest context within --budget, each model read once. */
@@ -103,9 +104,13 @@ static ql_status fill_rows(plan_row *rows, int n, ql_error *err) {
         r->weight_bytes = models[i].weight_bytes;
         const ql_plan_cache pc = {r->k, r->v, opt_ubatch};
         r->total = ql_plan_total_bytes(cfg, r->weight_bytes, &pc, opt_ctx);
-        r->kv_per_token = ql_plan_kv_bytes(cfg, r->k, r->v, opt_ctx) / (uint64_t)opt_ctx;
+        r->kv_bytes = ql_plan_kv_bytes(cfg, r->k, r->v, opt_ctx);
+        r->work_bytes = ql_plan_compute_bytes(cfg, opt_ctx < opt_ubatch ? opt_ctx : opt_ubatch);
         r->ctx_train = cfg->n_ctx_train;
-        r->max_ctx = ql_plan_max_ctx(cfg, r->weight_bytes, &pc, opt_budget, 1ll << 32);
+        const int64_t by_memory = ql_plan_max_ctx(cfg, r->weight_bytes, &pc, opt_budget, 1ll << 32);
+        const int64_t trained = cfg->n_ctx_train > 0 ? cfg->n_ctx_train : by_memory;
+        r->max_ctx = by_memory < trained ? by_memory : trained;
+        r->max_ctx_trained = by_memory > trained;
     }
     free(paths);
     free(models);
@@ -150,6 +155,65 @@ static ql_status load_sweep(const char *dir, plan_row **rows, int *n_rows, ql_er
     *rows = r;
     *n_rows = (int)n;
     return QL_OK;
+}
+
+/* A configuration's per-token values from the sweep, for paired comparisons (NULL if absent). */
+static ql_kld_acc *load_run(const char *dir, const plan_row *w, ql_kld_acc *acc) {
+    char path[2048];
+    ql_sweep_run_path(dir, w->weights, w->k, w->v, path, sizeof path);
+    int64_t n_ctx, n_chunks;
+    ql_error err;
+    return ql_runstore_read(path, acc, &n_ctx, &n_chunks, &err) == QL_OK ? acc : NULL;
+}
+
+static void print_recommendation(const char *dir, const plan_row *rows, int n,
+                                 const ql_recommendation *rec, const ql_rec_candidate *cands) {
+    const plan_row *p = &rows[rec->pick], *b = &rows[rec->best];
+    char total[32], diff[32];
+    cli_format_bytes(p->total, total, sizeof total);
+    printf("Recommended: %s with a %s/%s cache: KLD %.6f ± %.6f, %s at %lld tokens (fits up to "
+           "%lld%s).\n",
+           cli_shown(p->weights), ql_type_name((int)p->k), ql_type_name((int)p->v), p->kld,
+           p->kld_unc, total, (long long)opt_ctx, (long long)p->max_ctx,
+           p->max_ctx_trained ? ", the trained context" : "");
+    ql_kld_acc pick_acc = {0}, other = {0};
+    const bool have_pick = load_run(dir, p, &pick_acc) != NULL;
+    if (rec->pick == rec->best) {
+        printf("It is also the lowest-KLD configuration of the sweep.\n");
+    } else {
+        cli_format_bytes(p->total > b->total ? p->total - b->total : b->total - p->total, diff,
+                         sizeof diff);
+        printf("Against the sweep's best (%s %s/%s, KLD %.6f, which does not fit): %+.6f KLD",
+               cli_shown(b->weights), ql_type_name((int)b->k), ql_type_name((int)b->v), b->kld,
+               p->kld - b->kld);
+        if (have_pick && load_run(dir, b, &other)) {
+            const ql_paired d = ql_paired_kld(&other, &pick_acc);
+            if (d.valid) printf(" (± %.6f paired, %.1fσ)", d.se, d.sigma);
+            ql_kld_acc_free(&other);
+        }
+        printf(", %s%s of memory.\n", p->total > b->total ? "+" : "-", diff);
+    }
+    /* the others that fit and cannot be told apart from it on these tokens */
+    bool any = false;
+    for (int i = 0; i < n && have_pick; i++) {
+        if (i == rec->pick || !ql_rec_fits(&cands[i], opt_budget, opt_ctx, rows[i].ctx_train))
+            continue;
+        if (!load_run(dir, &rows[i], &other)) continue;
+        const ql_paired d = ql_paired_kld(&pick_acc, &other);
+        ql_kld_acc_free(&other);
+        if (!d.valid || fabs(d.sigma) >= QL_REC_INDISTINCT_SIGMA) continue;
+        char t[32];
+        cli_format_bytes(rows[i].total, t, sizeof t);
+        if (!any) printf("Runners-up that fit and cannot be told apart from it on these tokens:\n");
+        printf("- %s %s/%s: KLD %.6f, %s; %+.6f ± %.6f against it (%.1fσ, paired per token)\n",
+               cli_shown(rows[i].weights), ql_type_name((int)rows[i].k),
+               ql_type_name((int)rows[i].v), rows[i].kld, t, d.d_kld, d.se, d.sigma);
+        any = true;
+    }
+    if (have_pick && !any)
+        printf("No other configuration that fits is within %.0fσ of it on these tokens.\n",
+               QL_REC_INDISTINCT_SIGMA);
+    ql_kld_acc_free(&pick_acc);
 }
 
 static int run_plan(int argc, char **argv) {
@@ -208,58 +272,64 @@ static int run_plan(int argc, char **argv) {
     }
     char budget[32];
     cli_format_bytes(opt_budget, budget, sizeof budget);
-    printf("budget %s, context %lld tokens\n\n", budget, (long long)opt_ctx);
-    printf("| weights | cache K | cache V |%s weights GiB | KV bytes/token | total GiB @ %lld | "
-           "fits | max context |\n",
-           opt_sweep ? " KLD |" : "", (long long)opt_ctx);
-    printf("|---|---|---|%s---|---|---|---|---|\n", opt_sweep ? "---|" : "");
-    int best = -1, pick = -1;
+    const int64_t ctx_train = rows[0].ctx_train;
+    const bool beyond = ctx_train > 0 && opt_ctx > ctx_train;
+    printf("budget %s, context %lld tokens (the model's trained context: %lld)\n\n", budget,
+           (long long)opt_ctx, (long long)ctx_train);
+    printf("| weights | cache K | cache V |%s weights | KV cache @ %lld | working buffers | "
+           "total @ %lld | fits | max context |\n",
+           opt_sweep ? " KLD |" : "", (long long)opt_ctx, (long long)opt_ctx);
+    printf("|---|---|---|%s---|---|---|---|---|---|\n", opt_sweep ? "---|" : "");
+    ql_rec_candidate *cands = calloc((size_t)n, sizeof *cands);
+    if (!cands) {
+        free(rows);
+        cli_error("out of memory");
+        return QL_EXIT_FAILURE;
+    }
     for (int i = 0; i < n; i++) {
         const plan_row *w = &rows[i];
-        const bool fits = w->total <= opt_budget;
+        cands[i] = (ql_rec_candidate){w->kld, w->total};
+        const bool fits = ql_rec_fits(&cands[i], opt_budget, opt_ctx, w->ctx_train);
+        char wb[32], kv[32], work[32], total[32], ctx[64];
+        cli_format_bytes(w->weight_bytes, wb, sizeof wb);
+        cli_format_bytes(w->kv_bytes, kv, sizeof kv);
+        cli_format_bytes(w->work_bytes, work, sizeof work);
+        cli_format_bytes(w->total, total, sizeof total);
+        snprintf(ctx, sizeof ctx, "%lld%s", (long long)w->max_ctx,
+                 w->max_ctx_trained ? " (the trained context; the budget holds more)" : "");
         printf("| %s | %s | %s |", cli_shown(w->weights), ql_type_name((int)w->k),
                ql_type_name((int)w->v));
         if (opt_sweep) printf(" %.6f ± %.6f |", w->kld, w->kld_unc);
-        printf(" %.3f | %llu | %.3f | %s | %lld%s |\n", gib(w->weight_bytes),
-               (unsigned long long)w->kv_per_token, gib(w->total), fits ? "yes" : "no",
-               (long long)w->max_ctx,
-               w->max_ctx > w->ctx_train ? " (beyond the trained context)" : "");
-        if (opt_sweep) {
-            if (best < 0 || w->kld < rows[best].kld) best = i;
-            if (fits && (pick < 0 || w->kld < rows[pick].kld)) pick = i;
-        }
+        printf(" %s | %s | %s | %s | %s | %s |\n", wb, kv, work, total,
+               fits     ? "yes"
+               : beyond ? "no: past the trained context"
+                        : "no",
+               ctx);
     }
-    if (opt_ctx > rows[0].ctx_train)
-        printf("\nnote: %lld tokens is beyond the model's trained context (%lld)\n",
-               (long long)opt_ctx, (long long)rows[0].ctx_train);
-    if (opt_sweep) {
+    printf("\ntotal = weights + KV cache at %lld tokens + working buffers (one micro-batch of %lld "
+           "tokens: its logits and activations)\n",
+           (long long)opt_ctx, (long long)(opt_ctx < opt_ubatch ? opt_ctx : opt_ubatch));
+    if (beyond)
+        printf("\n%lld tokens is past the model's trained context (%lld): no configuration is "
+               "offered for it.\n",
+               (long long)opt_ctx, (long long)ctx_train);
+    if (opt_sweep && !beyond) {
+        ql_recommendation rec;
+        ql_recommend(cands, n, opt_budget, opt_ctx, ctx_train, &rec);
         printf("\n");
-        if (pick < 0) {
-            printf("No configuration reaches %lld tokens within %s; the smallest needs %.3f GiB.\n",
-                   (long long)opt_ctx, budget, gib(rows[0].total));
-            uint64_t least = rows[0].total;
-            int li = 0;
-            for (int i = 1; i < n; i++)
-                if (rows[i].total < least) least = rows[i].total, li = i;
-            printf("Closest: %s %s/%s at %.3f GiB (max context %lld).\n",
-                   cli_shown(rows[li].weights), ql_type_name((int)rows[li].k),
-                   ql_type_name((int)rows[li].v), gib(least), (long long)rows[li].max_ctx);
+        if (rec.pick < 0) {
+            const plan_row *s = &rows[rec.smallest];
+            char least[32];
+            cli_format_bytes(s->total, least, sizeof least);
+            printf("No configuration reaches %lld tokens within %s; the smallest, %s %s/%s, needs "
+                   "%s (max context %lld).\n",
+                   (long long)opt_ctx, budget, cli_shown(s->weights), ql_type_name((int)s->k),
+                   ql_type_name((int)s->v), least, (long long)s->max_ctx);
         } else {
-            const plan_row *p = &rows[pick], *b = &rows[best];
-            printf("Recommended: %s with a %s/%s cache: KLD %.6f ± %.6f, %.3f GiB at %lld tokens "
-                   "(fits up to %lld).\n",
-                   cli_shown(p->weights), ql_type_name((int)p->k), ql_type_name((int)p->v), p->kld,
-                   p->kld_unc, gib(p->total), (long long)opt_ctx, (long long)p->max_ctx);
-            if (pick == best)
-                printf("It is also the lowest-KLD configuration of the sweep.\n");
-            else
-                printf(
-                    "Against the sweep's best (%s %s/%s, KLD %.6f, %.3f GiB, which does not fit): "
-                    "%+.6f KLD, %+.3f GiB.\n",
-                    cli_shown(b->weights), ql_type_name((int)b->k), ql_type_name((int)b->v), b->kld,
-                    gib(b->total), p->kld - b->kld, gib(p->total) - gib(b->total));
+            print_recommendation(opt_sweep, rows, n, &rec, cands);
         }
     }
+    free(cands);
     free(rows);
     return QL_EXIT_OK;
 }

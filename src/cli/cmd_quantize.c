@@ -8,6 +8,7 @@
  * lowercased and searched in tensor names, first match wins). Progress is one
  * line per tensor and a size summary, as llama-quantize prints them.
  */
+#include <errno.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,7 @@ static int run_quantize(int argc, char **argv);
 const ql_command ql_cmd_quantize = {
     .name = "quantize",
     .summary = "requantize a model's weights to a llama.cpp file type, tensor-identical",
-    .usage = "qlens quantize [options] IN.gguf OUT.gguf TYPE",
+    .usage = "qlens quantize [options] IN.gguf OUT.gguf TYPE [NTHREADS]",
     .details = "TYPE is a llama-quantize file type, case-insensitive: Q4_0 Q4_1 Q5_0 Q5_1 Q2_K\n"
                "Q3_K_S Q3_K_M Q3_K_L IQ4_NL IQ4_XS Q4_K_S Q4_K_M Q5_K_S Q5_K_M Q6_K Q8_0 F16 BF16\n"
                "F32 (aliases Q3_K, Q4_K, Q5_K for the _M mixtures, or llama.cpp's file type\n"
@@ -77,6 +78,7 @@ const ql_command ql_cmd_quantize = {
                "--tensor-type REGEX=TYPE, --output-tensor-type and --token-embedding-type take\n"
                "ggml type names (q8_0, q4_K, f16, ...). REGEX is lowercased, as llama-quantize\n"
                "does, and matched anywhere in the name (see README for the regex subset).\n"
+               "NTHREADS, as llama-quantize takes it, is the same as -t.\n"
                "The output is written to a temporary file and renamed into place when complete.",
     .opts = quantize_opts,
     .n_opts = sizeof quantize_opts / sizeof quantize_opts[0],
@@ -143,13 +145,26 @@ static double seconds_now(void) {
 }
 
 static int run_quantize(int argc, char **argv) {
-    const char *pos[3];
+    const char *pos[4];
     int np = 0;
-    int rc = cli_parse(&ql_cmd_quantize, argc, argv, pos, 3, &np);
+    int rc = cli_parse(&ql_cmd_quantize, argc, argv, pos, 4, &np);
     if (rc) return rc < 0 ? QL_EXIT_OK : rc;
-    if (np != 3)
-        return cli_usage("quantize: expected IN.gguf OUT.gguf TYPE; usage: %s",
+    if (np < 3)
+        return cli_usage("quantize: expected IN.gguf OUT.gguf TYPE [NTHREADS]; usage: %s",
                          ql_cmd_quantize.usage);
+    if (np == 4) { /* llama-quantize's positional thread count */
+        char *end;
+        errno = 0;
+        const long long n = strtoll(pos[3], &end, 10);
+        if (errno || end == pos[3] || *end)
+            return cli_usage("quantize: NTHREADS '%s' is not an integer", pos[3]);
+        if (n < 1 || n > 1024)
+            return cli_usage("quantize: NTHREADS %lld is out of range 1..1024", n);
+        if (opt_threads > 0 && opt_threads != n)
+            return cli_usage("quantize: -t %lld and NTHREADS %lld disagree; give one",
+                             (long long)opt_threads, n);
+        opt_threads = n;
+    }
 
     const ql_ftype_info *ftype = ql_ftype_find(pos[2]);
     if (!ftype) {

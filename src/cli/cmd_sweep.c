@@ -3,9 +3,11 @@
  * reference, into one table (see src/lab/sweep.h), resumable after any
  * interruption.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../core/printable.h"
 #include "../lab/quantize_rules.h"
@@ -129,23 +131,117 @@ static int split_list(char *s, char **items, int max) {
     return n;
 }
 
+/*
+ * The sweep's progress line. Its ETA is the evaluation tokens left over the
+ * tokens/s measured so far in this process (quantizing has no tokens, so it
+ * shows none until the first chunk is evaluated). A ticker thread redraws it
+ * a few times a second, extrapolating from the last chunk at the measured
+ * rate, so the ETA and the bar move inside a run and the line never goes
+ * blank between steps. Everything the terminal sees is written under `lock`.
+ */
 typedef struct {
     cli_progress bar;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t ticker;
+    bool ticking, stop;
+    bool have_progress;
+    ql_sweep_progress last; /* the latest report (what points into what_buf) */
+    char what_buf[320];
+    double t_last;       /* when `last` arrived */
+    double t_eval_start; /* when the first evaluation step started; < 0 before */
+    double rate;         /* evaluation tokens/s so far; 0 until a chunk is done */
 } sweep_ui;
 
-static void on_progress(void *user, ql_sweep_phase phase, const char *what, double done,
-                        double total) {
+static void draw(sweep_ui *ui, double now) {
+    if (!ui->have_progress) return;
+    const ql_sweep_progress *p = &ui->last;
+    char detail[400];
+    double frac = p->eval_total > 0 ? (double)p->eval_done / (double)p->eval_total : 0;
+    double eta = -1;
+    if (p->phase == QL_SWEEP_QUANTIZE) {
+        snprintf(detail, sizeof detail, "step %d/%d: quantizing %s, tensor %.0f/%.0f", p->step,
+                 p->n_steps, cli_shown(p->what), p->step_done, p->step_total);
+    } else {
+        double step_done = p->step_done;
+        if (ui->rate > 0) {
+            /* the chunk under way advances at the measured rate, up to the step's end */
+            step_done += ui->rate * (now - ui->t_last);
+            if (step_done > p->step_total) step_done = p->step_total;
+            const double eval_now = (double)p->eval_done + (step_done - p->step_done);
+            frac = p->eval_total > 0 ? eval_now / (double)p->eval_total : 1;
+            eta = ((double)p->eval_total - eval_now) / ui->rate;
+        }
+        snprintf(detail, sizeof detail, "step %d/%d: %s, %.0f/%.0f tokens", p->step, p->n_steps,
+                 cli_shown(p->what), p->step_done, p->step_total);
+    }
+    cli_progress_draw(&ui->bar, frac, eta, detail);
+}
+
+static void *tick(void *arg) {
+    sweep_ui *ui = arg;
+    pthread_mutex_lock(&ui->lock);
+    while (!ui->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += 250 * 1000 * 1000;
+        if (until.tv_nsec >= 1000000000) until.tv_sec++, until.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&ui->wake, &ui->lock, &until);
+        if (!ui->stop) draw(ui, cli_now());
+    }
+    pthread_mutex_unlock(&ui->lock);
+    return NULL;
+}
+
+static void on_progress(void *user, const ql_sweep_progress *p) {
     sweep_ui *ui = user;
-    static const char *names[] = {"quantizing", "reference", "evaluating", "report"};
-    char detail[160];
-    snprintf(detail, sizeof detail, "%s %s", names[phase], what ? cli_shown(what) : "");
-    cli_progress_update(&ui->bar, done, total, detail);
+    const double now = cli_now();
+    pthread_mutex_lock(&ui->lock);
+    const bool new_step = !ui->have_progress || p->step != ui->last.step;
+    ui->last = *p;
+    snprintf(ui->what_buf, sizeof ui->what_buf, "%s", p->what ? p->what : "");
+    ui->last.what = ui->what_buf;
+    ui->t_last = now;
+    ui->have_progress = true;
+    if (p->phase != QL_SWEEP_QUANTIZE) {
+        if (ui->t_eval_start < 0) ui->t_eval_start = now;
+        if (p->eval_done > 0 && now > ui->t_eval_start)
+            ui->rate = (double)p->eval_done / (now - ui->t_eval_start);
+    }
+    /* tensors come by the hundred: a tenth of a second between redraws is enough */
+    if (new_step || p->phase != QL_SWEEP_QUANTIZE || now - ui->bar.last_draw >= 0.1) draw(ui, now);
+    pthread_mutex_unlock(&ui->lock);
 }
 
 static void on_step(void *user, const char *step, bool reused) {
     sweep_ui *ui = user;
+    pthread_mutex_lock(&ui->lock);
     cli_progress_end(&ui->bar);
-    fprintf(stderr, "sweep: %s %s\n", cli_shown(step), reused ? "(already done, reused)" : "done");
+    if (!cli_quiet())
+        fprintf(stderr, "sweep: %s %s\n", cli_shown(step),
+                reused ? "(already done, reused)" : "done");
+    draw(ui, cli_now());
+    pthread_mutex_unlock(&ui->lock);
+}
+
+static void ui_begin(sweep_ui *ui) {
+    memset(ui, 0, sizeof *ui);
+    pthread_mutex_init(&ui->lock, NULL);
+    pthread_cond_init(&ui->wake, NULL);
+    ui->t_eval_start = -1;
+    cli_progress_begin(&ui->bar, "sweep");
+    ui->ticking = ui->bar.enabled && pthread_create(&ui->ticker, NULL, tick, ui) == 0;
+}
+
+static void ui_end(sweep_ui *ui) {
+    pthread_mutex_lock(&ui->lock);
+    ui->stop = true;
+    pthread_cond_signal(&ui->wake);
+    pthread_mutex_unlock(&ui->lock);
+    if (ui->ticking) pthread_join(ui->ticker, NULL);
+    cli_progress_end(&ui->bar);
+    pthread_cond_destroy(&ui->wake);
+    pthread_mutex_destroy(&ui->lock);
 }
 
 static int run_sweep(int argc, char **argv) {
@@ -230,9 +326,9 @@ static int run_sweep(int argc, char **argv) {
             .n_positions = (int)opt_positions,
         };
         sweep_ui ui;
-        cli_progress_begin(&ui.bar, "sweep");
+        ui_begin(&ui);
         ql_status st = ql_sweep_run(&p, on_progress, on_step, &ui, &err);
-        cli_progress_end(&ui.bar);
+        ui_end(&ui);
         if (st) {
             rc = cli_fail(&err);
         } else {

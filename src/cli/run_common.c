@@ -5,6 +5,7 @@
  */
 #include "run_common.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +13,6 @@
 #include <sys/resource.h>
 
 #include "../../include/qlens.h"
-#include "../eval/results_json.h"
 
 void ql_run_opts_defaults(ql_run_opts *o) {
     memset(o, 0, sizeof *o);
@@ -27,6 +27,53 @@ void ql_run_opts_defaults(ql_run_opts *o) {
 
 int64_t ql_run_n_ctx(const ql_run_opts *o) {
     return o->n_ctx > 0 ? o->n_ctx : 512;
+}
+
+/* "0", "auto" and "all" as -ngl takes them; an integer is any number of layers */
+static bool is_gpu_layers(const char *v) {
+    if (strcmp(v, "auto") == 0 || strcmp(v, "all") == 0) return true;
+    char *end;
+    errno = 0;
+    const long long n = strtoll(v, &end, 10);
+    return !errno && end != v && !*end && n >= -1;
+}
+
+static bool is_integer(const char *v) {
+    char *end;
+    errno = 0;
+    (void)strtoll(v, &end, 10);
+    return !errno && end != v && !*end;
+}
+
+int ql_run_check_llama_flags(const char *command, ql_run_opts *o) {
+    if (o->llama.log_disable) cli_set_quiet(true);
+    const char *ngl = o->llama.n_gpu_layers;
+    if (ngl && !is_gpu_layers(ngl))
+        return cli_usage("%s --n-gpu-layers: '%s' is not a number of layers, auto or all", command,
+                         cli_shown(ngl));
+    if (o->llama.seed && !is_integer(o->llama.seed))
+        return cli_usage("%s --seed: '%s' is not an integer", command, cli_shown(o->llama.seed));
+    if (o->llama.ppl_stride > 0)
+        return cli_usage("%s --ppl-stride %lld: llama-perplexity's strided perplexity is not "
+                         "implemented; qlens computes its default protocol (--ppl-stride 0)",
+                         command, (long long)o->llama.ppl_stride);
+    if (o->llama.threads_batch > 0) o->threads = o->llama.threads_batch;
+    /* -ngl 0 asks for the CPU, which is what runs */
+    if (ngl && strcmp(ngl, "0") != 0) cli_note("-ngl %s has no effect: qlens runs on the CPU", ngl);
+    if (o->llama.flash_attn && strcmp(o->llama.flash_attn, "off") == 0)
+        cli_note("-fa off has no effect: qlens computes attention as llama.cpp's flash-attention "
+                 "path does");
+    if (o->llama.no_mmap)
+        cli_note("--no-mmap has no effect: qlens maps the model read-only and reads it in place");
+    if (o->llama.mlock) cli_note("--mlock has no effect: qlens locks nothing in memory");
+    if (o->llama.seed)
+        cli_note("--seed has no effect: evaluation draws no random numbers, so every run gives "
+                 "the same numbers");
+    if (o->llama.output_file)
+        cli_note("-o %s has no effect: llama-perplexity writes nothing there either; --json FILE "
+                 "writes every number",
+                 cli_shown(o->llama.output_file));
+    return 0;
 }
 
 int ql_run_check_flags(const char *command, const char *flag_prefix, const char *ctk,
@@ -163,16 +210,20 @@ void ql_run_describe(const ql_run *r, char *buf, size_t size) {
 }
 
 void ql_run_print_header(ql_run *r, int64_t n_tokens, const ql_eval_params *ep) {
+    r->t_eval = cli_now();
+    if (cli_quiet()) return;
     char d[256];
     ql_run_describe(r, d, sizeof d);
     fprintf(stderr, "%s: %s: %lld tokens, %lld chunks of %lld, %s, %d threads\n", r->command,
             cli_shown(r->o->model), (long long)n_tokens, (long long)ep->n_chunks,
             (long long)ep->n_ctx, d, r->cp.n_threads);
-    r->t_eval = cli_now();
 }
 
-void ql_run_print_speed(const ql_run *r, int64_t tokens_evaluated) {
-    const double t = cli_now(), dt = t - r->t_start, de = t - r->t_eval;
+void ql_run_print_speed(ql_run *r, int64_t tokens_evaluated) {
+    r->t_done = cli_now();
+    r->tokens_evaluated = tokens_evaluated;
+    if (cli_quiet()) return;
+    const double t = r->t_done, dt = t - r->t_start, de = t - r->t_eval;
     const double n = (double)tokens_evaluated;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -193,6 +244,8 @@ ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_err
     ql_json_str(j, QLENS_VERSION_STRING);
     ql_json_key(j, "kind");
     ql_json_str(j, kind);
+    ql_json_key(j, "engine");
+    ql_json_str(j, ql_engine_name());
     ql_json_key(j, "model");
     ql_json_object_begin(j);
     ql_json_key(j, "path");
@@ -237,7 +290,15 @@ ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_err
     ql_json_bool(j, ql_context_rotates_v(r->ctx));
     ql_json_key(j, "kv_cache_bytes");
     ql_json_uint(j, ql_context_kv_bytes(r->ctx));
+    ql_json_key(j, "n_threads");
+    ql_json_int(j, r->cp.n_threads);
     ql_json_object_end(j);
+    ql_json_inputs(j, &r->reference, &r->text);
+    const double done = r->t_done > 0 ? r->t_done : cli_now();
+    const ql_run_timing timing = {.load_s = r->t_eval - r->t_start,
+                                  .eval_s = done - r->t_eval,
+                                  .tokens = r->tokens_evaluated};
+    ql_json_timing(j, &timing);
     return QL_OK;
 }
 
@@ -256,6 +317,8 @@ ql_status ql_run_json_end(ql_run *r, ql_outfile *of, ql_error *err) {
 }
 
 void ql_run_print_kld_ref(ql_run *r, const char *path, const ql_ref_file *ref, int64_t n_chunks) {
+    r->t_eval = cli_now();
+    if (cli_quiet()) return;
     const ql_ref_info *in = ql_ref_info_of(ref);
     char d[256];
     ql_run_describe(r, d, sizeof d);
@@ -264,7 +327,6 @@ void ql_run_print_kld_ref(ql_run *r, const char *path, const ql_ref_file *ref, i
             ql_ref_format_of(ref) == QL_REF_QLENS ? "qlens" : "llama.cpp",
             in->model_name[0] ? ", " : "", cli_shown(in->model_name), in->config[0] ? "" : "",
             (long long)n_chunks, (long long)in->n_ctx, d, r->cp.n_threads);
-    r->t_eval = cli_now();
 }
 
 void ql_run_print_kld_chunk_header(void) {

@@ -13,6 +13,7 @@
 #include "../eval/eval.h"
 #include "../eval/kld.h"
 #include "../eval/refstore.h"
+#include "../eval/results_json.h"
 #include "../model/context.h"
 #include "../tokenizer/tokenizer.h"
 #include "cli.h"
@@ -25,6 +26,12 @@ typedef struct {
     const char *numerics; /* "auto" (this CPU's), "fp16" or "f32" */
     bool no_repack;
     const char *json;
+    /* llama-perplexity's flags that this engine takes without using (see QL_RUN_LLAMA_OPTS) */
+    struct {
+        const char *n_gpu_layers, *flash_attn, *seed, *output_file;
+        bool no_mmap, mlock, log_disable;
+        int64_t threads_batch, ppl_stride, ppl_output_type;
+    } llama;
 } ql_run_opts;
 
 void ql_run_opts_defaults(ql_run_opts *o);
@@ -121,6 +128,93 @@ int64_t ql_run_n_ctx(const ql_run_opts *o);
         .help = "mean KLD in N buckets of context position", .min = 1, .max = 1 << 20              \
     }
 
+/*
+ * llama-perplexity's flags, so that a pasted llama-perplexity command line
+ * runs. -tb sets the threads (llama.cpp evaluates perplexity with its batch
+ * threads), --ppl-output-type 1 prints llama-perplexity's per-chunk lines,
+ * --log-disable silences stderr but for errors; the others have no effect
+ * here and say so in one note each (ql_run_check_llama_flags).
+ */
+#define QL_RUN_LLAMA_OPTS(o)                                                                       \
+    {.name = "--n-gpu-layers",                                                                     \
+     .alias = "-ngl",                                                                              \
+     .kind = CLI_STRING,                                                                           \
+     .dest = &(o).llama.n_gpu_layers,                                                              \
+     .metavar = "N",                                                                               \
+     .help = "accepted for llama.cpp command lines; qlens runs on the CPU"},                       \
+        {.name = "--gpu-layers",                                                                   \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).llama.n_gpu_layers,                                                          \
+         .metavar = "N",                                                                           \
+         .help = "the same as -ngl"},                                                              \
+        {.name = "--flash-attn",                                                                   \
+         .alias = "-fa",                                                                           \
+         .kind = CLI_OPTIONAL,                                                                     \
+         .dest = &(o).llama.flash_attn,                                                            \
+         .choices = "on|off|auto",                                                                 \
+         .help = "accepted for llama.cpp command lines; attention is always computed as "          \
+                 "llama.cpp's flash-attention path does"},                                         \
+        {.name = "--no-mmap",                                                                      \
+         .kind = CLI_FLAG,                                                                         \
+         .dest = &(o).llama.no_mmap,                                                               \
+         .help = "accepted for llama.cpp command lines; the model is always mapped"},              \
+        {.name = "--mlock",                                                                        \
+         .kind = CLI_FLAG,                                                                         \
+         .dest = &(o).llama.mlock,                                                                 \
+         .help = "accepted for llama.cpp command lines; nothing is locked in memory"},             \
+        {.name = "--seed",                                                                         \
+         .alias = "-s",                                                                            \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).llama.seed,                                                                  \
+         .metavar = "N",                                                                           \
+         .help = "accepted for llama.cpp command lines; evaluation draws no random numbers"},      \
+        {.name = "--output-file",                                                                  \
+         .alias = "-o",                                                                            \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).llama.output_file,                                                           \
+         .metavar = "FILE",                                                                        \
+         .help = "accepted for llama.cpp command lines (llama-perplexity writes nothing there "    \
+                 "either); --json FILE writes the results"},                                       \
+        {.name = "--output",                                                                       \
+         .kind = CLI_STRING,                                                                       \
+         .dest = &(o).llama.output_file,                                                           \
+         .metavar = "FILE",                                                                        \
+         .help = "the same as -o"},                                                                \
+        {.name = "--threads-batch",                                                                \
+         .alias = "-tb",                                                                           \
+         .kind = CLI_INT,                                                                          \
+         .dest = &(o).llama.threads_batch,                                                         \
+         .metavar = "N",                                                                           \
+         .help = "threads, as llama-perplexity's batch threads (wins over -t)",                    \
+         .min = 1,                                                                                 \
+         .max = 1024},                                                                             \
+        {.name = "--ppl-stride",                                                                   \
+         .kind = CLI_INT,                                                                          \
+         .dest = &(o).llama.ppl_stride,                                                            \
+         .metavar = "N",                                                                           \
+         .help = "llama-perplexity's strided perplexity: only 0 (its default) is implemented",     \
+         .min = 0,                                                                                 \
+         .max = 1 << 24},                                                                          \
+        {.name = "--ppl-output-type",                                                              \
+         .kind = CLI_INT,                                                                          \
+         .dest = &(o).llama.ppl_output_type,                                                       \
+         .metavar = "0|1",                                                                         \
+         .help = "0: running values as [i]ppl (default); 1: llama-perplexity's line per chunk "    \
+                 "(position, PPL, mean NLL, its spread)",                                          \
+         .min = 0,                                                                                 \
+         .max = 1},                                                                                \
+    {                                                                                              \
+        .name = "--log-disable", .kind = CLI_FLAG, .dest = &(o).llama.log_disable,                 \
+        .help = "print nothing on stderr but errors (no run description, progress or notes)"       \
+    }
+
+/*
+ * Applies the flags of QL_RUN_LLAMA_OPTS: prints one note per flag that has
+ * no effect, refuses what qlens cannot do (--ppl-stride above 0) with a usage
+ * error (returned), and sets the threads from -tb. 0 when all is well.
+ */
+int ql_run_check_llama_flags(const char *command, ql_run_opts *o);
+
 typedef struct {
     const ql_run_opts *o;
     const char *command;
@@ -130,6 +224,10 @@ typedef struct {
     ql_context_params cp;
     double t_start; /* ql_run_open: loading and tokenizing count */
     double t_eval;  /* ql_run_print_header: evaluation alone */
+    double t_done;  /* ql_run_print_speed: the evaluation's end */
+    int64_t tokens_evaluated;
+    /* the files the run read, for the JSON (path NULL: none) */
+    ql_json_input reference, text;
     ql_json json;
 } ql_run;
 
@@ -162,11 +260,12 @@ void ql_run_describe(const ql_run *r, char *buf, size_t size);
 /* One line on stderr describing the run. */
 void ql_run_print_header(ql_run *r, int64_t n_tokens, const ql_eval_params *ep);
 /*
- * One line on stderr: tokens evaluated and tokens/s since ql_run_open, and
- * since ql_run_print_header (the evaluation alone, what llama-perplexity's
+ * Marks the evaluation's end (for the JSON's timing) and prints one line on
+ * stderr: tokens evaluated and tokens/s since ql_run_open, and since
+ * ql_run_print_header (the evaluation alone, what llama-perplexity's
  * "seconds per pass" times).
  */
-void ql_run_print_speed(const ql_run *r, int64_t tokens_evaluated);
+void ql_run_print_speed(ql_run *r, int64_t tokens_evaluated);
 
 /* JSON envelope: opens FILE atomically and writes version, kind, model and config. */
 ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_error *err);

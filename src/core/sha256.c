@@ -5,6 +5,7 @@
  */
 #include "sha256.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const uint32_t round_constants[64] = {
@@ -126,4 +127,20 @@ char *ql_sha256_hex(const uint8_t digest[QL_SHA256_DIGEST_SIZE], char hex[QL_SHA
     }
     hex[64] = 0;
     return hex;
+}
+
+bool ql_sha256_file_hex(const char *path, char hex[QL_SHA256_HEX_SIZE]) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    ql_sha256_ctx h;
+    ql_sha256_init(&h);
+    unsigned char buf[1 << 14];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) ql_sha256_update(&h, buf, n);
+    const bool ok = !ferror(f);
+    fclose(f);
+    uint8_t digest[QL_SHA256_DIGEST_SIZE];
+    ql_sha256_final(&h, digest);
+    ql_sha256_hex(digest, hex);
+    return ok;
 }

@@ -8,6 +8,7 @@
 #ifndef QL_CORE_SHA256_H
 #define QL_CORE_SHA256_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,8 @@ void ql_sha256_final(ql_sha256_ctx *h, uint8_t digest[QL_SHA256_DIGEST_SIZE]);
 
 /* Digest of one buffer. */
 void ql_sha256(const void *data, size_t n, uint8_t digest[QL_SHA256_DIGEST_SIZE]);
+/* Lowercase hex of the digest of a whole file, as sha256sum prints it; false if unreadable. */
+bool ql_sha256_file_hex(const char *path, char hex[QL_SHA256_HEX_SIZE]);
 /* Lowercase hex of a digest, as sha256sum prints it; returns hex. */
 char *ql_sha256_hex(const uint8_t digest[QL_SHA256_DIGEST_SIZE], char hex[QL_SHA256_HEX_SIZE]);
 

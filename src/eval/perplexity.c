@@ -43,11 +43,19 @@ static bool score_rows(void *user, int64_t chunk, const ql_logits_block *b,
 
 static bool chunk_done(void *user, int64_t chunk, int64_t n_chunks) {
     ppl_acc *a = user;
-    const double ppl = exp(a->nll / (double)a->count);
+    const double n = (double)a->count, mean = a->nll / n, ppl = exp(mean);
     a->r->chunk_ppl[chunk] = ppl;
     a->r->n_chunks = chunk + 1;
-    if (a->progress) a->progress(a->user, chunk, n_chunks, ppl);
-    return true;
+    if (!a->progress) return true;
+    double spread = a->nll2 / n - mean * mean;
+    if (spread > 0) spread = sqrt(spread / (n - 1));
+    const ql_ppl_running running = {.chunk = chunk,
+                                    .n_chunks = n_chunks,
+                                    .n_scored = a->count,
+                                    .ppl = ppl,
+                                    .mean_nll = mean,
+                                    .nll_spread = spread};
+    return a->progress(a->user, &running);
 }
 
 ql_status ql_perplexity(ql_context *ctx, const int32_t *tokens, int64_t n_tokens,

@@ -18,7 +18,19 @@ typedef struct {
     double mean_nll, nll_unc; /* mean NLL and its standard error */
 } ql_ppl_result;
 
-typedef void (*ql_ppl_progress_fn)(void *user, int64_t chunk, int64_t n_chunks, double running_ppl);
+/* The running values after a chunk, as llama-perplexity prints them. */
+typedef struct {
+    int64_t chunk, n_chunks; /* chunk is 0-based */
+    int64_t n_scored;        /* tokens scored so far */
+    double ppl;              /* exp(mean NLL) so far */
+    double mean_nll;
+    /* llama-perplexity's fourth column with --ppl-output-type 1: sqrt(var(NLL) / (N - 1)) when
+       the variance is positive, else the variance itself */
+    double nll_spread;
+} ql_ppl_running;
+
+/* Called after each chunk; returning false stops the evaluation ("evaluation stopped"). */
+typedef bool (*ql_ppl_progress_fn)(void *user, const ql_ppl_running *running);
 
 /*
  * tap, if not NULL, sees every scored block too (after it is scored): how a

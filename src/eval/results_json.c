@@ -3,6 +3,54 @@
  */
 #include "results_json.h"
 
+#include "../core/sha256.h"
+
+const char *ql_engine_name(void) {
+    return "qlens";
+}
+
+static void input_file(ql_json *j, const char *key, const ql_json_input *in) {
+    ql_json_key(j, key);
+    if (!in || !in->path) {
+        ql_json_null(j);
+        return;
+    }
+    ql_json_object_begin(j);
+    ql_json_key(j, "path");
+    ql_json_str(j, in->path);
+    ql_json_key(j, "format");
+    ql_json_str(j, in->format);
+    char hex[QL_SHA256_HEX_SIZE];
+    ql_json_key(j, "sha256");
+    if (ql_sha256_file_hex(in->path, hex))
+        ql_json_str(j, hex);
+    else
+        ql_json_null(j);
+    ql_json_object_end(j);
+}
+
+void ql_json_inputs(ql_json *j, const ql_json_input *reference, const ql_json_input *text) {
+    ql_json_key(j, "inputs");
+    ql_json_object_begin(j);
+    input_file(j, "reference", reference);
+    input_file(j, "text", text);
+    ql_json_object_end(j);
+}
+
+void ql_json_timing(ql_json *j, const ql_run_timing *t) {
+    ql_json_key(j, "timing");
+    ql_json_object_begin(j);
+    ql_json_key(j, "load_s");
+    ql_json_double(j, t->load_s);
+    ql_json_key(j, "eval_s");
+    ql_json_double(j, t->eval_s);
+    ql_json_key(j, "tokens");
+    ql_json_int(j, t->tokens);
+    ql_json_key(j, "tokens_per_s");
+    ql_json_double(j, t->eval_s > 0 ? (double)t->tokens / t->eval_s : 0);
+    ql_json_object_end(j);
+}
+
 void ql_json_val_unc(ql_json *j, const char *key, ql_val_unc v) {
     ql_json_key(j, key);
     ql_json_object_begin(j);

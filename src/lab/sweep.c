@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../../include/qlens.h"
@@ -40,13 +41,32 @@ typedef struct {
     ql_sweep_step_fn on_step;
     void *user;
     ql_journal *journal;
-    double done, total;
-    const char *what;
-    ql_sweep_phase phase;
+    int64_t n_chunks;         /* the chunks each evaluation runs */
+    ql_sweep_progress now;    /* what the progress callback is told */
+    int64_t eval_done_before; /* tokens of the evaluations finished before this step */
 } sweep_state;
 
-static void report(sweep_state *s, double extra) {
-    if (s->progress) s->progress(s->user, s->phase, s->what, s->done + extra, s->total);
+static void report(sweep_state *s, double step_done) {
+    s->now.step_done = step_done;
+    if (s->now.phase != QL_SWEEP_QUANTIZE)
+        s->now.eval_done = s->eval_done_before + (int64_t)step_done;
+    if (s->progress) s->progress(s->user, &s->now);
+}
+
+static void begin_step(sweep_state *s, ql_sweep_phase phase, const char *what, double total) {
+    s->now.phase = phase;
+    s->now.what = what;
+    s->now.step++;
+    s->now.step_total = total;
+    report(s, 0);
+}
+
+static void end_step(sweep_state *s) {
+    if (s->now.phase != QL_SWEEP_QUANTIZE) s->eval_done_before += (int64_t)s->now.step_total;
+}
+
+static int64_t tokens_per_evaluation(const sweep_state *s) {
+    return s->n_chunks * s->p->n_ctx;
 }
 
 static ql_status make_dir(const char *path, ql_error *err) {
@@ -133,6 +153,15 @@ static void run_file(const ql_sweep_params *p, const char *name, const char *ext
     snprintf(out, size, "%s/runs/%s.%s", p->out_dir, name, ext);
 }
 
+void ql_sweep_run_path(const char *out_dir, const char *weights_label, ql_type k, ql_type v,
+                       char *out, size_t size) {
+    const ql_sweep_weights w = {.label = weights_label};
+    const ql_sweep_cache c = {k, v};
+    char name[256];
+    run_name(&w, &c, name, sizeof name);
+    snprintf(out, size, "%s/runs/%s.qlrun", out_dir, name);
+}
+
 /* A step as the console shows it: without the checksum that only the journal needs. */
 static const char *name_of_step(const char *step) {
     static char shown[400];
@@ -184,7 +213,8 @@ static ql_status read_text(const char *path, char **text, size_t *len, ql_error 
 
 static void on_tensor(void *user, const ql_quantize_tensor_report *r) {
     sweep_state *s = user;
-    report(s, (double)(r->index + 1) / (double)r->n_tensors * (double)s->p->n_chunks);
+    s->now.step_total = (double)r->n_tensors;
+    report(s, (double)(r->index + 1));
 }
 
 static ql_status make_weights(sweep_state *s, const ql_sweep_weights *w, ql_error *err) {
@@ -201,8 +231,7 @@ static ql_status make_weights(sweep_state *s, const ql_sweep_weights *w, ql_erro
         return ql_fail(err, QL_ERR_ARG,
                        "--weights: '%s' is neither a file type (%s) nor a .gguf file", w->label,
                        ql_ftype_names());
-    s->phase = QL_SWEEP_QUANTIZE;
-    s->what = w->label;
+    begin_step(s, QL_SWEEP_QUANTIZE, w->label, 1);
     ql_quantize_params qp = {.rules = ql_quant_default_options(ft->ftype),
                              .n_threads = p->n_threads,
                              .allow_requantize = true,
@@ -210,8 +239,7 @@ static ql_status make_weights(sweep_state *s, const ql_sweep_weights *w, ql_erro
                              .user = s};
     ql_status st = ql_quantize_model(p->ref_path, path, &qp, NULL, err);
     if (st) return st;
-    s->done += (double)p->n_chunks;
-    report(s, 0);
+    end_step(s);
     if ((st = ql_journal_add(s->journal, step, err))) return st;
     if (s->on_step) s->on_step(s->user, step, false);
     return QL_OK;
@@ -219,10 +247,10 @@ static ql_status make_weights(sweep_state *s, const ql_sweep_weights *w, ql_erro
 
 /* ---- step 2: the reference ---- */
 
-static void on_ref_chunk(void *user, int64_t chunk, int64_t n_chunks, double ppl) {
-    (void)n_chunks, (void)ppl;
+static bool on_ref_chunk(void *user, const ql_ppl_running *running) {
     sweep_state *s = user;
-    report(s, (double)(chunk + 1));
+    report(s, (double)((running->chunk + 1) * s->p->n_ctx));
+    return true;
 }
 
 static ql_status make_reference(sweep_state *s, ql_error *err) {
@@ -233,8 +261,7 @@ static ql_status make_reference(sweep_state *s, ql_error *err) {
         if (s->on_step) s->on_step(s->user, "reference", true);
         return QL_OK;
     }
-    s->phase = QL_SWEEP_REFERENCE;
-    s->what = "reference";
+    begin_step(s, QL_SWEEP_REFERENCE, "reference", (double)tokens_per_evaluation(s));
     ql_model *m = NULL;
     ql_context *ctx = NULL;
     tok_vocab *vocab = NULL;
@@ -265,7 +292,7 @@ static ql_status make_reference(sweep_state *s, ql_error *err) {
     ql_context_free(ctx);
     ql_model_free(m);
     if (st) return st;
-    s->done += (double)p->n_chunks;
+    end_step(s);
     if ((st = ql_journal_add(s->journal, "reference", err))) return st;
     if (s->on_step) s->on_step(s->user, "reference", false);
     return QL_OK;
@@ -276,7 +303,7 @@ static ql_status make_reference(sweep_state *s, ql_error *err) {
 static bool on_run_chunk(void *user, int64_t chunk, int64_t n_chunks, const ql_kld_chunk_row *row) {
     (void)n_chunks, (void)row;
     sweep_state *s = user;
-    report(s, (double)(chunk + 1));
+    report(s, (double)((chunk + 1) * s->p->n_ctx));
     return true;
 }
 
@@ -284,9 +311,16 @@ static const char *hadamard_of(const ql_sweep_params *p) {
     return p->hadamard ? p->hadamard : "fwht";
 }
 
+static double seconds_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static ql_status write_run_json(const char *path, const ql_sweep_weights *w,
                                 const ql_sweep_cache *c, const ql_sweep_params *p,
-                                const ql_kld_acc *acc, int64_t n_chunks, ql_error *err) {
+                                const ql_kld_acc *acc, int64_t n_chunks,
+                                const ql_run_timing *timing, const char *numerics, ql_error *err) {
     const int64_t n_ctx = p->n_ctx;
     const int n_positions = p->n_positions;
     ql_kld_stats stats;
@@ -306,8 +340,14 @@ static ql_status write_run_json(const char *path, const ql_sweep_weights *w,
         ql_json_str(&j, QLENS_VERSION_STRING);
         ql_json_key(&j, "kind");
         ql_json_str(&j, "kl-divergence");
+        ql_json_key(&j, "engine");
+        ql_json_str(&j, ql_engine_name());
         ql_json_key(&j, "weights");
         ql_json_str(&j, w->label);
+        char weights[PATH_MAX_LEN], reference[PATH_MAX_LEN];
+        weights_file(p, w, weights, sizeof weights);
+        ql_json_key(&j, "weights_path");
+        ql_json_str(&j, weights);
         ql_json_key(&j, "cache_type_k");
         ql_json_str(&j, ql_type_name((int)c->k));
         ql_json_key(&j, "cache_type_v");
@@ -318,6 +358,14 @@ static ql_status write_run_json(const char *path, const ql_sweep_weights *w,
         ql_json_str(&j, hadamard_of(p));
         ql_json_key(&j, "n_ctx");
         ql_json_int(&j, n_ctx);
+        ql_json_key(&j, "n_threads");
+        ql_json_int(&j, p->n_threads);
+        ql_json_key(&j, "numerics");
+        ql_json_str(&j, numerics);
+        snprintf(reference, sizeof reference, "%s/reference.qlref", p->out_dir);
+        const ql_json_input ref_in = {reference, "qlens"}, text_in = {p->text_path, "text"};
+        ql_json_inputs(&j, &ref_in, &text_in);
+        ql_json_timing(&j, timing);
         /* per-chunk rows are not needed to compare runs; they stay in qlens perplexity's JSON */
         ql_json_kld_result(&j, acc, &stats, NULL, 0, b, n_positions);
         ql_json_object_end(&j);
@@ -353,10 +401,13 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
             if (s->on_step) s->on_step(s->user, name_of_step(step), true);
             continue;
         }
+        const double t_load = seconds_now();
         if (!m && (st = ql_model_load(path, &m, err))) break;
         if (!ref && (st = ql_ref_open(ref_path, &ref, err))) break;
-        s->phase = QL_SWEEP_RUN;
-        s->what = name;
+        char shown[300];
+        snprintf(shown, sizeof shown, "%s %s/%s", w->label, ql_type_name((int)c->k),
+                 ql_type_name((int)c->v));
+        begin_step(s, QL_SWEEP_RUN, shown, (double)tokens_per_evaluation(s));
         ql_context_params cp = ql_context_default_params();
         cp.n_ctx = p->n_ctx;
         cp.n_threads = p->n_threads;
@@ -377,13 +428,20 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         const int64_t n_chunks = ql_ref_info_of(ref)->n_chunks;
         st = ql_context_create(m, &cp, &ctx, err);
         if (!st) st = ql_kld_acc_init(&acc, n_chunks * ql_ref_scored_per_chunk(ref), err);
+        const double t_eval = seconds_now();
         if (!st) st = ql_kld_run_file(ctx, m->file, ref, 0, on_run_chunk, s, &acc, err);
-        if (!st) st = write_run_json(json, w, c, p, &acc, n_chunks, err);
+        /* the weights load once for all their caches: the first run's load_s holds it */
+        const ql_run_timing timing = {.load_s = t_eval - t_load,
+                                      .eval_s = seconds_now() - t_eval,
+                                      .tokens = n_chunks * p->n_ctx};
+        if (!st)
+            st = write_run_json(json, w, c, p, &acc, n_chunks, &timing,
+                                ql_numerics_name(cp.numerics), err);
         if (!st) st = ql_runstore_write(bin, &acc, p->n_ctx, n_chunks, err);
         ql_kld_acc_free(&acc);
         ql_context_free(ctx);
         if (st) break;
-        s->done += (double)p->n_chunks;
+        end_step(s);
         if ((st = ql_journal_add(s->journal, step, err))) break;
         if (s->on_step) s->on_step(s->user, name_of_step(step), false);
     }
@@ -400,7 +458,7 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
  * not after an hour of quantizing, and must not leave a sweep directory whose
  * journal records the mistaken parameters.
  */
-static ql_status preflight(const ql_sweep_params *p, ql_error *err) {
+static ql_status preflight(const ql_sweep_params *p, int64_t *n_chunks, ql_error *err) {
     for (int w = 0; w < p->n_weights; w++)
         if (!p->weights[w].path && !ql_ftype_find(p->weights[w].label))
             return ql_fail(err, QL_ERR_ARG,
@@ -427,6 +485,8 @@ static ql_status preflight(const ql_sweep_params *p, ql_error *err) {
     if (!st && len == 0) st = ql_fail(err, QL_ERR_ARG, "%s: the text is empty", p->text_path);
     if (!st) st = tok_encode(vocab, text, len, true, false, &tokens, &n_tokens, err);
     if (!st) st = ql_eval_check_tokens((int64_t)n_tokens, p->n_ctx, err);
+    *n_chunks = ql_eval_max_chunks((int64_t)n_tokens, p->n_ctx);
+    if (p->n_chunks > 0 && p->n_chunks < *n_chunks) *n_chunks = p->n_chunks;
     free(tokens);
     free(text);
     tok_free(vocab);
@@ -572,9 +632,9 @@ static ql_status run_locked(sweep_state *s, const char *identity, const char *le
             if (!ql_journal_has(s->journal, step)) pending_runs++;
         }
     }
-    s->total = (double)p->n_chunks *
-               (pending_weights + pending_runs + (ql_journal_has(s->journal, "reference") ? 0 : 1));
-    if (s->total <= 0) s->total = 1;
+    const int pending_reference = ql_journal_has(s->journal, "reference") ? 0 : 1;
+    s->now.n_steps = pending_weights + pending_reference + pending_runs;
+    s->now.eval_total = tokens_per_evaluation(s) * (pending_reference + pending_runs);
 
     for (int w = 0; w < p->n_weights && !st; w++)
         if (!p->weights[w].path) st = make_weights(s, &p->weights[w], err);
@@ -584,8 +644,6 @@ static ql_status run_locked(sweep_state *s, const char *identity, const char *le
     s->journal = NULL;
     if (st) return st;
 
-    s->phase = QL_SWEEP_REPORT;
-    s->what = "report";
     ql_sweep_results r;
     if ((st = ql_sweep_results_load(p, &r, err))) return st;
     const struct {
@@ -616,7 +674,8 @@ ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
     ql_input_note(p->text_path);
     for (int w = 0; w < p->n_weights; w++) ql_input_note(p->weights[w].path);
     /* the checks of seconds first, then the checksums (minutes for a large model, once) */
-    if (!st) st = preflight(p, err);
+    int64_t n_chunks = 0;
+    if (!st) st = preflight(p, &n_chunks, err);
     if (!st) st = ql_file_sha256(sums, p->ref_path, ref_sum, err);
     for (int w = 0; w < p->n_weights && !st; w++)
         if (p->weights[w].path) st = ql_file_sha256(sums, p->weights[w].path, weight_sums[w], err);
@@ -630,7 +689,8 @@ ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
                          .weight_sums = (const char(*)[QL_SHA256_HEX_SIZE])weight_sums,
                          .progress = progress,
                          .on_step = on_step,
-                         .user = user};
+                         .user = user,
+                         .n_chunks = n_chunks};
         st = run_locked(&s, identity, legacy, err);
     }
     if (lock_fd >= 0) close(lock_fd);
@@ -673,17 +733,24 @@ static ql_status load_row(const ql_sweep_params *p, const ql_sweep_weights *w,
     ql_model_config cfg;
     if (!st) st = gguf_open(row->weights_path, &f, err);
     if (!st) st = ql_model_read_config(f, &cfg, err);
+    if (!st) st = ql_weights_info_read(f, &row->weights_info, err);
     if (!st) {
-        for (int64_t i = 0; i < gguf_n_tensors(f); i++)
-            row->weight_bytes += gguf_tensor_at(f, i)->n_bytes;
+        row->weight_bytes = row->weights_info.tensor_bytes;
         const ql_plan_cache pc = {c->k, c->v, 512};
         const int64_t target = p->target_ctx > 0 ? p->target_ctx : cfg.n_ctx_train;
         /* KV bytes per token averaged over the target context (sliding windows included) */
-        row->kv_bytes_per_token = ql_plan_kv_bytes(&cfg, c->k, c->v, target) / (uint64_t)target;
+        row->kv_bytes_target = ql_plan_kv_bytes(&cfg, c->k, c->v, target);
+        row->kv_bytes_per_token = row->kv_bytes_target / (uint64_t)target;
+        row->work_bytes = ql_plan_compute_bytes(&cfg, target < 512 ? target : 512);
         row->total_bytes_target = ql_plan_total_bytes(&cfg, row->weight_bytes, &pc, target);
-        if (p->budget)
-            row->max_ctx_budget =
+        if (p->budget) {
+            /* memory is not the only limit: past its trained context a model is not offered */
+            const int64_t by_memory =
                 ql_plan_max_ctx(&cfg, row->weight_bytes, &pc, p->budget, 1ll << 32);
+            const int64_t trained = cfg.n_ctx_train > 0 ? cfg.n_ctx_train : by_memory;
+            row->max_ctx_budget = by_memory < trained ? by_memory : trained;
+            row->max_ctx_is_trained = by_memory > trained;
+        }
     }
     gguf_close(f);
     return st;
@@ -715,32 +782,41 @@ ql_status ql_sweep_results_load(const ql_sweep_params *p, ql_sweep_results *r, q
         return st;
     }
     r->target_ctx = p->target_ctx;
-    if (r->target_ctx <= 0) {
-        gguf_file *f;
-        ql_model_config cfg;
-        if (gguf_open(p->ref_path, &f, err) == QL_OK) {
-            if (ql_model_read_config(f, &cfg, err) == QL_OK) r->target_ctx = cfg.n_ctx_train;
-            gguf_close(f);
+    gguf_file *f;
+    ql_model_config cfg;
+    if (gguf_open(p->ref_path, &f, err) == QL_OK) {
+        if (ql_model_read_config(f, &cfg, err) == QL_OK) {
+            r->n_ctx_train = cfg.n_ctx_train;
+            if (r->target_ctx <= 0) r->target_ctx = cfg.n_ctx_train;
         }
+        gguf_close(f);
     }
     qsort(r->rows, (size_t)r->n_rows, sizeof *r->rows, cmp_rows);
     /* each row against the next better one, token by token on the same tokens */
     for (int i = 1; i < r->n_rows; i++) {
-        ql_sweep_row *a = &r->rows[i], *b = &r->rows[i - 1];
-        if (a->acc.count != b->acc.count || a->acc.count < 2) continue;
-        double sum = 0, sum2 = 0;
-        for (int64_t t = 0; t < a->acc.count; t++) {
-            const double d = a->acc.tokens[t].kld - b->acc.tokens[t].kld;
-            sum += d;
-            sum2 += d * d;
-        }
-        const double n_t = (double)a->acc.count, mean = sum / n_t;
-        const double var = (sum2 / n_t - mean * mean) * n_t / (n_t - 1);
+        ql_sweep_row *a = &r->rows[i];
+        const ql_paired d = ql_paired_kld(&r->rows[i - 1].acc, &a->acc);
+        if (!d.valid) continue;
         a->has_prev = true;
-        a->d_kld = mean;
-        a->d_kld_se = var > 0 ? sqrt(var / n_t) : 0;
-        a->sigma = a->d_kld_se > 0 ? mean / a->d_kld_se : (mean == 0 ? 0 : INFINITY);
+        a->d_kld = d.d_kld;
+        a->d_kld_se = d.se;
+        a->sigma = d.sigma;
     }
+    /* the answer: the lowest KLD that reaches target_ctx within the budget */
+    ql_rec_candidate *cands = calloc((size_t)(r->n_rows > 0 ? r->n_rows : 1), sizeof *cands);
+    if (!cands) {
+        ql_sweep_results_free(r);
+        return ql_fail(err, QL_ERR_NOMEM, "out of memory");
+    }
+    for (int i = 0; i < r->n_rows; i++)
+        cands[i] = (ql_rec_candidate){r->rows[i].stats.kld.value, r->rows[i].total_bytes_target};
+    ql_recommend(cands, r->n_rows, r->budget, r->target_ctx, r->n_ctx_train, &r->rec);
+    for (int i = 0; i < r->n_rows; i++) {
+        r->rows[i].fits = ql_rec_fits(&cands[i], r->budget, r->target_ctx, r->n_ctx_train);
+        if (r->rec.pick >= 0)
+            r->rows[i].vs_pick = ql_paired_kld(&r->rows[r->rec.pick].acc, &r->rows[i].acc);
+    }
+    free(cands);
     return QL_OK;
 }
 

@@ -23,6 +23,8 @@
 #include "../core/status.h"
 #include "../eval/kld.h"
 #include "../quant/quant.h"
+#include "recommend.h"
+#include "weights_info.h"
 
 typedef struct {
     const char *label; /* file type ("Q4_K_M") or the file's name */
@@ -57,9 +59,20 @@ typedef enum {
     QL_SWEEP_REPORT,    /* writing the tables */
 } ql_sweep_phase;
 
-/* Progress: units done of a total (one unit per evaluated chunk, a few per weight file). */
-typedef void (*ql_sweep_progress_fn)(void *user, ql_sweep_phase phase, const char *what,
-                                     double done, double total);
+/*
+ * Progress, reported when a step starts and after each tensor (quantizing) or
+ * chunk (evaluating). Evaluation is counted in tokens, which is what takes the
+ * time, so a caller can turn it into an ETA from its own clock.
+ */
+typedef struct {
+    ql_sweep_phase phase;
+    const char *what;              /* "Q4_K_M", "reference", "Q4_K_M q8_0/q8_0" */
+    int step, n_steps;             /* 1-based, among the steps this invocation runs */
+    double step_done, step_total;  /* tensors when quantizing, tokens when evaluating */
+    int64_t eval_done, eval_total; /* tokens evaluated so far and in all, over its steps */
+} ql_sweep_progress;
+
+typedef void (*ql_sweep_progress_fn)(void *user, const ql_sweep_progress *progress);
 /* A finished step, for the console ("reused" when the journal already had it). */
 typedef void (*ql_sweep_step_fn)(void *user, const char *step, bool reused);
 
@@ -73,20 +86,30 @@ typedef struct {
     ql_kld_stats stats;
     ql_kld_bucket *buckets; /* n_positions */
     ql_kld_acc acc;
+    ql_weights_info weights_info; /* bits per weight, fallbacks */
     uint64_t weight_bytes, kv_bytes_per_token, total_bytes_target;
-    int64_t max_ctx_budget;
+    uint64_t kv_bytes_target, work_bytes; /* the terms of total_bytes_target besides the weights */
+    int64_t max_ctx_budget;  /* within the budget and the trained context; 0 without a budget */
+    bool max_ctx_is_trained; /* the budget holds more, the trained context is the limit */
+    bool fits;               /* reaches target_ctx within the budget (see recommend.h) */
     bool has_prev;
     double d_kld, d_kld_se, sigma; /* against the previous (better) row, paired per token */
+    ql_paired vs_pick;             /* against the recommended row, paired per token */
 } ql_sweep_row;
 
 typedef struct {
     ql_sweep_row *rows;
     int n_rows;
     int n_positions;
-    int64_t n_ctx, n_chunks, target_ctx;
+    int64_t n_ctx, n_chunks, target_ctx, n_ctx_train;
     uint64_t budget;
     char ref_path[1024], text_path[1024], rotate[8], hadamard[8];
+    ql_recommendation rec; /* indices into rows */
 } ql_sweep_results;
+
+/* DIR/runs/W__K_V.qlrun: where a configuration's per-token values are kept. */
+void ql_sweep_run_path(const char *out_dir, const char *weights_label, ql_type k, ql_type v,
+                       char *out, size_t size);
 
 /* Builds the table from DIR's run files for the configurations of p. */
 ql_status ql_sweep_results_load(const ql_sweep_params *p, ql_sweep_results *r, ql_error *err);
@@ -98,7 +121,11 @@ ql_status ql_sweep_write_csv(const ql_sweep_results *r, const char *path, ql_err
 ql_status ql_sweep_write_json(const ql_sweep_results *r, const char *path, ql_error *err);
 ql_status ql_sweep_write_html(const ql_sweep_results *r, const char *path, ql_error *err);
 
-/* The markdown table on a stream (what `qlens sweep` prints). */
+/* The markdown table and the recommendation on a stream (what `qlens sweep` prints). */
 void ql_sweep_print_table(const ql_sweep_results *r, FILE *out);
+/* The answer in a paragraph: what to run for the budget and context, against the best. */
+void ql_sweep_print_recommendation(const ql_sweep_results *r, FILE *out);
+/* The fallbacks of a weights file in words ("" when none). */
+void ql_sweep_fallback_note(const ql_weights_info *w, char *buf, size_t size);
 
 #endif

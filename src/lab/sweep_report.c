@@ -1,8 +1,9 @@
 /*
- * sweep_report.c - the sweep's tables: markdown (what the console shows),
- * CSV and JSON for machines, and a self-contained HTML report with inline
- * SVG plots (no scripts, no network): KLD against total memory at the
- * target context with the Pareto frontier, and KLD by context position.
+ * sweep_report.c - the sweep's tables: markdown (what the console shows), CSV
+ * and JSON for machines. Each opens with the answer: for the budget and the
+ * target context, the configuration to run, what it costs against the best
+ * one and its indistinguishable runners-up. The HTML report is
+ * sweep_html.c.
  */
 #include <math.h>
 #include <stdio.h>
@@ -31,31 +32,108 @@ static bool indistinct(const ql_sweep_row *r) {
     return r->has_prev && fabs(r->sigma) < 2.0;
 }
 
+static const char *tname(ql_type t) {
+    return ql_type_name((int)t);
+}
+
+/* "152 of 211 matrices fell back from q4_K to q5_0 (rows of 576)", or "" */
+void ql_sweep_fallback_note(const ql_weights_info *w, char *buf, size_t size) {
+    buf[0] = '\0';
+    if (!w->rules_known || w->n_fell_back == 0) return;
+    snprintf(buf, size,
+             "%lld of %lld matrices fell back from %s to %s (rows of %lld are not whole "
+             "blocks)",
+             (long long)w->n_fell_back, (long long)w->n_converted, tname(w->wanted),
+             tname(w->fallback), (long long)w->row_length);
+}
+
+void ql_sweep_print_recommendation(const ql_sweep_results *r, FILE *o) {
+    const ql_recommendation *rec = &r->rec;
+    char budget[32];
+    snprintf(budget, sizeof budget, "%.2f MiB", (double)r->budget / (1024.0 * 1024.0));
+    if (rec->beyond_trained) {
+        fprintf(o,
+                "%lld tokens is past the model's trained context (%lld): no configuration is "
+                "offered for it; rerun with --target-ctx %lld or less.\n",
+                (long long)r->target_ctx, (long long)r->n_ctx_train, (long long)r->n_ctx_train);
+        return;
+    }
+    if (rec->pick < 0) {
+        const ql_sweep_row *s = &r->rows[rec->smallest];
+        fprintf(o,
+                "No configuration reaches %lld tokens within %s: the smallest, %s %s/%s, needs "
+                "%.2f MiB.\n",
+                (long long)r->target_ctx, budget, s->weights, tname(s->k), tname(s->v),
+                (double)s->total_bytes_target / (1024.0 * 1024.0));
+        return;
+    }
+    const ql_sweep_row *p = &r->rows[rec->pick], *b = &r->rows[rec->best];
+    if (rec->no_budget)
+        fprintf(o, "No budget given (--budget): at %lld tokens the lowest KLD is ",
+                (long long)r->target_ctx);
+    else
+        fprintf(o, "Within %s at %lld tokens, run ", budget, (long long)r->target_ctx);
+    fprintf(o, "**%s weights with a %s/%s KV cache**: KLD %.6f ± %.6f, %.2f MiB.", p->weights,
+            tname(p->k), tname(p->v), p->stats.kld.value, p->stats.kld.unc,
+            (double)p->total_bytes_target / (1024.0 * 1024.0));
+    if (rec->pick == rec->best) {
+        fprintf(o, " It is the lowest-KLD configuration of the sweep.");
+    } else {
+        const ql_paired d = b->vs_pick; /* best - pick, per token */
+        fprintf(o, " Against the best, %s %s/%s (KLD %.6f, %.2f MiB, over the budget): %+.6f KLD",
+                b->weights, tname(b->k), tname(b->v), b->stats.kld.value,
+                (double)b->total_bytes_target / (1024.0 * 1024.0),
+                p->stats.kld.value - b->stats.kld.value);
+        if (d.valid) fprintf(o, " (± %.6f paired, %.1fσ)", d.se, fabs(d.sigma));
+        fprintf(o, " for %.2f MiB less.",
+                ((double)b->total_bytes_target - (double)p->total_bytes_target) /
+                    (1024.0 * 1024.0));
+    }
+    int n = 0;
+    for (int i = 0; i < r->n_rows; i++) {
+        const ql_sweep_row *w = &r->rows[i];
+        if (i == rec->pick || !w->fits || !w->vs_pick.valid ||
+            fabs(w->vs_pick.sigma) >= QL_REC_INDISTINCT_SIGMA)
+            continue;
+        fprintf(o, "%s %s %s/%s (%+.6f ± %.6f, %.1fσ, %.2f MiB)",
+                n == 0 ? "\nIndistinguishable from it on these tokens, and within the budget:"
+                       : ",",
+                w->weights, tname(w->k), tname(w->v), w->vs_pick.d_kld, w->vs_pick.se,
+                fabs(w->vs_pick.sigma), (double)w->total_bytes_target / (1024.0 * 1024.0));
+        n++;
+    }
+    fprintf(o, "%s\n", n ? "." : "\nNo other configuration within the budget is within 2σ of it.");
+}
+
 static void print_table(const ql_sweep_results *r, FILE *o) {
     fprintf(o,
-            "| # | weights | cache K | cache V | KLD | PPL ratio | same top p | weights GiB | "
-            "KV bytes/token | total GiB @ %lld |",
+            "| # | weights | bpw | cache K | cache V | KLD | KLD 99.9%% | PPL | PPL ratio | same "
+            "top p | weights GiB | KV bytes/token | total GiB @ %lld |",
             (long long)r->target_ctx);
     if (r->budget) fprintf(o, " max ctx @ %.2f GiB |", gib(r->budget));
-    fprintf(o, " vs the row above |\n|---|---|---|---|---|---|---|---|---|---|");
+    fprintf(o, " vs the row above |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     if (r->budget) fprintf(o, "---|");
     fprintf(o, "---|\n");
     for (int i = 0; i < r->n_rows; i++) {
         const ql_sweep_row *w = &r->rows[i];
-        char ctx[32], cmp[96];
+        char ctx[48], cmp[96];
         fmt_ctx(w->max_ctx_budget, ctx, sizeof ctx);
+        if (w->max_ctx_is_trained) strcat(ctx, " (trained)");
         if (w->has_prev)
             snprintf(cmp, sizeof cmp, "%+.6f ± %.6f (%.1fσ%s)", w->d_kld, w->d_kld_se, w->sigma,
                      indistinct(w) ? ", indistinguishable" : "");
         else
             snprintf(cmp, sizeof cmp, "-");
+        const ql_weights_info *wi = &w->weights_info;
         fprintf(o,
-                "| %d | %s | %s | %s | %.6f ± %.6f | %.4f ± %.4f | %.2f ± %.2f %% | %.3f | %llu | "
-                "%.3f |",
-                i + 1, w->weights, ql_type_name((int)w->k), ql_type_name((int)w->v),
-                w->stats.kld.value, w->stats.kld.unc, w->stats.ratio.value, w->stats.ratio.unc,
-                100 * w->stats.same_top.value, 100 * w->stats.same_top.unc, gib(w->weight_bytes),
-                (unsigned long long)w->kv_bytes_per_token, gib(w->total_bytes_target));
+                "| %d | %s%s | %.2f | %s | %s | %.6f ± %.6f | %.4f | %.4f ± %.4f | %.4f ± %.4f | "
+                "%.2f ± %.2f %% | %.3f | %llu | %.3f |",
+                i + 1, w->weights, wi->n_fell_back ? " (fallbacks, see below)" : "",
+                wi->bits_per_weight, tname(w->k), tname(w->v), w->stats.kld.value, w->stats.kld.unc,
+                w->stats.kld_pct[1], w->stats.ppl_q.value, w->stats.ppl_q.unc, w->stats.ratio.value,
+                w->stats.ratio.unc, 100 * w->stats.same_top.value, 100 * w->stats.same_top.unc,
+                gib(w->weight_bytes), (unsigned long long)w->kv_bytes_per_token,
+                gib(w->total_bytes_target));
         if (r->budget) fprintf(o, " %s |", ctx);
         fprintf(o, " %s |\n", cmp);
     }
@@ -68,14 +146,30 @@ static void print_table(const ql_sweep_results *r, FILE *o) {
         fprintf(o,
                 "- %s %s/%s and %s %s/%s cannot be told apart on these tokens: their KLDs differ "
                 "by %.2g ± %.2g (%.1fσ, paired per token).\n",
-                b->weights, ql_type_name((int)b->k), ql_type_name((int)b->v), w->weights,
-                ql_type_name((int)w->k), ql_type_name((int)w->v), w->d_kld, w->d_kld_se,
-                fabs(w->sigma));
+                b->weights, tname(b->k), tname(b->v), w->weights, tname(w->k), tname(w->v),
+                w->d_kld, w->d_kld_se, fabs(w->sigma));
+    }
+    /* each weights file once: what its name does not say */
+    any = false;
+    for (int i = 0; i < r->n_rows; i++) {
+        const ql_sweep_row *w = &r->rows[i];
+        bool seen = false;
+        for (int k = 0; k < i && !seen; k++) seen = strcmp(r->rows[k].weights, w->weights) == 0;
+        char note[256];
+        ql_sweep_fallback_note(&w->weights_info, note, sizeof note);
+        if (seen || !note[0]) continue;
+        if (!any) fprintf(o, "\n");
+        any = true;
+        fprintf(o, "- %s is %.2f bits per weight, mostly %s (%.0f%% of the parameters): %s.\n",
+                w->weights, w->weights_info.bits_per_weight, tname(w->weights_info.dominant),
+                100 * w->weights_info.dominant_share, note);
     }
 }
 
 void ql_sweep_print_table(const ql_sweep_results *r, FILE *out) {
     print_table(r, out);
+    fputc('\n', out);
+    ql_sweep_print_recommendation(r, out);
 }
 
 typedef void (*writer_fn)(const ql_sweep_results *r, FILE *o);
@@ -99,6 +193,9 @@ static void md(const ql_sweep_results *r, FILE *o) {
         "one micro-batch of working buffers.\n\n",
         r->ref_path, r->text_path, (long long)r->n_chunks, (long long)r->n_ctx, r->rotate,
         r->hadamard, (long long)r->target_ctx);
+    fprintf(o, "## The answer\n\n");
+    ql_sweep_print_recommendation(r, o);
+    fprintf(o, "\n## Configurations\n\n");
     print_table(r, o);
 }
 
@@ -119,7 +216,8 @@ static void csv(const ql_sweep_results *r, FILE *o) {
     fprintf(o, "rank,weights,weights_path,cache_type_k,cache_type_v,kld,kld_unc,ppl_ratio,"
                "ppl_ratio_unc,ln_ppl_ratio,ln_ppl_ratio_unc,same_top,same_top_unc,ppl_q,ppl_base,"
                "weight_bytes,kv_bytes_per_token,target_ctx,total_bytes_target,budget_bytes,"
-               "max_ctx_budget,d_kld_vs_above,d_kld_vs_above_unc,sigma_vs_above\n");
+               "max_ctx_budget,d_kld_vs_above,d_kld_vs_above_unc,sigma_vs_above,kld_p999,ppl_q_unc,"
+               "bits_per_weight,matrices_converted,matrices_fell_back,recommended\n");
     for (int i = 0; i < r->n_rows; i++) {
         const ql_sweep_row *w = &r->rows[i];
         fprintf(o, "%d,", i + 1);
@@ -137,9 +235,12 @@ static void csv(const ql_sweep_results *r, FILE *o) {
                 (unsigned long long)w->total_bytes_target, (unsigned long long)r->budget,
                 (long long)w->max_ctx_budget);
         if (w->has_prev)
-            fprintf(o, "%.9g,%.9g,%.4f\n", w->d_kld, w->d_kld_se, w->sigma);
+            fprintf(o, "%.9g,%.9g,%.4f,", w->d_kld, w->d_kld_se, w->sigma);
         else
-            fprintf(o, ",,\n");
+            fprintf(o, ",,,");
+        fprintf(o, "%.9g,%.9g,%.6g,%lld,%lld,%d\n", w->stats.kld_pct[1], w->stats.ppl_q.unc,
+                w->weights_info.bits_per_weight, (long long)w->weights_info.n_converted,
+                (long long)w->weights_info.n_fell_back, i == r->rec.pick);
     }
 }
 
@@ -171,6 +272,29 @@ static void json_doc(const ql_sweep_results *r, FILE *o) {
     ql_json_int(&j, r->target_ctx);
     ql_json_key(&j, "budget_bytes");
     ql_json_uint(&j, r->budget);
+    ql_json_key(&j, "n_ctx_train");
+    ql_json_int(&j, r->n_ctx_train);
+    ql_json_key(&j, "recommendation");
+    ql_json_object_begin(&j);
+    ql_json_key(&j, "row");
+    if (r->rec.pick >= 0)
+        ql_json_int(&j, r->rec.pick);
+    else
+        ql_json_null(&j);
+    ql_json_key(&j, "best_row");
+    ql_json_int(&j, r->rec.best);
+    ql_json_key(&j, "beyond_trained_context");
+    ql_json_bool(&j, r->rec.beyond_trained);
+    ql_json_key(&j, "runners_up");
+    ql_json_array_begin(&j);
+    for (int i = 0; i < r->n_rows && r->rec.pick >= 0; i++) {
+        const ql_sweep_row *w = &r->rows[i];
+        if (i != r->rec.pick && w->fits && w->vs_pick.valid &&
+            fabs(w->vs_pick.sigma) < QL_REC_INDISTINCT_SIGMA)
+            ql_json_int(&j, i);
+    }
+    ql_json_array_end(&j);
+    ql_json_object_end(&j);
     ql_json_key(&j, "rows");
     ql_json_array_begin(&j);
     for (int i = 0; i < r->n_rows; i++) {
@@ -191,10 +315,35 @@ static void json_doc(const ql_sweep_results *r, FILE *o) {
         ql_json_val_unc(&j, "ppl_q", w->stats.ppl_q);
         ql_json_key(&j, "kld_p99");
         ql_json_double(&j, w->stats.kld_pct[2]);
+        ql_json_key(&j, "kld_p999");
+        ql_json_double(&j, w->stats.kld_pct[1]);
+        ql_json_key(&j, "bits_per_weight");
+        ql_json_double(&j, w->weights_info.bits_per_weight);
+        ql_json_key(&j, "fallbacks");
+        if (w->weights_info.rules_known) {
+            ql_json_object_begin(&j);
+            ql_json_key(&j, "matrices");
+            ql_json_int(&j, w->weights_info.n_converted);
+            ql_json_key(&j, "fell_back");
+            ql_json_int(&j, w->weights_info.n_fell_back);
+            ql_json_key(&j, "from");
+            ql_json_str(&j, w->weights_info.n_fell_back ? tname(w->weights_info.wanted) : "");
+            ql_json_key(&j, "to");
+            ql_json_str(&j, w->weights_info.n_fell_back ? tname(w->weights_info.fallback) : "");
+            ql_json_object_end(&j);
+        } else {
+            ql_json_null(&j);
+        }
+        ql_json_key(&j, "fits");
+        ql_json_bool(&j, w->fits);
         ql_json_key(&j, "weight_bytes");
         ql_json_uint(&j, w->weight_bytes);
         ql_json_key(&j, "kv_bytes_per_token");
         ql_json_uint(&j, w->kv_bytes_per_token);
+        ql_json_key(&j, "kv_bytes_target");
+        ql_json_uint(&j, w->kv_bytes_target);
+        ql_json_key(&j, "work_bytes");
+        ql_json_uint(&j, w->work_bytes);
         ql_json_key(&j, "total_bytes_target");
         ql_json_uint(&j, w->total_bytes_target);
         ql_json_key(&j, "max_ctx_budget");
@@ -232,235 +381,4 @@ static void json_doc(const ql_sweep_results *r, FILE *o) {
 
 ql_status ql_sweep_write_json(const ql_sweep_results *r, const char *path, ql_error *err) {
     return write_with(path, r, json_doc, err);
-}
-
-/* ---- HTML ---- */
-
-static void html_text(FILE *o, const char *s) {
-    for (; *s; s++) {
-        switch (*s) {
-        case '<':
-            fputs("&lt;", o);
-            break;
-        case '>':
-            fputs("&gt;", o);
-            break;
-        case '&':
-            fputs("&amp;", o);
-            break;
-        case '"':
-            fputs("&quot;", o);
-            break;
-        default:
-            fputc(*s, o);
-        }
-    }
-}
-
-static const char *palette[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e",
-                                "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
-
-enum { W = 760, H = 420, ML = 70, MR = 20, MT = 20, MB = 50 };
-
-static double log_or_floor(double v) {
-    return log10(v > 1e-9 ? v : 1e-9);
-}
-
-static void axis_ticks_log(FILE *o, double lo, double hi) {
-    for (int e = (int)floor(lo); e <= (int)ceil(hi); e++) {
-        if (e < lo - 1e-9 || e > hi + 1e-9) continue;
-        const double y = MT + (H - MT - MB) * (1 - (e - lo) / (hi - lo));
-        fprintf(o, "<line x1='%d' x2='%d' y1='%.1f' y2='%.1f' class='grid'/>", ML, W - MR, y, y);
-        fprintf(o, "<text x='%d' y='%.1f' class='tick' text-anchor='end'>1e%d</text>", ML - 6,
-                y + 4, e);
-    }
-}
-
-static void plot_memory(const ql_sweep_results *r, FILE *o) {
-    double xmin = INFINITY, xmax = -INFINITY, ymin = INFINITY, ymax = -INFINITY;
-    for (int i = 0; i < r->n_rows; i++) {
-        const double x = gib(r->rows[i].total_bytes_target),
-                     y = log_or_floor(r->rows[i].stats.kld.value);
-        xmin = fmin(xmin, x), xmax = fmax(xmax, x), ymin = fmin(ymin, y), ymax = fmax(ymax, y);
-    }
-    if (!(xmax > xmin)) xmin -= 0.5, xmax += 0.5;
-    ymin = floor(ymin), ymax = ceil(ymax);
-    if (!(ymax > ymin)) ymax = ymin + 1;
-    const double pad = (xmax - xmin) * 0.08;
-    xmin -= pad, xmax += pad;
-#define PX(x) (ML + (W - ML - MR) * ((x)-xmin) / (xmax - xmin))
-#define PY(y) (MT + (H - MT - MB) * (1 - ((y)-ymin) / (ymax - ymin)))
-    fprintf(o,
-            "<svg id='plot-memory' xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
-            "viewBox='0 0 %d %d' role='img'><title>KLD against total memory</title>",
-            W, H, W, H);
-    axis_ticks_log(o, ymin, ymax);
-    /* enough decimals to tell the ticks apart, however narrow the range */
-    int decimals = (int)ceil(-log10((xmax - xmin) / 5)) + 1;
-    if (decimals < 0) decimals = 0;
-    if (decimals > 9) decimals = 9;
-    for (int t = 0; t <= 5; t++) {
-        const double x = xmin + (xmax - xmin) * t / 5;
-        fprintf(o, "<text x='%.1f' y='%d' class='tick' text-anchor='middle'>%.*f</text>", PX(x),
-                H - MB + 18, decimals, x);
-    }
-    fprintf(o, "<line x1='%d' x2='%d' y1='%d' y2='%d' class='axis'/>", ML, W - MR, H - MB, H - MB);
-    fprintf(o, "<line x1='%d' x2='%d' y1='%d' y2='%d' class='axis'/>", ML, ML, MT, H - MB);
-    fprintf(
-        o, "<text x='%d' y='%d' class='label' text-anchor='middle'>total GiB at %lld tokens</text>",
-        (ML + W - MR) / 2, H - 8, (long long)r->target_ctx);
-    fprintf(o,
-            "<text x='16' y='%d' class='label' transform='rotate(-90 16 %d)' "
-            "text-anchor='middle'>mean KLD (log)</text>",
-            (MT + H - MB) / 2, (MT + H - MB) / 2);
-    /* Pareto frontier: by memory, keep the points better than everything cheaper */
-    int *order = malloc((size_t)r->n_rows * sizeof *order);
-    for (int i = 0; i < r->n_rows; i++) order[i] = i;
-    for (int i = 1; i < r->n_rows; i++)
-        for (int k = i; k > 0 && r->rows[order[k]].total_bytes_target <
-                                     r->rows[order[k - 1]].total_bytes_target;
-             k--) {
-            int tmp = order[k];
-            order[k] = order[k - 1];
-            order[k - 1] = tmp;
-        }
-    fprintf(o, "<polyline class='frontier' points='");
-    double best = INFINITY;
-    for (int i = 0; i < r->n_rows; i++) {
-        const ql_sweep_row *w = &r->rows[order[i]];
-        if (w->stats.kld.value < best) {
-            best = w->stats.kld.value;
-            fprintf(o, "%.1f,%.1f ", PX(gib(w->total_bytes_target)), PY(log_or_floor(best)));
-        }
-    }
-    fprintf(o, "'/>");
-    free(order);
-    for (int i = 0; i < r->n_rows; i++) {
-        const ql_sweep_row *w = &r->rows[i];
-        const double x = PX(gib(w->total_bytes_target)), y = PY(log_or_floor(w->stats.kld.value));
-        fprintf(o, "<circle class='point' cx='%.1f' cy='%.1f' r='5' fill='%s'><title>", x, y,
-                palette[i % 10]);
-        html_text(o, w->weights);
-        fprintf(o, " %s/%s: KLD %.6f, %.3f GiB</title></circle>", ql_type_name((int)w->k),
-                ql_type_name((int)w->v), w->stats.kld.value, gib(w->total_bytes_target));
-        const bool near_right = x > W - MR - 160; /* keep labels inside the plot */
-        fprintf(o, "<text x='%.1f' y='%.1f' class='point-label' text-anchor='%s'>",
-                near_right ? x - 7 : x + 7, y - 6, near_right ? "end" : "start");
-        html_text(o, w->weights);
-        fprintf(o, " %s/%s</text>", ql_type_name((int)w->k), ql_type_name((int)w->v));
-    }
-    fprintf(o, "</svg>\n");
-#undef PX
-#undef PY
-}
-
-static void plot_positions(const ql_sweep_results *r, FILE *o) {
-    if (r->n_positions < 1) return;
-    double ymin = INFINITY, ymax = -INFINITY;
-    const double xmin = r->n_ctx / 2, xmax = r->n_ctx - 2;
-    for (int i = 0; i < r->n_rows; i++)
-        for (int b = 0; b < r->n_positions; b++) {
-            const double y = log_or_floor(r->rows[i].buckets[b].kld.value);
-            ymin = fmin(ymin, y), ymax = fmax(ymax, y);
-        }
-    ymin = floor(ymin), ymax = ceil(ymax);
-    if (!(ymax > ymin)) ymax = ymin + 1;
-#define PX(x) (ML + (W - ML - MR) * ((x)-xmin) / (xmax - xmin > 0 ? xmax - xmin : 1))
-#define PY(y) (MT + (H - MT - MB) * (1 - ((y)-ymin) / (ymax - ymin)))
-    fprintf(o,
-            "<svg id='plot-positions' xmlns='http://www.w3.org/2000/svg' width='%d' height='%d' "
-            "viewBox='0 0 %d %d' role='img'><title>KLD by context position</title>",
-            W, H + 20 * ((r->n_rows + 2) / 3), W, H + 20 * ((r->n_rows + 2) / 3));
-    axis_ticks_log(o, ymin, ymax);
-    fprintf(o, "<line x1='%d' x2='%d' y1='%d' y2='%d' class='axis'/>", ML, W - MR, H - MB, H - MB);
-    for (int t = 0; t <= 4; t++) {
-        const double x = xmin + (xmax - xmin) * t / 4;
-        fprintf(o, "<text x='%.1f' y='%d' class='tick' text-anchor='middle'>%.0f</text>", PX(x),
-                H - MB + 18, x);
-    }
-    fprintf(o,
-            "<text x='%d' y='%d' class='label' text-anchor='middle'>position in the context</text>",
-            (ML + W - MR) / 2, H - 8);
-    for (int i = 0; i < r->n_rows; i++) {
-        const ql_sweep_row *w = &r->rows[i];
-        fprintf(o, "<polyline class='series' stroke='%s' points='", palette[i % 10]);
-        for (int b = 0; b < r->n_positions; b++) {
-            const double mid = 0.5 * (w->buckets[b].pos_begin + w->buckets[b].pos_end);
-            fprintf(o, "%.1f,%.1f ", PX(mid), PY(log_or_floor(w->buckets[b].kld.value)));
-        }
-        fprintf(o, "'><title>");
-        html_text(o, w->weights);
-        fprintf(o, " %s/%s</title></polyline>", ql_type_name((int)w->k), ql_type_name((int)w->v));
-        const int lx = ML + (i % 3) * 230, ly = H + 14 + 20 * (i / 3);
-        fprintf(o,
-                "<rect x='%d' y='%d' width='12' height='4' fill='%s'/><text x='%d' y='%d' "
-                "class='tick'>",
-                lx, ly - 4, palette[i % 10], lx + 16, ly);
-        html_text(o, w->weights);
-        fprintf(o, " %s/%s</text>", ql_type_name((int)w->k), ql_type_name((int)w->v));
-    }
-    fprintf(o, "</svg>\n");
-#undef PX
-#undef PY
-}
-
-static void html(const ql_sweep_results *r, FILE *o) {
-    fprintf(
-        o,
-        "<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>qlens sweep</title>\n"
-        "<style>body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}"
-        "table{border-collapse:collapse;margin:12px 0}td,th{border:1px solid #ccc;padding:3px 7px;"
-        "text-align:right}th{background:#f3f3f3}td:nth-child(2),td:nth-child(3),td:nth-child(4){"
-        "text-align:left}"
-        ".grid{stroke:#eee}.axis{stroke:#555}.tick{font-size:11px;fill:#444}.label{font-size:12px;"
-        "fill:#222}"
-        ".frontier{fill:none;stroke:#222;stroke-dasharray:5 4;stroke-width:1.5}"
-        ".series{fill:none;stroke-width:2}.point-label{font-size:10px;fill:#333}"
-        "tr.indistinct td{color:#777}</style></head><body>\n");
-    fprintf(o, "<h1>qlens sweep</h1>\n<p>Reference <code>");
-    html_text(o, r->ref_path);
-    fprintf(o, "</code>, text <code>");
-    html_text(o, r->text_path);
-    fprintf(o,
-            "</code>: %lld chunks of %lld tokens, rotation %s (%s). KLD: mean KL divergence from "
-            "the reference per scored token (lower is better).</p>\n",
-            (long long)r->n_chunks, (long long)r->n_ctx, r->rotate, r->hadamard);
-    fprintf(o,
-            "<h2>KLD against memory at %lld tokens</h2>\n<p>The dashed line is the Pareto "
-            "frontier: no configuration below it uses less memory.</p>\n",
-            (long long)r->target_ctx);
-    plot_memory(r, o);
-    if (r->n_positions > 0) {
-        fprintf(o, "<h2>KLD by context position</h2>\n");
-        plot_positions(r, o);
-    }
-    fprintf(o,
-            "<h2>Configurations</h2>\n<table id='results'><tr><th>#</th><th>weights</th><th>cache "
-            "K</th>"
-            "<th>cache V</th><th>KLD</th><th>PPL ratio</th><th>same top p</th><th>weights GiB</th>"
-            "<th>KV bytes/token</th><th>total GiB</th>%s<th>vs the row above</th></tr>\n",
-            r->budget ? "<th>max ctx in budget</th>" : "");
-    for (int i = 0; i < r->n_rows; i++) {
-        const ql_sweep_row *w = &r->rows[i];
-        fprintf(o, "<tr%s><td>%d</td><td>", indistinct(w) ? " class='indistinct'" : "", i + 1);
-        html_text(o, w->weights);
-        fprintf(o,
-                "</td><td>%s</td><td>%s</td><td>%.6f ± %.6f</td><td>%.4f ± %.4f</td>"
-                "<td>%.2f ± %.2f %%</td><td>%.3f</td><td>%llu</td><td>%.3f</td>",
-                ql_type_name((int)w->k), ql_type_name((int)w->v), w->stats.kld.value,
-                w->stats.kld.unc, w->stats.ratio.value, w->stats.ratio.unc,
-                100 * w->stats.same_top.value, 100 * w->stats.same_top.unc, gib(w->weight_bytes),
-                (unsigned long long)w->kv_bytes_per_token, gib(w->total_bytes_target));
-        if (r->budget) fprintf(o, "<td>%lld</td>", (long long)w->max_ctx_budget);
-        if (w->has_prev)
-            fprintf(o, "<td>%+.6f ± %.6f (%.1fσ)%s</td></tr>\n", w->d_kld, w->d_kld_se, w->sigma,
-                    indistinct(w) ? " indistinguishable" : "");
-        else
-            fprintf(o, "<td>-</td></tr>\n");
-    }
-    fprintf(o, "</table>\n<p>Generated by qlens %s.</p>\n</body></html>\n", QLENS_VERSION_STRING);
-}
-
-ql_status ql_sweep_write_html(const ql_sweep_results *r, const char *path, ql_error *err) {
-    return write_with(path, r, html, err);
 }
