@@ -635,7 +635,6 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
         for (int64_t t = t0; t < t1; t++) {
             const int n_runs = visible_runs(p, j->pos0 + t, k0, nk, runs);
             if (n_runs == 0) continue;
-            const int64_t hi_all = runs[n_runs - 1].hi;
             /* the token's heads in groups of nr rows: their chains overlap */
             for (int64_t h0 = 0; h0 < group; h0 += nr_max) {
                 const int nr = group - h0 < nr_max ? (int)(group - h0) : nr_max;
@@ -651,8 +650,8 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                     sum[q] = sv->sum[r0 + q];
 #if defined(QL_ATTN_VNNI)
                     if (batched)
-                        score_keys(sv->kp, sv->kd, dk / 32, hi_all, (const block_q8_0 *)qq,
-                                   j->scale, sq);
+                        score_keys(sv->kp, sv->kd, dk / 32, runs[n_runs - 1].hi,
+                                   (const block_q8_0 *)qq, j->scale, sq);
                     else
 #endif
                         for (int ri = 0; ri < n_runs; ri++)
