@@ -36,6 +36,7 @@ configs() {
             echo "$m $kv 512 2 -"
         done
     done
+    echo "gemma3-Q4_K_M q8_0/f16 512 2 -"
     echo "smollm2-Q4_K_M f16/f16 512 2 --no-repack"
     echo "gemma3-Q4_K_M f16/f16 512 2 --no-repack"
     echo "gemma3-Q4_K_M q4_0/q4_0 512 2 --no-repack"

@@ -16,8 +16,10 @@
 #include "cli.h"
 
 static const char *opt_ref, *opt_weights, *opt_cache = "f16/f16", *opt_file, *opt_out,
-                                          *opt_rotate = "auto", *opt_hadamard = "fwht";
+                                          *opt_rotate = "auto", *opt_hadamard = "fwht",
+                                          *opt_numerics = "auto";
 static int64_t opt_ctx = 512, opt_chunks, opt_target_ctx, opt_threads, opt_positions = 8;
+static bool opt_no_repack;
 static uint64_t opt_budget;
 
 static const cli_opt sweep_opts[] = {
@@ -47,6 +49,15 @@ static const cli_opt sweep_opts[] = {
      .metavar = "MODE",
      .help = "how rotations are computed: fwht (default, current llama.cpp) or dense "
              "(llama.cpp before May 2026)"},
+    {.name = "--numerics",
+     .kind = CLI_STRING,
+     .dest = &opt_numerics,
+     .metavar = "MODE",
+     .help = "f16 arithmetic to reproduce: auto (this CPU's, default), fp16 or f32"},
+    {.name = "--no-repack",
+     .kind = CLI_FLAG,
+     .dest = &opt_no_repack,
+     .help = "follow llama.cpp run with --no-repack (weights not repacked)"},
     {.name = "--file",
      .alias = "-f",
      .kind = CLI_STRING,
@@ -258,6 +269,9 @@ static int run_sweep(int argc, char **argv) {
     ql_hadamard_mode hadamard_mode;
     if (!ql_hadamard_mode_from_name(opt_hadamard, &hadamard_mode))
         return cli_usage("sweep --kv-hadamard: '%s' is not fwht or dense", opt_hadamard);
+    ql_numerics numerics;
+    if (!ql_numerics_from_name(opt_numerics, &numerics))
+        return cli_usage("sweep --numerics: '%s' is not auto, fp16 or f32", opt_numerics);
 
     enum { MAX_ITEMS = 64 };
     char *wl = strdup(opt_weights), *cl = strdup(opt_cache);
@@ -318,6 +332,8 @@ static int run_sweep(int argc, char **argv) {
             .n_caches = nc,
             .rotate = opt_rotate,
             .hadamard = opt_hadamard,
+            .numerics = numerics,
+            .no_repack = opt_no_repack,
             .n_ctx = opt_ctx,
             .n_chunks = opt_chunks,
             .target_ctx = opt_target_ctx,

@@ -253,6 +253,12 @@ static bool on_ref_chunk(void *user, const ql_ppl_running *running) {
     return true;
 }
 
+/* The kernels every context of the sweep follows (the reference's and the runs'). */
+static void set_kernels(const ql_sweep_params *p, ql_context_params *cp) {
+    cp->numerics = p->numerics;
+    cp->no_repack = p->no_repack;
+}
+
 static ql_status make_reference(sweep_state *s, ql_error *err) {
     const ql_sweep_params *p = s->p;
     char path[PATH_MAX_LEN];
@@ -276,6 +282,7 @@ static ql_status make_reference(sweep_state *s, ql_error *err) {
     cp.n_ctx = p->n_ctx;
     cp.n_threads = p->n_threads;
     cp.type_k = cp.type_v = QL_TYPE_F16;
+    set_kernels(p, &cp);
     if (!st) st = ql_context_create(m, &cp, &ctx, err);
     ql_eval_params ep = {.n_ctx = p->n_ctx, .n_chunks = p->n_chunks};
     if (!st) {
@@ -310,6 +317,7 @@ static bool on_run_chunk(void *user, int64_t chunk, int64_t n_chunks, const ql_k
 static const char *hadamard_of(const ql_sweep_params *p) {
     return p->hadamard ? p->hadamard : "fwht";
 }
+
 
 static double seconds_now(void) {
     struct timespec ts;
@@ -413,6 +421,7 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         cp.n_threads = p->n_threads;
         cp.type_k = c->k;
         cp.type_v = c->v;
+        set_kernels(p, &cp);
         if (!ql_rotate_mode_from_name(p->rotate, &cp.rotate)) {
             st =
                 ql_fail(err, QL_ERR_ARG, "sweep: kv_rotate '%s' is not auto, on or off", p->rotate);
@@ -523,10 +532,14 @@ static ql_status identity_of(const ql_sweep_params *p, const char *ref_sum, char
      * whose runs would not be comparable with theirs, is another sweep.
      */
     const bool dense = strcmp(hadamard_of(p), "dense") == 0;
+    /* the kernels, where they are not the defaults of a CPU without AVX512-FP16 (what sweeps
+     * made before they could be chosen ran with) */
+    const bool fp16 = ql_numerics_resolve(p->numerics) == QL_NUMERICS_FP16;
     char rest[512];
-    snprintf(rest, sizeof rest, "text=%08x:%lld c=%lld chunks=%lld rotate=%s%s%s", crc,
+    snprintf(rest, sizeof rest, "text=%08x:%lld c=%lld chunks=%lld rotate=%s%s%s%s%s", crc,
              (long long)ts.st_size, (long long)p->n_ctx, (long long)p->n_chunks, p->rotate,
-             dense ? "" : " hadamard=", dense ? "" : hadamard_of(p));
+             dense ? "" : " hadamard=", dense ? "" : hadamard_of(p), fp16 ? " numerics=fp16" : "",
+             p->no_repack ? " repack=off" : "");
     snprintf(out, size, "ref=sha256:%s %s", ref_sum, rest);
     snprintf(legacy, size, "ref=%s:%lld %s", stem, (long long)rs.st_size, rest);
     return QL_OK;
@@ -561,7 +574,8 @@ static ql_status explain_other_sweep(const ql_sweep_params *p, const char *recor
                        p->out_dir, p->ref_path,
                        by_content ? "its content differs" : "its name or size differs",
                        by_content ? then + 7 : then, by_content ? now + 7 : now);
-    static const char *const keys[] = {"text", "c", "chunks", "rotate", "hadamard"};
+    static const char *const keys[] = {"text",     "c",        "chunks", "rotate",
+                                       "hadamard", "numerics", "repack"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
         identity_field(recorded, keys[i], then, sizeof then);
         identity_field(compare, keys[i], now, sizeof now);

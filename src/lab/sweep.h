@@ -18,6 +18,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include "../kernels/kernels.h"
 #include <stdio.h>
 
 #include "../core/status.h"
@@ -45,6 +47,8 @@ typedef struct {
     int n_caches;
     const char *rotate;   /* auto | on | off */
     const char *hadamard; /* fwht | dense (NULL: fwht) */
+    ql_numerics numerics; /* f16 arithmetic (AUTO: this CPU's) */
+    bool no_repack;       /* follow llama.cpp's --no-repack */
     int64_t n_ctx, n_chunks;
     int64_t target_ctx; /* context the memory columns are computed for */
     uint64_t budget;    /* 0: no budget column */
