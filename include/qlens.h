@@ -167,11 +167,13 @@ QLENS_API uint64_t qlens_kv_cache_bytes(const qlens_model *m, const char *cache_
 
 /* What `qlens plan` adds up for one configuration at a context. */
 typedef struct {
-    uint64_t weight_bytes; /* the model file's tensor data */
-    uint64_t kv_bytes;     /* the KV cache at the context (sliding-window layers capped) */
-    uint64_t work_bytes;   /* working buffers of one micro-batch: logits and activations */
-    uint64_t total_bytes;  /* the three together */
-    int64_t n_ctx_train;   /* the model's trained context */
+    uint64_t weight_bytes;    /* the model file's tensor data */
+    uint64_t kv_bytes;        /* the KV cache at the context (attention layers; sliding windows
+                                 as the rings llama.cpp keeps) */
+    uint64_t work_bytes;      /* working buffers of one micro-batch: logits and activations */
+    uint64_t total_bytes;     /* all of them together */
+    int64_t n_ctx_train;      /* the model's trained context */
+    uint64_t recurrent_bytes; /* a hybrid's fixed recurrent state (DeltaNet layers), else 0 */
 } qlens_memory;
 
 /* Memory at n_ctx with the given cache types; n_ubatch 0 means 512. out is required. */

@@ -18,6 +18,8 @@ static bool set_key(gguf_writer *w, const ql_test_key_edit *e, ql_error *err) {
         return gguf_writer_set_u64(w, e->key, e->u, err) == QL_OK;
     case EDIT_I64:
         return gguf_writer_set_i64(w, e->key, e->i, err) == QL_OK;
+    case EDIT_REMOVE:
+        return true; /* left out of the copy */
     }
     return false;
 }
@@ -48,12 +50,21 @@ bool ql_test_gguf_edit(const char *src, const char *dst, const ql_test_key_edit 
     }
     const int64_t n = gguf_n_tensors(f);
     uint8_t **copies = calloc((size_t)n + 1, sizeof *copies);
+    const char *skip[64];
+    int n_skip = 0;
+    for (int i = 0; i < n_keys && n_skip < 64; i++)
+        if (keys[i].kind == EDIT_REMOVE) skip[n_skip++] = keys[i].key;
     bool ok = copies && gguf_writer_create(&w, &err) == QL_OK &&
-              gguf_writer_copy_kvs(w, f, NULL, 0, &err) == QL_OK;
+              gguf_writer_copy_kvs(w, f, n_skip ? skip : NULL, n_skip, &err) == QL_OK;
     for (int i = 0; ok && i < n_keys; i++) ok = set_key(w, &keys[i], &err);
     for (int64_t i = 0; ok && i < n; i++) {
         const gguf_tensor *t = gguf_tensor_at(f, i);
         const void *data = t->data;
+        bool drop = false;
+        for (int e = 0; e < n_tensors; e++)
+            drop = drop || (gguf_str_eq(t->name, tensors[e].tensor) &&
+                            tensors[e].index == QL_TEST_DROP_TENSOR);
+        if (drop) continue;
         for (int e = 0; ok && e < n_tensors; e++) {
             if (!gguf_str_eq(t->name, tensors[e].tensor)) continue;
             if (!copies[i]) {

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-typedef enum { EDIT_F32, EDIT_U32, EDIT_U64, EDIT_I64 } ql_test_key_kind;
+typedef enum { EDIT_F32, EDIT_U32, EDIT_U64, EDIT_I64, EDIT_REMOVE } ql_test_key_kind;
 
 typedef struct {
     const char *key; /* "{arch}." is not added: give the whole key */
@@ -19,7 +19,9 @@ typedef struct {
     int64_t i;
 } ql_test_key_edit;
 
-/* Element `index` (in the tensor's f32 or f16 data) becomes value. */
+/* Element `index` (in the tensor's f32 or f16 data) becomes value; index QL_TEST_DROP_TENSOR
+ * leaves the tensor out of the copy. */
+#define QL_TEST_DROP_TENSOR INT64_MIN
 typedef struct {
     const char *tensor;
     int64_t index;

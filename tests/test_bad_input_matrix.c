@@ -604,6 +604,84 @@ QL_TEST(bad_input_hostile_hyperparameters) {
     }
 }
 
+/*
+ * Hybrid and MoE models with a piece missing or counts that cannot fit together: one error
+ * naming the tensor or key, from every command that reads the model, before any work.
+ */
+QL_TEST(bad_input_hybrid_and_moe_models) {
+    const char *q35 = ql_test_synth_model("qwen35"), *moe = ql_test_synth_model("qwen35moe");
+    if (!exists(q35) || !exists(moe)) SKIP("synthetic models not built (make synth)");
+    const char *dir = ql_test_tmpdir(t);
+    char d[1024];
+    snprintf(d, sizeof d, "%s", dir);
+    const ql_test_tensor_edit none = {NULL, 0, 0};
+    const struct {
+        const char *base, *needle;
+        ql_test_key_edit edit;
+        ql_test_tensor_edit drop;
+    } cases[] = {
+        /* missing SSM tensors */
+        {q35, "blk.1.ssm_conv1d.weight", {0}, {"blk.1.ssm_conv1d.weight", QL_TEST_DROP_TENSOR, 0}},
+        {q35, "blk.0.ssm_a", {0}, {"blk.0.ssm_a", QL_TEST_DROP_TENSOR, 0}},
+        {q35, "blk.2.ssm_out.weight", {0}, {"blk.2.ssm_out.weight", QL_TEST_DROP_TENSOR, 0}},
+        {moe, "blk.4.attn_qkv.weight", {0}, {"blk.4.attn_qkv.weight", QL_TEST_DROP_TENSOR, 0}},
+        {moe,
+         "blk.1.ffn_gate_inp_shexp.weight",
+         {0},
+         {"blk.1.ffn_gate_inp_shexp.weight", QL_TEST_DROP_TENSOR, 0}},
+        {moe,
+         "blk.0.ffn_up_exps.weight",
+         {0},
+         {"blk.0.ffn_up_exps.weight", QL_TEST_DROP_TENSOR, 0}},
+        /* inconsistent head and group counts */
+        {q35, "ssm.group_count", {"qwen35.ssm.group_count", EDIT_U32, .u = 3}, none},
+        {q35, "ssm.inner_size", {"qwen35.ssm.inner_size", EDIT_U32, .u = 500}, none},
+        {q35, "ssm.state_size", {"qwen35.ssm.state_size", EDIT_U32, .u = 0}, none},
+        {q35, "ssm.time_step_rank 2", {"qwen35.ssm.time_step_rank", EDIT_U32, .u = 2}, none},
+        {q35,
+         "attention.head_count_kv",
+         {"qwen35.attention.head_count_kv", EDIT_U32, .u = 3},
+         none},
+        /* experts */
+        {moe, "expert_count", {"qwen35moe.expert_count", EDIT_U32, .u = 0}, none},
+        {moe, "expert_used_count", {"qwen35moe.expert_used_count", EDIT_U32, .u = 9}, none},
+        {moe, "expert_used_count", {"qwen35moe.expert_used_count", EDIT_U32, .u = 0}, none},
+        {moe, "ffn_gate_inp.weight", {"qwen35moe.expert_count", EDIT_U32, .u = 4}, none},
+        /* layer kinds */
+        {q35,
+         "full_attention_interval",
+         {"qwen35.full_attention_interval", EDIT_U32, .u = 0},
+         none},
+        {q35,
+         "rope.dimension_sections",
+         {"qwen35.rope.dimension_sections", EDIT_REMOVE, .u = 0},
+         none},
+        {q35, "ssm.conv_kernel", {"qwen35.ssm.conv_kernel", EDIT_REMOVE, .u = 0}, none},
+    };
+    const char *W = wiki();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char model[1100];
+        snprintf(model, sizeof model, "%s/hybrid-%zu.gguf", d, i);
+        const bool has_key = cases[i].edit.key != NULL, has_drop = cases[i].drop.tensor != NULL;
+        if (!has_key && !has_drop) continue;
+        REQUIRE(ql_test_gguf_edit(cases[i].base, model, has_key ? &cases[i].edit : NULL,
+                                  has_key ? 1 : 0, has_drop ? &cases[i].drop : NULL,
+                                  has_drop ? 1 : 0));
+        expect_failure(t, NULL, BEFORE_WORK, d, 1, cases[i].needle, NULL,
+                       "perplexity -m %s -f %s -c 64 --chunks 1", model, W);
+        expect_failure(t, NULL, BEFORE_WORK, d, 1, cases[i].needle, NULL,
+                       "kld --ref %s -m %s -f %s -c 64 --chunks 1", cases[i].base, model, W);
+    }
+    /* header-level faults are also refused by the planner, which reads no tensor */
+    for (size_t i = 6; i < sizeof cases / sizeof cases[0]; i++) {
+        if (!cases[i].edit.key || strstr(cases[i].needle, ".weight")) continue;
+        char model[1100];
+        snprintf(model, sizeof model, "%s/hybrid-%zu.gguf", d, i);
+        expect_failure(t, NULL, BEFORE_WORK, d, 1, cases[i].needle, NULL,
+                       "plan -m %s --budget 8GiB --ctx 4096", model);
+    }
+}
+
 static bool same_bytes(const char *a, const char *b) {
     size_t na, nb;
     unsigned char *pa = ql_test_read_file(a, &na), *pb = ql_test_read_file(b, &nb);

@@ -134,6 +134,12 @@ QL_TEST(determinism_perplexity_json_for_any_thread_count) {
     snprintf(args, sizeof args, "perplexity -m %s -f %s -c 96 --chunks 2 -ctk q8_0 -ctv q4_0",
              ql_test_synth_model("gemma3"), wiki());
     check_thread_counts(t, d, "ppl-gemma3", args, false);
+    /* a hybrid MoE: recurrent state across micro-batches of 16, routed and shared experts */
+    if (!exists(ql_test_synth_model("qwen35moe"))) return;
+    snprintf(args, sizeof args,
+             "perplexity -m %s -f %s -c 64 --chunks 2 -ub 16 -ctk q8_0 -ctv q4_0",
+             ql_test_synth_model("qwen35moe"), wiki());
+    check_thread_counts(t, d, "ppl-qwen35moe", args, false);
 }
 
 QL_TEST(determinism_kl_divergence_json_for_any_thread_count) {

@@ -286,6 +286,33 @@ QL_TEST(kernels_vexpf) {
     CHECK_MSG(bad_bits == 0, "%d SIMD exp lanes differ from the portable form", bad_bits);
 }
 
+/* The DeltaNet's SiLU and f32 dots: SIMD forms bit-identical to the portable statements, and
+ * both close to double precision. */
+QL_TEST(kernels_silu_and_f32_vec_dot) {
+    float x[519], y[519], y2[519], w[519];
+    for (int it = 0; it < 50; it++) {
+        const int64_t n = 1 + (it * 37) % 519; /* groups of 16, of 64, and tails */
+        fill(x, n, 4.0);
+        fill(w, n, 1.0);
+        ql_silu_row(y, x, n);
+        ql_silu_row_portable(y2, x, n);
+        CHECK_MSG(memcmp(y, y2, (size_t)n * sizeof *y) == 0, "SIMD SiLU differs (n = %lld)",
+                  (long long)n);
+        for (int64_t i = 0; i < n; i++) {
+            const double ref = x[i] / (1.0 + exp(-(double)x[i]));
+            CHECK_MSG(fabs(y[i] - ref) <= 9.0 * U32 * fabs(ref) + 1e-37, "silu(%.9g) = %.9g", x[i],
+                      y[i]);
+        }
+        const float d = ql_dot_f32_vec(x, w, n), d2 = ql_dot_f32_vec_portable(x, w, n);
+        CHECK_MSG(memcmp(&d, &d2, sizeof d) == 0, "SIMD f32 dot %.9g, portable %.9g (n = %lld)", d,
+                  d2, (long long)n);
+        double ref = 0, mag = 0;
+        for (int64_t i = 0; i < n; i++)
+            ref += (double)x[i] * w[i], mag += fabs((double)x[i] * w[i]);
+        CHECK_MSG(fabs(d - ref) <= (double)n * U32 * mag, "f32 dot %.9g, double %.9g", d, ref);
+    }
+}
+
 QL_TEST(kernels_swiglu_and_exp_sum) {
     const int64_t n = 512 + 7; /* a tail past the 16-lane groups */
     float g[519], g2[519], u[519];

@@ -567,6 +567,52 @@ QL_TEST(kernels_forward_threads_synth) {
     }
 }
 
+/* An expert tensor requantized as one matrix of n_out x n_expert rows. */
+static void *requantize_experts(ql_experts *x, ql_type t) {
+    ql_matrix all = x->m;
+    all.n_out *= x->n_expert;
+    void *buf = requantize(&all, t);
+    x->m.data = buf;
+    x->m.type = t;
+    x->m.row_bytes = all.row_bytes;
+    x->stride = all.row_bytes * (size_t)x->m.n_out;
+    return buf;
+}
+
+/*
+ * The hybrids: DeltaNet and gated attention layers, routed and shared experts, their matrices
+ * requantized to every type in turn (experts among them, so MUL_MAT_ID's paths run: repacked
+ * one-row forms, tiled k-quants from 8 routed rows, per-row dots). Micro-batches of 24 tokens
+ * make the recurrent state cross forward steps.
+ */
+QL_TEST(kernels_forward_threads_hybrid) {
+    const char *archs[] = {"qwen35", "qwen35moe"};
+    for (size_t a = 0; a < sizeof archs / sizeof archs[0]; a++) {
+        ql_error err;
+        ql_model *m;
+        REQUIRE_MSG(ql_model_load(ql_test_synth_model(archs[a]), &m, &err) == QL_OK, "%s", err.msg);
+        void *bufs[512];
+        int nbuf = 0, next = (int)a;
+        for (int64_t l = 0; l < m->cfg.n_layer; l++) {
+            ql_layer *L = &m->layers[l];
+            ql_matrix *mats[] = {&L->wq,         &L->wk,       &L->wv,        &L->wo,
+                                 &L->w_gate,     &L->w_up,     &L->w_down,    &L->ssm_qkv,
+                                 &L->ssm_z,      &L->ssm_out,  &L->ssm_alpha, &L->ssm_beta,
+                                 &L->shexp_gate, &L->shexp_up, &L->shexp_down};
+            for (size_t i = 0; i < sizeof mats / sizeof mats[0]; i++)
+                if (mats[i]->data)
+                    bufs[nbuf++] = requantize(mats[i], quant_types[next++ % N_TYPES]);
+            ql_experts *exps[] = {&L->gate_exps, &L->up_exps, &L->down_exps};
+            for (size_t i = 0; i < 3; i++)
+                if (exps[i]->m.data)
+                    bufs[nbuf++] = requantize_experts(exps[i], quant_types[next++ % N_TYPES]);
+        }
+        forward_threads(t, m, 40, 24, archs[a]);
+        for (int i = 0; i < nbuf; i++) free(bufs[i]);
+        ql_model_free(m);
+    }
+}
+
 QL_TEST(kernels_forward_threads_smollm2) {
     const char *path = "models/SmolLM2-135M-Instruct.Q4_1.gguf";
     FILE *f = fopen(path, "rb");

@@ -22,7 +22,7 @@
 int32_t *ql_test_load_ids(const char *path, int64_t *n, bool prepend_bos, int32_t bos);
 
 typedef struct {
-    char model[16], weights[16], ctk[16], ctv[16], rot[8];
+    char model[24], weights[16], ctk[16], ctv[16], rot[8];
     int n_ctx, chunks;
     double ppl_q, ppl_q_unc, ppl_base, ln_ratio, ln_ratio_unc, kld, kld_unc, kld_max, kld_p999,
         kld_p99, kld_median, same_top, same_top_unc, rms_dp, rms_dp_unc;
@@ -51,6 +51,7 @@ typedef struct {
 
 static const golden_set synth_set = {"golden/synth/kld.tsv", QL_HADAMARD_DENSE, QL_NUMERICS_FP16};
 static const golden_set current_set = {"golden/current/kld.tsv", QL_HADAMARD_FWHT, QL_NUMERICS_F32};
+static const golden_set hybrid_set = {"golden/hybrid/kld.tsv", QL_HADAMARD_FWHT, QL_NUMERICS_F32};
 /* the settings of the contexts make_ctx creates */
 static const golden_set *settings = &synth_set;
 
@@ -153,7 +154,7 @@ static bool kld_against_file(ql_test_ctx *t, ql_model *m, const char *ref_path, 
     return ok;
 }
 
-static void check_golden_model(ql_test_ctx *t, const char *model) {
+static void check_golden_model(ql_test_ctx *t, const char *model, int min_rows) {
     static kld_row rows[256];
     const int n = parse_kld_rows(t, rows, 256);
     ql_error err;
@@ -192,40 +193,40 @@ static void check_golden_model(ql_test_ctx *t, const char *model) {
         ql_kld_acc_free(&acc);
         done++;
     }
-    CHECK_MSG(k >= 13 && done >= ql_test_picked(13, ql_test_arch_index(model)),
+    CHECK_MSG(k >= min_rows && done >= ql_test_picked(min_rows, ql_test_arch_index(model)),
               "%s: %d of %d F16 golden rows checked", model, done, k);
     if (ql_test_light()) printf("light run: %d of %d configurations\n", done, k);
     ql_model_free(m);
 }
 
 QL_TEST(kld_golden_llama) {
-    check_golden_model(t, "llama");
+    check_golden_model(t, "llama", 13);
 }
 QL_TEST(kld_golden_qwen2) {
-    check_golden_model(t, "qwen2");
+    check_golden_model(t, "qwen2", 13);
 }
 QL_TEST(kld_golden_qwen3) {
-    check_golden_model(t, "qwen3");
+    check_golden_model(t, "qwen3", 13);
 }
 QL_TEST(kld_golden_gemma3) {
-    check_golden_model(t, "gemma3");
+    check_golden_model(t, "gemma3", 13);
 }
 
 QL_TEST(kld_golden_current_llama) {
     settings = &current_set;
-    check_golden_model(t, "llama");
+    check_golden_model(t, "llama", 13);
 }
 QL_TEST(kld_golden_current_qwen2) {
     settings = &current_set;
-    check_golden_model(t, "qwen2");
+    check_golden_model(t, "qwen2", 13);
 }
 QL_TEST(kld_golden_current_qwen3) {
     settings = &current_set;
-    check_golden_model(t, "qwen3");
+    check_golden_model(t, "qwen3", 13);
 }
 QL_TEST(kld_golden_current_gemma3) {
     settings = &current_set;
-    check_golden_model(t, "gemma3");
+    check_golden_model(t, "gemma3", 13);
 }
 
 /*
@@ -408,7 +409,7 @@ QL_TEST(kld_bad_reference_files) {
  * there, by qlens quantize here - tensor-identical, see test_quantize_golden),
  * with the same tolerances as the F16 rows.
  */
-static void check_golden_weights(ql_test_ctx *t, const char *model) {
+static void check_golden_weights(ql_test_ctx *t, const char *model, int min_rows) {
     static kld_row rows[256];
     const int n = parse_kld_rows(t, rows, 256);
     ql_error err;
@@ -456,20 +457,39 @@ static void check_golden_weights(ql_test_ctx *t, const char *model) {
         }
         ql_model_free(m);
     }
-    CHECK_MSG(k >= 14 && done >= ql_test_picked(14, ql_test_arch_index(model)),
+    CHECK_MSG(k >= min_rows && done >= ql_test_picked(min_rows, ql_test_arch_index(model)),
               "%s: %d of %d quantized-weights golden rows checked", model, done, k);
     if (ql_test_light()) printf("light run: %d of %d configurations\n", done, k);
 }
 
 QL_TEST(kld_golden_weights_llama) {
-    check_golden_weights(t, "llama");
+    check_golden_weights(t, "llama", 14);
 }
 QL_TEST(kld_golden_weights_qwen2) {
-    check_golden_weights(t, "qwen2");
+    check_golden_weights(t, "qwen2", 14);
 }
 QL_TEST(kld_golden_weights_qwen3) {
-    check_golden_weights(t, "qwen3");
+    check_golden_weights(t, "qwen3", 14);
 }
 QL_TEST(kld_golden_weights_gemma3) {
-    check_golden_weights(t, "gemma3");
+    check_golden_weights(t, "gemma3", 14);
+}
+
+/* golden/hybrid: the Gated DeltaNet hybrids, each cache on F16 weights, and Q8_0 and Q4_K_M
+ * weights (quantized here by qlens, tensor-identical to llama-quantize's) with an f16 cache */
+QL_TEST(kld_golden_hybrid_qwen35) {
+    settings = &hybrid_set;
+    check_golden_model(t, "qwen35", 6);
+}
+QL_TEST(kld_golden_hybrid_qwen35moe) {
+    settings = &hybrid_set;
+    check_golden_model(t, "qwen35moe", 6);
+}
+QL_TEST(kld_golden_hybrid_weights_qwen35) {
+    settings = &hybrid_set;
+    check_golden_weights(t, "qwen35", 2);
+}
+QL_TEST(kld_golden_hybrid_weights_qwen35moe) {
+    settings = &hybrid_set;
+    check_golden_weights(t, "qwen35moe", 2);
 }

@@ -141,6 +141,49 @@ QL_TEST(nonfinite_overflow_in_a_layer_is_traced_to_that_layer) {
     free(err);
 }
 
+/*
+ * A Gated DeltaNet layer that overflows: layer 1's gated-norm weights at 65504 and two rows of
+ * its output gate z pushed to +-65504 make the input of ssm_out exceed f16's range, so the
+ * product (its activations rounded to f16, as ggml does) is no longer finite. The error names
+ * the layer and its kind; the layers before it were finite.
+ */
+QL_TEST(nonfinite_deltanet_layer_is_named) {
+    const char *qwen35 = ql_test_synth_model("qwen35");
+    if (!exists(qwen35)) SKIP("synthetic models not built (make synth)");
+    const char *dir = ql_test_tmpdir(t);
+    char model[1100], args[4096];
+    snprintf(model, sizeof model, "%s/big-gate.gguf", dir);
+    ql_test_tensor_edit e[128 + 512];
+    int n = 0;
+    for (int i = 0; i < 128; i++) e[n++] = (ql_test_tensor_edit){"blk.1.ssm_norm.weight", i, 65504};
+    for (int i = 0; i < 512; i++)
+        e[n++] = (ql_test_tensor_edit){"blk.1.attn_gate.weight", i, i < 256 ? 65504 : -65504};
+    REQUIRE(ql_test_gguf_edit(qwen35, model, NULL, 0, e, n));
+    const char *const where[] = {"big-gate.gguf", "chunk 1", "token position",
+                                 "layer 1 (gated deltanet"};
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 2 -ctk q4_0 -ctv q4_0",
+             model, wiki());
+    expect_stopped(t, args, where, 4);
+    char *err = NULL;
+    ql_test_run_qlens(args, NULL, &err);
+    CHECK_MSG(!strstr(err, "layer 0"), "%s", err);
+    free(err);
+}
+
+/* A NaN in an MoE router: no expert ranking of NaN, and the layer is named (not a crash). */
+QL_TEST(nonfinite_moe_router_is_named) {
+    const char *moe = ql_test_synth_model("qwen35moe");
+    if (!exists(moe)) SKIP("synthetic models not built (make synth)");
+    const char *dir = ql_test_tmpdir(t);
+    char model[1100], args[4096];
+    snprintf(model, sizeof model, "%s/nan-router.gguf", dir);
+    const ql_test_tensor_edit nan_router = {"blk.2.ffn_gate_inp.weight", 5, NAN};
+    REQUIRE(ql_test_gguf_edit(moe, model, NULL, 0, &nan_router, 1));
+    const char *const where[] = {"chunk 1", "token position 0", "NaN", "layer 2 (attention, moe"};
+    snprintf(args, sizeof args, "perplexity -m %s -f %s -c 64 --chunks 1", model, wiki());
+    expect_stopped(t, args, where, 4);
+}
+
 /* A NaN only in the output matrix (tied to the embeddings) shows in the logits alone. */
 QL_TEST(nonfinite_logits_are_traced_to_the_output_head) {
     const char *llama = ql_test_synth_model("llama");

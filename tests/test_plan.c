@@ -14,7 +14,12 @@
 #include "gguf/gguf.h"
 #include "lab/plan.h"
 #include "lab/plan_csv.h"
+#include "model/context.h"
 #include "test.h"
+
+static const ql_plan_cache f16_cache = {QL_TYPE_F16, QL_TYPE_F16, 512};
+static const ql_plan_cache q8_cache = {QL_TYPE_Q8_0, QL_TYPE_Q8_0, 512};
+static const ql_plan_cache q4_cache = {QL_TYPE_Q4_0, QL_TYPE_Q4_0, 512};
 
 static bool load_config(ql_test_ctx *t, const char *path, ql_model_config *c) {
     ql_error err;
@@ -42,10 +47,11 @@ QL_TEST(plan_smollm2_kv_bytes) {
     CHECK_EQ_INT(ql_plan_kv_bytes_per_cell(&c, QL_TYPE_Q8_0, QL_TYPE_Q5_1), 3 * (68 + 48));
     CHECK_EQ_INT(ql_plan_kv_bytes_per_cell(&c, QL_TYPE_Q4_0, QL_TYPE_Q4_0), 3 * (36 + 36));
     /* no sliding window: every layer holds every position: 30 x 768 = 23040 per token */
-    CHECK_EQ_INT(ql_plan_kv_bytes(&c, QL_TYPE_F16, QL_TYPE_F16, 2048), 2048ull * 23040);
-    CHECK_EQ_INT(ql_plan_kv_bytes(&c, QL_TYPE_F16, QL_TYPE_F16, 8192), 188743680ull);
-    CHECK_EQ_INT(ql_plan_kv_bytes(&c, QL_TYPE_Q8_0, QL_TYPE_Q8_0, 8192), 8192ull * 30 * 408);
-    CHECK_EQ_INT(ql_plan_kv_bytes(&c, QL_TYPE_Q4_0, QL_TYPE_Q4_0, 100000), 100000ull * 30 * 216);
+    CHECK_EQ_INT(ql_plan_kv_bytes(&c, &f16_cache, 2048), 2048ull * 23040);
+    CHECK_EQ_INT(ql_plan_kv_bytes(&c, &f16_cache, 8192), 188743680ull);
+    CHECK_EQ_INT(ql_plan_kv_bytes(&c, &q8_cache, 8192), 8192ull * 30 * 408);
+    CHECK_EQ_INT(ql_plan_kv_bytes(&c, &q4_cache, 100000), 100000ull * 30 * 216);
+    CHECK_EQ_INT(ql_plan_recurrent_bytes(&c), 0);
 }
 
 QL_TEST(plan_gemma3_sliding_window) {
@@ -59,13 +65,19 @@ QL_TEST(plan_gemma3_sliding_window) {
     CHECK_EQ_INT(ql_plan_kv_bytes_per_cell(&c, QL_TYPE_F16, QL_TYPE_F16), 1024);
     /* q8_0: 8 blocks x 34 = 272 per row */
     CHECK_EQ_INT(ql_plan_kv_bytes_per_cell(&c, QL_TYPE_Q8_0, QL_TYPE_Q8_0), 544);
-    /* below the window every layer holds ctx cells: 18 x 300 x 1024 */
-    CHECK_EQ_INT(ql_plan_kv_bytes(&c, QL_TYPE_F16, QL_TYPE_F16, 300), 18ull * 300 * 1024);
-    /* at 100000: 3 global layers hold 100000 cells, 15 sliding ones 512 */
-    CHECK_EQ_INT(ql_plan_kv_bytes(&c, QL_TYPE_F16, QL_TYPE_F16, 100000),
-                 3ull * 100000 * 1024 + 15ull * 512 * 1024);
-    CHECK_EQ_INT(ql_plan_kv_bytes(&c, QL_TYPE_Q8_0, QL_TYPE_Q4_0, 32768),
-                 (3ull * 32768 + 15ull * 512) * (272 + 8 * 18));
+    /* a sliding layer keeps llama.cpp's ring, pad256(min(pad256(ctx), 512 + n_ubatch)), where
+     * that is smaller than the context; at 300 tokens it is 512, so every layer holds 300 cells */
+    CHECK_EQ_INT(ql_plan_kv_bytes(&c, &f16_cache, 300), 18ull * 300 * 1024);
+    /* at 100000: 3 global layers hold 100000 cells, 15 sliding ones pad256(512 + 512) = 1024 */
+    CHECK_EQ_INT(ql_plan_kv_bytes(&c, &f16_cache, 100000),
+                 3ull * 100000 * 1024 + 15ull * 1024 * 1024);
+    const ql_plan_cache mixed = {QL_TYPE_Q8_0, QL_TYPE_Q4_0, 512};
+    CHECK_EQ_INT(ql_plan_kv_bytes(&c, &mixed, 32768),
+                 (3ull * 32768 + 15ull * 1024) * (272 + 8 * 18));
+    /* a micro-batch of 64: the ring is pad256(512 + 64) = 768 cells */
+    const ql_plan_cache small_ub = {QL_TYPE_F16, QL_TYPE_F16, 64};
+    CHECK_EQ_INT(ql_plan_kv_bytes(&c, &small_ub, 100000),
+                 3ull * 100000 * 1024 + 15ull * 768 * 1024);
 }
 
 QL_TEST(plan_max_context_is_the_largest_that_fits) {
@@ -82,6 +94,55 @@ QL_TEST(plan_max_context_is_the_largest_that_fits) {
     CHECK_EQ_INT(ql_plan_max_ctx(&c, weights, &cache, weights, 1 << 20), 0);
     /* compute: 512 x (49152 + 4 x 576 + 2 x 1536 + 576 + 192 + 192) floats */
     CHECK_EQ_INT(compute, 4ull * 512 * (49152 + 2304 + 3072 + 576 + 192 + 192));
+}
+
+QL_TEST(plan_hybrid_counts_attention_layers_and_the_recurrent_state) {
+    ql_model_config c;
+    REQUIRE(load_config(t, "build/synth/synth-qwen35.gguf", &c));
+    CHECK_EQ_INT(c.n_layer, 8);
+    /* two attention layers (3, 7), each 2 KV heads of 256: f16 2 x (512 + 512) = 2048 B a cell */
+    CHECK_EQ_INT(ql_plan_kv_bytes(&c, &f16_cache, 4096), 2ull * 4096 * 2048);
+    /* q4_0: 256 values are 8 blocks of 18 B; 2 heads x (144 + 144) = 576 B a cell */
+    CHECK_EQ_INT(ql_plan_kv_bytes(&c, &q4_cache, 4096), 2ull * 4096 * 576);
+    /* six DeltaNet layers, each a conv window of 3 inputs of 2 x 2 x 128 + 4 x 128 = 1024 channels
+     * and 4 value heads of 128 x 128, all f32 */
+    CHECK_EQ_INT(ql_plan_recurrent_bytes(&c), 6ull * (3 * 1024 * 4 + 4 * 128 * 128 * 4));
+    /* the total adds it once, whatever the context */
+    const uint64_t w = 1000, work = ql_plan_compute_bytes(&c, 512);
+    CHECK_EQ_INT(ql_plan_total_bytes(&c, w, &f16_cache, 4096),
+                 w + 2ull * 4096 * 2048 + 1646592 + work);
+}
+
+/* The context allocates what the planner counts: same layer description, same bytes. */
+QL_TEST(plan_and_context_agree_on_every_layer) {
+    static const struct {
+        const char *path;
+        int64_t n_ctx, n_ubatch;
+    } cases[] = {
+        {"build/synth/synth-qwen35.gguf", 300, 512},
+        {"build/synth/synth-qwen35moe.gguf", 128, 64},
+        {"build/synth/synth-gemma3-270m.gguf", 2048, 512}, /* sliding layers in their ring */
+        {"build/synth/synth-gemma3-270m.gguf", 700, 128},
+        {"build/synth/synth-llama.gguf", 256, 512},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ql_model *m;
+        ql_error err;
+        REQUIRE_MSG(ql_model_load(cases[i].path, &m, &err) == QL_OK, "%s", err.msg);
+        ql_context_params p = ql_context_default_params();
+        p.n_ctx = cases[i].n_ctx;
+        p.n_ubatch = cases[i].n_ubatch;
+        p.type_k = QL_TYPE_Q8_0;
+        p.type_v = QL_TYPE_Q4_0;
+        p.n_threads = 1;
+        ql_context *ctx;
+        REQUIRE_MSG(ql_context_create(m, &p, &ctx, &err) == QL_OK, "%s", err.msg);
+        const ql_plan_cache pc = {p.type_k, p.type_v, p.n_ubatch};
+        CHECK_EQ_INT(ql_context_kv_bytes(ctx), ql_plan_kv_bytes(&m->cfg, &pc, p.n_ctx));
+        CHECK_EQ_INT(ql_context_recurrent_bytes(ctx), ql_plan_recurrent_bytes(&m->cfg));
+        ql_context_free(ctx);
+        ql_model_free(m);
+    }
 }
 
 /* The row of `qlens plan` output for a K/V pair: "| name | k | v | ..." */

@@ -128,8 +128,9 @@ int ql_test_picked(int n, int shift) {
 }
 
 int ql_test_arch_index(const char *arch) {
-    static const char *archs[] = {"llama", "qwen2", "qwen3", "gemma3"};
-    for (int i = 0; i < 4; i++)
+    static const char *archs[] = {"llama",  "qwen2",     "qwen3",   "gemma3",
+                                  "qwen35", "qwen35moe", "qwen3moe"};
+    for (int i = 0; i < (int)(sizeof archs / sizeof archs[0]); i++)
         if (strcmp(arch, archs[i]) == 0) return i;
     return 0;
 }

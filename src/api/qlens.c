@@ -341,7 +341,8 @@ uint64_t qlens_kv_cache_bytes(const qlens_model *h, const char *cache_type_k,
     ql_type k, v;
     ql_error e;
     if (!h || n_ctx < 0 || cache_types(cache_type_k, cache_type_v, &k, &v, &e)) return 0;
-    return ql_plan_kv_bytes(&h->m->cfg, k, v, n_ctx);
+    const ql_plan_cache pc = {k, v, 512};
+    return ql_plan_kv_bytes(&h->m->cfg, &pc, n_ctx);
 }
 
 qlens_status qlens_plan_memory(const qlens_model *h, const char *cache_type_k,
@@ -357,7 +358,8 @@ qlens_status qlens_plan_memory(const qlens_model *h, const char *cache_type_k,
     const ql_plan_cache pc = {k, v, n_ubatch > 0 ? n_ubatch : 512};
     const ql_model_config *c = &h->m->cfg;
     out->weight_bytes = h->m->weight_bytes;
-    out->kv_bytes = ql_plan_kv_bytes(c, k, v, n_ctx);
+    out->kv_bytes = ql_plan_kv_bytes(c, &pc, n_ctx);
+    out->recurrent_bytes = ql_plan_recurrent_bytes(c);
     out->work_bytes = ql_plan_compute_bytes(c, n_ctx < pc.n_ubatch ? n_ctx : pc.n_ubatch);
     out->total_bytes = ql_plan_total_bytes(c, out->weight_bytes, &pc, n_ctx);
     out->n_ctx_train = c->n_ctx_train;

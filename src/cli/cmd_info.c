@@ -14,6 +14,7 @@
 
 #include "../core/json.h"
 #include "../gguf/gguf.h"
+#include "../model/layers.h"
 #include "cli.h"
 
 static bool opt_tensors, opt_json;
@@ -35,11 +36,16 @@ const ql_command ql_cmd_info = {
     .name = "info",
     .summary = "describe a GGUF file: architecture, tokenizer, tensor types and sizes",
     .usage = "qlens info [--tensors] [--json] FILE.gguf",
-    .details = "Prints the architecture and its hyperparameters (every {arch}.* key), the\n"
-               "tokenizer, the vocabulary size, the tensor and parameter counts, a histogram\n"
-               "of tensor types (count, parameters, bytes), the total tensor bytes, bits per\n"
-               "weight (8 x bytes / parameters) and general.file_type. Tensor offsets are\n"
-               "relative to the data section. Every part of the file is validated first.",
+    .details =
+        "Prints the architecture and its hyperparameters (every {arch}.* key), the\n"
+        "tokenizer, the vocabulary size, the tensor and parameter counts, a histogram\n"
+        "of tensor types (count, parameters, bytes), the total tensor bytes, bits per\n"
+        "weight (8 x bytes / parameters) and general.file_type. For a model qlens runs,\n"
+        "also its layers: which mix tokens by attention (and hold K and V), by a\n"
+        "sliding window or by a Gated DeltaNet (a fixed recurrent state instead), the FFN\n"
+        "(dense or experts), the KV bytes per token at f16 and the recurrent state's bytes.\n"
+        "Tensor offsets are relative to the data section. Every part of the file is\n"
+        "validated first.",
     .opts = info_opts,
     .n_opts = sizeof info_opts / sizeof info_opts[0],
     .run = run_info,
@@ -57,6 +63,8 @@ typedef struct {
     bool has_arch;
     uint64_t n_params, n_bytes;
     type_stats by_type[QL_TYPE_COUNT];
+    bool has_config; /* a model qlens runs: its layers are described */
+    ql_model_config cfg;
 } info_facts;
 
 static void gather(const gguf_file *f, info_facts *in) {
@@ -75,6 +83,8 @@ static void gather(const gguf_file *f, info_facts *in) {
         s->params += n;
         s->bytes += t->n_bytes;
     }
+    ql_error err;
+    in->has_config = ql_model_read_config(f, &in->cfg, &err) == QL_OK;
 }
 
 /* Length of the character at p to print as it is; 0 when its first byte must become \xNN. */
@@ -241,6 +251,105 @@ static void format_dims(const gguf_tensor *t, char *buf, size_t size) {
         o += (size_t)snprintf(buf + o, size - o, "%s%lld", d ? " x " : "", (long long)t->ne[d]);
 }
 
+/* "0-2, 4-6" for the layers of one mixer kind; false if there are none */
+static bool format_layers(const ql_model_config *c, ql_mixer_kind kind, char *buf, size_t size) {
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int64_t l = 0; l < c->n_layer && o + 32 < size; l++) {
+        if (ql_layer_mixer(c, l) != kind || (l > 0 && ql_layer_mixer(c, l - 1) == kind)) continue;
+        int64_t end = l;
+        while (end + 1 < c->n_layer && ql_layer_mixer(c, end + 1) == kind) end++;
+        o += (size_t)snprintf(buf + o, size - o, o ? ", %lld" : "%lld", (long long)l);
+        if (end > l) o += (size_t)snprintf(buf + o, size - o, "-%lld", (long long)end);
+    }
+    return o > 0;
+}
+
+/* Memory figures at f16 K and V for one sequence of the training context, from layers.h. */
+static void model_state(const ql_model_config *c, ql_state_summary *s, uint64_t *kv_per_token) {
+    const ql_state_params sp = {
+        .type_k = QL_TYPE_F16, .type_v = QL_TYPE_F16, .n_ctx = c->n_ctx_train, .n_ubatch = 512};
+    ql_state_summarize(c, &sp, s);
+    *kv_per_token = (uint64_t)(s->n_attention + s->n_sliding) *
+                    ql_layer_kv_bytes_per_cell(c, sp.type_k, sp.type_v);
+}
+
+static void print_layers_text(const ql_model_config *c) {
+    ql_state_summary s;
+    uint64_t per_token;
+    model_state(c, &s, &per_token);
+    char list[512], human[32];
+    printf("%-17s%lld:", "layers:", (long long)c->n_layer);
+    const char *sep = " ";
+    if (s.n_deltanet) printf("%s%lld gated deltanet", sep, (long long)s.n_deltanet), sep = ", ";
+    if (s.n_sliding)
+        printf("%s%lld sliding-window attention", sep, (long long)s.n_sliding), sep = ", ";
+    if (s.n_attention) printf("%s%lld attention", sep, (long long)s.n_attention);
+    if (c->n_expert > 0)
+        printf("; MoE FFN, %lld experts (%lld used) of n_ff %lld%s\n", (long long)c->n_expert,
+               (long long)c->n_expert_used, (long long)c->n_ff_exp,
+               c->hybrid ? ", and a gated shared expert" : "");
+    else
+        printf("; dense FFN\n");
+    const ql_mixer_kind kinds[3] = {QL_MIXER_ATTENTION, QL_MIXER_SLIDING, QL_MIXER_DELTANET};
+    const char *what[3] = {"K and V for every position", "K and V for its window",
+                           "no KV cache: a conv window and a state"};
+    for (int i = 0; i < 3; i++) {
+        if (!format_layers(c, kinds[i], list, sizeof list)) continue;
+        char label[48];
+        snprintf(label, sizeof label, "%s:", ql_mixer_name(kinds[i]));
+        printf("  %-37s%s (%s)\n", label, list, what[i]);
+    }
+    printf("%-17s%llu bytes per token at f16 K and V, in %lld of %lld layers",
+           "KV cache:", (unsigned long long)per_token, (long long)(s.n_attention + s.n_sliding),
+           (long long)c->n_layer);
+    if (s.n_sliding)
+        printf(" (sliding-window layers stop growing past their window of %lld)",
+               (long long)c->n_swa);
+    putchar('\n');
+    if (s.n_deltanet) {
+        cli_format_bytes(s.recurrent_bytes, human, sizeof human);
+        printf("%-17s%llu bytes (%s) per sequence, whatever the context: %lld-input conv windows "
+               "and %lld x %lld f32 states of %lld value heads per layer\n",
+               "recurrent state:", (unsigned long long)s.recurrent_bytes, human,
+               (long long)(c->ssm_d_conv - 1), (long long)c->ssm_d_state, (long long)c->ssm_d_state,
+               (long long)c->ssm_dt_rank);
+    }
+}
+
+static void print_layers_json(ql_json *j, const ql_model_config *c) {
+    ql_state_summary s;
+    uint64_t per_token;
+    model_state(c, &s, &per_token);
+    ql_json_key(j, "layers");
+    ql_json_object_begin(j);
+    ql_json_key(j, "n_layer");
+    ql_json_int(j, c->n_layer);
+    ql_json_key(j, "mixers");
+    ql_json_array_begin_inline(j);
+    for (int64_t l = 0; l < c->n_layer; l++) ql_json_str(j, ql_mixer_name(ql_layer_mixer(c, l)));
+    ql_json_array_end(j);
+    ql_json_key(j, "ffn");
+    ql_json_str(j, ql_ffn_name(ql_layer_ffn(c, 0)));
+    if (c->n_expert > 0) {
+        ql_json_key(j, "n_expert");
+        ql_json_int(j, c->n_expert);
+        ql_json_key(j, "n_expert_used");
+        ql_json_int(j, c->n_expert_used);
+        ql_json_key(j, "n_ff_exp");
+        ql_json_int(j, c->n_ff_exp);
+    }
+    ql_json_key(j, "kv_layers");
+    ql_json_int(j, s.n_attention + s.n_sliding);
+    ql_json_key(j, "kv_bytes_per_token_f16");
+    ql_json_uint(j, per_token);
+    ql_json_key(j, "recurrent_layers");
+    ql_json_int(j, s.n_deltanet);
+    ql_json_key(j, "recurrent_bytes");
+    ql_json_uint(j, s.recurrent_bytes);
+    ql_json_object_end(j);
+}
+
 static void print_text(const info_facts *in, const char *path) {
     const gguf_file *f = in->f;
     char human[32];
@@ -295,6 +404,7 @@ static void print_text(const info_facts *in, const char *path) {
                    (unsigned long long)s->params, (unsigned long long)s->bytes);
         }
     }
+    if (in->has_config) print_layers_text(&in->cfg);
     if (!opt_tensors) return;
     printf("tensors (offsets within the data section, which starts at byte %llu):\n",
            (unsigned long long)gguf_data_offset(f));
@@ -408,6 +518,8 @@ static bool print_json(const info_facts *in, const char *path) {
         ql_json_object_end(&j);
     }
     ql_json_array_end(&j);
+
+    if (in->has_config) print_layers_json(&j, &in->cfg);
 
     ql_json_key(&j, "tensors");
     ql_json_array_begin(&j);

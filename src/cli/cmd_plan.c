@@ -71,10 +71,13 @@ const ql_command ql_cmd_plan = {
         "memory at a context length, the longest context a budget fits, and a recommendation",
     .usage = "qlens plan (--model FILE.gguf | --sweep DIR) --budget SIZE --ctx N",
     .details =
-        "memory = weight bytes + KV cache at the context (per layer: K and V bytes per value\n"
-        "including block scales, times KV heads and head size; sliding-window layers hold at\n"
-        "most their window) + one micro-batch of working buffers. With --sweep, the\n"
-        "recommendation is the lowest-KLD configuration that reaches --ctx within --budget.",
+        "memory = weight bytes + KV cache at the context (per attention layer: K and V bytes\n"
+        "per value including block scales, times KV heads and head size; sliding-window\n"
+        "layers hold the ring llama.cpp keeps, pad256(min(ctx, window + ubatch))) + a hybrid's\n"
+        "recurrent state (Gated DeltaNet layers: a conv window and f32 states, the same at\n"
+        "every context; they hold no K or V) + one micro-batch of working buffers. With\n"
+        "--sweep, the recommendation is the lowest-KLD configuration that reaches --ctx\n"
+        "within --budget.",
     .opts = plan_opts,
     .n_opts = sizeof plan_opts / sizeof plan_opts[0],
     .run = run_plan,
@@ -84,7 +87,8 @@ typedef struct {
     char weights[256], path[1024];
     ql_type k, v;
     double kld, kld_unc;
-    uint64_t weight_bytes, kv_bytes, work_bytes, total; /* total = the other three */
+    uint64_t weight_bytes, kv_bytes, recurrent_bytes, work_bytes;
+    uint64_t total;       /* the four together */
     int64_t max_ctx;      /* within the budget and the trained context */
     bool max_ctx_trained; /* the budget holds more: the trained context is the limit */
     int64_t ctx_train;
@@ -104,7 +108,8 @@ static ql_status fill_rows(plan_row *rows, int n, ql_error *err) {
         r->weight_bytes = models[i].weight_bytes;
         const ql_plan_cache pc = {r->k, r->v, opt_ubatch};
         r->total = ql_plan_total_bytes(cfg, r->weight_bytes, &pc, opt_ctx);
-        r->kv_bytes = ql_plan_kv_bytes(cfg, r->k, r->v, opt_ctx);
+        r->kv_bytes = ql_plan_kv_bytes(cfg, &pc, opt_ctx);
+        r->recurrent_bytes = ql_plan_recurrent_bytes(cfg);
         r->work_bytes = ql_plan_compute_bytes(cfg, opt_ctx < opt_ubatch ? opt_ctx : opt_ubatch);
         r->ctx_train = cfg->n_ctx_train;
         const int64_t by_memory = ql_plan_max_ctx(cfg, r->weight_bytes, &pc, opt_budget, 1ll << 32);
@@ -276,10 +281,14 @@ static int run_plan(int argc, char **argv) {
     const bool beyond = ctx_train > 0 && opt_ctx > ctx_train;
     printf("budget %s, context %lld tokens (the model's trained context: %lld)\n\n", budget,
            (long long)opt_ctx, (long long)ctx_train);
-    printf("| weights | cache K | cache V |%s weights | KV cache @ %lld | working buffers | "
+    bool recurrent = false; /* a hybrid among the rows: show its fixed state */
+    for (int i = 0; i < n; i++) recurrent = recurrent || rows[i].recurrent_bytes > 0;
+    printf("| weights | cache K | cache V |%s weights | KV cache @ %lld |%s working buffers | "
            "total @ %lld | fits | max context |\n",
-           opt_sweep ? " KLD |" : "", (long long)opt_ctx, (long long)opt_ctx);
-    printf("|---|---|---|%s---|---|---|---|---|---|\n", opt_sweep ? "---|" : "");
+           opt_sweep ? " KLD |" : "", (long long)opt_ctx, recurrent ? " recurrent state |" : "",
+           (long long)opt_ctx);
+    printf("|---|---|---|%s---|---|%s---|---|---|---|\n", opt_sweep ? "---|" : "",
+           recurrent ? "---|" : "");
     ql_rec_candidate *cands = calloc((size_t)n, sizeof *cands);
     if (!cands) {
         free(rows);
@@ -300,15 +309,25 @@ static int run_plan(int argc, char **argv) {
         printf("| %s | %s | %s |", cli_shown(w->weights), ql_type_name((int)w->k),
                ql_type_name((int)w->v));
         if (opt_sweep) printf(" %.6f ± %.6f |", w->kld, w->kld_unc);
-        printf(" %s | %s | %s | %s | %s | %s |\n", wb, kv, work, total,
+        printf(" %s | %s |", wb, kv);
+        if (recurrent) {
+            char rs[32];
+            cli_format_bytes(w->recurrent_bytes, rs, sizeof rs);
+            printf(" %s |", rs);
+        }
+        printf(" %s | %s | %s | %s |\n", work, total,
                fits     ? "yes"
                : beyond ? "no: past the trained context"
                         : "no",
                ctx);
     }
-    printf("\ntotal = weights + KV cache at %lld tokens + working buffers (one micro-batch of %lld "
-           "tokens: its logits and activations)\n",
-           (long long)opt_ctx, (long long)(opt_ctx < opt_ubatch ? opt_ctx : opt_ubatch));
+    printf("\ntotal = weights + KV cache at %lld tokens%s + working buffers (one micro-batch of "
+           "%lld tokens: its logits and activations)\n",
+           (long long)opt_ctx,
+           recurrent ? " + the recurrent state of the Gated DeltaNet layers (fixed; they hold no "
+                       "KV cache)"
+                     : "",
+           (long long)(opt_ctx < opt_ubatch ? opt_ctx : opt_ubatch));
     if (beyond)
         printf("\n%lld tokens is past the model's trained context (%lld): no configuration is "
                "offered for it.\n",

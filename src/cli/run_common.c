@@ -196,7 +196,9 @@ static const char *weights_name(const ql_run *r, char *buf, size_t size) {
             return buf;
         }
     }
-    snprintf(buf, size, "%s", ql_type_name((int)r->model->layers[0].wq.type));
+    /* no file type: the first layer's first projection (a DeltaNet layer has no attn_q) */
+    const ql_layer *L0 = &r->model->layers[0];
+    snprintf(buf, size, "%s", ql_type_name((int)(L0->wq.data ? L0->wq.type : L0->ssm_qkv.type)));
     return buf;
 }
 

@@ -366,6 +366,21 @@ static float vecdot_f16_f32(const ql_fp16 *x, const float *yf, const ql_fp16 *yh
     return (float)(head + dot_tail(x, yf, yh, np, n));
 }
 
+/* vecdot_f32_port in registers */
+static float vecdot_f32(const float *x, const float *y, int64_t n) {
+    const int64_t np = n & ~(int64_t)63;
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (int64_t i = 0; i < np; i += 64) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 16), _mm512_loadu_ps(y + i + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 32), _mm512_loadu_ps(y + i + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(x + i + 48), _mm512_loadu_ps(y + i + 48), a3);
+    }
+    float sum = reduce512(_mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3)));
+    for (int64_t i = np; i < n; i++) sum = fmaf(x[i], y[i], sum);
+    return sum;
+}
+
 static void tile_f16_vec32(int64_t n, const void *w, size_t w_row, int n_w, const float *x,
                            int64_t x_stride, int n_x, float *y, int64_t y_stride) {
     for (int c = 0; c < n_x; c++)
@@ -391,7 +406,18 @@ static float vecdot_f16_f16(const ql_fp16 *x, const ql_fp16 *y, int64_t n) {
 static float vecdot_f16_f32(const ql_fp16 *x, const float *yf, const ql_fp16 *yh, int64_t n) {
     return vecdot_f16_f32_port(x, yf, yh, n);
 }
+static float vecdot_f32(const float *x, const float *y, int64_t n) {
+    return vecdot_f32_port(x, y, n);
+}
 #endif
+
+float ql_dot_f32_vec(const float *x, const float *y, int64_t n) {
+    return vecdot_f32(x, y, n);
+}
+
+float ql_dot_f32_vec_portable(const float *x, const float *y, int64_t n) {
+    return vecdot_f32_port(x, y, n);
+}
 
 float ql_dot_f16_f16(const ql_fp16 *x, const ql_fp16 *y, int64_t n, bool half) {
     return half ? vecdot_f16_f16(x, y, n) : vecdot_f16_f32(x, NULL, y, n);
@@ -440,7 +466,7 @@ static void dot_f32_tinyblas(int64_t n, float *restrict out, const void *restric
 
 static void dot_f32_vec(int64_t n, float *restrict out, const void *restrict vx,
                         const void *restrict vy) {
-    *out = vecdot_f32_port(vx, vy, n);
+    *out = vecdot_f32(vx, vy, n);
 }
 
 /* portable forms as vec_dot functions, for the tests */

@@ -106,6 +106,14 @@ float ql_dot_f16_f16(const ql_fp16 *x, const ql_fp16 *y, int64_t n, bool half);
 /* tinyBLAS's f32 order (n % 16 == 0): the dense Hadamard product of a KV rotation. */
 float ql_dot_f32_tinyblas(const float *x, const float *y, int64_t n);
 
+/*
+ * ggml_vec_dot_f32's order (four 16-lane FMA accumulators over steps of 64,
+ * folded 0+2, 1+3, 0+1 and reduced, the tail fused into the sum): the dots
+ * of the gated delta rule. The portable form is the specification.
+ */
+float ql_dot_f32_vec(const float *x, const float *y, int64_t n);
+float ql_dot_f32_vec_portable(const float *x, const float *y, int64_t n);
+
 /* The float dots by order, this build's fastest form or the portable one (for tests). */
 typedef enum {
     QL_FDOT_F16_TINYBLAS, /* f16 weights x f32 row, tinyBLAS (n % 16 == 0) */

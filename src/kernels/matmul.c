@@ -353,9 +353,10 @@ static ql_vec_dot_fn korder_vec(ql_type t) {
 static matmul_job make_job(const ql_kernel_profile *prof, const ql_matrix *w, const float *x,
                            int64_t x_stride, int64_t n_rows, int64_t batch_rows, int64_t batch_row0,
                            float *y, int64_t y_stride, void *scratch, int n_threads,
-                           int64_t o_begin, int64_t o_end) {
+                           int64_t o_begin, int64_t o_end, bool expert) {
     const ql_matmul_kernel *k = ql_kernel_get(w->type);
-    const bool batched = ql_kernel_batched(k, w->n_out, w->n_in, batch_rows);
+    /* MUL_MAT_ID never hands a product to tinyBLAS */
+    const bool batched = !expert && ql_kernel_batched(k, w->n_out, w->n_in, batch_rows);
     const bool half = prof->f16_dot_half;
     matmul_job job = {
         .w = w,
@@ -393,7 +394,8 @@ static matmul_job make_job(const ql_kernel_profile *prof, const ql_matrix *w, co
         kg = true;
         order = QL_KG_GEMM;
         tail = QL_KG_GEMV;
-        const int64_t gemm_rows = batch_rows > 3 ? batch_rows - batch_rows % 4 : 0;
+        /* the repacked MUL_MAT_ID takes every routed row through the one-row form */
+        const int64_t gemm_rows = !expert && batch_rows > 3 ? batch_rows - batch_rows % 4 : 0;
         split = gemm_rows - batch_row0;
         split = split < 0 ? 0 : split > n_rows ? n_rows : split;
     } else if (is_kquant(w->type)) {
@@ -440,7 +442,8 @@ ql_vec_dot_fn ql_matmul_spec_dot(const ql_kernel_profile *prof, const ql_matrix 
                                  int64_t batch_rows, int64_t row) {
     ql_kernel_profile def;
     if (!prof) prof = profile_or_default(NULL, &def);
-    matmul_job j = make_job(prof, w, NULL, 0, 1, batch_rows, row, NULL, 0, NULL, 1, 0, w->n_out);
+    matmul_job j =
+        make_job(prof, w, NULL, 0, 1, batch_rows, row, NULL, 0, NULL, 1, 0, w->n_out, false);
     if (j.kg || j.kg_scalar) return korder_dot(w->type, j.kg_split > 0 ? j.kg_order : j.kg_tail);
     return j.dot;
 }
@@ -482,11 +485,11 @@ static const ql_kernel_profile *profile_or_default(const ql_kernel_profile *prof
 
 static void run_matmul(ql_pool *pool, const ql_kernel_profile *prof, const ql_matrix *w,
                        const float *x, int64_t x_stride, int64_t n_rows, int64_t batch_rows,
-                       int64_t batch_row0, float *y, int64_t y_stride, void *scratch) {
+                       int64_t batch_row0, float *y, int64_t y_stride, void *scratch, bool expert) {
     ql_kernel_profile def;
     prof = profile_or_default(prof, &def);
     matmul_job job = make_job(prof, w, x, x_stride, n_rows, batch_rows, batch_row0, y, y_stride,
-                              scratch, ql_pool_size(pool), 0, w->n_out);
+                              scratch, ql_pool_size(pool), 0, w->n_out, expert);
     run_job(pool, &job);
 }
 
@@ -518,7 +521,7 @@ void ql_matmul_multi(ql_pool *pool, const ql_kernel_profile *prof, int n_mats,
     bool shared = n_mats <= QL_MATMUL_MULTI_MAX;
     for (int i = 0; i < n_mats && shared; i++) {
         mj.job[i] = make_job(prof, w[i], x, x_stride, n_rows, n_rows, 0, y[i], y_stride[i], scratch,
-                             ql_pool_size(pool), 0, w[i]->n_out);
+                             ql_pool_size(pool), 0, w[i]->n_out, false);
         /* one preparation serves all when they are the same kind of product */
         shared = (mj.job[i].g || mj.job[i].kg) && w[i]->type == w[0]->type &&
                  w[i]->n_in == w[0]->n_in && mj.job[i].kg == mj.job[0].kg;
@@ -540,10 +543,26 @@ void ql_matmul_multi(ql_pool *pool, const ql_kernel_profile *prof, int n_mats,
 void ql_matmul_part(ql_pool *pool, const ql_kernel_profile *prof, const ql_matrix *w,
                     const float *x, int64_t x_stride, int64_t n_rows, int64_t batch_rows,
                     int64_t batch_row0, float *y, int64_t y_stride, void *scratch) {
-    run_matmul(pool, prof, w, x, x_stride, n_rows, batch_rows, batch_row0, y, y_stride, scratch);
+    run_matmul(pool, prof, w, x, x_stride, n_rows, batch_rows, batch_row0, y, y_stride, scratch,
+               false);
 }
 
 void ql_matmul(ql_pool *pool, const ql_kernel_profile *prof, const ql_matrix *w, const float *x,
                int64_t x_stride, int64_t n_rows, float *y, int64_t y_stride, void *scratch) {
-    run_matmul(pool, prof, w, x, x_stride, n_rows, n_rows, 0, y, y_stride, scratch);
+    run_matmul(pool, prof, w, x, x_stride, n_rows, n_rows, 0, y, y_stride, scratch, false);
+}
+
+void ql_matmul_expert(ql_pool *pool, const ql_kernel_profile *prof, const ql_matrix *w,
+                      const float *x, int64_t x_stride, int64_t n_rows, float *y, int64_t y_stride,
+                      void *scratch) {
+    run_matmul(pool, prof, w, x, x_stride, n_rows, n_rows, 0, y, y_stride, scratch, true);
+}
+
+ql_vec_dot_fn ql_matmul_expert_spec_dot(const ql_kernel_profile *prof, const ql_matrix *w,
+                                        int64_t n_rows) {
+    ql_kernel_profile def;
+    if (!prof) prof = profile_or_default(NULL, &def);
+    matmul_job j = make_job(prof, w, NULL, 0, 1, n_rows, 0, NULL, 0, NULL, 1, 0, w->n_out, true);
+    if (j.kg || j.kg_scalar) return korder_dot(w->type, j.kg_split > 0 ? j.kg_order : j.kg_tail);
+    return j.dot;
 }

@@ -70,6 +70,21 @@ void ql_matmul_part(ql_pool *pool, const ql_kernel_profile *prof, const ql_matri
                     int64_t batch_row0, float *y, int64_t y_stride, void *scratch);
 
 /*
+ * One expert's product in an MoE layer (ggml's MUL_MAT_ID): the n_rows
+ * activation rows routed to the expert whose matrix is w. ggml picks other
+ * paths here than for a plain product of as many rows: never tinyBLAS
+ * (float weights take their per-row vec_dot), repacked weights always
+ * through the one-row form; the tiled k-quant kernel from 8 routed rows on,
+ * as for a plain product. Deterministic in the same way as ql_matmul.
+ */
+void ql_matmul_expert(ql_pool *pool, const ql_kernel_profile *prof, const ql_matrix *w,
+                      const float *x, int64_t x_stride, int64_t n_rows, float *y, int64_t y_stride,
+                      void *scratch);
+/* The scalar statement of ql_matmul_expert's order for n_rows routed rows. */
+ql_vec_dot_fn ql_matmul_expert_spec_dot(const ql_kernel_profile *prof, const ql_matrix *w,
+                                        int64_t n_rows);
+
+/*
  * The scalar statement (kernels.h, korder.h) of the order in which a
  * product of batch_rows activation rows computes its row `row`: what the
  * tests hold every path to.

@@ -122,6 +122,29 @@ void ql_swiglu_row(float *g, const float *u, int64_t n) {
 #endif
 }
 
+void ql_silu_row(float *y, const float *x, int64_t n) {
+    int64_t i = 0;
+#if defined(__AVX512F__)
+    const __m512 one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
+    for (; i + 16 <= n; i += 16) {
+        const __m512 v = _mm512_loadu_ps(x + i);
+        const __m512 e = vexpf512(_mm512_sub_ps(zero, v));
+        _mm512_storeu_ps(y + i, _mm512_div_ps(v, _mm512_add_ps(one, e)));
+    }
+#else
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) y[i + l] = x[i + l] / (1.0f + ql_vexpf(0.0f - x[i + l]));
+#endif
+    for (; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
+void ql_silu_row_portable(float *y, const float *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) y[i + l] = x[i + l] / (1.0f + ql_vexpf(0.0f - x[i + l]));
+    for (; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+}
+
 double ql_exp_sum(float *p, const float *s, int64_t n, float max) {
     double sum = 0.0;
     int64_t i = 0;

@@ -63,6 +63,10 @@ void ql_swiglu_row(float *g, const float *u, int64_t n);
 /* The same through ql_vexpf lane by lane: the specification, for tests. */
 void ql_swiglu_row_portable(float *g, const float *u, int64_t n);
 
+/* y[i] = silu(x[i]) as ggml_vec_silu_f32: the blocks and the tail of ql_swiglu_row, no product. */
+void ql_silu_row(float *y, const float *x, int64_t n);
+void ql_silu_row_portable(float *y, const float *x, int64_t n);
+
 /*
  * p[i] = exp(s[i] - max) and their sum, as ggml_vec_soft_max_f32: groups of
  * 16 through ql_vexpf, each group reduced with ql_reduce16 and added in

@@ -1,41 +1,59 @@
 /*
  * plan.c - memory arithmetic (see plan.h). Everything is integer bytes so
  * the planner's tables can be checked against hand computation exactly.
+ * Per-layer state comes from model/layers.h, the description the context
+ * allocates from, so a plan and a run report the same cache.
  */
 #include "plan.h"
 
-static bool layer_is_swa(const ql_model_config *c, int64_t l) {
-    return c->n_swa > 0 && c->swa_pattern > 0 && (l % c->swa_pattern) < c->swa_pattern - 1;
-}
+#include "../model/layers.h"
 
 uint64_t ql_plan_kv_bytes_per_cell(const ql_model_config *c, ql_type type_k, ql_type type_v) {
-    return (uint64_t)c->n_head_kv *
-           (ql_row_size(type_k, c->head_dim_k) + ql_row_size(type_v, c->head_dim_v));
+    return ql_layer_kv_bytes_per_cell(c, type_k, type_v);
 }
 
-uint64_t ql_plan_kv_bytes(const ql_model_config *c, ql_type type_k, ql_type type_v, int64_t n_ctx) {
-    const uint64_t per_cell = ql_plan_kv_bytes_per_cell(c, type_k, type_v);
-    uint64_t total = 0;
-    for (int64_t l = 0; l < c->n_layer; l++) {
-        int64_t cells = n_ctx;
-        if (layer_is_swa(c, l) && c->n_swa < cells) cells = c->n_swa;
-        total += (uint64_t)cells * per_cell;
-    }
-    return total;
+static ql_state_summary state(const ql_model_config *c, const ql_plan_cache *cache, int64_t n_ctx) {
+    const ql_state_params sp = {.type_k = cache->type_k,
+                                .type_v = cache->type_v,
+                                .n_ctx = n_ctx,
+                                .n_ubatch = cache->n_ubatch > 0 ? cache->n_ubatch : 512};
+    ql_state_summary s;
+    ql_state_summarize(c, &sp, &s);
+    return s;
+}
+
+uint64_t ql_plan_kv_bytes(const ql_model_config *c, const ql_plan_cache *cache, int64_t n_ctx) {
+    return state(c, cache, n_ctx).kv_bytes;
+}
+
+uint64_t ql_plan_recurrent_bytes(const ql_model_config *c) {
+    const ql_plan_cache any = {QL_TYPE_F16, QL_TYPE_F16, 512};
+    return state(c, &any, 1).recurrent_bytes;
 }
 
 uint64_t ql_plan_compute_bytes(const ql_model_config *c, int64_t n_ubatch) {
-    const uint64_t widths =
-        (uint64_t)(c->n_vocab + 4 * c->n_embd + 2 * c->n_ff + c->n_head * c->head_dim_k +
-                   c->n_head_kv * c->head_dim_k + c->n_head_kv * c->head_dim_v);
+    int64_t ffn = c->n_ff;
+    if (c->n_expert > 0 && c->n_ff_exp > ffn) ffn = c->n_ff_exp;
+    if (c->n_expert > 0 && c->n_ff_shexp > ffn) ffn = c->n_ff_shexp;
+    uint64_t widths = (uint64_t)(c->n_vocab + 4 * c->n_embd + 2 * ffn + c->n_head * c->head_dim_k +
+                                 c->n_head_kv * c->head_dim_k + c->n_head_kv * c->head_dim_v);
+    if (c->attn_output_gate) /* the joint query-gate projection and the gates */
+        widths += (uint64_t)(3 * c->n_head * c->head_dim_k);
+    if (c->hybrid) { /* DeltaNet: projection and conv output, z and output, beta and decay */
+        const int64_t conv = c->ssm_d_inner + 2 * c->ssm_n_group * c->ssm_d_state;
+        widths += (uint64_t)(2 * conv + 2 * c->ssm_d_inner + 2 * c->ssm_dt_rank);
+    }
+    if (c->n_expert > 0) /* router, expert inputs and outputs, each slot's output */
+        widths += (uint64_t)(c->n_expert + 3 * c->n_expert_used + 2 * c->n_embd +
+                             c->n_expert_used * c->n_embd + 2);
     return 4 * (uint64_t)n_ubatch * widths;
 }
 
 uint64_t ql_plan_total_bytes(const ql_model_config *c, uint64_t weight_bytes,
                              const ql_plan_cache *cache, int64_t n_ctx) {
     const int64_t ub = n_ctx < cache->n_ubatch ? n_ctx : cache->n_ubatch;
-    return weight_bytes + ql_plan_kv_bytes(c, cache->type_k, cache->type_v, n_ctx) +
-           ql_plan_compute_bytes(c, ub);
+    const ql_state_summary s = state(c, cache, n_ctx);
+    return weight_bytes + s.kv_bytes + s.recurrent_bytes + ql_plan_compute_bytes(c, ub);
 }
 
 int64_t ql_plan_max_ctx(const ql_model_config *c, uint64_t weight_bytes, const ql_plan_cache *cache,

@@ -318,7 +318,6 @@ static const char *hadamard_of(const ql_sweep_params *p) {
     return p->hadamard ? p->hadamard : "fwht";
 }
 
-
 static double seconds_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -753,7 +752,7 @@ static ql_status load_row(const ql_sweep_params *p, const ql_sweep_weights *w,
         const ql_plan_cache pc = {c->k, c->v, 512};
         const int64_t target = p->target_ctx > 0 ? p->target_ctx : cfg.n_ctx_train;
         /* KV bytes per token averaged over the target context (sliding windows included) */
-        row->kv_bytes_target = ql_plan_kv_bytes(&cfg, c->k, c->v, target);
+        row->kv_bytes_target = ql_plan_kv_bytes(&cfg, &pc, target);
         row->kv_bytes_per_token = row->kv_bytes_target / (uint64_t)target;
         row->work_bytes = ql_plan_compute_bytes(&cfg, target < 512 ? target : 512);
         row->total_bytes_target = ql_plan_total_bytes(&cfg, row->weight_bytes, &pc, target);

@@ -1,8 +1,10 @@
 /*
  * context.c - the forward pass. One function, ql_forward, reads top to
- * bottom like the model it runs: embed, then per layer attention and FFN,
- * then the output head. The architectures' differences are the flags in
- * ql_model_config; the speed lives in src/kernels (matmul, attention).
+ * bottom like the model it runs: embed, then per layer its mixer (softmax
+ * attention here, a Gated DeltaNet in deltanet.c) and its FFN (dense here,
+ * experts in moe.c), then the output head. The architectures' differences
+ * are the flags in ql_model_config and the layer kinds of layers.h; the
+ * speed lives in src/kernels (matmul, attention).
  */
 #include "context.h"
 
@@ -16,7 +18,7 @@
 #include "../kernels/finite.h"
 #include "../kernels/matmul.h"
 #include "../kernels/ops.h"
-#include "kvcells.h"
+#include "context_impl.h"
 
 static const ql_type kv_types[] = {QL_TYPE_F32,  QL_TYPE_F16,  QL_TYPE_BF16,
                                    QL_TYPE_Q8_0, QL_TYPE_Q5_1, QL_TYPE_Q5_0,
@@ -69,43 +71,6 @@ ql_context_params ql_context_default_params(void) {
                                .no_repack = false,
                                .logits_block = 32};
 }
-
-struct ql_context {
-    const ql_model *m;
-    ql_context_params p;
-    ql_kernel_profile prof;
-    ql_pool *pool;
-
-    /* KV cache: per layer, cell s holds n_head_kv rows of K (and of V). A full-attention
-     * layer's cell p holds position p; sliding-window layers share a cache of llama.cpp's
-     * size for them, a ring whose cells follow llama.cpp's placement (kvcells.h) where it is
-     * smaller than the context */
-    uint8_t **k_cache, **v_cache;
-    int64_t *layer_cells; /* cells per layer */
-    size_t k_row_bytes, v_row_bytes;
-    bool swa_ring;
-    ql_kv_cells swa_cells;
-    int32_t *ub_cells; /* [ub] the cell of each token of the micro-batch in the ring */
-    bool rot_k, rot_v;
-    int rot_k_block, rot_v_block;
-    void (*hadamard)(float *x, int64_t n, int block);
-
-    /* activations of one micro-batch */
-    float *x;      /* [ub][n_embd] residual stream */
-    float *cur;    /* [ub][n_embd] normalised input of a block */
-    float *q;      /* [ub][n_head * dk] */
-    float *k;      /* [ub][n_head_kv * dk] */
-    float *v;      /* [ub][n_head_kv * dv] */
-    float *attn;   /* [ub][n_head * dv] */
-    float *proj;   /* [ub][n_embd] output of attn_output / ffn_down */
-    float *gate;   /* [ub][n_ff] */
-    float *up;     /* [ub][n_ff] */
-    float *rope;   /* [ub][n_rot] cos/sin pairs */
-    float *logits; /* [logits_block][n_vocab] */
-    void *mm_scratch;
-    uint8_t *kv_tmp; /* one quantized K or V row */
-    ql_attn_scratch *attn_scratch;
-};
 
 static void *alloc_floats(size_t n, bool *ok) {
     void *p = aligned_alloc(64, ((n * sizeof(float)) + 63) & ~(size_t)63);
@@ -201,59 +166,116 @@ ql_status ql_context_create(const ql_model *m, const ql_context_params *pp, ql_c
     }
     ctx->k_row_bytes = ql_row_size(p.type_k, c->head_dim_k);
     ctx->v_row_bytes = ql_row_size(p.type_v, c->head_dim_v);
-    ctx->k_cache = calloc((size_t)c->n_layer, sizeof *ctx->k_cache);
-    ctx->v_cache = calloc((size_t)c->n_layer, sizeof *ctx->v_cache);
-    ctx->layer_cells = calloc((size_t)c->n_layer, sizeof *ctx->layer_cells);
-    bool ok = ctx->k_cache && ctx->v_cache && ctx->layer_cells;
-    const int64_t swa_size = c->n_swa > 0 ? ql_kv_cells_size_swa(p.n_ctx, c->n_swa, p.n_ubatch) : 0;
-    ctx->swa_ring = swa_size > 0 && swa_size < p.n_ctx;
+    const size_t nl = (size_t)c->n_layer;
+    ctx->desc = calloc(nl, sizeof *ctx->desc);
+    ctx->k_cache = calloc(nl, sizeof *ctx->k_cache);
+    ctx->v_cache = calloc(nl, sizeof *ctx->v_cache);
+    ctx->conv_state = calloc(nl, sizeof *ctx->conv_state);
+    ctx->ssm_state = calloc(nl, sizeof *ctx->ssm_state);
+    bool ok = ctx->desc && ctx->k_cache && ctx->v_cache && ctx->conv_state && ctx->ssm_state;
+    /* every layer's state as layers.h describes it: what info, plan and the KV report count */
+    const ql_state_params sp = {
+        .type_k = p.type_k, .type_v = p.type_v, .n_ctx = p.n_ctx, .n_ubatch = p.n_ubatch};
+    int64_t ring_cells = 0;
+    for (int64_t l = 0; ok && l < c->n_layer; l++) {
+        ql_layer_desc *d = &ctx->desc[l];
+        ql_layer_describe(c, l, &sp, d);
+        if (d->mixer == QL_MIXER_DELTANET) {
+            ctx->conv_state[l] = calloc(1, d->conv_bytes);
+            ctx->ssm_state[l] = aligned_alloc(64, (d->ssm_bytes + 63) & ~(uint64_t)63);
+            ok = ctx->conv_state[l] && ctx->ssm_state[l];
+            continue;
+        }
+        if (d->mixer == QL_MIXER_SLIDING && d->kv_cells < p.n_ctx) ring_cells = d->kv_cells;
+        /* zeroed: cells not yet written are read (with weight 0) as llama.cpp's zeroed cache */
+        ctx->k_cache[l] = calloc(1, d->k_bytes);
+        ctx->v_cache[l] = calloc(1, d->v_bytes);
+        ok = ctx->k_cache[l] && ctx->v_cache[l];
+    }
+    ctx->swa_ring = ring_cells > 0;
     if (ok && ctx->swa_ring) {
-        ok = ql_kv_cells_init(&ctx->swa_cells, swa_size, c->n_swa, err) == QL_OK;
+        ok = ql_kv_cells_init(&ctx->swa_cells, ring_cells, c->n_swa, err) == QL_OK;
         ctx->ub_cells = malloc((size_t)p.n_ubatch * sizeof *ctx->ub_cells);
         ok = ok && ctx->ub_cells;
     }
-    for (int64_t l = 0; ok && l < c->n_layer; l++) {
-        const int64_t cells = ctx->swa_ring && m->layers[l].is_swa ? swa_size : p.n_ctx;
-        ctx->layer_cells[l] = cells;
-        /* zeroed: cells not yet written are read (with weight 0) as llama.cpp's zeroed cache */
-        ctx->k_cache[l] = calloc((size_t)cells * (size_t)c->n_head_kv, ctx->k_row_bytes);
-        ctx->v_cache[l] = calloc((size_t)cells * (size_t)c->n_head_kv, ctx->v_row_bytes);
-        ok = ctx->k_cache[l] && ctx->v_cache[l];
-    }
     const size_t ub = (size_t)p.n_ubatch;
+    const int64_t q_dim = c->n_head * c->head_dim_k, o_dim = c->n_head * c->head_dim_v;
+    int64_t ffn_width = c->n_ff;
+    if (c->n_expert > 0 && c->n_ff_exp > ffn_width) ffn_width = c->n_ff_exp;
+    if (c->n_expert > 0 && c->n_ff_shexp > ffn_width) ffn_width = c->n_ff_shexp;
+    const int64_t conv_dim = c->ssm_d_inner + 2 * c->ssm_n_group * c->ssm_d_state;
     if (ok) {
         ctx->x = alloc_floats(ub * c->n_embd, &ok);
         ctx->cur = alloc_floats(ub * c->n_embd, &ok);
-        ctx->q = alloc_floats(ub * c->n_head * c->head_dim_k, &ok);
+        ctx->q = alloc_floats(ub * q_dim, &ok);
         ctx->k = alloc_floats(ub * c->n_head_kv * c->head_dim_k, &ok);
         ctx->v = alloc_floats(ub * c->n_head_kv * c->head_dim_v, &ok);
-        ctx->attn = alloc_floats(ub * c->n_head * c->head_dim_v, &ok);
+        ctx->attn = alloc_floats(ub * o_dim, &ok);
         ctx->proj = alloc_floats(ub * c->n_embd, &ok);
-        ctx->gate = alloc_floats(ub * c->n_ff, &ok);
-        ctx->up = alloc_floats(ub * c->n_ff, &ok);
+        ctx->gate = alloc_floats(ub * ffn_width, &ok);
+        ctx->up = alloc_floats(ub * ffn_width, &ok);
         ctx->rope = alloc_floats(ub * c->n_rot, &ok);
         ctx->logits = alloc_floats((size_t)p.logits_block * c->n_vocab, &ok);
-        ctx->kv_tmp = malloc(ctx->k_row_bytes + ctx->v_row_bytes + 64);
+        if (c->attn_output_gate) {
+            ctx->qg = alloc_floats(ub * 2 * q_dim, &ok);
+            ctx->q_gate = alloc_floats(ub * o_dim, &ok);
+        }
+        if (c->hybrid) {
+            ctx->dn_qkv = alloc_floats(ub * conv_dim, &ok);
+            ctx->dn_conv = alloc_floats(ub * conv_dim, &ok);
+            ctx->dn_z = alloc_floats(ub * c->ssm_d_inner, &ok);
+            ctx->dn_beta = alloc_floats(ub * c->ssm_dt_rank, &ok);
+            ctx->dn_g = alloc_floats(ub * c->ssm_dt_rank, &ok);
+            ctx->dn_out = alloc_floats(ub * c->ssm_d_inner, &ok);
+        }
+        if (c->n_expert > 0) {
+            const size_t used = (size_t)c->n_expert_used;
+            ctx->router = alloc_floats(ub * c->n_expert, &ok);
+            ctx->weight = alloc_floats(ub * used, &ok);
+            ctx->exp_in = alloc_floats(ub * c->n_embd, &ok);
+            ctx->exp_out = alloc_floats(ub * c->n_embd, &ok);
+            ctx->slot_out = alloc_floats(ub * used * c->n_embd, &ok);
+            ctx->shexp_gate = alloc_floats(ub, &ok);
+            ctx->chosen = malloc(ub * used * sizeof *ctx->chosen);
+            ctx->routed = malloc(ub * sizeof *ctx->routed);
+            ok = ok && ctx->chosen && ctx->routed;
+        }
         /* matmul scratch: the largest prepared activation block of any product */
-        const ql_matrix *mats[] = {&m->layers[0].wq, &m->layers[0].wo, &m->layers[0].w_down,
-                                   &m->output};
         size_t need = 0;
         for (int64_t l = 0; l < c->n_layer; l++) {
             const ql_layer *L = &m->layers[l];
-            const ql_matrix *lm[] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
-                                     &L->w_gate, &L->w_up, &L->w_down};
+            const ql_matrix *lm[] = {&L->wq,
+                                     &L->wk,
+                                     &L->wv,
+                                     &L->wo,
+                                     &L->w_gate,
+                                     &L->w_up,
+                                     &L->w_down,
+                                     &L->ssm_qkv,
+                                     &L->ssm_z,
+                                     &L->ssm_alpha,
+                                     &L->ssm_beta,
+                                     &L->ssm_out,
+                                     &L->router,
+                                     &L->gate_exps.m,
+                                     &L->up_exps.m,
+                                     &L->down_exps.m,
+                                     &L->shexp_gate_inp,
+                                     &L->shexp_gate,
+                                     &L->shexp_up,
+                                     &L->shexp_down};
             for (size_t i = 0; i < sizeof lm / sizeof lm[0]; i++) {
+                if (!lm[i]->data) continue;
                 size_t s =
                     ql_matmul_scratch_size(lm[i]->type, lm[i]->n_in, p.n_ubatch, p.n_threads);
                 if (s > need) need = s;
             }
         }
-        (void)mats;
         size_t s =
             ql_matmul_scratch_size(m->output.type, m->output.n_in, p.logits_block, p.n_threads);
         if (s > need) need = s;
         ctx->mm_scratch = aligned_alloc(64, (need + 63) & ~(size_t)63);
-        ok = ok && ctx->kv_tmp && ctx->mm_scratch;
+        ok = ok && ctx->mm_scratch;
     }
     if (!ok) {
         ql_context_free(ctx);
@@ -275,19 +297,24 @@ ql_status ql_context_create(const ql_model *m, const ql_context_params *pp, ql_c
 
 void ql_context_free(ql_context *ctx) {
     if (!ctx) return;
-    if (ctx->k_cache)
-        for (int64_t l = 0; l < ctx->m->cfg.n_layer; l++) free(ctx->k_cache[l]);
-    if (ctx->v_cache)
-        for (int64_t l = 0; l < ctx->m->cfg.n_layer; l++) free(ctx->v_cache[l]);
-    free(ctx->k_cache);
-    free(ctx->v_cache);
-    free(ctx->layer_cells);
+    for (int64_t l = 0; l < ctx->m->cfg.n_layer; l++) {
+        if (ctx->k_cache) free(ctx->k_cache[l]);
+        if (ctx->v_cache) free(ctx->v_cache[l]);
+        if (ctx->conv_state) free(ctx->conv_state[l]);
+        if (ctx->ssm_state) free(ctx->ssm_state[l]);
+    }
+    free(ctx->k_cache), free(ctx->v_cache), free(ctx->conv_state), free(ctx->ssm_state);
+    free(ctx->desc);
     free(ctx->ub_cells);
     if (ctx->swa_ring) ql_kv_cells_free(&ctx->swa_cells);
     free(ctx->x), free(ctx->cur), free(ctx->q), free(ctx->k), free(ctx->v), free(ctx->attn);
     free(ctx->proj), free(ctx->gate), free(ctx->up), free(ctx->rope), free(ctx->logits);
+    free(ctx->qg), free(ctx->q_gate);
+    free(ctx->dn_qkv), free(ctx->dn_conv), free(ctx->dn_z), free(ctx->dn_beta), free(ctx->dn_g);
+    free(ctx->dn_out);
+    free(ctx->router), free(ctx->weight), free(ctx->exp_in), free(ctx->exp_out);
+    free(ctx->slot_out), free(ctx->shexp_gate), free(ctx->chosen), free(ctx->routed);
     free(ctx->mm_scratch);
-    free(ctx->kv_tmp);
     ql_attn_scratch_free(ctx->attn_scratch);
     ql_pool_free(ctx->pool);
     free(ctx);
@@ -316,14 +343,22 @@ int64_t ql_context_ubatch(const ql_context *c) {
 }
 
 uint64_t ql_context_kv_bytes(const ql_context *c) {
-    uint64_t cells = 0;
-    for (int64_t l = 0; l < c->m->cfg.n_layer; l++) cells += (uint64_t)c->layer_cells[l];
-    return cells * (uint64_t)c->m->cfg.n_head_kv * (c->k_row_bytes + c->v_row_bytes);
+    uint64_t bytes = 0;
+    for (int64_t l = 0; l < c->m->cfg.n_layer; l++)
+        bytes += c->desc[l].k_bytes + c->desc[l].v_bytes;
+    return bytes;
+}
+
+uint64_t ql_context_recurrent_bytes(const ql_context *c) {
+    uint64_t bytes = 0;
+    for (int64_t l = 0; l < c->m->cfg.n_layer; l++)
+        bytes += c->desc[l].conv_bytes + c->desc[l].ssm_bytes;
+    return bytes;
 }
 
 /* Whether layer l's cache is the sliding-window ring (its cells do not follow positions). */
 static bool in_ring(const ql_context *ctx, int64_t l) {
-    return ctx->swa_ring && ctx->m->layers[l].is_swa;
+    return ctx->swa_ring && ctx->desc[l].mixer == QL_MIXER_SLIDING;
 }
 
 /* ---- the steps of a layer ---- */
@@ -365,33 +400,36 @@ static void store_kv(ql_context *ctx, int64_t layer, int64_t t0, int64_t t1, int
     }
 }
 
-/* The per-token steps of a layer, split over the pool by tokens (each token's bits alike). */
-typedef struct {
-    ql_context *ctx;
-    const ql_layer *L;
-    int64_t l, n, pos0;
-    const ql_vec *norm; /* norm_rows: the norm's weight; residual_rows: the post-norm's */
-} layer_job;
-
-static void token_range(const layer_job *j, int ith, int nth, int64_t *t0, int64_t *t1) {
+void ql_layer_job_range(const ql_layer_job *j, int ith, int nth, int64_t *t0, int64_t *t1) {
     long long a, b;
     ql_split_range(j->n, ith, nth, &a, &b);
     *t0 = a;
     *t1 = b;
 }
 
-/* cur = RMS norm of x with weight j->norm */
-static void norm_rows(void *arg, int ith, int nth) {
-    const layer_job *j = arg;
+void ql_norm_rows(void *arg, int ith, int nth) {
+    const ql_layer_job *j = arg;
     const ql_model_config *c = &j->ctx->m->cfg;
     int64_t t0, t1;
-    token_range(j, ith, nth, &t0, &t1);
+    ql_layer_job_range(j, ith, nth, &t0, &t1);
     ql_rms_norm_rows(j->ctx->cur + t0 * c->n_embd, j->ctx->x + t0 * c->n_embd, j->norm->data,
                      t1 - t0, c->n_embd, c->rms_eps);
 }
 
+/* attn_q's rows of a gated attention layer: per head, its query, then its gate */
+static void split_query_gate(ql_context *ctx, int64_t t0, int64_t t1) {
+    const ql_model_config *c = &ctx->m->cfg;
+    const int64_t dk = c->head_dim_k, q_dim = c->n_head * dk;
+    for (int64_t t = t0; t < t1; t++)
+        for (int64_t h = 0; h < c->n_head; h++) {
+            const float *src = ctx->qg + t * 2 * q_dim + h * 2 * dk;
+            memcpy(ctx->q + t * q_dim + h * dk, src, (size_t)dk * sizeof(float));
+            memcpy(ctx->q_gate + t * q_dim + h * dk, src + dk, (size_t)dk * sizeof(float));
+        }
+}
+
 static void qkv_rows(void *arg, int ith, int nth) {
-    const layer_job *j = arg;
+    const ql_layer_job *j = arg;
     ql_context *ctx = j->ctx;
     const ql_model *m = ctx->m;
     const ql_model_config *c = &m->cfg;
@@ -399,16 +437,18 @@ static void qkv_rows(void *arg, int ith, int nth) {
     const int64_t dk = c->head_dim_k, dv = c->head_dim_v;
     const int64_t q_dim = c->n_head * dk, k_dim = c->n_head_kv * dk, v_dim = c->n_head_kv * dv;
     int64_t t0, t1;
-    token_range(j, ith, nth, &t0, &t1);
+    ql_layer_job_range(j, ith, nth, &t0, &t1);
     const int64_t nt = t1 - t0;
     if (nt <= 0) return;
+    if (c->attn_output_gate) split_query_gate(ctx, t0, t1);
     float *q = ctx->q + t0 * q_dim, *k = ctx->k + t0 * k_dim, *v = ctx->v + t0 * v_dim;
     float *rope = ctx->rope + t0 * c->n_rot;
     add_bias(q, &L->bq, nt, q_dim);
     add_bias(k, &L->bk, nt, k_dim);
     add_bias(v, &L->bv, nt, v_dim);
 
-    /* per-head q/k norm, then RoPE */
+    /* per-head q/k norm, then RoPE (a text token's multi-section RoPE is neox RoPE: every
+     * section gets the same position) */
     if (L->q_norm.n) norm_heads(q, &L->q_norm, nt, c->n_head, dk, c->rms_eps);
     if (L->k_norm.n) norm_heads(k, &L->k_norm, nt, c->n_head_kv, dk, c->rms_eps);
     for (int64_t t = 0; t < nt; t++)
@@ -429,40 +469,46 @@ static void qkv_rows(void *arg, int ith, int nth) {
     store_kv(ctx, j->l, t0, t1, j->pos0);
 }
 
+/* undo V's rotation on the attention output, then apply the per-head output gates */
 static void attn_out_rows(void *arg, int ith, int nth) {
-    const layer_job *j = arg;
+    const ql_layer_job *j = arg;
     ql_context *ctx = j->ctx;
     const ql_model_config *c = &ctx->m->cfg;
     const int64_t width = c->n_head * c->head_dim_v;
     int64_t t0, t1;
-    token_range(j, ith, nth, &t0, &t1);
-    if (t1 > t0) ctx->hadamard(ctx->attn + t0 * width, (t1 - t0) * width, ctx->rot_v_block);
+    ql_layer_job_range(j, ith, nth, &t0, &t1);
+    if (t1 <= t0) return;
+    if (ctx->rot_v) ctx->hadamard(ctx->attn + t0 * width, (t1 - t0) * width, ctx->rot_v_block);
+    if (c->attn_output_gate)
+        for (int64_t i = t0 * width; i < t1 * width; i++)
+            ctx->attn[i] *= 1.0f / (1.0f + expf(-ctx->q_gate[i]));
 }
 
-/* proj through the post-norm j->norm where the model has one, then x += proj */
-static void residual_rows(void *arg, int ith, int nth) {
-    const layer_job *j = arg;
+void ql_residual_rows(void *arg, int ith, int nth) {
+    const ql_layer_job *j = arg;
     ql_context *ctx = j->ctx;
     const ql_model_config *c = &ctx->m->cfg;
     int64_t t0, t1;
-    token_range(j, ith, nth, &t0, &t1);
+    ql_layer_job_range(j, ith, nth, &t0, &t1);
     float *proj = ctx->proj + t0 * c->n_embd;
-    if (j->norm->n) ql_rms_norm_rows(proj, proj, j->norm->data, t1 - t0, c->n_embd, c->rms_eps);
+    if (j->norm && j->norm->n)
+        ql_rms_norm_rows(proj, proj, j->norm->data, t1 - t0, c->n_embd, c->rms_eps);
     ql_add(ctx->x + t0 * c->n_embd, proj, (t1 - t0) * c->n_embd);
 }
 
 static void swiglu_rows(void *arg, int ith, int nth) {
-    const layer_job *j = arg;
+    const ql_layer_job *j = arg;
     ql_context *ctx = j->ctx;
     const ql_model_config *c = &ctx->m->cfg;
     int64_t t0, t1;
-    token_range(j, ith, nth, &t0, &t1);
+    ql_layer_job_range(j, ith, nth, &t0, &t1);
     if (c->gelu_ffn)
         ql_geglu(ctx->gate + t0 * c->n_ff, ctx->up + t0 * c->n_ff, t1 - t0, c->n_ff);
     else
         ql_swiglu(ctx->gate + t0 * c->n_ff, ctx->up + t0 * c->n_ff, t1 - t0, c->n_ff);
 }
 
+/* Softmax attention (full or sliding-window), with qwen35's per-head output gates. */
 static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0) {
     const ql_model *m = ctx->m;
     const ql_model_config *c = &m->cfg;
@@ -471,11 +517,11 @@ static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0)
     const int64_t q_dim = c->n_head * dk, k_dim = c->n_head_kv * dk, v_dim = c->n_head_kv * dv;
 
     /* qkv matmuls */
-    layer_job lj = {.ctx = ctx, .L = L, .l = l, .n = n, .pos0 = pos0, .norm = &L->attn_norm};
-    ql_pool_run(ctx->pool, norm_rows, &lj);
+    ql_layer_job lj = {.ctx = ctx, .L = L, .l = l, .n = n, .pos0 = pos0, .norm = &L->attn_norm};
+    ql_pool_run(ctx->pool, ql_norm_rows, &lj);
     const ql_matrix *w[3] = {&L->wq, &L->wk, &L->wv};
-    float *const y[3] = {ctx->q, ctx->k, ctx->v};
-    const int64_t y_stride[3] = {q_dim, k_dim, v_dim};
+    float *const y[3] = {c->attn_output_gate ? ctx->qg : ctx->q, ctx->k, ctx->v};
+    const int64_t y_stride[3] = {c->attn_output_gate ? 2 * q_dim : q_dim, k_dim, v_dim};
     ql_matmul_multi(ctx->pool, &ctx->prof, 3, w, ctx->cur, c->n_embd, n, y, y_stride,
                     ctx->mm_scratch);
 
@@ -503,20 +549,20 @@ static void attention_block(ql_context *ctx, int64_t l, int64_t n, int64_t pos0)
         .n_kv = in_ring(ctx, l) ? ql_kv_cells_n_kv(&ctx->swa_cells) : 0,
     };
     ql_attention(ctx->pool, &ap, ctx->q, n, pos0, ctx->attn, ctx->attn_scratch);
-    if (ctx->rot_v) ql_pool_run(ctx->pool, attn_out_rows, &lj);
+    if (ctx->rot_v || c->attn_output_gate) ql_pool_run(ctx->pool, attn_out_rows, &lj);
 
     /* output projection, optional post-norm, residual */
     ql_matmul(ctx->pool, &ctx->prof, &L->wo, ctx->attn, c->n_head * dv, n, ctx->proj, c->n_embd,
               ctx->mm_scratch);
     lj.norm = &L->post_attn_norm;
-    ql_pool_run(ctx->pool, residual_rows, &lj);
+    ql_pool_run(ctx->pool, ql_residual_rows, &lj);
 }
 
-static void ffn_block(ql_context *ctx, int64_t l, int64_t n) {
+static void dense_ffn_block(ql_context *ctx, int64_t l, int64_t n) {
     const ql_model_config *c = &ctx->m->cfg;
     const ql_layer *L = &ctx->m->layers[l];
-    layer_job lj = {.ctx = ctx, .L = L, .l = l, .n = n, .norm = &L->ffn_norm};
-    ql_pool_run(ctx->pool, norm_rows, &lj);
+    ql_layer_job lj = {.ctx = ctx, .L = L, .l = l, .n = n, .norm = &L->ffn_norm};
+    ql_pool_run(ctx->pool, ql_norm_rows, &lj);
     const ql_matrix *w[2] = {&L->w_gate, &L->w_up};
     float *const y[2] = {ctx->gate, ctx->up};
     const int64_t y_stride[2] = {c->n_ff, c->n_ff};
@@ -526,7 +572,7 @@ static void ffn_block(ql_context *ctx, int64_t l, int64_t n) {
     ql_matmul(ctx->pool, &ctx->prof, &L->w_down, ctx->gate, c->n_ff, n, ctx->proj, c->n_embd,
               ctx->mm_scratch);
     lj.norm = &L->post_ffn_norm;
-    ql_pool_run(ctx->pool, residual_rows, &lj);
+    ql_pool_run(ctx->pool, ql_residual_rows, &lj);
 }
 
 /*
@@ -539,13 +585,14 @@ static ql_status check_finite(ql_context *ctx, const float *buf, int64_t n, int6
     int64_t col;
     const int64_t r = ql_first_nonfinite_row(ctx->pool, buf, n, width, &col);
     if (r < 0) return QL_OK;
-    char where[64];
-    if (layer >= 0) snprintf(where, sizeof where, "the output of layer %lld", (long long)layer);
+    char where[96];
+    if (layer >= 0)
+        snprintf(where, sizeof where, "the output of layer %lld (%s, %s FFN)", (long long)layer,
+                 ql_mixer_name(ctx->desc[layer].mixer), ql_ffn_name(ctx->desc[layer].ffn));
     return ql_fail(err, QL_ERR_FORMAT, "token position %lld: %s in %s (the first non-finite value)",
                    (long long)(pos0 + r), ql_nonfinite_name(buf[r * width + col]),
                    layer >= 0 ? where : stage);
 }
-
 /* Final norm and output head for rows [r0, n), in blocks, each handed to cb. */
 static ql_status output_head(ql_context *ctx, int64_t r0, int64_t n, int64_t pos0, ql_logits_fn cb,
                              void *user, ql_error *err) {
@@ -580,6 +627,15 @@ static ql_status output_head(ql_context *ctx, int64_t r0, int64_t n, int64_t pos
     return QL_OK;
 }
 
+/* A new sequence: empty conv windows and zero delta-rule states, as llama.cpp clears them. */
+static void reset_recurrent(ql_context *ctx) {
+    for (int64_t l = 0; l < ctx->m->cfg.n_layer; l++)
+        if (ctx->desc[l].mixer == QL_MIXER_DELTANET) {
+            memset(ctx->conv_state[l], 0, ctx->desc[l].conv_bytes);
+            memset(ctx->ssm_state[l], 0, ctx->desc[l].ssm_bytes);
+        }
+}
+
 ql_status ql_forward(ql_context *ctx, const int32_t *tokens, int64_t n_tokens, int64_t pos0,
                      int64_t logits_from, ql_logits_fn cb, void *user, ql_error *err) {
     const ql_model *m = ctx->m;
@@ -587,6 +643,17 @@ ql_status ql_forward(ql_context *ctx, const int32_t *tokens, int64_t n_tokens, i
     if (pos0 < 0 || n_tokens < 0 || pos0 + n_tokens > ctx->p.n_ctx)
         return ql_fail(err, QL_ERR_ARG, "positions %lld..%lld exceed the context size %lld",
                        (long long)pos0, (long long)(pos0 + n_tokens - 1), (long long)ctx->p.n_ctx);
+    if (c->hybrid) {
+        /* a recurrent state summarises exactly the positions before next_pos */
+        if (pos0 == 0)
+            reset_recurrent(ctx);
+        else if (pos0 != ctx->next_pos)
+            return ql_fail(err, QL_ERR_ARG,
+                           "position %lld does not continue the sequence (a recurrent state "
+                           "holds positions up to %lld)",
+                           (long long)pos0, (long long)ctx->next_pos - 1);
+        ctx->next_pos = pos0;
+    }
     const ql_type_traits *te = ql_type_traits_get((int)m->tok_embd.type);
     for (int64_t done = 0; done < n_tokens; done += ctx->p.n_ubatch) {
         const int64_t n = n_tokens - done < ctx->p.n_ubatch ? n_tokens - done : ctx->p.n_ubatch;
@@ -596,9 +663,8 @@ ql_status ql_forward(ql_context *ctx, const int32_t *tokens, int64_t n_tokens, i
                 ql_kv_cells_clear(&ctx->swa_cells);
                 for (int64_t l = 0; l < c->n_layer; l++)
                     if (in_ring(ctx, l)) {
-                        const size_t rows = (size_t)ctx->layer_cells[l] * (size_t)c->n_head_kv;
-                        memset(ctx->k_cache[l], 0, rows * ctx->k_row_bytes);
-                        memset(ctx->v_cache[l], 0, rows * ctx->v_row_bytes);
+                        memset(ctx->k_cache[l], 0, ctx->desc[l].k_bytes);
+                        memset(ctx->v_cache[l], 0, ctx->desc[l].v_bytes);
                     }
             }
             if (!ql_kv_cells_place(&ctx->swa_cells, p0, n, ctx->ub_cells))
@@ -621,10 +687,17 @@ ql_status ql_forward(ql_context *ctx, const int32_t *tokens, int64_t n_tokens, i
         if (st) return st;
 
         for (int64_t l = 0; l < c->n_layer; l++) {
-            attention_block(ctx, l, n, p0);
-            ffn_block(ctx, l, n);
+            if (ctx->desc[l].mixer == QL_MIXER_DELTANET)
+                ql_deltanet_block(ctx, l, n);
+            else
+                attention_block(ctx, l, n, p0);
+            if (ctx->desc[l].ffn == QL_FFN_MOE)
+                ql_moe_block(ctx, l, n);
+            else
+                dense_ffn_block(ctx, l, n);
             if ((st = check_finite(ctx, ctx->x, n, c->n_embd, p0, NULL, l, err))) return st;
         }
+        if (c->hybrid) ctx->next_pos = p0 + n;
 
         /* logits only for the rows the caller scores */
         int64_t first = logits_from - p0;

@@ -4,7 +4,8 @@
  * sized once at creation (nothing allocates per token).
  *
  * ql_forward runs a batch of tokens at consecutive positions through the
- * model, appending to the KV cache, and hands the logits of the requested
+ * model, appending to the KV cache (and advancing the recurrent state of a
+ * hybrid's DeltaNet layers), and hands the logits of the requested
  * rows to a callback in blocks of at most logits_block rows, so an
  * n_ctx x n_vocab array never exists.
  */
@@ -64,8 +65,10 @@ void ql_context_free(ql_context *c);
 /* Whether Hadamard rotation is applied to K and to V in this context. */
 bool ql_context_rotates_k(const ql_context *c);
 bool ql_context_rotates_v(const ql_context *c);
-/* Bytes held by the KV cache. */
+/* Bytes held by the KV cache (attention layers only). */
 uint64_t ql_context_kv_bytes(const ql_context *c);
+/* Bytes of fixed recurrent state (DeltaNet layers' conv windows and delta-rule states). */
+uint64_t ql_context_recurrent_bytes(const ql_context *c);
 
 /* Which of llama.cpp's CPU paths and arithmetic this context follows. */
 const ql_kernel_profile *ql_context_profile(const ql_context *c);
@@ -96,7 +99,9 @@ ql_pool *ql_context_pool(ql_context *c);
 
 /*
  * Evaluates tokens[0..n) at positions pos0..pos0+n-1 (the cache must hold
- * positions < pos0 from earlier calls; pos0 = 0 starts a new sequence).
+ * positions < pos0 from earlier calls; pos0 = 0 starts a new sequence, and
+ * clears a hybrid's recurrent state, which only continues from the end of
+ * the previous call).
  * Logits are produced for positions >= logits_from (none if logits_from >=
  * pos0 + n) and passed to cb. Tokens outside the vocabulary are an error.
  */

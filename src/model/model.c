@@ -15,12 +15,15 @@
 #include "../core/crc32.h"
 #include "../kernels/finite.h"
 #include "../kernels/kernels.h"
+#include "layers.h"
 
 /* The flags that distinguish the supported architectures. */
 typedef struct {
     const char *name;
     bool qkv_bias, qk_norm, post_norms, gelu_ffn, rope_neox, gemma_scaling;
     int default_swa_pattern;
+    bool hybrid; /* Gated DeltaNet layers between gated full-attention layers (qwen35) */
+    bool moe;    /* every layer's FFN routes to experts */
 } arch_traits;
 
 static const arch_traits archs[] = {
@@ -34,10 +37,13 @@ static const arch_traits archs[] = {
      .rope_neox = true,
      .gemma_scaling = true,
      .default_swa_pattern = 6},
+    {.name = "qwen3moe", .qk_norm = true, .rope_neox = true, .moe = true},
+    {.name = "qwen35", .qk_norm = true, .rope_neox = true, .hybrid = true},
+    {.name = "qwen35moe", .qk_norm = true, .rope_neox = true, .hybrid = true, .moe = true},
 };
 
 const char *ql_model_supported_archs(void) {
-    return "llama, qwen2, qwen3, gemma3";
+    return "llama, qwen2, qwen3, gemma3, qwen3moe, qwen35, qwen35moe";
 }
 
 static const arch_traits *find_arch(const char *name) {
@@ -111,6 +117,145 @@ static ql_status require_u64(const gguf_file *f, const char *arch, const char *s
     return QL_OK;
 }
 
+/*
+ * A head count: one integer, or (as llama.cpp also accepts) one per layer,
+ * where hybrids write 0 for the layers without attention; every non-zero
+ * entry must then be the same, since qlens sizes all attention layers alike.
+ * Absent: *out is kept unless required.
+ */
+static ql_status head_count(const gguf_file *f, const char *arch, const char *suffix, uint64_t max,
+                            bool required, int64_t *out, ql_error *err) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", arch, suffix);
+    const gguf_value *arr = gguf_get_arr(f, key);
+    if (!arr) {
+        if (!required) return optional_u64(f, arch, suffix, 1, max, out, err);
+        return require_u64(f, arch, suffix, max, out, err);
+    }
+    int64_t value = 0;
+    for (uint64_t i = 0; i < arr->arr.n; i++) {
+        int64_t v;
+        if (!gguf_arr_get_i64(arr, i, &v) || v < 0 || (uint64_t)v > max)
+            return ql_fail(err, QL_ERR_FORMAT, "%s: key %s[%llu] is not an integer in 0..%llu",
+                           gguf_path(f), key, (unsigned long long)i, (unsigned long long)max);
+        if (v == 0) continue;
+        if (value && v != value)
+            return ql_fail(err, QL_ERR_FORMAT,
+                           "%s: key %s gives layers different head counts (%lld and %lld), which "
+                           "qlens does not support",
+                           gguf_path(f), key, (long long)value, (long long)v);
+        value = v;
+    }
+    if (value == 0)
+        return ql_fail(err, QL_ERR_FORMAT, "%s: key %s has no non-zero head count", gguf_path(f),
+                       key);
+    *out = value;
+    return QL_OK;
+}
+
+/* qwen35's Gated DeltaNet shape, which layers are DeltaNet, and its multi-section RoPE. */
+static ql_status read_hybrid(const gguf_file *f, const char *a, ql_model_config *cfg,
+                             ql_error *err) {
+    ql_status st;
+    cfg->hybrid = true;
+    cfg->attn_output_gate = true;
+    if ((st = require_u64(f, a, "ssm.conv_kernel", 64, &cfg->ssm_d_conv, err)) ||
+        (st = require_u64(f, a, "ssm.state_size", 4096, &cfg->ssm_d_state, err)) ||
+        (st = require_u64(f, a, "ssm.group_count", 4096, &cfg->ssm_n_group, err)) ||
+        (st = require_u64(f, a, "ssm.time_step_rank", 4096, &cfg->ssm_dt_rank, err)) ||
+        (st = require_u64(f, a, "ssm.inner_size", 1u << 24, &cfg->ssm_d_inner, err)))
+        return st;
+    if (cfg->ssm_d_inner != cfg->ssm_d_state * cfg->ssm_dt_rank)
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "%s: %s.ssm.inner_size %lld is not ssm.state_size %lld x ssm.time_step_rank "
+                       "%lld (value heads the size of key heads)",
+                       gguf_path(f), a, (long long)cfg->ssm_d_inner, (long long)cfg->ssm_d_state,
+                       (long long)cfg->ssm_dt_rank);
+    if (cfg->ssm_dt_rank % cfg->ssm_n_group != 0)
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "%s: %lld value heads (%s.ssm.time_step_rank) cannot share %lld key heads "
+                       "(ssm.group_count)",
+                       gguf_path(f), (long long)cfg->ssm_dt_rank, a, (long long)cfg->ssm_n_group);
+
+    /* which layers recur: the bool array wins; otherwise every interval-th layer attends */
+    char key[160];
+    snprintf(key, sizeof key, "%s.attention.recurrent_layers", a);
+    const gguf_value *arr = gguf_find(f, key);
+    memset(cfg->recurrent, 0, sizeof cfg->recurrent);
+    if (arr) {
+        if (arr->type != GGUF_TYPE_ARRAY || arr->arr.n != (uint64_t)cfg->n_layer)
+            return ql_fail(err, QL_ERR_FORMAT,
+                           "%s: key %s is not an array of %lld flags (one per "
+                           "layer)",
+                           gguf_path(f), key, (long long)cfg->n_layer);
+        for (int64_t l = 0; l < cfg->n_layer; l++) {
+            gguf_value v;
+            int64_t i;
+            bool recurrent;
+            if (gguf_arr_get(arr, (uint64_t)l, &v) && v.type == GGUF_TYPE_BOOL)
+                recurrent = v.b;
+            else if (gguf_arr_get_i64(arr, (uint64_t)l, &i) && (i == 0 || i == 1))
+                recurrent = i == 1;
+            else
+                return ql_fail(err, QL_ERR_FORMAT, "%s: key %s[%lld] is not a bool", gguf_path(f),
+                               key, (long long)l);
+            if (recurrent) cfg->recurrent[l / 64] |= 1ull << (l % 64);
+        }
+    } else {
+        int64_t interval = 4;
+        if ((st = optional_u64(f, a, "full_attention_interval", 1, 4096, &interval, err)))
+            return st;
+        for (int64_t l = 0; l < cfg->n_layer; l++)
+            if ((l + 1) % interval != 0) cfg->recurrent[l / 64] |= 1ull << (l % 64);
+    }
+
+    snprintf(key, sizeof key, "%s.rope.dimension_sections", a);
+    const gguf_value *sec = gguf_get_arr(f, key);
+    if (!sec || sec->arr.n < 1 || sec->arr.n > 4)
+        return ql_fail(err, QL_ERR_FORMAT, "%s: missing key %s (an array of up to 4 integers)",
+                       gguf_path(f), key);
+    int64_t sum = 0;
+    for (uint64_t i = 0; i < sec->arr.n; i++) {
+        int64_t v;
+        if (!gguf_arr_get_i64(sec, i, &v) || v < 0 || v > cfg->n_rot)
+            return ql_fail(err, QL_ERR_FORMAT, "%s: key %s[%llu] is not an integer in 0..%d",
+                           gguf_path(f), key, (unsigned long long)i, cfg->n_rot);
+        cfg->rope_sections[i] = (int)v;
+        sum += v;
+    }
+    /* ggml divides by the sum and needs it to fit the rotated pairs */
+    if (sum < 1 || sum > cfg->n_rot)
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "%s: key %s sums to %lld; it must be 1..%d (rope.dimension_count)",
+                       gguf_path(f), key, (long long)sum, cfg->n_rot);
+    return QL_OK;
+}
+
+/* Expert counts and sizes of an MoE FFN. */
+static ql_status read_moe(const gguf_file *f, const char *a, ql_model_config *cfg, ql_error *err) {
+    ql_status st;
+    if ((st = require_u64(f, a, "expert_count", QL_MAX_EXPERTS, &cfg->n_expert, err)) ||
+        (st = require_u64(f, a, "expert_used_count", 4096, &cfg->n_expert_used, err)))
+        return st;
+    if (cfg->n_expert_used > cfg->n_expert)
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "%s: %s.expert_used_count %lld is more than the %lld experts (expert_count)",
+                       gguf_path(f), a, (long long)cfg->n_expert_used, (long long)cfg->n_expert);
+    if ((st = optional_u64(f, a, "expert_feed_forward_length", 1, 1u << 24, &cfg->n_ff_exp, err)) ||
+        (st = optional_u64(f, a, "expert_shared_feed_forward_length", 1, 1u << 24, &cfg->n_ff_shexp,
+                           err)))
+        return st;
+    /* llama.cpp's defaults where the keys are absent */
+    if (cfg->n_ff_exp == 0) cfg->n_ff_exp = cfg->n_ff / cfg->n_expert_used;
+    if (cfg->n_ff_shexp == 0) cfg->n_ff_shexp = cfg->n_ff;
+    if (cfg->n_ff_exp == 0)
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "%s: missing key %s.expert_feed_forward_length (and no feed_forward_length "
+                       "to derive it from)",
+                       gguf_path(f), a);
+    return QL_OK;
+}
+
 ql_status ql_model_read_config(const gguf_file *f, ql_model_config *cfg, ql_error *err) {
     memset(cfg, 0, sizeof *cfg);
     gguf_str arch_str;
@@ -128,15 +273,20 @@ ql_status ql_model_read_config(const gguf_file *f, ql_model_config *cfg, ql_erro
     const uint64_t big = 1u << 24;
     if ((st = require_u64(f, a, "embedding_length", big, &cfg->n_embd, err))) return st;
     if ((st = require_u64(f, a, "block_count", 4096, &cfg->n_layer, err))) return st;
-    if ((st = require_u64(f, a, "feed_forward_length", big, &cfg->n_ff, err))) return st;
-    if ((st = require_u64(f, a, "attention.head_count", 4096, &cfg->n_head, err))) return st;
+    if (!at->moe && (st = require_u64(f, a, "feed_forward_length", big, &cfg->n_ff, err)))
+        return st;
+    if (at->moe && (st = optional_u64(f, a, "feed_forward_length", 0, big, &cfg->n_ff, err)))
+        return st;
+    if ((st = head_count(f, a, "attention.head_count", 4096, true, &cfg->n_head, err))) return st;
     cfg->n_head_kv = cfg->n_head;
-    if ((st = optional_u64(f, a, "attention.head_count_kv", 1, (uint64_t)cfg->n_head,
-                           &cfg->n_head_kv, err)))
+    if ((st = head_count(f, a, "attention.head_count_kv", (uint64_t)cfg->n_head, false,
+                         &cfg->n_head_kv, err)))
         return st;
     if (cfg->n_head % cfg->n_head_kv != 0)
-        return ql_fail(err, QL_ERR_FORMAT, "%s: %lld attention heads cannot share %lld KV heads",
-                       gguf_path(f), (long long)cfg->n_head, (long long)cfg->n_head_kv);
+        return ql_fail(err, QL_ERR_FORMAT,
+                       "%s: %lld attention heads cannot share %lld KV heads "
+                       "(%s.attention.head_count, attention.head_count_kv)",
+                       gguf_path(f), (long long)cfg->n_head, (long long)cfg->n_head_kv, a);
     cfg->head_dim_k = cfg->n_embd / cfg->n_head;
     cfg->head_dim_v = cfg->head_dim_k;
     if ((st = optional_u64(f, a, "attention.key_length", 1, 4096, &cfg->head_dim_k, err)) ||
@@ -232,6 +382,8 @@ ql_status ql_model_read_config(const gguf_file *f, ql_model_config *cfg, ql_erro
                        "%s: the tokenizer has %llu tokens but token_embd.weight has %lld rows",
                        gguf_path(f), (unsigned long long)toks->arr.n, (long long)cfg->n_vocab);
     cfg->tied_output = gguf_find_tensor(f, "output.weight") == NULL;
+    if (at->hybrid && (st = read_hybrid(f, a, cfg, err))) return st;
+    if (at->moe && (st = read_moe(f, a, cfg, err))) return st;
     return QL_OK;
 }
 
@@ -241,6 +393,7 @@ typedef struct {
     ql_model *m;
     ql_error *err;
     size_t vec_used, vec_cap;
+    bool grid; /* bind_vector reads a 2-D tensor whose shape the caller checked */
 } binder;
 
 static ql_status bind_matrix(binder *b, const char *name, int64_t n_in, int64_t n_out,
@@ -275,7 +428,7 @@ static ql_status bind_vector(binder *b, const char *name, int64_t n, bool requir
         if (!required) return QL_OK;
         return ql_fail(b->err, QL_ERR_FORMAT, "%s: missing tensor %s", gguf_path(f), name);
     }
-    if (gguf_tensor_nelements(t) != n || t->ne[0] != n)
+    if (gguf_tensor_nelements(t) != n || (t->ne[0] != n && !b->grid))
         return ql_fail(b->err, QL_ERR_FORMAT, "%s: tensor %s has %lld elements, expected %lld",
                        gguf_path(f), name, (long long)gguf_tensor_nelements(t), (long long)n);
     const ql_type_traits *tr = ql_type_traits_get((int)t->type);
@@ -299,60 +452,181 @@ static ql_status bind_vector(binder *b, const char *name, int64_t n, bool requir
 }
 
 static size_t vector_capacity(const ql_model_config *c) {
-    /* every vector the model can hold: norms, biases, qk-norms, rope factors */
+    /* every vector the model can hold: norms, biases, qk-norms, rope factors, and a DeltaNet
+     * layer's conv taps, dt bias, decay rates and gated norm */
     size_t per_layer =
         (size_t)(4 * c->n_embd + c->n_head * c->head_dim_k + 2 * c->n_head_kv * c->head_dim_k +
                  c->n_head_kv * c->head_dim_v + 2 * c->head_dim_k);
+    if (c->hybrid)
+        per_layer +=
+            (size_t)(c->ssm_d_conv * (c->ssm_d_inner + 2 * c->ssm_n_group * c->ssm_d_state) +
+                     2 * c->ssm_dt_rank + c->ssm_d_state);
     return per_layer * (size_t)c->n_layer + (size_t)c->n_embd + (size_t)c->head_dim_k + 16;
+}
+
+/* A 2-D f32 vector: a tensor of exactly ne0 x ne1 elements, read as f32 (a conv kernel). */
+static ql_status bind_grid(binder *b, const char *name, int64_t ne0, int64_t ne1, ql_vec *out) {
+    const gguf_tensor *t = gguf_find_tensor(b->m->file, name);
+    if (t && (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != 1 || t->ne[3] != 1))
+        return ql_fail(b->err, QL_ERR_FORMAT,
+                       "%s: tensor %s has shape %lld x %lld x %lld, expected %lld x %lld",
+                       gguf_path(b->m->file), name, (long long)t->ne[0], (long long)t->ne[1],
+                       (long long)t->ne[2], (long long)ne0, (long long)ne1);
+    b->grid = true;
+    ql_status st = bind_vector(b, name, ne0 * ne1, true, out);
+    b->grid = false;
+    return st;
+}
+
+/* A 3-D expert tensor [n_in, n_out, n_expert]: one matrix per expert. */
+static ql_status bind_experts(binder *b, const char *name, int64_t n_in, int64_t n_out,
+                              int64_t n_expert, ql_experts *out) {
+    const gguf_file *f = b->m->file;
+    const gguf_tensor *t = gguf_find_tensor(f, name);
+    if (!t) return ql_fail(b->err, QL_ERR_FORMAT, "%s: missing tensor %s", gguf_path(f), name);
+    if (t->ne[0] != n_in || t->ne[1] != n_out || t->ne[2] != n_expert || t->ne[3] != 1)
+        return ql_fail(b->err, QL_ERR_FORMAT,
+                       "%s: tensor %s has shape %lld x %lld x %lld, expected %lld x %lld x %lld",
+                       gguf_path(f), name, (long long)t->ne[0], (long long)t->ne[1],
+                       (long long)t->ne[2], (long long)n_in, (long long)n_out, (long long)n_expert);
+    if (!ql_kernel_get(t->type))
+        return ql_fail(b->err, QL_ERR_UNSUPPORTED,
+                       "%s: tensor %s has type %s, which qlens cannot compute with", gguf_path(f),
+                       name, ql_type_name((int)t->type));
+    const size_t row_bytes = ql_row_size(t->type, n_in);
+    out->m = (ql_matrix){
+        .data = t->data, .type = t->type, .n_in = n_in, .n_out = n_out, .row_bytes = row_bytes};
+    out->stride = row_bytes * (size_t)n_out;
+    out->n_expert = n_expert;
+    return QL_OK;
+}
+
+#define NAME(s) (snprintf(n, sizeof n, "blk.%lld." s, (long long)l), n)
+
+/* Softmax attention: Q (with its gates where the model has them), K, V, output, norms, biases. */
+static ql_status bind_attention(binder *b, int64_t l, ql_layer *L) {
+    const ql_model_config *c = &b->m->cfg;
+    const int64_t q_dim = c->n_head * c->head_dim_k;
+    const int64_t k_dim = c->n_head_kv * c->head_dim_k;
+    const int64_t v_dim = c->n_head_kv * c->head_dim_v;
+    const int64_t o_dim = c->n_head * c->head_dim_v;
+    char n[96];
+    ql_status st;
+    if (gguf_find_tensor(b->m->file, NAME("attn_qkv.weight")) &&
+        !gguf_find_tensor(b->m->file, NAME("attn_q.weight")))
+        return ql_fail(b->err, QL_ERR_UNSUPPORTED,
+                       "%s: layer %lld has a fused attn_qkv.weight; qlens reads separate attn_q, "
+                       "attn_k and attn_v",
+                       gguf_path(b->m->file), (long long)l);
+    const int64_t q_rows = c->attn_output_gate ? 2 * q_dim : q_dim;
+    if ((st = bind_matrix(b, NAME("attn_q.weight"), c->n_embd, q_rows, &L->wq)) ||
+        (st = bind_matrix(b, NAME("attn_k.weight"), c->n_embd, k_dim, &L->wk)) ||
+        (st = bind_matrix(b, NAME("attn_v.weight"), c->n_embd, v_dim, &L->wv)) ||
+        (st = bind_matrix(b, NAME("attn_output.weight"), o_dim, c->n_embd, &L->wo)) ||
+        (st = bind_vector(b, NAME("attn_q.bias"), q_dim, c->has_qkv_bias, &L->bq)) ||
+        (st = bind_vector(b, NAME("attn_k.bias"), k_dim, c->has_qkv_bias, &L->bk)) ||
+        (st = bind_vector(b, NAME("attn_v.bias"), v_dim, c->has_qkv_bias, &L->bv)) ||
+        (st = bind_vector(b, NAME("attn_q_norm.weight"), c->head_dim_k, c->has_qk_norm,
+                          &L->q_norm)) ||
+        (st =
+             bind_vector(b, NAME("attn_k_norm.weight"), c->head_dim_k, c->has_qk_norm, &L->k_norm)))
+        return st;
+    if (c->has_post_norms && (st = bind_vector(b, NAME("post_attention_norm.weight"), c->n_embd,
+                                               true, &L->post_attn_norm)))
+        return st;
+    return QL_OK;
+}
+
+/* Gated DeltaNet: input projections, conv kernel, decay and gate parameters, gated norm, output. */
+static ql_status bind_deltanet(binder *b, int64_t l, ql_layer *L) {
+    const ql_model_config *c = &b->m->cfg;
+    const int64_t conv_dim = c->ssm_d_inner + 2 * c->ssm_n_group * c->ssm_d_state;
+    char n[96];
+    ql_status st;
+    if ((st = bind_matrix(b, NAME("attn_qkv.weight"), c->n_embd, conv_dim, &L->ssm_qkv)) ||
+        (st = bind_matrix(b, NAME("attn_gate.weight"), c->n_embd, c->ssm_d_inner, &L->ssm_z)) ||
+        (st = bind_grid(b, NAME("ssm_conv1d.weight"), c->ssm_d_conv, conv_dim, &L->ssm_conv)) ||
+        (st = bind_vector(b, NAME("ssm_dt.bias"), c->ssm_dt_rank, true, &L->ssm_dt_bias)) ||
+        (st = bind_vector(b, NAME("ssm_a"), c->ssm_dt_rank, true, &L->ssm_a)) ||
+        (st = bind_matrix(b, NAME("ssm_alpha.weight"), c->n_embd, c->ssm_dt_rank, &L->ssm_alpha)) ||
+        (st = bind_matrix(b, NAME("ssm_beta.weight"), c->n_embd, c->ssm_dt_rank, &L->ssm_beta)) ||
+        (st = bind_vector(b, NAME("ssm_norm.weight"), c->ssm_d_state, true, &L->ssm_norm)) ||
+        (st = bind_matrix(b, NAME("ssm_out.weight"), c->ssm_d_inner, c->n_embd, &L->ssm_out)))
+        return st;
+    return QL_OK;
+}
+
+/* Router, experts (separate gate and up, or one gate_up tensor), and the shared expert if any. */
+static ql_status bind_moe(binder *b, int64_t l, ql_layer *L) {
+    const ql_model_config *c = &b->m->cfg;
+    const int64_t ne = c->n_expert, nf = c->n_ff_exp;
+    char n[96];
+    ql_status st;
+    if ((st = bind_matrix(b, NAME("ffn_gate_inp.weight"), c->n_embd, ne, &L->router)) ||
+        (st = bind_experts(b, NAME("ffn_down_exps.weight"), nf, c->n_embd, ne, &L->down_exps)))
+        return st;
+    if (gguf_find_tensor(b->m->file, NAME("ffn_gate_up_exps.weight"))) {
+        /* gate rows first, then up rows, in each expert's slab */
+        ql_experts both;
+        if ((st = bind_experts(b, n, c->n_embd, 2 * nf, ne, &both))) return st;
+        L->gate_exps = L->up_exps = both;
+        L->gate_exps.m.n_out = L->up_exps.m.n_out = nf;
+        L->up_exps.m.data = (const char *)both.m.data + (size_t)nf * both.m.row_bytes;
+    } else if ((st = bind_experts(b, NAME("ffn_gate_exps.weight"), c->n_embd, nf, ne,
+                                  &L->gate_exps)) ||
+               (st = bind_experts(b, NAME("ffn_up_exps.weight"), c->n_embd, nf, ne, &L->up_exps)))
+        return st;
+    if (!gguf_find_tensor(b->m->file, NAME("ffn_gate_inp_shexp.weight"))) {
+        if (c->hybrid) /* qwen35moe always has its shared expert */
+            return ql_fail(b->err, QL_ERR_FORMAT, "%s: missing tensor %s", gguf_path(b->m->file),
+                           n);
+        return QL_OK;
+    }
+    const int64_t ns = c->n_ff_shexp;
+    if ((st = bind_matrix(b, n, c->n_embd, 1, &L->shexp_gate_inp)) ||
+        (st = bind_matrix(b, NAME("ffn_gate_shexp.weight"), c->n_embd, ns, &L->shexp_gate)) ||
+        (st = bind_matrix(b, NAME("ffn_up_shexp.weight"), c->n_embd, ns, &L->shexp_up)) ||
+        (st = bind_matrix(b, NAME("ffn_down_shexp.weight"), ns, c->n_embd, &L->shexp_down)))
+        return st;
+    return QL_OK;
 }
 
 static ql_status bind_layers(binder *b) {
     ql_model *m = b->m;
     const ql_model_config *c = &m->cfg;
-    const int64_t q_dim = c->n_head * c->head_dim_k;
-    const int64_t k_dim = c->n_head_kv * c->head_dim_k;
-    const int64_t v_dim = c->n_head_kv * c->head_dim_v;
-    const int64_t o_dim = c->n_head * c->head_dim_v;
     ql_status st;
     for (int64_t l = 0; l < c->n_layer; l++) {
         ql_layer *L = &m->layers[l];
         char n[96];
-#define NAME(s) (snprintf(n, sizeof n, "blk.%lld." s, (long long)l), n)
+        L->mixer = ql_layer_mixer(c, l);
+        L->ffn = ql_layer_ffn(c, l);
         if ((st = bind_vector(b, NAME("attn_norm.weight"), c->n_embd, true, &L->attn_norm)))
             return st;
-        if ((st = bind_matrix(b, NAME("attn_q.weight"), c->n_embd, q_dim, &L->wq))) return st;
-        if ((st = bind_matrix(b, NAME("attn_k.weight"), c->n_embd, k_dim, &L->wk))) return st;
-        if ((st = bind_matrix(b, NAME("attn_v.weight"), c->n_embd, v_dim, &L->wv))) return st;
-        if ((st = bind_matrix(b, NAME("attn_output.weight"), o_dim, c->n_embd, &L->wo))) return st;
-        if ((st = bind_vector(b, NAME("attn_q.bias"), q_dim, c->has_qkv_bias, &L->bq))) return st;
-        if ((st = bind_vector(b, NAME("attn_k.bias"), k_dim, c->has_qkv_bias, &L->bk))) return st;
-        if ((st = bind_vector(b, NAME("attn_v.bias"), v_dim, c->has_qkv_bias, &L->bv))) return st;
-        if ((st = bind_vector(b, NAME("attn_q_norm.weight"), c->head_dim_k, c->has_qk_norm,
-                              &L->q_norm)))
+        st = L->mixer == QL_MIXER_DELTANET ? bind_deltanet(b, l, L) : bind_attention(b, l, L);
+        if (st) return st;
+        /* the pre-FFN norm: qwen35 calls it post_attention_norm, though nothing is normed after
+         * its mixers */
+        if ((st = bind_vector(
+                 b, c->hybrid ? NAME("post_attention_norm.weight") : NAME("ffn_norm.weight"),
+                 c->n_embd, true, &L->ffn_norm)))
             return st;
-        if ((st = bind_vector(b, NAME("attn_k_norm.weight"), c->head_dim_k, c->has_qk_norm,
-                              &L->k_norm)))
-            return st;
-        if ((st = bind_vector(b, NAME("post_attention_norm.weight"), c->n_embd, c->has_post_norms,
-                              &L->post_attn_norm)))
-            return st;
-        if ((st = bind_vector(b, NAME("ffn_norm.weight"), c->n_embd, true, &L->ffn_norm)))
-            return st;
-        if ((st = bind_matrix(b, NAME("ffn_gate.weight"), c->n_embd, c->n_ff, &L->w_gate)))
-            return st;
-        if ((st = bind_matrix(b, NAME("ffn_up.weight"), c->n_embd, c->n_ff, &L->w_up))) return st;
-        if ((st = bind_matrix(b, NAME("ffn_down.weight"), c->n_ff, c->n_embd, &L->w_down)))
-            return st;
+        if (L->ffn == QL_FFN_MOE)
+            st = bind_moe(b, l, L);
+        else if (!(st = bind_matrix(b, NAME("ffn_gate.weight"), c->n_embd, c->n_ff, &L->w_gate)) &&
+                 !(st = bind_matrix(b, NAME("ffn_up.weight"), c->n_embd, c->n_ff, &L->w_up)))
+            st = bind_matrix(b, NAME("ffn_down.weight"), c->n_ff, c->n_embd, &L->w_down);
+        if (st) return st;
         if ((st = bind_vector(b, NAME("post_ffw_norm.weight"), c->n_embd, c->has_post_norms,
                               &L->post_ffn_norm)))
             return st;
-#undef NAME
-        L->is_swa = c->n_swa > 0 && c->swa_pattern > 0 && (l % c->swa_pattern) < c->swa_pattern - 1;
+        L->is_swa = L->mixer == QL_MIXER_SLIDING;
         L->rope_base = L->is_swa ? c->rope_base_swa : c->rope_base;
         L->rope_freq_scale = L->is_swa ? 1.0f : c->rope_freq_scale;
     }
     return QL_OK;
 }
+
+#undef NAME
 
 ql_status ql_model_from_gguf(gguf_file *f, ql_model **out, ql_error *err) {
     *out = NULL;
@@ -379,8 +653,7 @@ ql_status ql_model_from_gguf(gguf_file *f, ql_model **out, ql_error *err) {
     if (c->tied_output) {
         m->output = m->tok_embd;
         m->output.never_repacked = true; /* llama.cpp holds it where get_rows can read it */
-    }
-    else if ((st = bind_matrix(&b, "output.weight", c->n_embd, c->n_vocab, &m->output)))
+    } else if ((st = bind_matrix(&b, "output.weight", c->n_embd, c->n_vocab, &m->output)))
         goto fail;
     if ((st = bind_vector(&b, "output_norm.weight", c->n_embd, true, &m->output_norm))) goto fail;
     if ((st = bind_vector(&b, "rope_freqs.weight", c->n_rot / 2, false, &m->rope_freqs))) goto fail;

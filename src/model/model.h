@@ -3,9 +3,13 @@
  * architecture's flags, and pointers to its weights inside the mapping.
  *
  * Architectures are data: llama, qwen2, qwen3 and gemma3 differ only in the
- * flags of ql_model_config, which one forward pass (context.c) reads. Weight
- * matrices stay in the file's types, memory-mapped; small vectors (norms,
- * biases) are converted to f32 at load.
+ * flags of ql_model_config, which one forward pass (context.c) reads. The
+ * hybrid and MoE families (qwen35, qwen35moe, qwen3moe) add per-layer kinds:
+ * each layer's mixer (full attention, sliding-window attention or a Gated
+ * DeltaNet) and FFN (dense or mixture of experts); layers.h describes each
+ * layer and the state it keeps. Weight matrices stay in the file's types,
+ * memory-mapped; small vectors (norms, biases, conv kernels) are converted
+ * to f32 at load.
  */
 #ifndef QL_MODEL_MODEL_H
 #define QL_MODEL_MODEL_H
@@ -18,6 +22,21 @@
 #include "../kernels/matmul.h"
 
 #define QL_ARCH_NAME_MAX 32
+#define QL_MAX_LAYERS    4096
+#define QL_MAX_EXPERTS   512
+
+/* What mixes tokens in a layer. */
+typedef enum {
+    QL_MIXER_ATTENTION = 0, /* softmax attention over every earlier position */
+    QL_MIXER_SLIDING,       /* softmax attention over the last n_swa positions */
+    QL_MIXER_DELTANET,      /* Gated DeltaNet: a short causal conv and a recurrent state */
+} ql_mixer_kind;
+
+/* A layer's feed-forward network. */
+typedef enum {
+    QL_FFN_DENSE = 0, /* one gated FFN */
+    QL_FFN_MOE,       /* routed experts (top-k of a softmax), plus a gated shared expert */
+} ql_ffn_kind;
 
 typedef struct {
     char arch[QL_ARCH_NAME_MAX];
@@ -40,6 +59,17 @@ typedef struct {
     float kq_scale; /* multiplies scores in attention: 1/sqrt(head_dim), or 1 when Q is prescaled */
     float final_softcap; /* logits = c * tanh(logits / c), 0 = none */
     bool tied_output;    /* output matrix is token_embd */
+
+    /* hybrids (qwen35, qwen35moe): bit l set iff layer l is a Gated DeltaNet layer */
+    bool hybrid;
+    uint64_t recurrent[QL_MAX_LAYERS / 64];
+    bool attn_output_gate; /* attn_q also yields a sigmoid gate per head (after its query) */
+    int rope_sections[4];  /* multi-section RoPE; text positions make it plain neox RoPE */
+    /* Gated DeltaNet: conv taps, key/value head size, key heads, value heads, value width */
+    int64_t ssm_d_conv, ssm_d_state, ssm_n_group, ssm_dt_rank, ssm_d_inner;
+
+    /* mixture of experts (n_expert = 0: dense FFN) */
+    int64_t n_expert, n_expert_used, n_ff_exp, n_ff_shexp;
 } ql_model_config;
 
 typedef struct {
@@ -47,15 +77,38 @@ typedef struct {
     int64_t n;
 } ql_vec;
 
+/* One expert's matrices of a 3-D expert tensor [n_in, n_out, n_expert]: expert e at data + e *
+ * stride. */
 typedef struct {
-    ql_vec attn_norm, ffn_norm;
-    ql_matrix wq, wk, wv, wo;
-    ql_vec bq, bk, bv;                    /* qwen2 */
-    ql_vec q_norm, k_norm;                /* qwen3, gemma3 */
+    ql_matrix m; /* expert 0 */
+    size_t stride;
+    int64_t n_expert;
+} ql_experts;
+
+typedef struct {
+    ql_mixer_kind mixer;
+    ql_ffn_kind ffn;
+    ql_vec attn_norm, ffn_norm; /* ffn_norm: the pre-FFN norm (qwen35's post_attention_norm) */
+    ql_matrix wq, wk, wv, wo;   /* wq: queries, then gates where attn_output_gate */
+    ql_vec bq, bk, bv;          /* qwen2 */
+    ql_vec q_norm, k_norm;      /* qwen3, gemma3 */
     ql_vec post_attn_norm, post_ffn_norm; /* gemma3 */
     ql_matrix w_gate, w_up, w_down;
     bool is_swa;
     float rope_base, rope_freq_scale;
+
+    /* Gated DeltaNet */
+    ql_matrix ssm_qkv, ssm_z, ssm_alpha, ssm_beta, ssm_out;
+    ql_vec ssm_conv;    /* [conv channels][d_conv] taps, the last for the current token */
+    ql_vec ssm_dt_bias; /* [value heads] */
+    ql_vec ssm_a;       /* [value heads], -exp(A_log) */
+    ql_vec ssm_norm;    /* [value head size] */
+
+    /* mixture of experts */
+    ql_matrix router; /* n_embd -> n_expert logits */
+    ql_experts gate_exps, up_exps, down_exps;
+    ql_matrix shexp_gate_inp; /* n_embd -> 1 (the shared expert's sigmoid gate), or empty */
+    ql_matrix shexp_gate, shexp_up, shexp_down;
 } ql_layer;
 
 typedef struct {
