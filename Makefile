@@ -86,6 +86,9 @@ SYNTH_MODELS := $(SYNTH_ARCHS:%=build/synth/synth-%.gguf)
 # models of the project's own tests, made by its copy of the synthetic tool (tests/tools) and
 # checked against tests/data/synth.sha256
 TEST_SYNTH   := build/synth/synth-gemma3-270m.gguf
+# hybrid (Gated DeltaNet + attention) and MoE models, checked against golden/hybrid
+HYBRID_ARCHS  := qwen35 qwen35moe
+HYBRID_MODELS := $(HYBRID_ARCHS:%=build/synth/synth-%.gguf)
 
 .PHONY: all test unit-test bench demo install uninstall clean synth models format fuzz valgrind-bin
 .DEFAULT_GOAL := all
@@ -145,7 +148,7 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 
 # Synthetic models the golden numbers were measured on (pure Python, ~30 s each),
 # cached in build/synth and checked against the published sha256.
-synth: $(SYNTH_MODELS) $(TEST_SYNTH)
+synth: $(SYNTH_MODELS) $(HYBRID_MODELS) $(TEST_SYNTH)
 
 build/synth/synth-gemma3-270m.gguf: tests/tools/synth_gguf.py
 	@mkdir -p build/synth
@@ -157,12 +160,15 @@ build/synth/synth-gemma3-270m.gguf: tests/tools/synth_gguf.py
 	   rm -f $@.tmp; exit 1; fi
 	@mv $@.tmp $@
 
+# the hybrid models' sha256 live beside their golden numbers in golden/hybrid
+$(HYBRID_MODELS): GOLDEN_SHA = $(SHARED)/golden/hybrid/models.sha256
 build/synth/synth-gemma3.gguf: VOCAB := ggml-vocab-llama-spm.gguf
+build/synth/synth-%.gguf: GOLDEN_SHA ?= $(SHARED)/golden/synth/models.sha256
 build/synth/synth-%.gguf: VOCAB ?= ggml-vocab-gpt-2.gguf
 build/synth/synth-%.gguf:
 	@mkdir -p build/synth
 	$(PYTHON) $(SHARED)/tools/synth_gguf.py $* $(SHARED)/golden/tokenizer/$(VOCAB) $@.tmp
-	@expected=$$(grep " synth-$*.gguf$$" $(SHARED)/golden/synth/models.sha256 | cut -d' ' -f1); \
+	@expected=$$(grep " synth-$*.gguf$$" $(GOLDEN_SHA) | cut -d' ' -f1); \
 	 actual=$$(sha256sum $@.tmp | cut -d' ' -f1); \
 	 if [ "$$expected" != "$$actual" ]; then \
 	   echo "qlens: error: synth-$*.gguf sha256 $$actual differs from the golden $$expected"; \

@@ -28,6 +28,10 @@ tmp=$(mktemp)
     echo
     bench/perplexity.sh 3
     echo
+    echo "## Hybrid models: synthetic qwen35 and qwen35moe (Gated DeltaNet, experts)"
+    echo
+    bench/hybrid.sh 3
+    echo
     echo "## Memory: perplexity and KL divergence at -c 512 and -c 32768"
     echo
     bench/memory.sh

@@ -313,6 +313,50 @@ QL_TEST(kernels_silu_and_f32_vec_dot) {
     }
 }
 
+/* One token of the gated delta rule: the SIMD form is the portable statement bit for bit, and
+ * both are the rule itself (checked in double on a fresh state). */
+QL_TEST(kernels_delta_rule_token) {
+    for (int64_t s = 64; s <= 192; s += 64) {
+        float *m1 = malloc((size_t)(s * s) * sizeof(float)),
+              *m2 = malloc((size_t)(s * s) * sizeof(float));
+        double *md = malloc((size_t)(s * s) * sizeof(double));
+        float q[192], k[192], v[192], o1[192], o2[192], scratch[192];
+        fill(m1, s * s, 0.5);
+        memcpy(m2, m1, (size_t)(s * s) * sizeof(float));
+        for (int64_t i = 0; i < s * s; i++) md[i] = m1[i];
+        for (int step = 0; step < 5; step++) {
+            fill(q, s, 1.0);
+            fill(k, s, 1.0);
+            fill(v, s, 2.0);
+            const float beta = 0.3f + 0.1f * (float)step, decay = 0.9f;
+            ql_delta_rule_token(m1, s, q, k, v, beta, decay, 0.125f, o1, scratch);
+            ql_delta_rule_token_portable(m2, s, q, k, v, beta, decay, 0.125f, o2, scratch);
+            CHECK_MSG(memcmp(m1, m2, (size_t)(s * s) * sizeof(float)) == 0 &&
+                          memcmp(o1, o2, (size_t)s * sizeof(float)) == 0,
+                      "s = %lld step %d: SIMD and portable delta rule differ", (long long)s, step);
+            /* S <- decay S; d = beta (v - S^T k); S += k d^T; o = S^T q / 8 (m[r][i] = S[i][r]) */
+            double d[192];
+            for (int64_t r = 0; r < s; r++) {
+                double dot = 0;
+                for (int64_t i = 0; i < s; i++) dot += (md[r * s + i] *= decay) * k[i];
+                d[r] = beta * (v[r] - dot);
+            }
+            for (int64_t r = 0; r < s; r++) {
+                double dot = 0, mag = 0;
+                for (int64_t i = 0; i < s; i++) {
+                    md[r * s + i] += k[i] * d[r];
+                    dot += md[r * s + i] * q[i];
+                    mag += fabs(md[r * s + i] * q[i]);
+                }
+                CHECK_MSG(fabs(o1[r] - 0.125 * dot) <= 1e-4 * (mag + 1.0),
+                          "s = %lld step %d row %lld: %.9g, double %.9g", (long long)s, step,
+                          (long long)r, o1[r], 0.125 * dot);
+            }
+        }
+        free(m1), free(m2), free(md);
+    }
+}
+
 QL_TEST(kernels_swiglu_and_exp_sum) {
     const int64_t n = 512 + 7; /* a tail past the 16-lane groups */
     float g[519], g2[519], u[519];

@@ -29,9 +29,9 @@ typedef struct {
     int n_rows;
 } golden_table;
 
-static bool load_golden(golden_table *g) {
+static bool load_golden(golden_table *g, const char *golden_file) {
     memset(g, 0, sizeof *g);
-    g->text = (char *)ql_test_read_file(ql_test_shared_path("golden/synth/quant.tsv"), NULL);
+    g->text = (char *)ql_test_read_file(ql_test_shared_path(golden_file), NULL);
     if (!g->text) return false;
     int cap = 0;
     char *save_line;
@@ -117,13 +117,15 @@ static int check_output(ql_test_ctx *t, const char *path, const golden_table *g,
     return matched;
 }
 
-static void quantize_model_to_every_golden_type(ql_test_ctx *t, const char *model) {
+/* Quantizes one model to each file type golden_file lists for it (n_ftypes of them). */
+static void quantize_model_to_every_golden_type(ql_test_ctx *t, const char *model,
+                                                const char *golden_file, int n_golden_ftypes) {
     const char *in = ql_test_synth_model(model);
     gguf_file *probe;
     if (gguf_open(in, &probe, NULL)) SKIP("%s not built (make synth)", in);
     gguf_close(probe);
     golden_table g;
-    if (!load_golden(&g)) SKIP("no golden/synth/quant.tsv under %s", ql_test_shared_dir());
+    if (!load_golden(&g, golden_file)) SKIP("no %s under %s", golden_file, ql_test_shared_dir());
 
     char out[1024];
     snprintf(out, sizeof out, "%s/out.gguf", ql_test_tmpdir(t));
@@ -151,22 +153,31 @@ static void quantize_model_to_every_golden_type(ql_test_ctx *t, const char *mode
     }
     printf("%s: %d file types, %d of %d golden tensors identical\n", model, n_tested, n_matched,
            n_golden);
-    CHECK_EQ_INT(n_listed, 14);
-    CHECK_EQ_INT(n_tested, ql_test_picked(14, ql_test_arch_index(model)));
+    CHECK_EQ_INT(n_listed, n_golden_ftypes);
+    CHECK_EQ_INT(n_tested, ql_test_picked(n_golden_ftypes, ql_test_arch_index(model)));
     if (ql_test_light()) printf("light run: %d of %d file types\n", n_tested, n_listed);
     CHECK_EQ_INT(n_matched, n_golden);
     free_golden(&g);
 }
 
 QL_TEST(quantize_golden_llama) {
-    quantize_model_to_every_golden_type(t, "llama");
+    quantize_model_to_every_golden_type(t, "llama", "golden/synth/quant.tsv", 14);
 }
 QL_TEST(quantize_golden_qwen2) {
-    quantize_model_to_every_golden_type(t, "qwen2");
+    quantize_model_to_every_golden_type(t, "qwen2", "golden/synth/quant.tsv", 14);
 }
 QL_TEST(quantize_golden_qwen3) {
-    quantize_model_to_every_golden_type(t, "qwen3");
+    quantize_model_to_every_golden_type(t, "qwen3", "golden/synth/quant.tsv", 14);
 }
 QL_TEST(quantize_golden_gemma3) {
-    quantize_model_to_every_golden_type(t, "gemma3");
+    quantize_model_to_every_golden_type(t, "gemma3", "golden/synth/quant.tsv", 14);
+}
+
+/* golden/hybrid/quant.tsv: the Gated DeltaNet hybrid and its MoE sibling, Q8_0 and Q4_K_M (the
+ * rules for ssm_*, the 3-D expert tensors, the routers and the shared expert) */
+QL_TEST(quantize_golden_hybrid_qwen35) {
+    quantize_model_to_every_golden_type(t, "qwen35", "golden/hybrid/quant.tsv", 2);
+}
+QL_TEST(quantize_golden_hybrid_qwen35moe) {
+    quantize_model_to_every_golden_type(t, "qwen35moe", "golden/hybrid/quant.tsv", 2);
 }

@@ -292,6 +292,8 @@ ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_err
     ql_json_bool(j, ql_context_rotates_v(r->ctx));
     ql_json_key(j, "kv_cache_bytes");
     ql_json_uint(j, ql_context_kv_bytes(r->ctx));
+    ql_json_key(j, "recurrent_state_bytes");
+    ql_json_uint(j, ql_context_recurrent_bytes(r->ctx));
     ql_json_key(j, "n_threads");
     ql_json_int(j, r->cp.n_threads);
     ql_json_object_end(j);

@@ -419,6 +419,84 @@ float ql_dot_f32_vec_portable(const float *x, const float *y, int64_t n) {
     return vecdot_f32_port(x, y, n);
 }
 
+/* ---- one token of the gated delta rule (see kernels.h) ---- */
+
+void ql_delta_rule_token_portable(float *m, int64_t s, const float *q, const float *k,
+                                  const float *v, float beta, float decay, float scale, float *out,
+                                  float *delta) {
+    for (int64_t i = 0; i < s * s; i++) m[i] *= decay;
+    for (int64_t r = 0; r < s; r++) delta[r] = (v[r] - vecdot_f32_port(m + r * s, k, s)) * beta;
+    for (int64_t r = 0; r < s; r++) {
+        float *row = m + r * s;
+        for (int64_t i = 0; i < s; i++) row[i] = fmaf(k[i], delta[r], row[i]);
+        out[r] = vecdot_f32_port(row, q, s) * scale;
+    }
+}
+
+#if defined(__AVX512F__)
+/*
+ * The same operations two rows at a time per pass: the decay is applied as
+ * a row is loaded for its k dot, the update as it is loaded for its q dot;
+ * each dot keeps ggml_vec_dot_f32's four accumulators. s % 64 == 0.
+ */
+static void delta_rule_token_512(float *m, int64_t s, const float *q, const float *k,
+                                 const float *v, float beta, float decay, float scale, float *out,
+                                 float *delta) {
+    const __m512 vd = _mm512_set1_ps(decay);
+    for (int64_t r = 0; r < s; r++) {
+        float *row = m + r * s;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t i = 0; i < s; i += 64) {
+            const __m512 x0 = _mm512_mul_ps(_mm512_loadu_ps(row + i), vd);
+            const __m512 x1 = _mm512_mul_ps(_mm512_loadu_ps(row + i + 16), vd);
+            const __m512 x2 = _mm512_mul_ps(_mm512_loadu_ps(row + i + 32), vd);
+            const __m512 x3 = _mm512_mul_ps(_mm512_loadu_ps(row + i + 48), vd);
+            _mm512_storeu_ps(row + i, x0), _mm512_storeu_ps(row + i + 16, x1);
+            _mm512_storeu_ps(row + i + 32, x2), _mm512_storeu_ps(row + i + 48, x3);
+            a0 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(k + i), a0);
+            a1 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(k + i + 16), a1);
+            a2 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(k + i + 32), a2);
+            a3 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(k + i + 48), a3);
+        }
+        const float dot = reduce512(_mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3)));
+        delta[r] = (v[r] - dot) * beta;
+    }
+    for (int64_t r = 0; r < s; r++) {
+        float *row = m + r * s;
+        const __m512 vdel = _mm512_set1_ps(delta[r]);
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t i = 0; i < s; i += 64) {
+            const __m512 x0 =
+                _mm512_fmadd_ps(_mm512_loadu_ps(k + i), vdel, _mm512_loadu_ps(row + i));
+            const __m512 x1 =
+                _mm512_fmadd_ps(_mm512_loadu_ps(k + i + 16), vdel, _mm512_loadu_ps(row + i + 16));
+            const __m512 x2 =
+                _mm512_fmadd_ps(_mm512_loadu_ps(k + i + 32), vdel, _mm512_loadu_ps(row + i + 32));
+            const __m512 x3 =
+                _mm512_fmadd_ps(_mm512_loadu_ps(k + i + 48), vdel, _mm512_loadu_ps(row + i + 48));
+            _mm512_storeu_ps(row + i, x0), _mm512_storeu_ps(row + i + 16, x1);
+            _mm512_storeu_ps(row + i + 32, x2), _mm512_storeu_ps(row + i + 48, x3);
+            a0 = _mm512_fmadd_ps(x0, _mm512_loadu_ps(q + i), a0);
+            a1 = _mm512_fmadd_ps(x1, _mm512_loadu_ps(q + i + 16), a1);
+            a2 = _mm512_fmadd_ps(x2, _mm512_loadu_ps(q + i + 32), a2);
+            a3 = _mm512_fmadd_ps(x3, _mm512_loadu_ps(q + i + 48), a3);
+        }
+        out[r] = reduce512(_mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3))) * scale;
+    }
+}
+#endif
+
+void ql_delta_rule_token(float *m, int64_t s, const float *q, const float *k, const float *v,
+                         float beta, float decay, float scale, float *out, float *delta) {
+#if defined(__AVX512F__)
+    if (s % 64 == 0) {
+        delta_rule_token_512(m, s, q, k, v, beta, decay, scale, out, delta);
+        return;
+    }
+#endif
+    ql_delta_rule_token_portable(m, s, q, k, v, beta, decay, scale, out, delta);
+}
+
 float ql_dot_f16_f16(const ql_fp16 *x, const ql_fp16 *y, int64_t n, bool half) {
     return half ? vecdot_f16_f16(x, y, n) : vecdot_f16_f32(x, NULL, y, n);
 }

@@ -114,6 +114,20 @@ float ql_dot_f32_tinyblas(const float *x, const float *y, int64_t n);
 float ql_dot_f32_vec(const float *x, const float *y, int64_t n);
 float ql_dot_f32_vec_portable(const float *x, const float *y, int64_t n);
 
+/*
+ * One token of the gated delta rule on one value head's state, as ggml's
+ * fused GATED_DELTA_NET computes it: m is the s x s state stored transposed
+ * (row r is column r of S); m *= decay; delta = beta (v - m k); m += delta
+ * k^T (one FMA per element); out = (m q) * scale, every dot in
+ * ql_dot_f32_vec's order. delta is s floats of scratch. The portable form
+ * is the specification.
+ */
+void ql_delta_rule_token(float *m, int64_t s, const float *q, const float *k, const float *v,
+                         float beta, float decay, float scale, float *out, float *delta);
+void ql_delta_rule_token_portable(float *m, int64_t s, const float *q, const float *k,
+                                  const float *v, float beta, float decay, float scale, float *out,
+                                  float *delta);
+
 /* The float dots by order, this build's fastest form or the portable one (for tests). */
 typedef enum {
     QL_FDOT_F16_TINYBLAS, /* f16 weights x f32 row, tinyBLAS (n % 16 == 0) */

@@ -265,7 +265,12 @@ static ql_status begin_output(quantize_run *run, const char *out_path, ql_ftype 
         const planned_tensor *p = &run->plan[i];
         /* unchanged tensors are written straight from the input's mapping */
         const void *data = p->choice.type == p->src->type ? p->src->data : NULL;
-        if ((st = gguf_writer_add_tensor_like(run->writer, p->src, p->choice.type, data, err)))
+        /* llama.cpp writes a tensor with as many dims as it has up to its last one above 1
+         * (a [256,1] shared-expert gate comes out as [256]); the output must match it */
+        uint32_t n_dims = p->src->n_dims;
+        while (n_dims > 1 && p->src->ne[n_dims - 1] == 1) n_dims--;
+        if ((st = gguf_writer_add_tensor(run->writer, p->name, p->choice.type, n_dims, p->src->ne,
+                                         data, err)))
             return st;
     }
     return gguf_writer_begin(run->writer, out_path, err);

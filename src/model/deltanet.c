@@ -118,18 +118,9 @@ static void delta_rule(void *arg, int ith, int nth) {
         for (int64_t t = 0; t < j->n; t++) {
             const float *y = ctx->dn_conv + t * C;
             const float *q = y + kh * S, *k = y + G * S + kh * S, *v = y + 2 * G * S + h * S;
-            const float beta = ctx->dn_beta[t * H + h];
-            const float decay = expf(ctx->dn_g[t * H + h]);
-            for (int64_t i = 0; i < S * S; i++) M[i] *= decay;
-            for (int64_t r = 0; r < S; r++)
-                delta[r] = (v[r] - ql_dot_f32_vec(M + r * S, k, S)) * beta;
-            for (int64_t r = 0; r < S; r++) {
-                float *row = M + r * S;
-                const float d = delta[r];
-                for (int64_t i = 0; i < S; i++) row[i] = fmaf(k[i], d, row[i]);
-            }
             float *o = ctx->dn_out + t * c->ssm_d_inner + h * S;
-            for (int64_t r = 0; r < S; r++) o[r] = ql_dot_f32_vec(M + r * S, q, S) * scale;
+            ql_delta_rule_token(M, S, q, k, v, ctx->dn_beta[t * H + h], expf(ctx->dn_g[t * H + h]),
+                                scale, o, delta);
         }
     }
 }
