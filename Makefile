@@ -85,7 +85,7 @@ SYNTH_ARCHS  := llama qwen2 qwen3 gemma3
 SYNTH_MODELS := $(SYNTH_ARCHS:%=build/synth/synth-%.gguf)
 # models of the project's own tests, made by its copy of the synthetic tool (tests/tools) and
 # checked against tests/data/synth.sha256
-TEST_SYNTH   := build/synth/synth-gemma3-270m.gguf
+TEST_SYNTH   := build/synth/synth-gemma3-270m.gguf build/synth/synth-qwen3moe.gguf
 # hybrid (Gated DeltaNet + attention) and MoE models, checked against golden/hybrid
 HYBRID_ARCHS  := qwen35 qwen35moe
 HYBRID_MODELS := $(HYBRID_ARCHS:%=build/synth/synth-%.gguf)
@@ -150,13 +150,15 @@ $(TESTS): $(TEST_OBJ) $(LIB)
 # cached in build/synth and checked against the published sha256.
 synth: $(SYNTH_MODELS) $(HYBRID_MODELS) $(TEST_SYNTH)
 
-build/synth/synth-gemma3-270m.gguf: tests/tools/synth_gguf.py
+build/synth/synth-gemma3-270m.gguf: SYNTH_ARGS = gemma3 $(SHARED)/golden/tokenizer/ggml-vocab-llama-spm.gguf $@.tmp --shape gemma3-270m
+build/synth/synth-qwen3moe.gguf: SYNTH_ARGS = qwen3moe $(SHARED)/golden/tokenizer/ggml-vocab-gpt-2.gguf $@.tmp
+$(TEST_SYNTH): tests/tools/synth_gguf.py tests/data/synth.sha256
 	@mkdir -p build/synth
-	$(PYTHON) tests/tools/synth_gguf.py gemma3 $(SHARED)/golden/tokenizer/ggml-vocab-llama-spm.gguf $@.tmp --shape gemma3-270m
-	@expected=$$(grep " synth-gemma3-270m.gguf$$" tests/data/synth.sha256 | cut -d' ' -f1); \
+	$(PYTHON) tests/tools/synth_gguf.py $(SYNTH_ARGS)
+	@name=$(notdir $@); expected=$$(grep " $$name$$" tests/data/synth.sha256 | cut -d' ' -f1); \
 	 actual=$$(sha256sum $@.tmp | cut -d' ' -f1); \
 	 if [ "$$expected" != "$$actual" ]; then \
-	   echo "qlens: error: synth-gemma3-270m.gguf sha256 $$actual differs from tests/data/synth.sha256"; \
+	   echo "qlens: error: $$name sha256 $$actual differs from tests/data/synth.sha256"; \
 	   rm -f $@.tmp; exit 1; fi
 	@mv $@.tmp $@
 

@@ -158,13 +158,15 @@ static bool keep_logits(void *user, const ql_logits_block *b) {
 }
 
 static ql_context *make_ctx(ql_test_ctx *t, const ql_model *m, const char *ctk, const char *ctv,
-                            ql_rotate_mode rot, ql_hadamard_mode had, int64_t n_ctx) {
+                            ql_rotate_mode rot, ql_hadamard_mode had, int64_t n_ctx,
+                            ql_numerics numerics) {
     ql_context_params cp = ql_context_default_params();
     cp.n_ctx = n_ctx;
     cp.type_k = (ql_type)ql_type_from_name(ctk);
     cp.type_v = (ql_type)ql_type_from_name(ctv);
     cp.rotate = rot;
     cp.hadamard = had;
+    cp.numerics = numerics;
     cp.n_threads = 2;
     ql_context *ctx = NULL;
     ql_error err;
@@ -177,7 +179,9 @@ static ql_context *make_ctx(ql_test_ctx *t, const ql_model *m, const char *ctk, 
 static float *forward_logits(ql_test_ctx *t, const ql_model *m, const int32_t *tokens, int64_t n,
                              const char *ctk, const char *ctv, ql_rotate_mode rot,
                              ql_hadamard_mode had) {
-    ql_context *ctx = make_ctx(t, m, ctk, ctv, rot, had, n);
+    /* f32 numerics: on an AVX512-FP16 CPU the dense mode (the older llama.cpp's profile) also
+     * sums f16 dots in half precision, which is not the rotation these tests compare */
+    ql_context *ctx = make_ctx(t, m, ctk, ctv, rot, had, n, QL_NUMERICS_F32);
     if (!ctx) return NULL;
     logit_sink s = {.cap = n * m->cfg.n_vocab};
     s.logits = malloc(sizeof(float) * (size_t)s.cap);
@@ -195,7 +199,7 @@ static float *forward_logits(ql_test_ctx *t, const ql_model *m, const int32_t *t
 static double ppl_of(ql_test_ctx *t, const ql_model *m, const int32_t *ids, int64_t n_ids,
                      const char *ctk, const char *ctv, ql_hadamard_mode had) {
     enum { N_CTX = 128, CHUNKS = 4 };
-    ql_context *ctx = make_ctx(t, m, ctk, ctv, QL_ROTATE_AUTO, had, N_CTX);
+    ql_context *ctx = make_ctx(t, m, ctk, ctv, QL_ROTATE_AUTO, had, N_CTX, QL_NUMERICS_AUTO);
     if (!ctx) return NAN;
     ql_eval_params ep = {.n_ctx = N_CTX, .n_chunks = CHUNKS, .replace_bos = true, .bos_id = 1};
     ql_ppl_result res;
@@ -298,7 +302,8 @@ QL_TEST(rotation_conditions_per_mode) {
         REQUIRE_MSG(ql_model_load(path, &m, &err) == QL_OK, "%s", err.msg);
         for (int mode = 0; mode < 2; mode++) {
             const ql_hadamard_mode had = mode ? QL_HADAMARD_DENSE : QL_HADAMARD_FWHT;
-            ql_context *ctx = make_ctx(t, m, "q8_0", "q8_0", QL_ROTATE_AUTO, had, 16);
+            ql_context *ctx =
+                make_ctx(t, m, "q8_0", "q8_0", QL_ROTATE_AUTO, had, 16, QL_NUMERICS_AUTO);
             if (!ctx) continue;
             const bool want_k = mode ? cases[i].dense_k : cases[i].fwht_k;
             const bool want_v = mode ? cases[i].dense_v : cases[i].fwht_v;

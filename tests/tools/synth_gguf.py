@@ -3,7 +3,7 @@
 
 usage: synth_gguf.py ARCH VOCAB_GGUF OUT_GGUF [--seed N] [--shape NAME]
 
-ARCH is one of llama, qwen2, qwen3, gemma3, or one of the hybrid archs
+ARCH is one of llama, qwen2, qwen3, gemma3, qwen3moe, or one of the hybrid archs
 qwen35, qwen35moe (Qwen3.5/3.6: Gated DeltaNet linear-attention layers with a
 short conv and a recurrent state, and every few layers a gated full-attention
 layer with a KV cache; qwen35moe has a routed + shared-expert MoE FFN). The
@@ -21,8 +21,10 @@ FFN 2048, with 6 layers (5 sliding, the 6th global) instead of 18. The larger
 shapes draw their values from a 1M-value pool at pseudo-random offsets, so
 they are fast to make; use them for speed, not for accuracy.
 
-(This copy of ../shared/tools/synth_gguf.py adds the gemma3-270m shape; every
-other shape writes the same bytes as the original.)
+(This copy of ../shared/tools/synth_gguf.py adds the gemma3-270m shape and the
+qwen3moe arch: qwen3's 4 layers with a routed MoE FFN of 8 experts, 2 used,
+expert n_ff 256, an F32 router and no shared expert. Every other arch and
+shape writes the same bytes as the original.)
 
 The hybrid archs exist in the tiny shape only:
 
@@ -71,7 +73,11 @@ ARCHS = {
     "qwen2":  (4,     True,   False,   False),
     "qwen3":  (4,     False,  True,    False),
     "gemma3": (6,     False,  True,    True),
+    # qwen3's attention with a routed MoE FFN (no shared expert), as Qwen3-30B-A3B
+    "qwen3moe": (4,   False,  True,    False),
 }
+# routed-MoE dense archs: their FFN is H_N_EXPERT experts of n_ff H_N_FF_EXP, H_N_EXPERT_USED used
+MOE_ARCHS = {"qwen3moe"}
 # Hybrid archs (tiny shape only): n_layer, how the layer kinds are given, MoE FFN,
 # separate output.weight. Attention layers are those with (il + 1) % interval == 0.
 HYBRID = {
@@ -315,6 +321,10 @@ def main():
                kv_scalar(f"{a}.attention.layer_norm_rms_epsilon", F32, 1e-6),
                kv_scalar(f"{a}.rope.dimension_count", U32, HEAD_DIM),
                kv_scalar(f"{a}.rope.freq_base", F32, 1000000.0 if arch == "gemma3" else 10000.0)]
+        if arch in MOE_ARCHS:
+            kv += [kv_scalar(f"{a}.expert_count", U32, H_N_EXPERT),
+                   kv_scalar(f"{a}.expert_used_count", U32, H_N_EXPERT_USED),
+                   kv_scalar(f"{a}.expert_feed_forward_length", U32, H_N_FF_EXP)]
         if arch == "gemma3":
             kv += [kv_scalar("gemma3.attention.sliding_window", U32, SWA_WINDOW.get(shape, 32)),
                    kv_scalar("gemma3.rope.freq_base_swa", F32, 10000.0)]
@@ -367,9 +377,16 @@ def main():
             if post_norms:
                 add(p + "post_attention_norm.weight", [N_EMBD], 0.1, 1.0)
             add(p + "ffn_norm.weight", [N_EMBD], 0.1, 1.0)
-            add(p + "ffn_gate.weight", [N_EMBD, N_FF], 1.0 / math.sqrt(N_EMBD))
-            add(p + "ffn_up.weight", [N_EMBD, N_FF], 1.0 / math.sqrt(N_EMBD))
-            add(p + "ffn_down.weight", [N_FF, N_EMBD], 1.0 / math.sqrt(N_FF))
+            if arch in MOE_ARCHS:
+                # router logits of std ~4, as in the hybrid MoE: a peaked choice
+                add(p + "ffn_gate_inp.weight", [N_EMBD, H_N_EXPERT], 4.0 / math.sqrt(N_EMBD), typ=GGML_F32)
+                add(p + "ffn_gate_exps.weight", [N_EMBD, H_N_FF_EXP, H_N_EXPERT], 1.0 / math.sqrt(N_EMBD))
+                add(p + "ffn_up_exps.weight", [N_EMBD, H_N_FF_EXP, H_N_EXPERT], 1.0 / math.sqrt(N_EMBD))
+                add(p + "ffn_down_exps.weight", [H_N_FF_EXP, N_EMBD, H_N_EXPERT], 1.0 / math.sqrt(H_N_FF_EXP))
+            else:
+                add(p + "ffn_gate.weight", [N_EMBD, N_FF], 1.0 / math.sqrt(N_EMBD))
+                add(p + "ffn_up.weight", [N_EMBD, N_FF], 1.0 / math.sqrt(N_EMBD))
+                add(p + "ffn_down.weight", [N_FF, N_EMBD], 1.0 / math.sqrt(N_FF))
             if post_norms:
                 add(p + "post_ffw_norm.weight", [N_EMBD], 0.1, 1.0)
 
