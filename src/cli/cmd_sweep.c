@@ -243,6 +243,8 @@ static void on_progress(void *user, const ql_sweep_progress *p) {
 
 /* "shard 2/4: " before each step's line when the sweep runs in shards, so their logs say whose */
 static char step_prefix[64];
+/* a rank of mpirun: its shard is not the user's to merge */
+static bool is_rank;
 
 static void on_step(void *user, const char *step, bool reused) {
     sweep_ui *ui = user;
@@ -306,6 +308,7 @@ static int run_one(ql_sweep_params *p, int shard_k, int shard_n) {
     ui_end(&ui);
     if (st) return cli_fail(&err);
     if (shard_n == 0) return print_results(p);
+    if (is_rank) return QL_EXIT_OK;
     printf("shard %d/%d done in %s/shard-%d-of-%d; once every shard is, the same command with "
            "--merge instead of --shard writes the tables\n",
            shard_k, shard_n, cli_shown(p->out_dir), shard_k, shard_n);
@@ -325,6 +328,7 @@ static bool under_mpi_launcher(void) {
  * nothing but DIR and one reduction of whether they succeeded.
  */
 static int run_ranks(ql_sweep_params *p, int rank, int size) {
+    is_rank = true;
     int rc = run_one(p, rank + 1, size);
     int ok = rc == QL_EXIT_OK, all_ok = 0;
     MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
