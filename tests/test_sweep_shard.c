@@ -197,6 +197,10 @@ QL_TEST(sweep_shard_resumes_after_sigkill) {
     CHECK_MSG(WIFSIGNALED(status), "shard 1 finished before it could be killed");
     const int runs_before = lines_of(journal) - 1;
     CHECK_MSG(runs_before == 1, "%d runs journaled when killed", runs_before);
+    /* what the kill lost is not merged as if it were there */
+    char merge[4096];
+    shard_args(merge, sizeof merge, dir, "--merge");
+    check_error(t, merge, 1, "shard 1/2 is unfinished: 1 of its 2 configurations are not done");
 
     /* the same command finishes the rest: what was journaled is reused, the rest runs */
     REQUIRE_MSG(ql_test_run_qlens(args, NULL, &err) == 0, "%s", err);
@@ -268,6 +272,10 @@ QL_TEST(sweep_mpi_two_ranks_equal_one_process) {
     snprintf(dir, sizeof dir, "%s/sweep", base);
     tables want;
     REQUIRE(one_process_tables(t, dir, &want));
+    /* shards of another split, left by an earlier run, are not the ranks' to merge */
+    char stale[1024];
+    snprintf(stale, sizeof stale, "%s/shard-1-of-3", dir);
+    REQUIRE(mkdir(dir, 0777) == 0 && mkdir(stale, 0777) == 0);
 
     /*
      * Open MPI refuses root without --allow-run-as-root, and more ranks than

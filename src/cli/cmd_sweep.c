@@ -289,11 +289,14 @@ static int print_results(const ql_sweep_params *p) {
     return QL_EXIT_OK;
 }
 
-/* The sweep, one shard of it (shard_n > 0) or the merge of its shards (opt_merge). */
+/*
+ * The sweep, one shard of it (shard_n > 0) or the merge of its shards
+ * (opt_merge: of shard_n shards, or of the split DIR holds when 0).
+ */
 static int run_one(ql_sweep_params *p, int shard_k, int shard_n) {
     ql_error err;
     if (opt_merge) {
-        if (ql_sweep_find_shards(p->out_dir, &shard_n, &err)) return cli_fail(&err);
+        if (shard_n == 0 && ql_sweep_find_shards(p->out_dir, &shard_n, &err)) return cli_fail(&err);
         p->shard_n = shard_n;
         p->merge = true;
         if (ql_sweep_run(p, NULL, NULL, NULL, &err)) return cli_fail(&err);
@@ -339,8 +342,9 @@ static int run_ranks(ql_sweep_params *p, int rank, int size) {
                             "rerun the same command to finish its configurations\n");
         return rc ? rc : QL_EXIT_FAILURE;
     }
+    /* the ranks' split, whatever shards of another an earlier run left in DIR */
     opt_merge = true;
-    return run_one(p, 0, 0);
+    return run_one(p, 0, size);
 }
 #endif
 
