@@ -15,11 +15,15 @@
 #include "../model/context.h"
 #include "cli.h"
 
+#ifdef QL_MPI
+#include <mpi.h>
+#endif
+
 static const char *opt_ref, *opt_weights, *opt_cache = "f16/f16", *opt_file, *opt_out,
                                           *opt_rotate = "auto", *opt_hadamard = "fwht",
-                                          *opt_numerics = "auto";
+                                          *opt_numerics = "auto", *opt_shard;
 static int64_t opt_ctx = 512, opt_chunks, opt_target_ctx, opt_threads, opt_positions = 8;
-static bool opt_no_repack;
+static bool opt_no_repack, opt_merge;
 static uint64_t opt_budget;
 
 static const cli_opt sweep_opts[] = {
@@ -103,6 +107,15 @@ static const cli_opt sweep_opts[] = {
      .help = "buckets of context position for KLD by position (default 8)",
      .min = 1,
      .max = 4096},
+    {.name = "--shard",
+     .kind = CLI_STRING,
+     .dest = &opt_shard,
+     .metavar = "K/N",
+     .help = "run the K-th of N slices of the configurations (DIR shared by the shards)"},
+    {.name = "--merge",
+     .kind = CLI_FLAG,
+     .dest = &opt_merge,
+     .help = "write the tables from the finished shards in DIR (the sweep's other options)"},
     {.name = "--threads",
      .alias = "-t",
      .kind = CLI_INT,
@@ -119,14 +132,18 @@ const ql_command ql_cmd_sweep = {
     .name = "sweep",
     .summary = "evaluate weights x K cache x V cache against a reference into one table",
     .usage = "qlens sweep --ref REF.gguf --weights LIST --cache LIST -f TEXT -c N --out DIR "
-             "[--chunks N] [--budget SIZE] [--target-ctx N]",
+             "[--chunks N] [--budget SIZE] [--target-ctx N] [--shard K/N | --merge]",
     .details = "Makes the missing weight files from REF (qlens quantize), computes the reference\n"
                "once (REF, f16 cache), runs every configuration against it and writes\n"
                "DIR/results.md, results.csv, results.json and report.html. Rows are sorted by\n"
                "mean KLD; each row is compared with the one above it token by token (paired\n"
                "standard error), and rows closer than 2 sigma are marked as indistinguishable.\n"
                "Every finished step is journaled in DIR/journal: rerunning the same command\n"
-               "after an interruption resumes without recomputing anything finished.",
+               "after an interruption resumes without recomputing anything finished.\n"
+               "--shard K/N runs configuration i (plan order, from 0) when i mod N = K-1, in\n"
+               "DIR/shard-K-of-N, reusing DIR's weight files and reference (made once, by the\n"
+               "first shard that needs them); --merge then writes the tables. Under mpirun\n"
+               "(qlens built with MPI=1) rank R runs shard R+1 of the ranks, rank 0 merges.",
     .opts = sweep_opts,
     .n_opts = sizeof sweep_opts / sizeof sweep_opts[0],
     .run = run_sweep,
@@ -224,12 +241,17 @@ static void on_progress(void *user, const ql_sweep_progress *p) {
     pthread_mutex_unlock(&ui->lock);
 }
 
+/* "shard 2/4: " before each step's line when the sweep runs in shards, so their logs say whose */
+static char step_prefix[64];
+/* a rank of mpirun: its shard is not the user's to merge */
+static bool is_rank;
+
 static void on_step(void *user, const char *step, bool reused) {
     sweep_ui *ui = user;
     pthread_mutex_lock(&ui->lock);
     cli_progress_end(&ui->bar);
     if (!cli_quiet())
-        fprintf(stderr, "sweep: %s %s\n", cli_shown(step),
+        fprintf(stderr, "sweep: %s%s %s\n", step_prefix, cli_shown(step),
                 reused ? "(already done, reused)" : "done");
     draw(ui, cli_now());
     pthread_mutex_unlock(&ui->lock);
@@ -255,6 +277,99 @@ static void ui_end(sweep_ui *ui) {
     pthread_mutex_destroy(&ui->lock);
 }
 
+/* The table on stdout, from DIR's runs (its shards' with p->shard_n). */
+static int print_results(const ql_sweep_params *p) {
+    ql_error err;
+    ql_sweep_results r;
+    if (ql_sweep_results_load(p, &r, &err)) return cli_fail(&err);
+    ql_sweep_print_table(&r, stdout);
+    printf("\nresults in %s/: results.md, results.csv, results.json, report.html\n",
+           cli_shown(p->out_dir));
+    ql_sweep_results_free(&r);
+    return QL_EXIT_OK;
+}
+
+/*
+ * The sweep, one shard of it (shard_n > 0) or the merge of its shards
+ * (opt_merge: of shard_n shards, or of the split DIR holds when 0).
+ */
+static int run_one(ql_sweep_params *p, int shard_k, int shard_n) {
+    ql_error err;
+    if (opt_merge) {
+        if (shard_n == 0 && ql_sweep_find_shards(p->out_dir, &shard_n, &err)) return cli_fail(&err);
+        p->shard_n = shard_n;
+        p->merge = true;
+        if (ql_sweep_run(p, NULL, NULL, NULL, &err)) return cli_fail(&err);
+        return print_results(p);
+    }
+    p->shard_k = shard_k;
+    p->shard_n = shard_n;
+    if (shard_n > 0) snprintf(step_prefix, sizeof step_prefix, "shard %d/%d: ", shard_k, shard_n);
+    sweep_ui ui;
+    ui_begin(&ui);
+    ql_status st = ql_sweep_run(p, on_progress, on_step, &ui, &err);
+    ui_end(&ui);
+    if (st) return cli_fail(&err);
+    if (shard_n == 0) return print_results(p);
+    if (is_rank) return QL_EXIT_OK;
+    printf("shard %d/%d done in %s/shard-%d-of-%d; once every shard is, the same command with "
+           "--merge instead of --shard writes the tables\n",
+           shard_k, shard_n, cli_shown(p->out_dir), shard_k, shard_n);
+    return QL_EXIT_OK;
+}
+
+#ifdef QL_MPI
+/* Started by mpirun (Open MPI's, or an MPICH-style launcher's, Slurm's srun included). */
+static bool under_mpi_launcher(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK");
+}
+
+/*
+ * One rank of mpirun -n N: rank R runs shard R+1 of N in DIR (so a rank that
+ * dies loses only the configuration it was running, and the same command
+ * resumes), then rank 0 merges once every rank has finished. The ranks share
+ * nothing but DIR and one reduction of whether they succeeded.
+ */
+static int run_ranks(ql_sweep_params *p, int rank, int size) {
+    is_rank = true;
+    int rc = run_one(p, rank + 1, size);
+    int ok = rc == QL_EXIT_OK, all_ok = 0;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    if (rank != 0) return rc;
+    if (!all_ok) {
+        if (ok)
+            fprintf(stderr, "qlens: error: sweep: another rank failed (its error is above); "
+                            "rerun the same command to finish its configurations\n");
+        return rc ? rc : QL_EXIT_FAILURE;
+    }
+    /* the ranks' split, whatever shards of another an earlier run left in DIR */
+    opt_merge = true;
+    return run_one(p, 0, size);
+}
+#endif
+
+static int run_plan(ql_sweep_params *p, int shard_k, int shard_n) {
+#ifdef QL_MPI
+    if (under_mpi_launcher()) {
+        int provided, rank = 0, size = 1;
+        /* only this thread calls MPI; the engine's worker threads never do */
+        MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);
+        MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+        MPI_Comm_size(MPI_COMM_WORLD, &size);
+        int rc;
+        if (size > 1 && (shard_n > 0 || opt_merge))
+            rc = rank == 0 ? cli_usage("sweep: under mpirun the ranks are the shards: give no "
+                                       "--shard or --merge")
+                           : QL_EXIT_USAGE;
+        else
+            rc = size > 1 ? run_ranks(p, rank, size) : run_one(p, shard_k, shard_n);
+        MPI_Finalize();
+        return rc;
+    }
+#endif
+    return run_one(p, shard_k, shard_n);
+}
+
 static int run_sweep(int argc, char **argv) {
     int np = 0;
     int rc = cli_parse(&ql_cmd_sweep, argc, argv, NULL, 0, &np);
@@ -272,6 +387,17 @@ static int run_sweep(int argc, char **argv) {
     ql_numerics numerics;
     if (!ql_numerics_from_name(opt_numerics, &numerics))
         return cli_usage("sweep --numerics: '%s' is not auto, fp16 or f32", opt_numerics);
+
+    int shard_k = 0, shard_n = 0;
+    if (opt_shard) {
+        int end = 0;
+        if (sscanf(opt_shard, "%d/%d%n", &shard_k, &shard_n, &end) != 2 || opt_shard[end] ||
+            !strchr("0123456789", opt_shard[0]) || shard_n < 1 || shard_k < 1 || shard_k > shard_n)
+            return cli_usage("sweep --shard: '%s' is not K/N with 1 <= K <= N (e.g. 2/4)",
+                             opt_shard);
+    }
+    if (opt_shard && opt_merge)
+        return cli_usage("sweep: --merge finds the shards in --out DIR; give it no --shard");
 
     enum { MAX_ITEMS = 64 };
     char *wl = strdup(opt_weights), *cl = strdup(opt_cache);
@@ -341,23 +467,7 @@ static int run_sweep(int argc, char **argv) {
             .n_threads = opt_threads > 0 ? (int)opt_threads : ql_cpu_count(),
             .n_positions = (int)opt_positions,
         };
-        sweep_ui ui;
-        ui_begin(&ui);
-        ql_status st = ql_sweep_run(&p, on_progress, on_step, &ui, &err);
-        ui_end(&ui);
-        if (st) {
-            rc = cli_fail(&err);
-        } else {
-            ql_sweep_results r;
-            if (ql_sweep_results_load(&p, &r, &err)) {
-                rc = cli_fail(&err);
-            } else {
-                ql_sweep_print_table(&r, stdout);
-                printf("\nresults in %s/: results.md, results.csv, results.json, report.html\n",
-                       cli_shown(opt_out));
-                ql_sweep_results_free(&r);
-            }
-        }
+        rc = run_plan(&p, shard_k, shard_n);
     }
     free(wl);
     free(cl);

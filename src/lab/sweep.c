@@ -31,7 +31,13 @@
 #include "quantize.h"
 #include "runstore.h"
 
-enum { PATH_MAX_LEN = 2048, LINE_MAX_IDENTITY = 1024 };
+/* a shard's directory and its runs/ leave room in a path for a run's file name */
+enum {
+    PATH_MAX_LEN = 2048,
+    DIR_MAX_LEN = 1024,
+    RUNS_MAX_LEN = DIR_MAX_LEN + 8,
+    LINE_MAX_IDENTITY = 1024
+};
 
 typedef struct {
     const ql_sweep_params *p;
@@ -40,10 +46,12 @@ typedef struct {
     ql_sweep_progress_fn progress;
     ql_sweep_step_fn on_step;
     void *user;
-    ql_journal *journal;
-    int64_t n_chunks;         /* the chunks each evaluation runs */
-    ql_sweep_progress now;    /* what the progress callback is told */
-    int64_t eval_done_before; /* tokens of the evaluations finished before this step */
+    ql_journal *journal;         /* DIR/journal: weight files and the reference */
+    ql_journal *run_journal;     /* the runs': DIR/journal, or a shard's own */
+    char runs_dir[RUNS_MAX_LEN]; /* where the runs go: DIR/runs or DIR/shard-K-of-N/runs */
+    int64_t n_chunks;            /* the chunks each evaluation runs */
+    ql_sweep_progress now;       /* what the progress callback is told */
+    int64_t eval_done_before;    /* tokens of the evaluations finished before this step */
 } sweep_state;
 
 static void report(sweep_state *s, double step_done) {
@@ -148,9 +156,36 @@ static void run_step(const ql_sweep_weights *w, const ql_sweep_cache *c, const c
     snprintf(out, size, "run %s%s%s", name, sum[0] ? " sha256:" : "", sum);
 }
 
-static void run_file(const ql_sweep_params *p, const char *name, const char *ext, char *out,
+static void run_file(const char *runs_dir, const char *name, const char *ext, char *out,
                      size_t size) {
-    snprintf(out, size, "%s/runs/%s.%s", p->out_dir, name, ext);
+    snprintf(out, size, "%s/%s.%s", runs_dir, name, ext);
+}
+
+/*
+ * The assignment of configurations to shards: configuration i, counted in
+ * plan order (weights as listed, each with the caches as listed), goes to
+ * shard i mod N + 1. Round-robin rather than blocks so that each shard gets
+ * every cache type and about the same share of the slow ones.
+ */
+static bool in_shard(const ql_sweep_params *p, int w, int c, int shard_k) {
+    return (w * p->n_caches + c) % p->shard_n == shard_k - 1;
+}
+
+static void shard_dir(const ql_sweep_params *p, int shard_k, char *out, size_t size) {
+    snprintf(out, size, "%s/shard-%d-of-%d", p->out_dir, shard_k, p->shard_n);
+}
+
+/* Where configuration (w, c)'s run files are: DIR/runs, or its shard's runs/. */
+static void runs_dir_of(const ql_sweep_params *p, int w, int c, char *out, size_t size) {
+    if (p->shard_n <= 0) {
+        snprintf(out, size, "%s/runs", p->out_dir);
+        return;
+    }
+    int k = 1;
+    while (!in_shard(p, w, c, k)) k++;
+    char dir[DIR_MAX_LEN];
+    shard_dir(p, k, dir, sizeof dir);
+    snprintf(out, size, "%s/runs", dir);
 }
 
 void ql_sweep_run_path(const char *out_dir, const char *weights_label, ql_type k, ql_type v,
@@ -401,10 +436,11 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         const ql_sweep_cache *c = &p->caches[ci];
         char name[256], step[400], bin[PATH_MAX_LEN], json[PATH_MAX_LEN];
         run_name(w, c, name, sizeof name);
+        if (p->shard_n > 0 && !in_shard(p, (int)(w - p->weights), ci, p->shard_k)) continue;
         run_step(w, c, s->weight_sums[w - p->weights], step, sizeof step);
-        run_file(p, name, "qlrun", bin, sizeof bin);
-        run_file(p, name, "json", json, sizeof json);
-        if (ql_journal_has(s->journal, step) && file_exists(bin) && file_exists(json)) {
+        run_file(s->runs_dir, name, "qlrun", bin, sizeof bin);
+        run_file(s->runs_dir, name, "json", json, sizeof json);
+        if (ql_journal_has(s->run_journal, step) && file_exists(bin) && file_exists(json)) {
             if (s->on_step) s->on_step(s->user, name_of_step(step), true);
             continue;
         }
@@ -450,7 +486,7 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         ql_context_free(ctx);
         if (st) break;
         end_step(s);
-        if ((st = ql_journal_add(s->journal, step, err))) break;
+        if ((st = ql_journal_add(s->run_journal, step, err))) break;
         if (s->on_step) s->on_step(s->user, name_of_step(step), false);
     }
     ql_ref_close(ref);
@@ -594,12 +630,18 @@ static ql_status explain_other_sweep(const ql_sweep_params *p, const char *recor
  * Two sweeps in one directory would remove each other's temporary files and
  * interleave their journals: the directory is locked (flock on the directory
  * itself, released however the process ends) for as long as a sweep runs.
- * A file system without flock leaves the directory unlocked.
+ * A file system without flock leaves the directory unlocked. Shards of one
+ * sweep share DIR: each holds its own DIR/shard-K-of-N for its whole run
+ * and DIR itself only while it makes weight files or the reference, waiting
+ * for it (wait) when another shard holds it.
  */
-static ql_status lock_dir(const char *dir, int *fd, ql_error *err) {
+static ql_status lock_dir(const char *dir, bool wait, int *fd, ql_error *err) {
     *fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (*fd < 0) return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
-    if (flock(*fd, LOCK_EX | LOCK_NB) == 0) return QL_OK;
+    int r;
+    while ((r = flock(*fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB)) != 0 && errno == EINTR) {
+    }
+    if (r == 0) return QL_OK;
     const int e = errno;
     if (e != EWOULDBLOCK) return QL_OK;
     close(*fd);
@@ -610,55 +652,43 @@ static ql_status lock_dir(const char *dir, int *fd, ql_error *err) {
                    dir);
 }
 
-static ql_status run_locked(sweep_state *s, const char *identity, const char *legacy,
-                            ql_error *err) {
-    const ql_sweep_params *p = s->p;
-    char path[PATH_MAX_LEN];
-    snprintf(path, sizeof path, "%s/weights", p->out_dir);
-    ql_status st = make_dir(path, err);
-    if (st) return st;
-    remove_stale_temporaries(path);
-    snprintf(path, sizeof path, "%s/runs", p->out_dir);
-    if ((st = make_dir(path, err))) return st;
-    remove_stale_temporaries(path);
-    remove_stale_temporaries(p->out_dir);
+/* Whether this process makes weight file w: a configuration of its share runs on it. */
+static bool weights_wanted(const ql_sweep_params *p, int w) {
+    if (p->shard_n <= 0) return true;
+    for (int c = 0; c < p->n_caches; c++)
+        if (in_shard(p, w, c, p->shard_k)) return true;
+    return false;
+}
 
+/*
+ * The identity DIR/journal goes by, into use: this sweep's, or the legacy one
+ * of a sweep made before the reference was known by content (it resumes as it
+ * was). Another sweep's journal is an error that says what differs.
+ */
+static ql_status journal_identity_of(const ql_sweep_params *p, const char *identity,
+                                     const char *legacy, char *use, size_t size, ql_error *err) {
+    char path[PATH_MAX_LEN], recorded[LINE_MAX_IDENTITY];
     snprintf(path, sizeof path, "%s/journal", p->out_dir);
-    char recorded[LINE_MAX_IDENTITY];
-    if ((st = ql_journal_identity(path, recorded, sizeof recorded, err))) return st;
-    const char *use = identity;
+    ql_status st = ql_journal_identity(path, recorded, sizeof recorded, err);
+    if (st) return st;
+    snprintf(use, size, "%s", identity);
     if (recorded[0] && strcmp(recorded, identity) != 0) {
         if (strcmp(recorded, legacy) != 0)
             return explain_other_sweep(p, recorded, identity, legacy, err);
-        use = legacy; /* made before the reference was known by content: it resumes as it was */
+        snprintf(use, size, "%s", legacy);
     }
-    if ((st = ql_journal_open(path, use, &s->journal, err))) return st;
+    return QL_OK;
+}
 
-    /* total work, in chunk evaluations (a weight file counts as one pass of the text) */
-    int pending_runs = 0, pending_weights = 0;
-    for (int w = 0; w < p->n_weights; w++) {
-        char step[400];
-        snprintf(step, sizeof step, "weights %s", p->weights[w].label);
-        if (!p->weights[w].path && !ql_journal_has(s->journal, step)) pending_weights++;
-        for (int c = 0; c < p->n_caches; c++) {
-            run_step(&p->weights[w], &p->caches[c], s->weight_sums[w], step, sizeof step);
-            if (!ql_journal_has(s->journal, step)) pending_runs++;
-        }
-    }
-    const int pending_reference = ql_journal_has(s->journal, "reference") ? 0 : 1;
-    s->now.n_steps = pending_weights + pending_reference + pending_runs;
-    s->now.eval_total = tokens_per_evaluation(s) * (pending_reference + pending_runs);
+/* A shard's journal is the sweep's identity and the split: another split's is refused. */
+static void shard_identity(const char *use, int shard_k, int shard_n, char *out, size_t size) {
+    snprintf(out, size, "%s shard=%d/%d", use, shard_k, shard_n);
+}
 
-    for (int w = 0; w < p->n_weights && !st; w++)
-        if (!p->weights[w].path) st = make_weights(s, &p->weights[w], err);
-    if (!st) st = make_reference(s, err);
-    for (int w = 0; w < p->n_weights && !st; w++) st = run_weights(s, &p->weights[w], err);
-    ql_journal_close(s->journal);
-    s->journal = NULL;
-    if (st) return st;
-
+static ql_status write_outputs(const ql_sweep_params *p, ql_error *err) {
     ql_sweep_results r;
-    if ((st = ql_sweep_results_load(p, &r, err))) return st;
+    ql_status st = ql_sweep_results_load(p, &r, err);
+    if (st) return st;
     const struct {
         const char *name;
         ql_status (*write)(const ql_sweep_results *, const char *, ql_error *);
@@ -666,6 +696,7 @@ static ql_status run_locked(sweep_state *s, const char *identity, const char *le
                    {"results.csv", ql_sweep_write_csv},
                    {"results.json", ql_sweep_write_json},
                    {"report.html", ql_sweep_write_html}};
+    char path[PATH_MAX_LEN];
     for (size_t i = 0; i < sizeof outputs / sizeof outputs[0] && !st; i++) {
         snprintf(path, sizeof path, "%s/%s", p->out_dir, outputs[i].name);
         st = outputs[i].write(&r, path, err);
@@ -674,8 +705,178 @@ static ql_status run_locked(sweep_state *s, const char *identity, const char *le
     return st;
 }
 
+/*
+ * The sweep, or a shard of it, with DIR locked (*dir_lock, which a shard
+ * releases once the weight files and the reference are in place).
+ */
+static ql_status run_locked(sweep_state *s, const char *identity, const char *legacy, int *dir_lock,
+                            ql_error *err) {
+    const ql_sweep_params *p = s->p;
+    const bool shard = p->shard_n > 0;
+    char path[PATH_MAX_LEN];
+    snprintf(path, sizeof path, "%s/weights", p->out_dir);
+    ql_status st = make_dir(path, err);
+    if (st) return st;
+    remove_stale_temporaries(path);
+    remove_stale_temporaries(p->out_dir);
+    if (shard) {
+        char dir[DIR_MAX_LEN];
+        shard_dir(p, p->shard_k, dir, sizeof dir);
+        snprintf(s->runs_dir, sizeof s->runs_dir, "%s/runs", dir);
+    } else {
+        snprintf(s->runs_dir, sizeof s->runs_dir, "%s/runs", p->out_dir);
+    }
+    if ((st = make_dir(s->runs_dir, err))) return st;
+    remove_stale_temporaries(s->runs_dir);
+
+    char use[LINE_MAX_IDENTITY];
+    if ((st = journal_identity_of(p, identity, legacy, use, sizeof use, err))) return st;
+    snprintf(path, sizeof path, "%s/journal", p->out_dir);
+    if ((st = ql_journal_open(path, use, &s->journal, err))) return st;
+    s->run_journal = s->journal;
+    if (shard) {
+        char shard_id[LINE_MAX_IDENTITY + 32], dir[DIR_MAX_LEN];
+        shard_identity(use, p->shard_k, p->shard_n, shard_id, sizeof shard_id);
+        shard_dir(p, p->shard_k, dir, sizeof dir);
+        snprintf(path, sizeof path, "%s/journal", dir);
+        st = ql_journal_open(path, shard_id, &s->run_journal, err);
+    }
+
+    /* total work, in chunk evaluations (a weight file counts as one pass of the text) */
+    int pending_runs = 0, pending_weights = 0;
+    for (int w = 0; w < p->n_weights && !st; w++) {
+        char step[400];
+        snprintf(step, sizeof step, "weights %s", p->weights[w].label);
+        if (!p->weights[w].path && weights_wanted(p, w) && !ql_journal_has(s->journal, step))
+            pending_weights++;
+        for (int c = 0; c < p->n_caches; c++) {
+            if (shard && !in_shard(p, w, c, p->shard_k)) continue;
+            run_step(&p->weights[w], &p->caches[c], s->weight_sums[w], step, sizeof step);
+            if (!ql_journal_has(s->run_journal, step)) pending_runs++;
+        }
+    }
+    const int pending_reference = ql_journal_has(s->journal, "reference") ? 0 : 1;
+    s->now.n_steps = pending_weights + pending_reference + pending_runs;
+    s->now.eval_total = tokens_per_evaluation(s) * (pending_reference + pending_runs);
+
+    for (int w = 0; w < p->n_weights && !st; w++)
+        if (!p->weights[w].path && weights_wanted(p, w)) st = make_weights(s, &p->weights[w], err);
+    if (!st) st = make_reference(s, err);
+    if (shard) {
+        /* what the other shards wait for is in place: they may go on while this one runs */
+        ql_journal_close(s->journal);
+        s->journal = NULL;
+        close(*dir_lock);
+        *dir_lock = -1;
+    }
+    for (int w = 0; w < p->n_weights && !st; w++) st = run_weights(s, &p->weights[w], err);
+    if (s->run_journal != s->journal) ql_journal_close(s->run_journal);
+    ql_journal_close(s->journal);
+    s->journal = s->run_journal = NULL;
+    if (st || shard) return st;
+    return write_outputs(p, err);
+}
+
+ql_status ql_sweep_find_shards(const char *out_dir, int *n_shards, ql_error *err) {
+    *n_shards = 0;
+    DIR *d = opendir(out_dir);
+    if (!d) return ql_fail(err, QL_ERR_IO, "%s: cannot open: %s", out_dir, strerror(errno));
+    struct dirent *e;
+    int other = 0;
+    while ((e = readdir(d))) {
+        int k, n, end = 0;
+        if (sscanf(e->d_name, "shard-%d-of-%d%n", &k, &n, &end) != 2 || e->d_name[end] || k < 1 ||
+            k > n)
+            continue;
+        if (*n_shards == 0)
+            *n_shards = n;
+        else if (n != *n_shards)
+            other = n;
+    }
+    closedir(d);
+    if (*n_shards == 0)
+        return ql_fail(err, QL_ERR_ARG,
+                       "%s holds no shards (DIR/shard-K-of-N): run qlens sweep --shard K/N first",
+                       out_dir);
+    if (other)
+        return ql_fail(err, QL_ERR_ARG,
+                       "%s holds shards of two splits (of %d and of %d), whose configurations "
+                       "overlap: remove the shard-*-of-* directories of the split not wanted",
+                       out_dir, *n_shards < other ? *n_shards : other,
+                       *n_shards < other ? other : *n_shards);
+    return QL_OK;
+}
+
+/*
+ * The tables of a sharded sweep, once every shard of the split has run all
+ * of its configurations: the same rows from the same run files, so the same
+ * bytes as the sweep run in one process.
+ */
+static ql_status merge_locked(const ql_sweep_params *p,
+                              const char (*weight_sums)[QL_SHA256_HEX_SIZE], const char *identity,
+                              const char *legacy, ql_error *err) {
+    char path[PATH_MAX_LEN], recorded[LINE_MAX_IDENTITY];
+    snprintf(path, sizeof path, "%s/journal", p->out_dir);
+    ql_status st = ql_journal_identity(path, recorded, sizeof recorded, err);
+    if (st) return st;
+    if (!recorded[0])
+        return ql_fail(err, QL_ERR_ARG, "%s holds no sweep (no journal): nothing to merge",
+                       p->out_dir);
+    char use[LINE_MAX_IDENTITY];
+    if ((st = journal_identity_of(p, identity, legacy, use, sizeof use, err))) return st;
+    for (int k = 1; k <= p->shard_n && !st; k++) {
+        char dir[DIR_MAX_LEN], want[LINE_MAX_IDENTITY + 32], got[LINE_MAX_IDENTITY + 32];
+        shard_dir(p, k, dir, sizeof dir);
+        snprintf(path, sizeof path, "%s/journal", dir);
+        shard_identity(use, k, p->shard_n, want, sizeof want);
+        if ((st = ql_journal_identity(path, got, sizeof got, err))) break;
+        if (!got[0]) {
+            st = ql_fail(err, QL_ERR_ARG,
+                         "shard %d/%d is missing (%s has no journal): run it with --shard %d/%d", k,
+                         p->shard_n, dir, k, p->shard_n);
+            break;
+        }
+        if (strcmp(got, want) != 0) {
+            st = ql_fail(err, QL_ERR_MISMATCH,
+                         "%s holds a shard of another sweep (its journal's first line differs "
+                         "from this sweep's): rerun that shard with this command",
+                         dir);
+            break;
+        }
+        ql_journal *j;
+        if ((st = ql_journal_open(path, want, &j, err))) break;
+        int missing = 0, mine = 0;
+        char first[256] = "";
+        for (int w = 0; w < p->n_weights; w++)
+            for (int c = 0; c < p->n_caches; c++) {
+                if (!in_shard(p, w, c, k)) continue;
+                char name[256], step[400], bin[PATH_MAX_LEN], runs[RUNS_MAX_LEN];
+                mine++;
+                run_name(&p->weights[w], &p->caches[c], name, sizeof name);
+                run_step(&p->weights[w], &p->caches[c], weight_sums[w], step, sizeof step);
+                snprintf(runs, sizeof runs, "%s/runs", dir);
+                run_file(runs, name, "qlrun", bin, sizeof bin);
+                if (ql_journal_has(j, step) && file_exists(bin)) continue;
+                if (!missing++) snprintf(first, sizeof first, "%s", name);
+            }
+        ql_journal_close(j);
+        if (missing)
+            st = ql_fail(err, QL_ERR_ARG,
+                         "shard %d/%d is unfinished: %d of its %d configurations are not done "
+                         "(%s first); rerun it with --shard %d/%d",
+                         k, p->shard_n, missing, mine, first, k, p->shard_n);
+    }
+    if (st) return st;
+    return write_outputs(p, err);
+}
+
 ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
                        ql_sweep_step_fn on_step, void *user, ql_error *err) {
+    if (p->shard_n < 0 ||
+        (p->shard_n > 0 && (p->shard_k < (p->merge ? 0 : 1) || p->shard_k > p->shard_n)) ||
+        (p->merge && p->shard_n == 0))
+        return ql_fail(err, QL_ERR_ARG, "sweep: shard %d/%d is not one of 1/%d to %d/%d",
+                       p->shard_k, p->shard_n, p->shard_n, p->shard_n, p->shard_n);
     char path[PATH_MAX_LEN], identity[LINE_MAX_IDENTITY], legacy[LINE_MAX_IDENTITY];
     /* every input is known by content; the checksums are remembered in DIR/checksums */
     snprintf(path, sizeof path, "%s/checksums", p->out_dir);
@@ -693,20 +894,31 @@ ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
     for (int w = 0; w < p->n_weights && !st; w++)
         if (p->weights[w].path) st = ql_file_sha256(sums, p->weights[w].path, weight_sums[w], err);
     if (!st) st = identity_of(p, ref_sum, identity, legacy, sizeof identity, err);
-    if (!st) st = make_dir(p->out_dir, err);
-    int lock_fd = -1;
-    if (!st) st = lock_dir(p->out_dir, &lock_fd, err);
+    const bool shard = p->shard_n > 0 && !p->merge;
+    if (!st && !p->merge) st = make_dir(p->out_dir, err);
+    int lock_fd = -1, shard_lock = -1;
+    if (!st && shard) {
+        /* one copy of a shard at a time; the directory itself only for what the shards share */
+        char dir[DIR_MAX_LEN];
+        shard_dir(p, p->shard_k, dir, sizeof dir);
+        st = make_dir(dir, err);
+        if (!st) st = lock_dir(dir, false, &shard_lock, err);
+    }
+    if (!st) st = lock_dir(p->out_dir, shard, &lock_fd, err);
     if (!st) st = ql_sum_cache_save(sums, path, err);
-    if (!st) {
+    if (!st && p->merge) {
+        st = merge_locked(p, (const char(*)[QL_SHA256_HEX_SIZE])weight_sums, identity, legacy, err);
+    } else if (!st) {
         sweep_state s = {.p = p,
                          .weight_sums = (const char(*)[QL_SHA256_HEX_SIZE])weight_sums,
                          .progress = progress,
                          .on_step = on_step,
                          .user = user,
                          .n_chunks = n_chunks};
-        st = run_locked(&s, identity, legacy, err);
+        st = run_locked(&s, identity, legacy, &lock_fd, err);
     }
     if (lock_fd >= 0) close(lock_fd);
+    if (shard_lock >= 0) close(shard_lock);
     ql_sum_cache_free(sums);
     free(weight_sums);
     return st;
@@ -732,7 +944,9 @@ static ql_status load_row(const ql_sweep_params *p, const ql_sweep_weights *w,
     row->v = c->v;
     char name[256], bin[PATH_MAX_LEN];
     run_name(w, c, name, sizeof name);
-    run_file(p, name, "qlrun", bin, sizeof bin);
+    char runs[RUNS_MAX_LEN];
+    runs_dir_of(p, (int)(w - p->weights), (int)(c - p->caches), runs, sizeof runs);
+    run_file(runs, name, "qlrun", bin, sizeof bin);
     int64_t n_ctx, n_chunks;
     ql_status st = ql_runstore_read(bin, &row->acc, &n_ctx, &n_chunks, err);
     if (!st) st = ql_kld_stats_from(&row->acc, &row->stats, err);

@@ -54,6 +54,13 @@ typedef struct {
     uint64_t budget;    /* 0: no budget column */
     int n_threads;
     int n_positions; /* buckets of KLD by context position */
+    /*
+     * Sharding (see ql_sweep_run): shard_n 0 runs the whole sweep in this
+     * process; shard_k of shard_n (1-based) runs that slice of it; merge
+     * writes the tables from the shard_n shards (shard_k 0).
+     */
+    int shard_k, shard_n;
+    bool merge;
 } ql_sweep_params;
 
 typedef enum {
@@ -80,8 +87,22 @@ typedef void (*ql_sweep_progress_fn)(void *user, const ql_sweep_progress *progre
 /* A finished step, for the console ("reused" when the journal already had it). */
 typedef void (*ql_sweep_step_fn)(void *user, const char *step, bool reused);
 
+/*
+ * Runs the sweep. A shard (shard_k of shard_n) runs configuration i of the
+ * plan order (weights as listed, each with the caches as listed, from 0) when
+ * i mod shard_n is shard_k - 1. The shards share DIR: the weight files and
+ * the reference are made there once, by whichever shard needs them first,
+ * under DIR's lock and recorded in DIR/journal, and the others wait for them
+ * and reuse them; each shard's runs and journal are its own, in
+ * DIR/shard-K-of-N/. A shard writes no tables: merge checks that every shard
+ * of the split has finished every configuration of its slice and writes
+ * them, the same bytes as the sweep run in one process.
+ */
 ql_status ql_sweep_run(const ql_sweep_params *p, ql_sweep_progress_fn progress,
                        ql_sweep_step_fn on_step, void *user, ql_error *err);
+
+/* The N of DIR's shard-K-of-N directories; none, or two splits, is an error. */
+ql_status ql_sweep_find_shards(const char *out_dir, int *n_shards, ql_error *err);
 
 /* One row of the results table (sorted by KLD). */
 typedef struct {
@@ -115,7 +136,7 @@ typedef struct {
 void ql_sweep_run_path(const char *out_dir, const char *weights_label, ql_type k, ql_type v,
                        char *out, size_t size);
 
-/* Builds the table from DIR's run files for the configurations of p. */
+/* Builds the table from DIR's run files (its shards' with shard_n) for the configurations of p. */
 ql_status ql_sweep_results_load(const ql_sweep_params *p, ql_sweep_results *r, ql_error *err);
 void ql_sweep_results_free(ql_sweep_results *r);
 
