@@ -9,6 +9,11 @@
 #
 #   make synth && scripts/measure-qwen3moe.sh /path/to/llama-perplexity > tests/data/qwen3moe-ppl.tsv
 #
+# The test expects ggml's arithmetic on AVX-512 without AVX512-FP16 (as golden/hybrid). On a
+# CPU that has it, build llama.cpp without it and add a '# build:' line saying how:
+#   cmake -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+#         -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON
+#
 # The rows are golden/hybrid/ppl.tsv's: wikitext, -t 2, n_ctx 128 x 8 chunks and
 # 512 x 2, five K/V cache pairs with rotation auto, q4_0/q4_0 with rotation off
 # (LLAMA_ATTN_ROT_DISABLE=1) at n_ctx 128.
@@ -20,7 +25,7 @@ MODEL=build/synth/synth-qwen3moe.gguf
 [ -f "$MODEL" ] || { echo "measure-qwen3moe: $MODEL missing (make synth)" >&2; exit 1; }
 flags=$(grep -o 'avx512[a-z0-9_]*' /proc/cpuinfo | sort -u | tr '\n' ' ')
 echo "# llama-perplexity -m $MODEL -f wiki.test.raw -c N_CTX --chunks CHUNKS -t 2 -ctk K -ctv V"
-echo "# llama.cpp: $("$PPL" --version 2>&1 | grep -m1 version || echo unknown)"
+echo "# llama.cpp: $({ "$PPL" --version 2>&1 || true; } | grep -m1 version)"
 echo "# CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'); $flags"
 printf 'model\tctk\tctv\trot\tn_ctx\tchunks\tchunk_ppls\tfinal_ppl\tfinal_unc\n'
 row() { # ctk ctv rot n_ctx chunks
