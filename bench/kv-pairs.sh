@@ -61,7 +61,7 @@ awk -v types="$TYPES" '
             print r
         }
         print ""
-        print "Slowdown against the slower matched pair, min(K/K, V/V) / (K/V); worst: WORST"
+        print "Slowdown against the slower matched pair, min(K/K, V/V) / (K/V):"
         print ""
         print h; print s
         worst = 0

@@ -152,16 +152,17 @@ static bool half_like(ql_type t) {
 /* One cache row as f16 (f32 rows rounded as the cast does). */
 static const ql_fp16 *row_as_f16(ql_type t, const uint8_t *row, int64_t n, ql_fp16 *tmp) {
     if (t == QL_TYPE_F16) return (const ql_fp16 *)row;
-    const float *f = (const float *)row;
-    for (int64_t i = 0; i < n; i++) tmp[i] = ql_fp32_to_fp16(f[i]);
+    ql_fp32_to_fp16_row((const float *)row, tmp,
+                        n); /* F16C where the build has it: RNE, the same */
     return tmp;
 }
 
 /* One cache row as f32 (f32 rows rounded to f16 for the same reason). */
 static void row_as_f32(ql_type t, const uint8_t *row, int64_t n, float *dst) {
     if (t == QL_TYPE_F32) {
-        const float *f = (const float *)row;
-        for (int64_t i = 0; i < n; i++) dst[i] = ql_round_fp16(f[i]);
+        ql_fp16 h[4096]; /* head sizes are at most 4096 (ql_attn_scratch_create) */
+        ql_fp32_to_fp16_row((const float *)row, h, n);
+        ql_fp16_to_fp32_row(h, dst, n);
     } else {
         ql_type_traits_get((int)t)->to_float(row, dst, n);
     }
