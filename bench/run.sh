@@ -28,6 +28,10 @@ tmp=$(mktemp)
     echo
     bench/perplexity.sh 3
     echo
+    echo "## K and V cache types: every pair (SmolLM2-135M)"
+    echo
+    if [ "${QUICK:-0}" = 1 ]; then LONG_PAIRS="" bench/kv-pairs.sh 1; else bench/kv-pairs.sh 1; fi | sed 1,4d
+    echo
     echo "## Hybrid models: synthetic qwen35 and qwen35moe (Gated DeltaNet, experts)"
     echo
     bench/hybrid.sh 3

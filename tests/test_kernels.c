@@ -629,6 +629,90 @@ QL_TEST(kernels_attention_batched_scores) {
     ql_pool_free(pool);
 }
 
+/*
+ * Every K type with every V type, on the per-key path's fast kernels
+ * (batched scores, K tiles converted once, register accumulation in f32 or
+ * f16) against its key-by-key, element-by-element reference: identical bits,
+ * for heads of 64 (f16 V in its f32 form) and 128 (with half precision, its
+ * f16 form), a partial tile, a window, GQA groups of 3 and 2, and a ring
+ * of cells visited out of position order.
+ */
+QL_TEST(kernels_attention_kv_pairs) {
+    const ql_type types[] = {QL_TYPE_F32,  QL_TYPE_F16,  QL_TYPE_BF16, QL_TYPE_Q8_0,  QL_TYPE_Q5_1,
+                             QL_TYPE_Q5_0, QL_TYPE_Q4_1, QL_TYPE_Q4_0, QL_TYPE_IQ4_NL};
+    enum { NT = sizeof types / sizeof types[0] };
+    const struct {
+        int64_t n_tokens, window, dk, n_head, n_kv;
+        bool half, ring;
+    } cases[] = {{70, 0, 64, 6, 2, false, false},
+                 {90, 24, 128, 4, 2, true, false},
+                 {40, 0, 128, 4, 2, false, true}};
+    ql_pool *pool;
+    ql_error err;
+    REQUIRE(ql_pool_create(2, &pool, &err) == QL_OK);
+    int checked = 0;
+    for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++) {
+        const int64_t n = cases[ci].n_tokens, dk = cases[ci].dk, n_head = cases[ci].n_head,
+                      n_kv = cases[ci].n_kv;
+        int32_t *cell_pos = NULL;
+        if (cases[ci].ring) { /* cell c holds position (c + 7) mod n */
+            cell_pos = malloc(sizeof(int32_t) * (size_t)n);
+            for (int64_t c = 0; c < n; c++) cell_pos[c] = (int32_t)((c + 7) % n);
+        }
+        float *q = malloc(sizeof(float) * (size_t)(n * n_head * dk));
+        float *out[2] = {malloc(sizeof(float) * (size_t)(n * n_head * dk)),
+                         malloc(sizeof(float) * (size_t)(n * n_head * dk))};
+        fill(q, n * n_head * dk, 3.0);
+        for (int ki = 0; ki < NT; ki++) {
+            for (int vi = 0; vi < NT; vi++) {
+                const ql_type tk = types[ki], tv = types[vi];
+                const size_t krow = ql_row_size(tk, dk), vrow = ql_row_size(tv, dk);
+                uint8_t *kc = malloc((size_t)(n * n_kv) * krow),
+                        *vc = malloc((size_t)(n * n_kv) * vrow);
+                float tmp[128];
+                for (int64_t r = 0; r < n * n_kv; r++) {
+                    fill(tmp, dk, 1.0 + 0.01 * (double)r);
+                    ql_type_traits_get((int)tk)->from_float(tmp, kc + (size_t)r * krow, dk);
+                    fill(tmp, dk, 2.0 + 0.01 * (double)r);
+                    ql_type_traits_get((int)tv)->from_float(tmp, vc + (size_t)r * vrow, dk);
+                }
+                const ql_attn_params p = {.n_head = n_head,
+                                          .n_head_kv = n_kv,
+                                          .head_dim_k = dk,
+                                          .head_dim_v = dk,
+                                          .type_k = tk,
+                                          .type_v = tv,
+                                          .k = kc,
+                                          .v = vc,
+                                          .cell_pos = cell_pos,
+                                          .n_kv = cell_pos ? n : 0,
+                                          .k_row_bytes = krow,
+                                          .v_row_bytes = vrow,
+                                          .scale = 1.0f / sqrtf((float)dk),
+                                          .window = cases[ci].window,
+                                          .f16_half = cases[ci].half};
+                ql_attn_scratch *scr;
+                REQUIRE(ql_attn_scratch_create(&p, 2, &scr, &err) == QL_OK);
+                for (int fast = 0; fast < 2; fast++) {
+                    ql_attention_set_fast_kernels(fast);
+                    ql_attention(pool, &p, q, n, 0, out[fast], scr);
+                }
+                ql_attention_set_fast_kernels(true);
+                CHECK_MSG(memcmp(out[0], out[1], sizeof(float) * (size_t)(n * n_head * dk)) == 0,
+                          "K %s, V %s, %lld tokens, head %lld: the fast kernels change the output",
+                          ql_type_traits_get((int)tk)->name, ql_type_traits_get((int)tv)->name,
+                          (long long)n, (long long)dk);
+                checked++;
+                ql_attn_scratch_free(scr);
+                free(kc), free(vc);
+            }
+        }
+        free(q), free(out[0]), free(out[1]), free(cell_pos);
+    }
+    CHECK(checked == 3 * NT * NT);
+    ql_pool_free(pool);
+}
+
 /* ---- the forward pass: thread counts and f32 caches ---- */
 
 enum { SCORED = 12 }; /* logits of the last rows only: earlier rows reach them through attention */

@@ -23,6 +23,7 @@
 
 #include "../core/fp16.h"
 #include "../quant/blocks.h"
+#include "half512.h"
 #include "hsum8.h"
 #include "kernels.h"
 #include "vecmath.h"
@@ -54,10 +55,10 @@ static int64_t group_of(const ql_attn_params *p) {
 
 /* Per-thread layout; every part a multiple of 64 bytes. */
 typedef struct {
-    float *kt;      /* [dk][KT] K tile, transposed (tiled path) */
-    float *vt;      /* [KT][dv] V tile in f32 */
-    float *acc;     /* [rows][dv] f32 accumulators */
-    ql_fp16 *acc16; /* [rows][dv] f16 accumulators (per-key path, f16 V) */
+    float *kt;   /* [dk][KT] K tile, transposed (tiled path); [KT][dk] in f32 (per-key path) */
+    float *vt;   /* [KT][dv] V tile in f32 */
+    float *acc;  /* [rows][dv] accumulators (f16 values for an f16 V on the per-key path) */
+    ql_fp16 *kh; /* [KT][dk] an f32 K tile rounded to f16 once (per-key path) */
     float *mx, *sum;
     uint8_t *qq;    /* [rows][q_row] queries in K's partner type (per-key path) */
     float *sc, *pr; /* [QL_ATTN_ROWS_MAX][KT] scores (per-key path), [KT] probabilities */
@@ -80,7 +81,7 @@ static size_t layout(const ql_attn_params *p, unsigned char *base, scratch_view 
         pad64((size_t)(dk * KT) * sizeof(float)),
         pad64((size_t)(KT * dv) * sizeof(float)),
         pad64((size_t)(rows * dv) * sizeof(float)),
-        pad64((size_t)(rows * dv) * sizeof(ql_fp16)),
+        pad64((size_t)(KT * dk) * sizeof(ql_fp16)),
         pad64((size_t)rows * sizeof(float)),
         pad64((size_t)rows * sizeof(float)),
         (size_t)rows * q_row,
@@ -103,7 +104,7 @@ static size_t layout(const ql_attn_params *p, unsigned char *base, scratch_view 
         v->kt = parts[0];
         v->vt = parts[1];
         v->acc = parts[2];
-        v->acc16 = parts[3];
+        v->kh = parts[3];
         v->mx = parts[4];
         v->sum = parts[5];
         v->qq = parts[6];
@@ -151,16 +152,17 @@ static bool half_like(ql_type t) {
 /* One cache row as f16 (f32 rows rounded as the cast does). */
 static const ql_fp16 *row_as_f16(ql_type t, const uint8_t *row, int64_t n, ql_fp16 *tmp) {
     if (t == QL_TYPE_F16) return (const ql_fp16 *)row;
-    const float *f = (const float *)row;
-    for (int64_t i = 0; i < n; i++) tmp[i] = ql_fp32_to_fp16(f[i]);
+    ql_fp32_to_fp16_row((const float *)row, tmp,
+                        n); /* F16C where the build has it: RNE, the same */
     return tmp;
 }
 
 /* One cache row as f32 (f32 rows rounded to f16 for the same reason). */
 static void row_as_f32(ql_type t, const uint8_t *row, int64_t n, float *dst) {
     if (t == QL_TYPE_F32) {
-        const float *f = (const float *)row;
-        for (int64_t i = 0; i < n; i++) dst[i] = ql_round_fp16(f[i]);
+        ql_fp16 h[4096]; /* head sizes are at most 4096 (ql_attn_scratch_create) */
+        ql_fp32_to_fp16_row((const float *)row, h, n);
+        ql_fp16_to_fp32_row(h, dst, n);
     } else {
         ql_type_traits_get((int)t)->to_float(row, dst, n);
     }
@@ -340,23 +342,22 @@ static void run_tiled(const attn_job *j, int64_t g, int64_t t0, int64_t t1, scra
  * steps of 128 elements go through ggml's F16 vectors, which compute in f16
  * with the weight rounded to f16, and the rest is f32 arithmetic rounded to
  * f16 (fused, as GCC compiles it); elsewhere every element takes that f32
- * form (the F16 vectors are widened to f32 lanes).
+ * form (the F16 vectors are widened to f32 lanes). The accumulator is kept
+ * as floats that always hold f16 values, which is what an f16 store and
+ * reload would give, and v is the V row widened to f32 (exact).
  */
-static inline void mad_f16(ql_fp16 *acc, const ql_fp16 *v, float w, int64_t n, bool half) {
+static inline void mad_f16(float *acc, const float *v, float w, int64_t n, bool half) {
     const int64_t np = half ? n & ~(int64_t)127 : 0;
     const float wh = ql_round_fp16(w);
-    for (int64_t d = 0; d < np; d++)
-        acc[d] = ql_fp32_to_fp16(ql_h_fma(ql_fp16_to_fp32(v[d]), wh, ql_fp16_to_fp32(acc[d])));
-    for (int64_t d = np; d < n; d++)
-        acc[d] = ql_fp32_to_fp16(fmaf(ql_fp16_to_fp32(v[d]), w, ql_fp16_to_fp32(acc[d])));
+    for (int64_t d = 0; d < np; d++) acc[d] = ql_h_fma(v[d], wh, acc[d]);
+    for (int64_t d = np; d < n; d++) acc[d] = ql_round_fp16(fmaf(v[d], w, acc[d]));
 }
 
-static inline void scale_f16(ql_fp16 *acc, float s, int64_t n, bool half) {
+static inline void scale_f16(float *acc, float s, int64_t n, bool half) {
     const int64_t np = half ? n & ~(int64_t)127 : 0;
     const float sh = ql_round_fp16(s);
-    for (int64_t d = 0; d < np; d++)
-        acc[d] = ql_fp32_to_fp16(ql_h_mul(ql_fp16_to_fp32(acc[d]), sh));
-    for (int64_t d = np; d < n; d++) acc[d] = ql_fp32_to_fp16(ql_fp16_to_fp32(acc[d]) * s);
+    for (int64_t d = 0; d < np; d++) acc[d] = ql_h_mul(acc[d], sh);
+    for (int64_t d = np; d < n; d++) acc[d] = ql_round_fp16(acc[d] * s);
 }
 
 /*
@@ -405,7 +406,63 @@ ACC_TILE(4, 4)
 ACC_TILE(8, 1)
 ACC_TILE(8, 2)
 ACC_TILE(16, 1)
+
+/*
+ * The same for an f16 V accumulated in f16 (scale_f16 and mad_f16 with the
+ * row in registers, every lane rounded to f16 after each operation as the
+ * f16 store does): HALF 0 is their f32 form (a product or FMA in f32, then
+ * rounded), HALF 1 their half-precision form (the weight rounded to f16,
+ * one correctly rounded f16 operation) - for a head whose every element
+ * lies in whole steps of 128.
+ */
+#define ACC16_TILE(NV, NR, HALF)                                                                   \
+    static void acc16_tile_##NV##_##NR##_##HALF(float *acc, const float *vt, int64_t dv,           \
+                                                const float *e, const bool *raise, int64_t lo,     \
+                                                int64_t hi) {                                      \
+        __m512 a[NR][NV];                                                                          \
+        ACC_UNROLL for (int q = 0; q < NR; q++) ACC_UNROLL for (int k = 0; k < NV; k++) a[q][k] =  \
+            _mm512_loadu_ps(acc + q * dv + 16 * k);                                                \
+        for (int64_t i = lo; i < hi; i++) {                                                        \
+            const float *v = vt + i * dv;                                                          \
+            ACC_UNROLL for (int q = 0; q < NR; q++) {                                              \
+                const float ei = e[i * QL_ATTN_ROWS_MAX + q];                                      \
+                const __m512 w = _mm512_set1_ps(HALF ? ql_round_fp16(ei) : ei);                    \
+                if (raise[i * QL_ATTN_ROWS_MAX + q]) {                                             \
+                    ACC_UNROLL for (int k = 0; k < NV; k++) {                                      \
+                        const __m512 sc = h16(_mm512_mul_ps(a[q][k], w));                          \
+                        a[q][k] =                                                                  \
+                            HALF ? h_fma512(_mm512_loadu_ps(v + 16 * k), _mm512_set1_ps(1.0f), sc) \
+                                 : h16(_mm512_add_ps(_mm512_loadu_ps(v + 16 * k), sc));            \
+                    }                                                                              \
+                } else {                                                                           \
+                    ACC_UNROLL for (int k = 0; k < NV; k++) a[q][k] =                              \
+                        HALF ? h_fma512(_mm512_loadu_ps(v + 16 * k), w, a[q][k])                   \
+                             : h16(_mm512_fmadd_ps(_mm512_loadu_ps(v + 16 * k), w, a[q][k]));      \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        ACC_UNROLL for (int q = 0; q < NR; q++) ACC_UNROLL for (int k = 0; k < NV; k++)            \
+            _mm512_storeu_ps(acc + q * dv + 16 * k, a[q][k]);                                      \
+    }
+ACC16_TILE(4, 1, 0)
+ACC16_TILE(4, 2, 0)
+ACC16_TILE(4, 3, 0)
+ACC16_TILE(4, 4, 0)
+ACC16_TILE(8, 1, 0)
+ACC16_TILE(8, 2, 0)
+ACC16_TILE(16, 1, 0)
+ACC16_TILE(8, 1, 1)
+ACC16_TILE(8, 2, 1)
+ACC16_TILE(16, 1, 1)
 #endif
+
+/* Whether the per-key path uses its batched scores, K tiles converted once and
+ * register accumulation (off: the key-by-key, element-by-element reference) */
+static atomic_bool fast_kernels_on = true;
+
+void ql_attention_set_fast_kernels(bool enable) {
+    atomic_store(&fast_kernels_on, enable);
+}
 
 /* Most rows accumulate_in_registers takes at once for a head size (1 where it takes none). */
 static int rows_in_registers(int64_t dv) {
@@ -417,22 +474,34 @@ static int rows_in_registers(int64_t dv) {
 #endif
 }
 
+/* v16: f16 accumulation (half: its half-precision form where the row has whole steps of 128) */
 static bool accumulate_in_registers(float *acc, int nr, const float *vt, int64_t dv, const float *e,
-                                    const bool *raise, int64_t lo, int64_t hi) {
+                                    const bool *raise, int64_t lo, int64_t hi, bool v16,
+                                    bool half) {
 #if defined(__AVX512F__)
     typedef void (*acc_fn)(float *, const float *, int64_t, const float *, const bool *, int64_t,
                            int64_t);
-    static const acc_fn by_rows_64[4] = {acc_tile_4_1, acc_tile_4_2, acc_tile_4_3, acc_tile_4_4};
-    static const acc_fn by_rows_128[2] = {acc_tile_8_1, acc_tile_8_2};
+    static const acc_fn by_rows_64[3][4] = {
+        {acc_tile_4_1, acc_tile_4_2, acc_tile_4_3, acc_tile_4_4},
+        {acc16_tile_4_1_0, acc16_tile_4_2_0, acc16_tile_4_3_0, acc16_tile_4_4_0},
+        {NULL, NULL, NULL, NULL}};
+    static const acc_fn by_rows_128[3][2] = {{acc_tile_8_1, acc_tile_8_2},
+                                             {acc16_tile_8_1_0, acc16_tile_8_2_0},
+                                             {acc16_tile_8_1_1, acc16_tile_8_2_1}};
+    static const acc_fn by_rows_256[3] = {acc_tile_16_1, acc16_tile_16_1_0, acc16_tile_16_1_1};
+    if (!atomic_load(&fast_kernels_on)) return false;
+    /* the f16 form of ggml_vec_mad_f16 applies to the whole steps of 128 of a row */
+    const int form = !v16 ? 0 : half && dv >= 128 ? 2 : 1;
     acc_fn f = NULL;
-    if (dv == 64 && nr <= 4) f = by_rows_64[nr - 1];
-    if (dv == 128 && nr <= 2) f = by_rows_128[nr - 1];
-    if (dv == 256 && nr == 1) f = acc_tile_16_1;
+    if (dv == 64 && nr <= 4) f = by_rows_64[form][nr - 1];
+    if (dv == 128 && nr <= 2) f = by_rows_128[form][nr - 1];
+    if (dv == 256 && nr == 1) f = by_rows_256[form];
     if (!f) return false;
     f(acc, vt, dv, e, raise, lo, hi);
     return true;
 #else
-    (void)acc, (void)nr, (void)vt, (void)dv, (void)e, (void)raise, (void)lo, (void)hi;
+    (void)acc, (void)nr, (void)vt, (void)dv, (void)e, (void)raise, (void)lo, (void)hi, (void)v16,
+        (void)half;
     return false;
 #endif
 }
@@ -468,7 +537,7 @@ void ql_attention_set_batched_scores(bool enable) {
 #if defined(QL_ATTN_VNNI)
 static bool batched_scores(ql_type type_k, int64_t dk) {
     return (type_k == QL_TYPE_Q8_0 || type_k == QL_TYPE_Q4_0) && dk % 32 == 0 &&
-           atomic_load(&batched_scores_on);
+           atomic_load(&batched_scores_on) && atomic_load(&fast_kernels_on);
 }
 
 static void pack_k_tile(ql_type type_k, const uint8_t *k, size_t k_slot, int64_t nk, int64_t nb,
@@ -519,6 +588,61 @@ static void score_keys(const uint8_t *kp, const float *kd, int64_t nb, int64_t n
             }
         }
         _mm256_storeu_ps(s + i0, _mm256_mul_ps(ql_hsum8_x8(acc), _mm256_set1_ps(scale)));
+    }
+}
+#endif
+
+#if defined(__AVX512F__)
+/* h = a + b with a's and b's lanes picked by an index over both (permutex2var) */
+static inline __m512 add_pair(__m512 u, __m512 v, __m512i ia, __m512i ib) {
+    return _mm512_add_ps(_mm512_permutex2var_ps(u, ia, v), _mm512_permutex2var_ps(u, ib, v));
+}
+
+/*
+ * Batched key scores for an f16 (or f32, rounded to f16) K against the f16
+ * query, 16 keys at a time, each with the operations of ggml_vec_dot_f16's
+ * f32 form (vecdot_f16_f32 in kernels.c): four 16-lane FMA accumulators over
+ * steps of 64 from zero, folded (0+2) + (1+3), then the lane additions of
+ * its reduction (l + l+8, l + l+4, 0+2 and 1+3, then the pair) - done for 16
+ * keys at once, each level adding the same lanes of each key. dk % 64 == 0,
+ * so there is no tail (the double sum with an empty tail is the float
+ * itself). kf: the tile's keys widened to f32 (exact), [KT][dk], zeros past
+ * the tile's end; qf: the query widened; s[i] = score * scale for [0, n)
+ * rounded up to 16.
+ */
+static void score_keys_f16(const float *kf, const float *qf, int64_t dk, int64_t n, float scale,
+                           float *s) {
+    const __m512i i8a = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+    const __m512i i8b =
+        _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    const __m512i i4a = _mm512_setr_epi32(0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27);
+    const __m512i i4b =
+        _mm512_setr_epi32(4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
+    const __m512i i2a = _mm512_setr_epi32(0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29);
+    const __m512i i2b =
+        _mm512_setr_epi32(2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31);
+    const __m512i i1a =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i i1b =
+        _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    for (int64_t i0 = 0; i0 < n; i0 += 16) {
+        __m512 t[16];
+        for (int d = 0; d < 16; d++) {
+            const float *k = kf + (i0 + d) * dk;
+            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int64_t e = 0; e < dk; e += 64) {
+                a0 = _mm512_fmadd_ps(_mm512_loadu_ps(k + e), _mm512_loadu_ps(qf + e), a0);
+                a1 = _mm512_fmadd_ps(_mm512_loadu_ps(k + e + 16), _mm512_loadu_ps(qf + e + 16), a1);
+                a2 = _mm512_fmadd_ps(_mm512_loadu_ps(k + e + 32), _mm512_loadu_ps(qf + e + 32), a2);
+                a3 = _mm512_fmadd_ps(_mm512_loadu_ps(k + e + 48), _mm512_loadu_ps(qf + e + 48), a3);
+            }
+            t[d] = _mm512_add_ps(_mm512_add_ps(a0, a2), _mm512_add_ps(a1, a3));
+        }
+        __m512 u[8], v[4];
+        for (int k = 0; k < 8; k++) u[k] = add_pair(t[2 * k], t[2 * k + 1], i8a, i8b);
+        for (int k = 0; k < 4; k++) v[k] = add_pair(u[2 * k], u[2 * k + 1], i4a, i4b);
+        const __m512 w0 = add_pair(v[0], v[1], i2a, i2b), w1 = add_pair(v[2], v[3], i2a, i2b);
+        _mm512_storeu_ps(s + i0, _mm512_mul_ps(add_pair(w0, w1, i1a, i1b), _mm512_set1_ps(scale)));
     }
 }
 #endif
@@ -617,18 +741,42 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
             prepare_query(p->type_k, j->q + t * p->n_head * dk + (g * group + h) * dk, dk,
                           sv->qq + (size_t)((t - t0) * group + h) * sv->q_row);
 
+    /* how a tile's keys are scored; each mode gives every score the bits of key_score's */
+    enum { SCORE_PER_KEY, SCORE_PACKED, SCORE_F16X16, SCORE_F16_TILE } mode = SCORE_PER_KEY;
+    const bool fast = atomic_load(&fast_kernels_on);
 #if defined(QL_ATTN_VNNI)
-    const bool batched = batched_scores(p->type_k, dk);
+    if (batched_scores(p->type_k, dk)) mode = SCORE_PACKED; /* the K tile unpacked once */
 #endif
-    const int nr_max = v16 ? 1 : rows_in_registers(dv);
+#if defined(__AVX512F__)
+    /* f16-like K with f32 dots: the tile widened to f32 once, keys scored 16 at a time */
+    if (fast && half_like(p->type_k) && !p->f16_dot_half && dk % 64 == 0) mode = SCORE_F16X16;
+    float qf[4096];
+#endif
+    /* otherwise an f32 K's rows are rounded to f16 once per tile, not once per query */
+    if (fast && mode == SCORE_PER_KEY && p->type_k == QL_TYPE_F32) mode = SCORE_F16_TILE;
+    const int nr_max = rows_in_registers(dv);
     for (int64_t k0 = k_lo / KT * KT; k0 < k_end; k0 += KT) {
         const int64_t nk = k0 + KT <= k_end ? KT : k_end - k0;
-        if (!v16)
+        /* V widened to f32 (exactly, for an f16 V: what its accumulation reads) */
+        for (int64_t i = 0; i < nk; i++)
+            row_as_f32(p->type_v, p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes, dv,
+                       sv->vt + i * dv);
+        if (mode == SCORE_F16X16)
+            for (int64_t i = 0; i < KT; i++) {
+                float *dst = sv->kt + i * dk;
+                if (i < nk)
+                    row_as_f32(p->type_k,
+                               p->k + (size_t)(k0 + i) * k_slot + (size_t)g * p->k_row_bytes, dk,
+                               dst);
+                else
+                    memset(dst, 0, (size_t)dk * sizeof(float));
+            }
+        if (mode == SCORE_F16_TILE)
             for (int64_t i = 0; i < nk; i++)
-                row_as_f32(p->type_v, p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes,
-                           dv, sv->vt + i * dv);
+                row_as_f16(p->type_k, p->k + (size_t)(k0 + i) * k_slot + (size_t)g * p->k_row_bytes,
+                           dk, sv->kh + i * dk);
 #if defined(QL_ATTN_VNNI)
-        if (batched)
+        if (mode == SCORE_PACKED)
             pack_k_tile(p->type_k, p->k + (size_t)k0 * k_slot + (size_t)g * p->k_row_bytes, k_slot,
                         nk, dk / 32, sv->kp, sv->kd);
 #endif
@@ -648,12 +796,27 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                     float *sq = sc + q * KT;
                     m[q] = sv->mx[r0 + q];
                     sum[q] = sv->sum[r0 + q];
+                    switch (mode) {
 #if defined(QL_ATTN_VNNI)
-                    if (batched)
+                    case SCORE_PACKED:
                         score_keys(sv->kp, sv->kd, dk / 32, runs[n_runs - 1].hi,
                                    (const block_q8_0 *)qq, j->scale, sq);
-                    else
+                        break;
 #endif
+#if defined(__AVX512F__)
+                    case SCORE_F16X16:
+                        ql_fp16_to_fp32_row((const ql_fp16 *)qq, qf, dk);
+                        score_keys_f16(sv->kt, qf, dk, runs[n_runs - 1].hi, j->scale, sq);
+                        break;
+#endif
+                    case SCORE_F16_TILE:
+                        for (int ri = 0; ri < n_runs; ri++)
+                            for (int64_t i = runs[ri].lo; i < runs[ri].hi; i++)
+                                sq[i] = ql_dot_f16_f16(sv->kh + i * dk, (const ql_fp16 *)qq, dk,
+                                                       p->f16_dot_half) *
+                                        j->scale;
+                        break;
+                    default:
                         for (int ri = 0; ri < n_runs; ri++)
                             for (int64_t i = runs[ri].lo; i < runs[ri].hi; i++)
                                 sq[i] = key_score(j,
@@ -661,6 +824,7 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                                                       (size_t)g * p->k_row_bytes,
                                                   qq, sv->row16) *
                                         j->scale;
+                    }
                 }
                 for (int ri = 0; ri < n_runs; ri++) {
                     const int64_t lo = runs[ri].lo, hi = runs[ri].hi;
@@ -669,8 +833,8 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                             for (int64_t i = lo; i < hi; i++)
                                 sc[q * KT + i] = p->softcap * tanhf(sc[q * KT + i]);
                     softmax_updates(sc, nr, lo, hi, m, sum, arg, e, raise);
-                    if (!v16 && accumulate_in_registers(sv->acc + r0 * dv, nr, sv->vt, dv, e, raise,
-                                                        lo, hi))
+                    if (accumulate_in_registers(sv->acc + r0 * dv, nr, sv->vt, dv, e, raise, lo, hi,
+                                                v16, p->f16_half))
                         continue;
                     for (int q = 0; q < nr; q++) {
                         const int64_t r = r0 + q;
@@ -679,12 +843,8 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
                             const float ei = e[i * QL_ATTN_ROWS_MAX + q];
                             const float ms = up ? ei : 1.0f, vs = up ? 1.0f : ei;
                             if (v16) {
-                                if (up) scale_f16(sv->acc16 + r * dv, ms, dv, p->f16_half);
-                                const uint8_t *vrow =
-                                    p->v + (size_t)(k0 + i) * v_slot + (size_t)g * p->v_row_bytes;
-                                mad_f16(sv->acc16 + r * dv,
-                                        row_as_f16(p->type_v, vrow, dv, sv->row16), vs, dv,
-                                        p->f16_half);
+                                if (up) scale_f16(sv->acc + r * dv, ms, dv, p->f16_half);
+                                mad_f16(sv->acc + r * dv, sv->vt + i * dv, vs, dv, p->f16_half);
                             } else {
                                 if (up) scale_f32(sv->acc + r * dv, ms, dv);
                                 mad_f32(sv->acc + r * dv, sv->vt + i * dv, vs, dv);
@@ -699,10 +859,6 @@ static void run_per_key(const attn_job *j, int64_t g, int64_t t0, int64_t t1, sc
             }
         }
     }
-    if (v16)
-        for (int64_t r = 0; r < (t1 - t0) * group; r++)
-            for (int64_t d = 0; d < dv; d++)
-                sv->acc[r * dv + d] = ql_fp16_to_fp32(sv->acc16[r * dv + d]);
 }
 
 static void run_item(const attn_job *j, int64_t item, scratch_view *sv) {
@@ -719,7 +875,6 @@ static void run_item(const attn_job *j, int64_t item, scratch_view *sv) {
         sv->sum[r] = 0.0f;
     }
     memset(sv->acc, 0, (size_t)(rows * dv) * sizeof(float));
-    memset(sv->acc16, 0, (size_t)(rows * dv) * sizeof(ql_fp16));
 
     if (j->tiled)
         run_tiled(j, g, t0, t1, sv);

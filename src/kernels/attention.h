@@ -67,4 +67,12 @@ void ql_attention(ql_pool *pool, const ql_attn_params *p, const float *q, int64_
  */
 void ql_attention_set_batched_scores(bool enable);
 
+/*
+ * For tests: whether the per-key path uses its fast kernels (the default) -
+ * batched scores, K tiles converted once per work item, V accumulated with
+ * the query rows in registers - or goes key by key and element by element,
+ * the reference those kernels are held to bit for bit.
+ */
+void ql_attention_set_fast_kernels(bool enable);
+
 #endif

@@ -34,6 +34,7 @@
 #include "../core/cpu.h"
 #include "../core/fp16.h"
 #include "../quant/blocks.h"
+#include "half512.h"
 #include "qgemm.h"
 #include "vecmath.h"
 
@@ -185,27 +186,6 @@ static float tinyblas_f32(const float *x, const float *y, int64_t n) {
     for (int64_t i = 0; i < n; i += 16)
         acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i), acc);
     return reduce512(acc);
-}
-
-/* f16 rounding of 16 lanes (RNE, as vcvtps2ph) */
-static inline __m512 h16(__m512 v) {
-    return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-}
-
-/*
- * f16(a*b + c) for f16 values a, b, c, rounded once. a*b is exact in f32;
- * the f32 sum rounded to odd (toward zero, lowest bit set if inexact) keeps
- * 13 more bits than f16 and a sticky bit, so rounding it to f16 gives the
- * correctly rounded result, with no special cases and no branches.
- */
-static inline __m512 h_fma512(__m512 a, __m512 b, __m512 c) {
-    const __m512 rz = _mm512_fmadd_round_ps(a, b, c, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
-    const __m512 ru = _mm512_fmadd_round_ps(a, b, c, _MM_FROUND_TO_POS_INF | _MM_FROUND_NO_EXC);
-    const __m512 rd = _mm512_fmadd_round_ps(a, b, c, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
-    const __mmask16 inexact = _mm512_cmp_ps_mask(ru, rd, _CMP_NEQ_UQ);
-    const __m512i odd = _mm512_mask_or_epi32(_mm512_castps_si512(rz), inexact,
-                                             _mm512_castps_si512(rz), _mm512_set1_epi32(1));
-    return h16(_mm512_castsi512_ps(odd));
 }
 
 /* reduce_h32 on lanes 0..15 of lo and hi; a sum of two f16 values never
