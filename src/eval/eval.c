@@ -48,10 +48,15 @@ ql_status ql_eval_chunk(ql_context *ctx, const int32_t *chunk_tokens, int64_t ch
     if (p->replace_bos) buf[0] = p->bos_id;
     logits_router r = {
         .chunk_tokens = buf, .chunk = chunk, .n_ctx = p->n_ctx, .rows_fn = rows_fn, .user = user};
-    ql_status st = ql_forward(ctx, buf, p->n_ctx, 0, p->n_ctx / 2, route_logits, &r, err);
+    ql_status st = p->engine
+                       ? p->engine->eval_chunk(p->engine->self, buf, p->n_ctx, p->n_ctx / 2,
+                                               route_logits, &r, err)
+                       : ql_forward(ctx, buf, p->n_ctx, 0, p->n_ctx / 2, route_logits, &r, err);
     free(buf);
     /* positions count from the chunk's start: the chunk and the model complete the place */
-    if (st)
+    if (st && p->engine)
+        ql_error_prefix(err, "%s: chunk %lld", p->engine->name, (long long)chunk + 1);
+    else if (st)
         ql_error_prefix(err, "%s: chunk %lld", gguf_path(ql_context_model(ctx)->file),
                         (long long)chunk + 1);
     return st;
