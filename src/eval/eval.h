@@ -68,7 +68,9 @@ ql_status ql_eval_check_tokens(int64_t n_tokens, int64_t n_ctx, ql_error *err);
 /*
  * Evaluates one chunk: chunk_tokens holds p->n_ctx tokens as they appear in
  * the text (the BOS replacement is applied here); scored rows go to rows_fn.
- * With p->engine set, that engine evaluates the chunk and ctx is not used.
+ * With p->engine set, that engine evaluates the chunk; ctx, if not NULL, then
+ * only bounds the rows per block (ql_context_logits_block), which is what
+ * the consumers of blocks size their buffers by.
  */
 ql_status ql_eval_chunk(ql_context *ctx, const int32_t *chunk_tokens, int64_t chunk,
                         const ql_eval_params *p, ql_scored_rows_fn rows_fn, void *user,

@@ -1,0 +1,208 @@
+/*
+ * test_llama_engine.c - `--engine llama.cpp`: qlens's evaluation code driving
+ * llama.cpp's libllama (src/engine/llama_engine.c).
+ *
+ * With the pinned library installed (scripts/install-llama-engine.sh), the
+ * engine must print llama-perplexity's numbers to every printed digit: the
+ * expected values in tests/data/llama-engine.tsv were measured with
+ * llama-perplexity built from the same llama.cpp source (the file names the
+ * command). Without the library the tests that need it skip. A missing or
+ * wrong library must be one "qlens: error: " line and a non-zero exit.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/llama_engine.h"
+#include "test.h"
+
+#define WIKI    "data/wikitext-2-raw/wiki.test.raw"
+#define SMOLLM2 "models/SmolLM2-135M-Instruct.Q4_1.gguf"
+#define GEMMA3  "models/gemma-3-270m-Q4_K_M.gguf"
+
+/* Whether the pinned libllama is installed where qlens looks for it (else why not, in why). */
+static bool have_llama(char *why, size_t size) {
+    ql_error err = {0};
+    char path[1024], version[64];
+    if (ql_llama_probe(NULL, path, sizeof path, version, sizeof version, &err)) {
+        snprintf(why, size, "llama.cpp engine not installed (scripts/install-llama-engine.sh): %s",
+                 err.msg);
+        return false;
+    }
+    return true;
+}
+
+static int count_lines(const char *s) {
+    int n = 0;
+    for (; s && *s; s++) n += *s == '\n';
+    return n;
+}
+
+typedef struct {
+    char model[64], cache[16], running[256], final_line[128];
+} expected_row;
+
+static int load_expected(ql_test_ctx *t, expected_row *rows, int max) {
+    char *tsv = (char *)ql_test_read_file("tests/data/llama-engine.tsv", NULL);
+    if (!tsv) {
+        ql_test_failf(t, __FILE__, __LINE__, "cannot read tests/data/llama-engine.tsv");
+        return 0;
+    }
+    int n = 0;
+    for (char *line = strtok(tsv, "\n"); line && n < max; line = strtok(NULL, "\n")) {
+        if (line[0] == '#' || strncmp(line, "model\t", 6) == 0) continue;
+        expected_row *r = &rows[n];
+        if (sscanf(line, "%63[^\t]\t%15[^\t]\t%255[^\t]\t%127[^\n]", r->model, r->cache, r->running,
+                   r->final_line) == 4)
+            n++;
+    }
+    free(tsv);
+    return n;
+}
+
+static void check_parity(ql_test_ctx *t, const char *model) {
+    char why[1200];
+    if (!have_llama(why, sizeof why)) SKIP("%s", why);
+    if (access(model, R_OK) != 0) SKIP("%s is not there (scripts/fetch-models.sh)", model);
+    static expected_row rows[32];
+    const int n = load_expected(t, rows, 32);
+    const char *base = strrchr(model, '/') + 1;
+    int checked = 0;
+    for (int i = 0; i < n; i++) {
+        const expected_row *r = &rows[i];
+        if (strcmp(r->model, base) != 0) continue;
+        /* one configuration under the sanitizers, whose runs are several times slower */
+        if (ql_test_light() && checked > 0) break;
+        char args[2048];
+        snprintf(args, sizeof args,
+                 "perplexity --engine llama.cpp -m %s -f %s -c 512 --chunks 4 -t 2 --no-repack "
+                 "-ctk %s -ctv %s",
+                 model, ql_test_shared_path(WIKI), r->cache, r->cache);
+        char *out = NULL, *err = NULL;
+        const int rc = ql_test_run_qlens(args, &out, &err);
+        CHECK_MSG(rc == 0, "%s: exit %d: %s", args, rc, err ? err : "");
+        /* the running values and the final line, character for character */
+        CHECK_MSG(out && strstr(out, r->running), "%s %s: running values %s expected in: %s", base,
+                  r->cache, r->running, out ? out : "");
+        CHECK_MSG(out && strstr(out, r->final_line), "%s %s: '%s' expected in: %s", base, r->cache,
+                  r->final_line, out ? out : "");
+        CHECK_MSG(err && strstr(err, "engine llama.cpp 0.5.0") && strstr(err, "backend CPU"),
+                  "%s: the run names no engine and backend: %s", args, err ? err : "");
+        const char *fin = out ? strstr(out, "Final estimate") : NULL;
+        printf("%-34s %s/%s  qlens --engine llama.cpp: %.*s  llama-perplexity: %s\n", base,
+               r->cache, r->cache, fin ? (int)strcspn(fin, "\n") : 0, fin ? fin : "",
+               r->final_line);
+        free(out);
+        free(err);
+        checked++;
+    }
+    CHECK_MSG(checked >= 1, "%s: no expected values in tests/data/llama-engine.tsv", base);
+}
+
+QL_TEST(llama_engine_smollm2_is_llama_perplexity) {
+    check_parity(t, SMOLLM2);
+}
+
+QL_TEST(llama_engine_gemma3_is_llama_perplexity) {
+    check_parity(t, GEMMA3);
+}
+
+/* A JSON result names the engine, its backend and its device. */
+QL_TEST(llama_engine_json_names_engine) {
+    char why[1200];
+    if (!have_llama(why, sizeof why)) SKIP("%s", why);
+    if (access(SMOLLM2, R_OK) != 0) SKIP("%s is not there (scripts/fetch-models.sh)", SMOLLM2);
+    char json[1024], args[2048];
+    snprintf(json, sizeof json, "%s/run.json", ql_test_tmpdir(t));
+    snprintf(args, sizeof args,
+             "perplexity --engine llama.cpp -m %s -f %s -c 128 --chunks 2 -t 2 --no-repack "
+             "--json %s",
+             SMOLLM2, ql_test_shared_path(WIKI), json);
+    char *err = NULL;
+    const int rc = ql_test_run_qlens(args, NULL, &err);
+    CHECK_MSG(rc == 0, "%s: exit %d: %s", args, rc, err ? err : "");
+    char *doc = (char *)ql_test_read_file(json, NULL);
+    REQUIRE_MSG(doc, "no JSON written");
+    CHECK_MSG(strstr(doc, "\"engine\": \"llama.cpp\"") || strstr(doc, "\"engine\":\"llama.cpp\""),
+              "engine not named: %.400s", doc);
+    CHECK_MSG(strstr(doc, "\"backend\": \"CPU\"") || strstr(doc, "\"backend\":\"CPU\""),
+              "backend not named: %.400s", doc);
+    CHECK_MSG(strstr(doc, "\"device\""), "device not named: %.400s", doc);
+    free(doc);
+    free(err);
+}
+
+/*
+ * The two engines on the same model: kld runs the reference on qlens and the
+ * model under test on llama.cpp, so the KLD is the engines' difference.
+ */
+QL_TEST(llama_engine_kld_between_engines) {
+    char why[1200];
+    if (!have_llama(why, sizeof why)) SKIP("%s", why);
+    if (access(SMOLLM2, R_OK) != 0) SKIP("%s is not there (scripts/fetch-models.sh)", SMOLLM2);
+    char args[2048];
+    snprintf(args, sizeof args,
+             "kld --ref %s -m %s --engine llama.cpp -f %s -c 512 --chunks %d -t 2 --no-repack",
+             SMOLLM2, SMOLLM2, ql_test_shared_path(WIKI), ql_test_light() ? 1 : 4);
+    char *out = NULL, *err = NULL;
+    const int rc = ql_test_run_qlens(args, &out, &err);
+    CHECK_MSG(rc == 0, "%s: exit %d: %s", args, rc, err ? err : "");
+    const char *m = out ? strstr(out, "Mean    KLD:") : NULL;
+    REQUIRE_MSG(m, "no mean KLD in: %s", out ? out : "");
+    const double kld = strtod(m + strlen("Mean    KLD:"), NULL);
+    /* the same weights, the same arithmetic order: the engines agree to rounding */
+    CHECK_MSG(kld >= 0 && kld < 1e-4, "KLD between the engines %g", kld);
+    const char *same = strstr(out, "Same top p:");
+    printf("SmolLM2 Q4_1 f16/f16, qlens vs llama.cpp engine: %.*s; %.*s\n", (int)strcspn(m, "\n"),
+           m, same ? (int)strcspn(same, "\n") : 0, same ? same : "");
+    free(out);
+    free(err);
+}
+
+/* A missing library, or one that is not libllama, is one error line. */
+QL_TEST(llama_engine_bad_library_is_one_error) {
+    if (access(SMOLLM2, R_OK) != 0) SKIP("%s is not there (scripts/fetch-models.sh)", SMOLLM2);
+    const char *libm = access("/lib/x86_64-linux-gnu/libm.so.6", R_OK) == 0
+                           ? "/lib/x86_64-linux-gnu/libm.so.6"
+                           : "libm.so.6";
+    const struct {
+        const char *lib, *says;
+    } cases[] = {
+        {"/nonexistent/libllama.so", "cannot load libllama"},
+        {libm, "not a usable libllama (no llama_version)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[2048];
+        snprintf(args, sizeof args,
+                 "perplexity --engine llama.cpp --llama-lib %s -m %s -f %s -c 128 --chunks 2 -t 2",
+                 cases[i].lib, SMOLLM2, ql_test_shared_path(WIKI));
+        char *out = NULL, *err = NULL;
+        const int rc = ql_test_run_qlens(args, &out, &err);
+        CHECK_MSG(rc != 0, "%s: exit 0", args);
+        CHECK_MSG(err && strncmp(err, "qlens: error: ", 14) == 0 && count_lines(err) == 1 &&
+                      strstr(err, cases[i].says),
+                  "%s: one error line saying '%s' expected, got: %s", args, cases[i].says,
+                  err ? err : "");
+        CHECK_MSG(out && !*out, "%s: output on stdout: %s", args, out ? out : "");
+        free(out);
+        free(err);
+    }
+    /* the environment variable names a library the same way */
+    char args[2048];
+    snprintf(args, sizeof args, "perplexity --engine llama.cpp -m %s -f %s -c 128 --chunks 2 -t 2",
+             SMOLLM2, ql_test_shared_path(WIKI));
+    char *err = NULL;
+    const int rc =
+        ql_test_run_qlens_prefixed("QLENS_LLAMA_LIB=/nonexistent/libllama.so", args, NULL, &err);
+    CHECK_MSG(rc != 0 && err && count_lines(err) == 1 && strstr(err, "QLENS_LLAMA_LIB"),
+              "QLENS_LLAMA_LIB: exit %d: %s", rc, err ? err : "");
+    free(err);
+    /* an unknown engine is a usage error */
+    snprintf(args, sizeof args, "perplexity --engine vllm -m %s -f %s", SMOLLM2,
+             ql_test_shared_path(WIKI));
+    err = NULL;
+    CHECK(ql_test_run_qlens(args, NULL, &err) != 0 && err && strstr(err, "--engine"));
+    free(err);
+}
