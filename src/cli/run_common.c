@@ -59,7 +59,7 @@ int ql_run_check_llama_flags(const char *command, ql_run_opts *o) {
                          "implemented; qlens computes its default protocol (--ppl-stride 0)",
                          command, (long long)o->llama.ppl_stride);
     if (o->llama.threads_batch > 0) o->threads = o->llama.threads_batch;
-    /* llama.cpp takes -ngl, -fa, --no-mmap and --mlock itself */
+    /* with --engine llama.cpp, llama.cpp takes -ngl, -fa, --no-mmap and --mlock itself */
     if (!ql_run_is_llama(o)) {
         /* -ngl 0 asks for the CPU, which is what runs */
         if (ngl && strcmp(ngl, "0") != 0)
@@ -72,10 +72,10 @@ int ql_run_check_llama_flags(const char *command, ql_run_opts *o) {
             cli_note(
                 "--no-mmap has no effect: qlens maps the model read-only and reads it in place");
         if (o->llama.mlock) cli_note("--mlock has no effect: qlens locks nothing in memory");
-        if (o->llama.seed)
-            cli_note("--seed has no effect: evaluation draws no random numbers, so every run gives "
-                     "the same numbers");
     }
+    if (o->llama.seed)
+        cli_note("--seed has no effect: evaluation draws no random numbers, so every run gives "
+                 "the same numbers");
     if (o->llama.output_file)
         cli_note("-o %s has no effect: llama-perplexity writes nothing there either; --json FILE "
                  "writes every number",
@@ -163,12 +163,11 @@ static ql_status open_llama(ql_run *r, ql_error *err) {
     int fa = -1;
     if (o->llama.flash_attn && strcmp(o->llama.flash_attn, "on") == 0) fa = 1;
     if (o->llama.flash_attn && strcmp(o->llama.flash_attn, "off") == 0) fa = 0;
-    /* "-fa" alone means on, as in llama.cpp */
-    if (o->llama.flash_attn && !*o->llama.flash_attn) fa = 1;
     const ql_llama_params lp = {.lib_path = o->llama_lib,
                                 .model_path = o->model,
                                 .n_gpu_layers = ngl,
                                 .no_mmap = o->llama.no_mmap,
+                                .mlock = o->llama.mlock,
                                 .no_repack = o->no_repack,
                                 .n_ctx = r->cp.n_ctx,
                                 .n_batch = o->n_batch,
@@ -343,6 +342,8 @@ ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_err
         ql_json_str(j, ql_llama_version(r->llama));
         ql_json_key(j, "llama_lib");
         ql_json_str(j, ql_llama_lib(r->llama));
+        ql_json_key(j, "llama_system_info");
+        ql_json_str(j, ql_llama_system_info(r->llama));
     }
     ql_json_key(j, "model");
     ql_json_object_begin(j);

@@ -42,7 +42,8 @@ typedef struct {
     bool no_host, no_alloc, load_mtp;
 } lc_model_params;
 
-enum { LC_LOAD_MODE_NONE = 0 }; /* read the file instead of mapping it (--no-mmap) */
+/* enum llama_load_mode: read the file (--no-mmap), lock it, map and lock it */
+enum { LC_LOAD_MODE_NONE = 0, LC_LOAD_MODE_MLOCK = 2, LC_LOAD_MODE_MMAP_MLOCK = 3 };
 
 typedef struct {
     uint32_t n_ctx, n_batch, n_ubatch, n_seq_max, n_rs_seq, n_outputs_max, n_outputs_max_per_seq;
@@ -115,6 +116,7 @@ struct ql_llama {
     char version[64];
     char backend[64];
     char device[192];
+    const char *system_info; /* llama_print_system_info(): the library's own string */
     /* one decode call's batch: at most n_ubatch tokens */
     lc_token *tok;
     lc_pos *pos;
@@ -314,7 +316,10 @@ ql_status ql_llama_open(const ql_llama_params *p, ql_llama **out, ql_error *err)
 
     lc_model_params mp = a->model_default_params();
     mp.n_gpu_layers = p->n_gpu_layers;
-    if (p->no_mmap) mp.load_mode = LC_LOAD_MODE_NONE;
+    if (p->no_mmap)
+        mp.load_mode = p->mlock ? LC_LOAD_MODE_MLOCK : LC_LOAD_MODE_NONE;
+    else if (p->mlock)
+        mp.load_mode = LC_LOAD_MODE_MMAP_MLOCK;
     mp.use_extra_bufts = !p->no_repack;
     l->model = a->model_load_from_file(p->model_path, mp);
     if (!l->model) {
@@ -369,6 +374,7 @@ ql_status ql_llama_open(const ql_llama_params *p, ql_llama **out, ql_error *err)
         l->seq_id[i] = &l->seq0;
     }
     name_device(l, p->n_gpu_layers);
+    l->system_info = a->print_system_info();
     *out = l;
     return QL_OK;
 }
@@ -431,6 +437,9 @@ const char *ql_llama_backend(const ql_llama *l) {
 }
 const char *ql_llama_device(const ql_llama *l) {
     return l->device;
+}
+const char *ql_llama_system_info(const ql_llama *l) {
+    return l->system_info ? l->system_info : "";
 }
 
 /*

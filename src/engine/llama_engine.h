@@ -24,7 +24,7 @@ typedef struct {
     const char *lib_path; /* NULL: QLENS_LLAMA_LIB, then the pip-installed copy */
     const char *model_path;
     int32_t n_gpu_layers; /* -1: all (llama.cpp's default) */
-    bool no_mmap, no_repack;
+    bool no_mmap, mlock, no_repack;
     int64_t n_ctx, n_batch, n_ubatch;
     int32_t n_threads;
     int type_k, type_v; /* ggml type ids (qlens's ql_type ids are the same numbers) */
@@ -57,5 +57,7 @@ const char *ql_llama_lib(const ql_llama *l);
 const char *ql_llama_version(const ql_llama *l);
 const char *ql_llama_backend(const ql_llama *l);
 const char *ql_llama_device(const ql_llama *l);
+/* llama_print_system_info(): the CPU features and backends the library was built with */
+const char *ql_llama_system_info(const ql_llama *l);
 
 #endif
