@@ -12,6 +12,7 @@
 
 #include <dlfcn.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +117,7 @@ struct ql_llama {
     char version[64];
     char backend[64];
     char device[192];
+    bool guarded;            /* this handle installed the crash guard */
     const char *system_info; /* llama_print_system_info(): the library's own string */
     /* one decode call's batch: at most n_ubatch tokens */
     lc_token *tok;
@@ -138,6 +140,47 @@ static void log_sink(int level, const char *text, void *user) {
     size_t n = strlen(last_log_error);
     while (n > 0 && (last_log_error[n - 1] == '\n' || last_log_error[n - 1] == ' '))
         last_log_error[--n] = '\0';
+}
+
+/*
+ * A crash inside libllama (a fault in one of its kernels) would end qlens
+ * with no word; while the library runs, a fatal signal prints one error line
+ * naming what llama.cpp was doing and exits. Only async-signal-safe calls.
+ */
+static const char *volatile llama_phase = "running";
+static struct sigaction old_actions[4];
+static const int fatal_signals[4] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE};
+static int guard_depth;
+
+static void on_fatal_signal(int sig) {
+    static const char head[] = "qlens: error: llama.cpp crashed (signal ";
+    static const char tail[] = ": a fault inside libllama; where it repacks weights (its AMX path "
+                               "is one known cause), --no-repack avoids that\n";
+    char num[8];
+    int n = 0;
+    for (int v = sig; v > 0 && n < 7; v /= 10) num[n++] = (char)('0' + v % 10);
+    ssize_t w = write(STDERR_FILENO, head, sizeof head - 1);
+    while (n > 0) w = write(STDERR_FILENO, &num[--n], 1);
+    w = write(STDERR_FILENO, ") while ", 8);
+    const char *ph = llama_phase;
+    w = write(STDERR_FILENO, ph, strlen(ph));
+    w = write(STDERR_FILENO, tail, sizeof tail - 1);
+    (void)w;
+    _exit(1);
+}
+
+static void guard_on(void) {
+    if (guard_depth++ > 0) return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fatal_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int i = 0; i < 4; i++) sigaction(fatal_signals[i], &sa, &old_actions[i]);
+}
+
+static void guard_off(void) {
+    if (--guard_depth > 0) return;
+    for (int i = 0; i < 4; i++) sigaction(fatal_signals[i], &old_actions[i], NULL);
 }
 
 static const char *llama_reason(void) {
@@ -311,6 +354,9 @@ ql_status ql_llama_open(const ql_llama_params *p, ql_llama **out, ql_error *err)
     }
     const lc_api *a = &l->api;
     last_log_error[0] = '\0';
+    guard_on();
+    l->guarded = true;
+    llama_phase = "loading the model";
     a->log_set(log_sink, NULL);
     a->backend_init();
 
@@ -335,6 +381,7 @@ ql_status ql_llama_open(const ql_llama_params *p, ql_llama **out, ql_error *err)
        one at most the logical one */
     l->n_batch = p->n_batch < p->n_ctx ? p->n_batch : p->n_ctx;
     l->n_ubatch = p->n_ubatch < l->n_batch ? p->n_ubatch : l->n_batch;
+    llama_phase = "creating the context";
     lc_context_params cp = a->context_default_params();
     cp.n_ctx = (uint32_t)p->n_ctx;
     cp.n_batch = (uint32_t)l->n_batch;
@@ -375,6 +422,7 @@ ql_status ql_llama_open(const ql_llama_params *p, ql_llama **out, ql_error *err)
     }
     name_device(l, p->n_gpu_layers);
     l->system_info = a->print_system_info();
+    llama_phase = "evaluating a chunk (llama_decode)";
     *out = l;
     return QL_OK;
 }
@@ -383,6 +431,7 @@ void ql_llama_close(ql_llama *l) {
     if (!l) return;
     if (l->ctx) l->api.free_ctx(l->ctx);
     if (l->model) l->api.model_free(l->model);
+    if (l->guarded) guard_off();
     /* the library stays loaded: ggml's backends register atexit work and threads that must
        not outlive their code */
     free(l->tok);
