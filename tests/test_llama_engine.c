@@ -6,7 +6,8 @@
  * engine must print llama-perplexity's numbers to every printed digit: the
  * expected values in tests/data/llama-engine.tsv were measured with
  * llama-perplexity built from the same llama.cpp source (the file names the
- * command). Without the library the tests that need it skip. A missing or
+ * command), and both tokenizers must give the same tokens. Without the
+ * library the tests that need it skip. A missing or
  * wrong library must be one "qlens: error: " line and a non-zero exit.
  */
 #include <math.h>
@@ -16,7 +17,9 @@
 #include <unistd.h>
 
 #include "engine/llama_engine.h"
+#include "gguf/gguf.h"
 #include "test.h"
+#include "tokenizer/tokenizer.h"
 
 #define WIKI    "data/wikitext-2-raw/wiki.test.raw"
 #define SMOLLM2 "models/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -205,4 +208,68 @@ QL_TEST(llama_engine_bad_library_is_one_error) {
     err = NULL;
     CHECK(ql_test_run_qlens(args, NULL, &err) != 0 && err && strstr(err, "--engine"));
     free(err);
+}
+
+/*
+ * The engine tokenizes with llama.cpp's tokenizer, qlens's engine with its
+ * own: on these models and this text they must give the same tokens, which is
+ * what lets a reference made by one engine be scored by the other.
+ */
+static void check_same_tokens(ql_test_ctx *t, const char *model) {
+    char why[1200];
+    if (!have_llama(why, sizeof why)) SKIP("%s", why);
+    if (access(model, R_OK) != 0) SKIP("%s is not there (scripts/fetch-models.sh)", model);
+    size_t len = 0;
+    char *text = (char *)ql_test_read_file(ql_test_shared_path(WIKI), &len);
+    REQUIRE_MSG(text, "cannot read %s", WIKI);
+    ql_error err = {0};
+    gguf_file *f = NULL;
+    tok_vocab *v = NULL;
+    REQUIRE_MSG(!gguf_open(model, &f, &err) && !tok_load(f, &v, &err), "%s", err.msg);
+    int32_t *ours = NULL;
+    size_t n_ours = 0;
+    REQUIRE_MSG(!tok_encode(v, text, len, true, false, &ours, &n_ours, &err), "%s", err.msg);
+    /* vocab only would do, but the engine's handle loads the model: a small context */
+    const ql_llama_params lp = {.model_path = model,
+                                .n_gpu_layers = 0,
+                                .no_repack = true,
+                                .n_ctx = 64,
+                                .n_batch = 64,
+                                .n_ubatch = 64,
+                                .n_threads = 1,
+                                .type_k = 1,
+                                .type_v = 1,
+                                .flash_attn = -1};
+    ql_llama *l = NULL;
+    REQUIRE_MSG(!ql_llama_open(&lp, &l, &err), "%s", err.msg);
+    int32_t *theirs = NULL;
+    int64_t n_theirs = 0;
+    CHECK_MSG(!ql_llama_tokenize(l, text, len, &theirs, &n_theirs, &err), "%s", err.msg);
+    CHECK_MSG((size_t)n_theirs == n_ours, "%s: llama.cpp %lld tokens, qlens %zu", model,
+              (long long)n_theirs, n_ours);
+    size_t first_diff = n_ours;
+    for (size_t i = 0; i < n_ours && i < (size_t)n_theirs; i++)
+        if (ours[i] != theirs[i]) {
+            first_diff = i;
+            break;
+        }
+    CHECK_MSG(first_diff == n_ours, "%s: token %zu differs: llama.cpp %d, qlens %d", model,
+              first_diff, first_diff < n_ours ? theirs[first_diff] : 0,
+              first_diff < n_ours ? ours[first_diff] : 0);
+    CHECK(ql_llama_add_bos(l) == tok_add_bos(v) && ql_llama_bos(l) == tok_bos(v));
+    printf("%s: %zu tokens, the same from both tokenizers\n", model, n_ours);
+    free(theirs);
+    ql_llama_close(l);
+    free(ours);
+    tok_free(v);
+    gguf_close(f);
+    free(text);
+}
+
+QL_TEST(llama_engine_same_tokens_smollm2) {
+    check_same_tokens(t, SMOLLM2);
+}
+
+QL_TEST(llama_engine_same_tokens_gemma3) {
+    check_same_tokens(t, GEMMA3);
 }
