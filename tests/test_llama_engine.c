@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "qlens.h"
 #include "engine/llama_engine.h"
 #include "gguf/gguf.h"
 #include "test.h"
@@ -272,4 +273,42 @@ QL_TEST(llama_engine_same_tokens_smollm2) {
 
 QL_TEST(llama_engine_same_tokens_gemma3) {
     check_same_tokens(t, GEMMA3);
+}
+
+/* The public API's qlens_perplexity_llama: the same numbers as the CLI's engine. */
+QL_TEST(llama_engine_public_api) {
+    char why[1200];
+    if (!have_llama(why, sizeof why)) SKIP("%s", why);
+    if (access(SMOLLM2, R_OK) != 0) SKIP("%s is not there (scripts/fetch-models.sh)", SMOLLM2);
+    size_t len = 0;
+    char *text = (char *)ql_test_read_file(ql_test_shared_path(WIKI), &len);
+    REQUIRE_MSG(text, "cannot read %s", WIKI);
+    qlens_error err = {0};
+    qlens_model *m = NULL;
+    REQUIRE_MSG(qlens_model_open(SMOLLM2, &m, &err) == QLENS_OK, "%s", err.msg);
+    int32_t *ids = NULL;
+    size_t n = 0;
+    REQUIRE_MSG(qlens_tokenize(m, text, len, 1, &ids, &n, &err) == QLENS_OK, "%s", err.msg);
+    qlens_eval_params p;
+    qlens_eval_params_default(&p);
+    p.n_ctx = 512;
+    p.n_chunks = 4;
+    p.n_threads = 2;
+    const qlens_llama_options lo = {.no_repack = 1};
+    qlens_ppl ppl = {0};
+    CHECK_MSG(qlens_perplexity_llama(m, &p, &lo, ids, n, &ppl, &err) == QLENS_OK, "%s", err.msg);
+    /* tests/data/llama-engine.tsv, SmolLM2 f16: Final estimate: PPL = 24.0552 +/- 2.42382 */
+    char got[96];
+    snprintf(got, sizeof got, "PPL = %.4f +/- %.5f", ppl.ppl, ppl.ppl_unc);
+    CHECK_MSG(strcmp(got, "PPL = 24.0552 +/- 2.42382") == 0, "qlens_perplexity_llama: %s", got);
+    CHECK(ppl.n_chunks == 4 && ppl.n_scored == 4 * 255);
+    /* a library that is not libllama is an error, not a crash */
+    const qlens_llama_options bad = {.lib_path = "/nonexistent/libllama.so"};
+    CHECK(qlens_perplexity_llama(m, &p, &bad, ids, n, &ppl, &err) != QLENS_OK &&
+          strstr(err.msg, "cannot load libllama"));
+    p.kv_rotate = "on";
+    CHECK(qlens_perplexity_llama(m, &p, &lo, ids, n, &ppl, &err) != QLENS_OK);
+    qlens_free(ids);
+    qlens_model_close(m);
+    free(text);
 }
