@@ -312,3 +312,37 @@ QL_TEST(llama_engine_public_api) {
     qlens_model_close(m);
     free(text);
 }
+
+/*
+ * --kv-rotate off reaches llama.cpp (LLAMA_ATTN_ROT_DISABLE): on a q4_0 cache
+ * both engines give the same numbers with the rotation and without it, and
+ * the two differ.
+ */
+QL_TEST(llama_engine_rotation_switch) {
+    char why[1200];
+    if (!have_llama(why, sizeof why)) SKIP("%s", why);
+    if (access(SMOLLM2, R_OK) != 0) SKIP("%s is not there (scripts/fetch-models.sh)", SMOLLM2);
+    char final_line[2][2][128];
+    const char *engines[2] = {"qlens", "llama.cpp"}, *modes[2] = {"auto", "off"};
+    for (int e = 0; e < 2; e++)
+        for (int r = 0; r < 2; r++) {
+            char args[2048];
+            snprintf(args, sizeof args,
+                     "perplexity --engine %s -m %s -f %s -c 256 --chunks 2 -t 2 --no-repack "
+                     "-ctk q4_0 -ctv q4_0 --kv-rotate %s",
+                     engines[e], SMOLLM2, ql_test_shared_path(WIKI), modes[r]);
+            char *out = NULL;
+            const int rc = ql_test_run_qlens(args, &out, NULL);
+            const char *f = out ? strstr(out, "Final estimate") : NULL;
+            CHECK_MSG(rc == 0 && f, "%s: exit %d: %s", args, rc, out ? out : "");
+            snprintf(final_line[e][r], sizeof final_line[e][r], "%.*s",
+                     f ? (int)strcspn(f, "\n") : 0, f ? f : "");
+            free(out);
+        }
+    for (int r = 0; r < 2; r++)
+        CHECK_MSG(strcmp(final_line[0][r], final_line[1][r]) == 0,
+                  "--kv-rotate %s: qlens '%s', llama.cpp '%s'", modes[r], final_line[0][r],
+                  final_line[1][r]);
+    CHECK_MSG(strcmp(final_line[1][0], final_line[1][1]) != 0,
+              "llama.cpp: the same numbers with and without the rotation: %s", final_line[1][0]);
+}
