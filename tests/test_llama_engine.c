@@ -346,3 +346,36 @@ QL_TEST(llama_engine_rotation_switch) {
     CHECK_MSG(strcmp(final_line[1][0], final_line[1][1]) != 0,
               "llama.cpp: the same numbers with and without the rotation: %s", final_line[1][0]);
 }
+
+/*
+ * A sweep mixing the engines: the same weights and cache on qlens and on
+ * llama.cpp are two rows of one table, and here the same numbers.
+ */
+QL_TEST(llama_engine_sweep_mixes_engines) {
+    char why[1200];
+    if (!have_llama(why, sizeof why)) SKIP("%s", why);
+    if (access(SMOLLM2, R_OK) != 0) SKIP("%s is not there (scripts/fetch-models.sh)", SMOLLM2);
+    const char *dir = ql_test_tmpdir(t);
+    char args[2048];
+    snprintf(args, sizeof args,
+             "sweep --ref %s --weights %s --cache f16/f16,f16/f16@llama.cpp -f %s -c 256 "
+             "--chunks 2 -t 2 --no-repack --out %s/sweep",
+             SMOLLM2, SMOLLM2, ql_test_shared_path(WIKI), dir);
+    char *out = NULL, *err = NULL;
+    const int rc = ql_test_run_qlens(args, &out, &err);
+    CHECK_MSG(rc == 0, "%s: exit %d: %s", args, rc, err ? err : "");
+    char path[1024];
+    snprintf(path, sizeof path,
+             "%s/sweep/runs/SmolLM2-135M-Instruct.Q4_1.gguf__f16_f16__llama.cpp.json", dir);
+    char *json = (char *)ql_test_read_file(path, NULL);
+    CHECK_MSG(json && strstr(json, "\"llama.cpp\""), "%s: no llama.cpp run", path);
+    free(json);
+    /* both rows, with the same PPL */
+    const char *a = out ? strstr(out, "| 1 | SmolLM2-135M-Instruct.Q4_1.gguf") : NULL;
+    const char *b = out ? strstr(out, "SmolLM2-135M-Instruct.Q4_1.gguf@llama.cpp (") : NULL;
+    REQUIRE_MSG(a && b, "rows missing: %s", out ? out : "");
+    const char *pa = strstr(a, "| 27."), *pb = strstr(b, "| 27.");
+    CHECK_MSG(pa && pb && strncmp(pa, pb, 20) == 0, "the rows differ: %.300s / %.300s", a, b);
+    free(out);
+    free(err);
+}
