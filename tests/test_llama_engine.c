@@ -38,6 +38,22 @@ static bool have_llama(char *why, size_t size) {
     return true;
 }
 
+/*
+ * The text's first 100 kB: the runs that are not llama-perplexity's own
+ * command need only the first chunks, and tokenizing the whole file is most
+ * of a short run's time. The chunks at its start are the same tokens.
+ */
+static const char *short_text(ql_test_ctx *t) {
+    static char path[1024];
+    size_t len = 0;
+    unsigned char *text = ql_test_read_file(ql_test_shared_path(WIKI), &len);
+    snprintf(path, sizeof path, "%s/wiki-head.txt", ql_test_tmpdir(t));
+    if (!text || !ql_test_write_file(path, text, len < 100000 ? len : 100000))
+        ql_test_failf(t, __FILE__, __LINE__, "cannot write %s", path);
+    free(text);
+    return path;
+}
+
 static int count_lines(const char *s) {
     int n = 0;
     for (; s && *s; s++) n += *s == '\n';
@@ -123,7 +139,7 @@ QL_TEST(llama_engine_json_names_engine) {
     snprintf(args, sizeof args,
              "perplexity --engine llama.cpp -m %s -f %s -c 128 --chunks 2 -t 2 --no-repack "
              "--json %s",
-             SMOLLM2, ql_test_shared_path(WIKI), json);
+             SMOLLM2, short_text(t), json);
     char *err = NULL;
     const int rc = ql_test_run_qlens(args, NULL, &err);
     CHECK_MSG(rc == 0, "%s: exit %d: %s", args, rc, err ? err : "");
@@ -149,7 +165,7 @@ QL_TEST(llama_engine_kld_between_engines) {
     char args[2048];
     snprintf(args, sizeof args,
              "kld --ref %s -m %s --engine llama.cpp -f %s -c 512 --chunks %d -t 2 --no-repack",
-             SMOLLM2, SMOLLM2, ql_test_shared_path(WIKI), ql_test_light() ? 1 : 4);
+             SMOLLM2, SMOLLM2, short_text(t), ql_test_light() ? 1 : 2);
     char *out = NULL, *err = NULL;
     const int rc = ql_test_run_qlens(args, &out, &err);
     CHECK_MSG(rc == 0, "%s: exit %d: %s", args, rc, err ? err : "");
@@ -281,8 +297,8 @@ QL_TEST(llama_engine_public_api) {
     if (!have_llama(why, sizeof why)) SKIP("%s", why);
     if (access(SMOLLM2, R_OK) != 0) SKIP("%s is not there (scripts/fetch-models.sh)", SMOLLM2);
     size_t len = 0;
-    char *text = (char *)ql_test_read_file(ql_test_shared_path(WIKI), &len);
-    REQUIRE_MSG(text, "cannot read %s", WIKI);
+    char *text = (char *)ql_test_read_file(short_text(t), &len);
+    REQUIRE_MSG(text, "cannot read the text");
     qlens_error err = {0};
     qlens_model *m = NULL;
     REQUIRE_MSG(qlens_model_open(SMOLLM2, &m, &err) == QLENS_OK, "%s", err.msg);
@@ -323,14 +339,15 @@ QL_TEST(llama_engine_rotation_switch) {
     if (!have_llama(why, sizeof why)) SKIP("%s", why);
     if (access(SMOLLM2, R_OK) != 0) SKIP("%s is not there (scripts/fetch-models.sh)", SMOLLM2);
     char final_line[2][2][128];
+    const char *text = short_text(t);
     const char *engines[2] = {"qlens", "llama.cpp"}, *modes[2] = {"auto", "off"};
     for (int e = 0; e < 2; e++)
         for (int r = 0; r < 2; r++) {
             char args[2048];
             snprintf(args, sizeof args,
-                     "perplexity --engine %s -m %s -f %s -c 256 --chunks 2 -t 2 --no-repack "
+                     "perplexity --engine %s -m %s -f %s -c 128 --chunks 2 -t 2 --no-repack "
                      "-ctk q4_0 -ctv q4_0 --kv-rotate %s",
-                     engines[e], SMOLLM2, ql_test_shared_path(WIKI), modes[r]);
+                     engines[e], SMOLLM2, text, modes[r]);
             char *out = NULL;
             const int rc = ql_test_run_qlens(args, &out, NULL);
             const char *f = out ? strstr(out, "Final estimate") : NULL;
@@ -360,7 +377,7 @@ QL_TEST(llama_engine_sweep_mixes_engines) {
     snprintf(args, sizeof args,
              "sweep --ref %s --weights %s --cache f16/f16,f16/f16@llama.cpp -f %s -c 256 "
              "--chunks 2 -t 2 --no-repack --out %s/sweep",
-             SMOLLM2, SMOLLM2, ql_test_shared_path(WIKI), dir);
+             SMOLLM2, SMOLLM2, short_text(t), dir);
     char *out = NULL, *err = NULL;
     const int rc = ql_test_run_qlens(args, &out, &err);
     CHECK_MSG(rc == 0, "%s: exit %d: %s", args, rc, err ? err : "");
