@@ -51,7 +51,7 @@ CFLAGS   ?=
 # changes quantized bytes; every float expression is evaluated as written.
 CFLAGS   += -std=c11 $(OPT) $(ARCH) $(WARN) -ffp-contract=off -pthread -MMD -MP
 LDFLAGS  += $(filter -fsanitize=%,$(OPT)) -pthread
-LDLIBS   += -lm
+LDLIBS   += -lm -ldl
 
 LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
@@ -267,7 +267,7 @@ build/fuzz/obj/%.o: %.c
 build/fuzz/fuzz-%: tests/fuzz/fuzz_main.c $(FUZZ_LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(FUZZ_CC) $(CPPFLAGS) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -DQL_FUZZ_TARGET=ql_fuzz_$* \
-	    tests/fuzz/fuzz_main.c $(FUZZ_LIB_OBJ) -o $@ -lm
+	    tests/fuzz/fuzz_main.c $(FUZZ_LIB_OBJ) -o $@ -lm -ldl
 
 fuzz: $(FUZZ_TARGETS:%=fuzz-run-%)
 

@@ -155,6 +155,32 @@ QLENS_API qlens_status qlens_kld_lockstep(qlens_model *ref, const qlens_eval_par
                                           const int32_t *tokens, size_t n_tokens, qlens_kld *out,
                                           qlens_error *err);
 
+/*
+ * llama.cpp as the engine (see README, "The llama.cpp engine"): libllama of
+ * llama-cpp-python 0.3.36, loaded at run time. NULL options: the defaults
+ * (all zero: the library found as the CLI finds it, every layer on the best
+ * device, weights repacked, mapped, flash attention auto).
+ */
+typedef struct {
+    const char *lib_path; /* NULL: $QLENS_LLAMA_LIB, then the pip-installed copy */
+    int n_gpu_layers;     /* 0 here means llama.cpp's default (all); -2: none */
+    int no_repack;        /* nonzero: llama.cpp's --no-repack */
+    int no_mmap;          /* nonzero: read the file instead of mapping it */
+    int flash_attn;       /* 0 auto, 1 on, -1 off */
+    int64_t n_batch;      /* logical batch (0: 2048, llama-perplexity's default) */
+} qlens_llama_options;
+
+/*
+ * qlens_perplexity evaluated by llama.cpp: the same chunks, scoring and
+ * statistics; p's cache types, threads, micro-batch and kv_rotate ("auto" or
+ * "off") go to llama.cpp. tokens are qlens_tokenize's (llama.cpp's tokenizer
+ * gives the same on the models qlens is tested with).
+ */
+QLENS_API qlens_status qlens_perplexity_llama(qlens_model *m, const qlens_eval_params *p,
+                                              const qlens_llama_options *llama,
+                                              const int32_t *tokens, size_t n_tokens,
+                                              qlens_ppl *out, qlens_error *err);
+
 /* ---- weights and memory ---- */
 
 /* Requantizes in to out as llama-quantize would for file_type ("Q4_K_M", "Q8_0", ...). */

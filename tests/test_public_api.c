@@ -120,7 +120,7 @@ QL_TEST(public_api_installed_library_links) {
              "printf 'int gguf_open(void);\\nint gguf_open(void) { return 42; }\\nint "
              "tok_load(void);\\nint tok_load(void) { return 7; }\\n' > %s/ggml_like.c && "
              "cc -std=c11 -Wall -Werror examples/perplexity.c %s/ggml_like.c $cflags "
-             "$P/lib/libqlens.a -lm -pthread -o %s/example-static",
+             "$P/lib/libqlens.a -lm -ldl -pthread -o %s/example-static",
              prefix, dir, dir, dir, dir);
     REQUIRE_MSG(system(cmd) == 0, "the example does not build against the installed library");
     /* the installed library is built for a generic x86-64: no F16C, so f16 weights convert in

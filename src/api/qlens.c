@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "../core/cpu.h"
+#include "../engine/llama_engine.h"
 #include "../eval/kldrun.h"
 #include "../lab/plan.h"
 #include "../lab/quantize.h"
@@ -123,8 +124,8 @@ static qlens_eval_params params_or_default(const qlens_eval_params *p) {
     return p ? *p : d;
 }
 
-static ql_status make_context(qlens_model *h, const qlens_eval_params *p, int64_t n_ctx,
-                              ql_context **ctx, ql_error *e) {
+static ql_status context_params(const qlens_eval_params *p, int64_t n_ctx, ql_context_params *out,
+                                ql_error *e) {
     ql_context_params cp = ql_context_default_params();
     cp.n_ctx = n_ctx;
     if (p->n_ubatch > 0) cp.n_ubatch = p->n_ubatch;
@@ -141,7 +142,15 @@ static ql_status make_context(qlens_model *h, const qlens_eval_params *p, int64_
     const char *had = p->kv_hadamard ? p->kv_hadamard : "fwht";
     if (!ql_hadamard_mode_from_name(had, &cp.hadamard))
         return ql_fail(e, QL_ERR_ARG, "kv_hadamard '%s' is not fwht or dense", had);
-    return ql_context_create(h->m, &cp, ctx, e);
+    *out = cp;
+    return QL_OK;
+}
+
+static ql_status make_context(qlens_model *h, const qlens_eval_params *p, int64_t n_ctx,
+                              ql_context **ctx, ql_error *e) {
+    ql_context_params cp;
+    ql_status st = context_params(p, n_ctx, &cp, e);
+    return st ? st : ql_context_create(h->m, &cp, ctx, e);
 }
 
 /* The caller's progress callback behind the evaluators' per-chunk hooks. */
@@ -208,6 +217,70 @@ qlens_status qlens_perplexity(qlens_model *h, const qlens_eval_params *params,
         }
         ql_ppl_result_free(&res);
     }
+    ql_context_free(ctx);
+    return finish(st, &e, &r, err);
+}
+
+qlens_status qlens_perplexity_llama(qlens_model *h, const qlens_eval_params *params,
+                                    const qlens_llama_options *llama, const int32_t *tokens,
+                                    size_t n_tokens, qlens_ppl *out, qlens_error *err) {
+    if (!h) return missing("qlens_perplexity_llama", "m", err);
+    if (!tokens) return missing("qlens_perplexity_llama", "tokens", err);
+    const qlens_eval_params p = params_or_default(params);
+    const qlens_llama_options lo = llama ? *llama : (qlens_llama_options){0};
+    ql_error e = {0};
+    progress_relay r = {.p = &p};
+    ql_context_params cp;
+    ql_context *ctx = NULL;
+    ql_llama *l = NULL;
+    ql_status st = context_params(&p, p.n_ctx, &cp, &e);
+    if (!st && (cp.rotate == QL_ROTATE_ON || cp.hadamard != QL_HADAMARD_FWHT))
+        st = ql_fail(&e, QL_ERR_UNSUPPORTED,
+                     "llama.cpp's engine takes kv_rotate auto or off, and kv_hadamard fwht");
+    /* qlens's context bounds the rows per block that the scoring code is sized for */
+    if (!st) st = ql_context_create(h->m, &cp, &ctx, &e);
+    if (!st) {
+        const ql_llama_params lp = {.lib_path = lo.lib_path,
+                                    .model_path = gguf_path(h->m->file),
+                                    .n_gpu_layers = lo.n_gpu_layers == 0    ? -1
+                                                    : lo.n_gpu_layers == -2 ? 0
+                                                                            : lo.n_gpu_layers,
+                                    .no_mmap = lo.no_mmap != 0,
+                                    .no_repack = lo.no_repack != 0,
+                                    .n_ctx = p.n_ctx,
+                                    .n_batch = lo.n_batch > 0 ? lo.n_batch : 2048,
+                                    .n_ubatch = cp.n_ubatch,
+                                    .n_threads = cp.n_threads,
+                                    .type_k = (int)cp.type_k,
+                                    .type_v = (int)cp.type_v,
+                                    .flash_attn = lo.flash_attn == 0  ? -1
+                                                  : lo.flash_attn > 0 ? 1
+                                                                      : 0,
+                                    .rotate_off = cp.rotate == QL_ROTATE_OFF};
+        st = ql_llama_open(&lp, &l, &e);
+    }
+    ql_eval_engine engine;
+    ql_ppl_result res = {0};
+    if (!st) {
+        ql_llama_engine(l, &engine);
+        const ql_eval_params ep = {.n_ctx = p.n_ctx,
+                                   .n_chunks = p.n_chunks,
+                                   .replace_bos = ql_llama_add_bos(l),
+                                   .bos_id = ql_llama_bos(l),
+                                   .engine = &engine};
+        st =
+            ql_perplexity(ctx, tokens, (int64_t)n_tokens, &ep, relay_ppl, &r, NULL, NULL, &res, &e);
+    }
+    if (!st) {
+        if (out) {
+            out->ppl = res.ppl;
+            out->ppl_unc = res.ppl_unc;
+            out->n_chunks = res.n_chunks;
+            out->n_scored = res.n_scored;
+        }
+        ql_ppl_result_free(&res);
+    }
+    ql_llama_close(l);
     ql_context_free(ctx);
     return finish(st, &e, &r, err);
 }

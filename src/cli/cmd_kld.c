@@ -50,6 +50,7 @@ static const cli_opt kld_opts[] = {
      .dest = &opt_ref_hadamard,
      .metavar = "MODE",
      .help = "how the reference's rotations are computed (default fwht)"},
+    QL_RUN_ENGINE_OPTS(ro),
     QL_RUN_OUTPUT_OPTS(ro),
     QL_RUN_LLAMA_OPTS(ro),
 };
@@ -65,7 +66,9 @@ const ql_command ql_cmd_kld = {
                "block, so memory stays O(batch x vocabulary) at any context size. -c, -b, -ub,\n"
                "--chunks and -t apply to both; -ctk/-ctv/--kv-rotate/--kv-hadamard to the model\n"
                "under test, --ref-cache-type-k/-v, --ref-kv-rotate and --ref-kv-hadamard to the\n"
-               "reference.",
+               "reference. --engine llama.cpp runs the model under test on llama.cpp (the\n"
+               "reference stays on qlens, whose hidden states the comparison keeps): with the\n"
+               "same file for both, the KLD is the difference between the two engines.",
     .opts = kld_opts,
     .n_opts = sizeof kld_opts / sizeof kld_opts[0],
     .run = run_kld,
@@ -83,7 +86,7 @@ static int run_kld(int argc, char **argv) {
                                  ro.numerics)) ||
         (rc = ql_run_check_flags("kld", "--ref-", opt_ref_ctk, opt_ref_ctv, opt_ref_rotate,
                                  opt_ref_hadamard, NULL)) ||
-        (rc = ql_run_check_llama_flags("kld", &ro)))
+        (rc = ql_run_check_llama_flags("kld", &ro)) || (rc = ql_run_check_engine("kld", &ro)))
         return rc;
     if (ro.llama.ppl_output_type != 0)
         cli_note("--ppl-output-type has no effect on kld, which prints its KL-divergence table");
@@ -95,6 +98,8 @@ static int run_kld(int argc, char **argv) {
     ref_opts.rotate = opt_ref_rotate;
     ref_opts.hadamard = opt_ref_hadamard;
     ref_opts.json = NULL;
+    ref_opts.engine = "qlens";
+    ref_opts.llama_lib = NULL;
 
     ql_error err;
     /* an output that cannot be written, or would replace an input, fails now */
@@ -120,6 +125,7 @@ static int run_kld(int argc, char **argv) {
     ql_run_kld_ui ui = {0};
     ql_status st = ql_run_tokenize(&ref, opt_file, &tokens, &n_tokens, &err);
     if (!st) st = ql_run_eval_params(&ref, n_tokens, &ep, &err);
+    if (!st && cand.llama) ep.engine = &cand.engine;
     if (!st) st = ql_kld_acc_init(&acc, ep.n_chunks * ql_eval_scored_per_chunk(ep.n_ctx), &err);
     if (!st && !(ui.rows = calloc((size_t)ep.n_chunks, sizeof *ui.rows)))
         st = ql_fail(&err, QL_ERR_NOMEM, "out of memory");

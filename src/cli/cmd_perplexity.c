@@ -49,6 +49,7 @@ static const cli_opt perplexity_opts[] = {
      .dest = &opt_base_format,
      .metavar = "qlens|llama",
      .help = "format of a reference being written (default qlens: exact and compact)"},
+    QL_RUN_ENGINE_OPTS(ro),
     QL_RUN_OUTPUT_OPTS(ro),
     QL_RUN_LLAMA_OPTS(ro),
 };
@@ -172,8 +173,8 @@ static int run_kld(ql_run *r, ql_ref_file *ref) {
     ql_run_print_kld_ref(r, opt_base, ref, n_chunks);
     ql_run_print_kld_chunk_header();
     cli_progress_begin(&ui.bar, "kl-divergence");
-    ql_status st = ql_kld_run_file(r->ctx, r->model->file, ref, n_chunks, ql_run_kld_on_chunk, &ui,
-                                   &acc, &err);
+    ql_status st = ql_kld_run_file_engine(r->ctx, r->llama ? &r->engine : NULL, r->model->file, ref,
+                                          n_chunks, ql_run_kld_on_chunk, &ui, &acc, &err);
     cli_progress_end(&ui.bar);
     int rc = st ? cli_fail(&err) : ql_run_finish_kld(r, &acc, ui.rows, n_chunks, in->n_ctx);
     free(ui.rows);
@@ -200,8 +201,12 @@ static int run_perplexity(int argc, char **argv) {
         return cli_usage("perplexity: --kld-positions needs --kl-divergence");
     if ((rc = ql_run_check_flags("perplexity", "--", ro.ctk, ro.ctv, ro.rotate, ro.hadamard,
                                  ro.numerics)) ||
-        (rc = ql_run_check_llama_flags("perplexity", &ro)))
+        (rc = ql_run_check_llama_flags("perplexity", &ro)) ||
+        (rc = ql_run_check_engine("perplexity", &ro)))
         return rc;
+    if (ql_run_is_llama(&ro) && opt_base && !opt_kld && strcmp(opt_base_format, "llama") != 0)
+        return cli_usage("perplexity --engine llama.cpp: a qlens reference holds hidden states, "
+                         "which llama.cpp does not give; add --kld-base-format llama");
     if (opt_kld && ro.llama.ppl_output_type != 0)
         cli_note("--ppl-output-type has no effect with --kl-divergence, which prints its table");
 

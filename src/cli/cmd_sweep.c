@@ -21,12 +21,17 @@
 
 static const char *opt_ref, *opt_weights, *opt_cache = "f16/f16", *opt_file, *opt_out,
                                           *opt_rotate = "auto", *opt_hadamard = "fwht",
-                                          *opt_numerics = "auto", *opt_shard;
+                                          *opt_numerics = "auto", *opt_shard, *opt_llama_lib;
 static int64_t opt_ctx = 512, opt_chunks, opt_target_ctx, opt_threads, opt_positions = 8;
 static bool opt_no_repack, opt_merge;
 static uint64_t opt_budget;
 
 static const cli_opt sweep_opts[] = {
+    {.name = "--llama-lib",
+     .kind = CLI_STRING,
+     .dest = &opt_llama_lib,
+     .metavar = "PATH",
+     .help = "libllama.so for the cache items run on llama.cpp (K/V@llama.cpp)"},
     {.name = "--ref",
      .kind = CLI_STRING,
      .dest = &opt_ref,
@@ -41,7 +46,8 @@ static const cli_opt sweep_opts[] = {
      .kind = CLI_STRING,
      .dest = &opt_cache,
      .metavar = "LIST",
-     .help = "comma-separated K/V cache types, e.g. f16/f16,q8_0/q8_0,q4_0/q4_0 (default f16/f16)"},
+     .help = "comma-separated K/V cache types, e.g. f16/f16,q8_0/q8_0,q4_0/q4_0 (default f16/f16); "
+             "K/V@llama.cpp runs that one on the llama.cpp engine"},
     {.name = "--kv-rotate",
      .kind = CLI_STRING,
      .dest = &opt_rotate,
@@ -429,6 +435,18 @@ static int run_sweep(int argc, char **argv) {
     }
     ql_error err;
     for (int i = 0; i < nc && !rc; i++) {
+        /* "K/V@llama.cpp": the same configuration on the llama.cpp engine */
+        char *at = strchr(citems[i], '@');
+        bool llama = false;
+        if (at) {
+            if (strcmp(at + 1, "llama.cpp") != 0 && strcmp(at + 1, "qlens") != 0) {
+                rc = cli_usage("sweep --cache: '%s': the engine after @ is qlens or llama.cpp",
+                               citems[i]);
+                break;
+            }
+            llama = strcmp(at + 1, "llama.cpp") == 0;
+            *at = '\0';
+        }
         char *slash = strchr(citems[i], '/');
         if (!slash) {
             rc = cli_usage("sweep --cache: '%s' is not K/V (e.g. q8_0/q8_0)", citems[i]);
@@ -442,9 +460,10 @@ static int run_sweep(int argc, char **argv) {
             rc = QL_EXIT_USAGE;
             break;
         }
-        caches[i] = (ql_sweep_cache){(ql_type)k, (ql_type)v};
+        caches[i] = (ql_sweep_cache){(ql_type)k, (ql_type)v, llama};
         for (int j = 0; j < i; j++)
-            if (caches[j].k == caches[i].k && caches[j].v == caches[i].v)
+            if (caches[j].k == caches[i].k && caches[j].v == caches[i].v &&
+                caches[j].llama == caches[i].llama)
                 rc = cli_usage("sweep --cache: %s/%s is listed twice", citems[i], slash + 1);
     }
     if (!rc) {
@@ -460,6 +479,7 @@ static int run_sweep(int argc, char **argv) {
             .hadamard = opt_hadamard,
             .numerics = numerics,
             .no_repack = opt_no_repack,
+            .llama_lib = opt_llama_lib,
             .n_ctx = opt_ctx,
             .n_chunks = opt_chunks,
             .target_ctx = opt_target_ctx,

@@ -23,6 +23,7 @@ void ql_run_opts_defaults(ql_run_opts *o) {
     o->rotate = "auto";
     o->hadamard = "fwht";
     o->numerics = "auto";
+    o->engine = "qlens";
 }
 
 int64_t ql_run_n_ctx(const ql_run_opts *o) {
@@ -58,14 +59,20 @@ int ql_run_check_llama_flags(const char *command, ql_run_opts *o) {
                          "implemented; qlens computes its default protocol (--ppl-stride 0)",
                          command, (long long)o->llama.ppl_stride);
     if (o->llama.threads_batch > 0) o->threads = o->llama.threads_batch;
-    /* -ngl 0 asks for the CPU, which is what runs */
-    if (ngl && strcmp(ngl, "0") != 0) cli_note("-ngl %s has no effect: qlens runs on the CPU", ngl);
-    if (o->llama.flash_attn && strcmp(o->llama.flash_attn, "off") == 0)
-        cli_note("-fa off has no effect: qlens computes attention as llama.cpp's flash-attention "
-                 "path does");
-    if (o->llama.no_mmap)
-        cli_note("--no-mmap has no effect: qlens maps the model read-only and reads it in place");
-    if (o->llama.mlock) cli_note("--mlock has no effect: qlens locks nothing in memory");
+    /* with --engine llama.cpp, llama.cpp takes -ngl, -fa, --no-mmap and --mlock itself */
+    if (!ql_run_is_llama(o)) {
+        /* -ngl 0 asks for the CPU, which is what runs */
+        if (ngl && strcmp(ngl, "0") != 0)
+            cli_note("-ngl %s has no effect: qlens runs on the CPU", ngl);
+        if (o->llama.flash_attn && strcmp(o->llama.flash_attn, "off") == 0)
+            cli_note(
+                "-fa off has no effect: qlens computes attention as llama.cpp's flash-attention "
+                "path does");
+        if (o->llama.no_mmap)
+            cli_note(
+                "--no-mmap has no effect: qlens maps the model read-only and reads it in place");
+        if (o->llama.mlock) cli_note("--mlock has no effect: qlens locks nothing in memory");
+    }
     if (o->llama.seed)
         cli_note("--seed has no effect: evaluation draws no random numbers, so every run gives "
                  "the same numbers");
@@ -123,6 +130,63 @@ ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_
     return QL_OK;
 }
 
+int ql_run_check_engine(const char *command, const ql_run_opts *o) {
+    if (strcmp(o->engine, "qlens") != 0 && strcmp(o->engine, "llama.cpp") != 0)
+        return cli_usage("%s --engine: '%s' is not qlens or llama.cpp", command,
+                         cli_shown(o->engine));
+    if (!ql_run_is_llama(o)) {
+        if (o->llama_lib)
+            return cli_usage("%s --llama-lib: only used with --engine llama.cpp", command);
+        return 0;
+    }
+    /* llama.cpp rotates a quantized cache on its own (auto) and can be told not to (off);
+       it has no switch to rotate an f16 cache, nor qlens's older dense transform */
+    if (strcmp(o->rotate, "on") == 0)
+        return cli_usage("%s --kv-rotate on: llama.cpp's engine has auto (rotating quantized "
+                         "caches) and off",
+                         command);
+    if (strcmp(o->hadamard, "fwht") != 0)
+        return cli_usage("%s --kv-hadamard %s: llama.cpp computes its rotation one way (fwht)",
+                         command, cli_shown(o->hadamard));
+    if (strcmp(o->numerics, "auto") != 0)
+        cli_note("--numerics %s has no effect with --engine llama.cpp, which computes with its "
+                 "own kernels",
+                 o->numerics);
+    return 0;
+}
+
+static ql_status open_llama(ql_run *r, ql_error *err) {
+    const ql_run_opts *o = r->o;
+    int32_t ngl = -1; /* llama.cpp's default: every layer on the best device */
+    const char *v = o->llama.n_gpu_layers;
+    if (v && strcmp(v, "auto") != 0 && strcmp(v, "all") != 0) ngl = (int32_t)strtol(v, NULL, 10);
+    int fa = -1;
+    if (o->llama.flash_attn && strcmp(o->llama.flash_attn, "on") == 0) fa = 1;
+    if (o->llama.flash_attn && strcmp(o->llama.flash_attn, "off") == 0) fa = 0;
+    const ql_llama_params lp = {.lib_path = o->llama_lib,
+                                .model_path = o->model,
+                                .n_gpu_layers = ngl,
+                                .no_mmap = o->llama.no_mmap,
+                                .mlock = o->llama.mlock,
+                                .no_repack = o->no_repack,
+                                .n_ctx = r->cp.n_ctx,
+                                .n_batch = o->n_batch,
+                                .n_ubatch = o->n_ubatch,
+                                .n_threads = r->cp.n_threads,
+                                .type_k = (int)r->cp.type_k,
+                                .type_v = (int)r->cp.type_v,
+                                .flash_attn = fa,
+                                .rotate_off = strcmp(o->rotate, "off") == 0};
+    ql_status st = ql_llama_open(&lp, &r->llama, err);
+    if (st) return st;
+    if (ql_llama_n_vocab(r->llama) != r->model->cfg.n_vocab)
+        return ql_fail(err, QL_ERR_MISMATCH, "%s: llama.cpp reads %lld tokens, qlens %lld",
+                       o->model, (long long)ql_llama_n_vocab(r->llama),
+                       (long long)r->model->cfg.n_vocab);
+    ql_llama_engine(r->llama, &r->engine);
+    return QL_OK;
+}
+
 ql_status ql_run_open(ql_run *r, const ql_run_opts *o, const char *command, ql_error *err) {
     memset(r, 0, sizeof *r);
     r->o = o;
@@ -131,11 +195,14 @@ ql_status ql_run_open(ql_run *r, const ql_run_opts *o, const char *command, ql_e
     ql_status st = ql_run_context_params(o, &r->cp, err);
     if (!st) st = ql_model_load(o->model, &r->model, err);
     if (!st) st = ql_context_create(r->model, &r->cp, &r->ctx, err);
+    if (!st && ql_run_is_llama(o)) st = open_llama(r, err);
     if (st) ql_run_close(r);
     return st;
 }
 
 void ql_run_close(ql_run *r) {
+    ql_llama_close(r->llama);
+    r->llama = NULL;
     ql_context_free(r->ctx);
     tok_free(r->vocab);
     ql_model_free(r->model);
@@ -164,6 +231,12 @@ ql_status ql_run_tokenize(ql_run *r, const char *path, int32_t **tokens, int64_t
         free(text);
         return ql_fail(err, QL_ERR_ARG, "%s: the text is empty", path);
     }
+    if (r->llama) {
+        /* the engine's own tokenizer, as llama-perplexity tokenizes */
+        st = ql_llama_tokenize(r->llama, text, len, tokens, n_tokens, err);
+        free(text);
+        return st;
+    }
     size_t n;
     /* llama-perplexity: add_special (BOS when the vocabulary adds it), no special-token parsing */
     st = tok_encode(r->vocab, text, len, true, false, tokens, &n, err);
@@ -183,7 +256,12 @@ ql_status ql_run_eval_params(ql_run *r, int64_t n_tokens, ql_eval_params *ep, ql
     *ep = (ql_eval_params){.n_ctx = n_ctx,
                            .n_chunks = n_chunks,
                            .replace_bos = tok_add_bos(r->vocab),
-                           .bos_id = tok_bos(r->vocab)};
+                           .bos_id = tok_bos(r->vocab),
+                           .engine = r->llama ? &r->engine : NULL};
+    if (r->llama) {
+        ep->replace_bos = ql_llama_add_bos(r->llama);
+        ep->bos_id = ql_llama_bos(r->llama);
+    }
     return QL_OK;
 }
 
@@ -219,6 +297,10 @@ void ql_run_print_header(ql_run *r, int64_t n_tokens, const ql_eval_params *ep) 
     fprintf(stderr, "%s: %s: %lld tokens, %lld chunks of %lld, %s, %d threads\n", r->command,
             cli_shown(r->o->model), (long long)n_tokens, (long long)ep->n_chunks,
             (long long)ep->n_ctx, d, r->cp.n_threads);
+    if (r->llama)
+        fprintf(stderr, "%s: engine llama.cpp %s (%s), backend %s, device %s\n", r->command,
+                ql_llama_version(r->llama), cli_shown(ql_llama_lib(r->llama)),
+                ql_llama_backend(r->llama), ql_llama_device(r->llama));
 }
 
 void ql_run_print_speed(ql_run *r, int64_t tokens_evaluated) {
@@ -247,7 +329,22 @@ ql_status ql_run_json_begin(ql_run *r, const char *kind, ql_outfile **of, ql_err
     ql_json_key(j, "kind");
     ql_json_str(j, kind);
     ql_json_key(j, "engine");
-    ql_json_str(j, ql_engine_name());
+    ql_json_str(j, r->llama ? "llama.cpp" : ql_engine_name());
+    ql_json_key(j, "backend");
+    ql_json_str(j, r->llama ? ql_llama_backend(r->llama) : "CPU");
+    ql_json_key(j, "device");
+    if (r->llama)
+        ql_json_str(j, ql_llama_device(r->llama));
+    else
+        ql_json_str(j, "CPU");
+    if (r->llama) {
+        ql_json_key(j, "llama_version");
+        ql_json_str(j, ql_llama_version(r->llama));
+        ql_json_key(j, "llama_lib");
+        ql_json_str(j, ql_llama_lib(r->llama));
+        ql_json_key(j, "llama_system_info");
+        ql_json_str(j, ql_llama_system_info(r->llama));
+    }
     ql_json_key(j, "model");
     ql_json_object_begin(j);
     ql_json_key(j, "path");

@@ -7,9 +7,11 @@
 #define QL_CLI_RUN_COMMON_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "../core/json.h"
 #include "../core/outfile.h"
+#include "../engine/llama_engine.h"
 #include "../eval/eval.h"
 #include "../eval/kld.h"
 #include "../eval/refstore.h"
@@ -26,6 +28,8 @@ typedef struct {
     const char *numerics; /* "auto" (this CPU's), "fp16" or "f32" */
     bool no_repack;
     const char *json;
+    const char *engine;    /* "qlens" (default) or "llama.cpp" */
+    const char *llama_lib; /* libllama for --engine llama.cpp (NULL: search) */
     /* llama-perplexity's flags that this engine takes without using (see QL_RUN_LLAMA_OPTS) */
     struct {
         const char *n_gpu_layers, *flash_attn, *seed, *output_file;
@@ -115,6 +119,19 @@ int64_t ql_run_n_ctx(const ql_run_opts *o);
     {                                                                                              \
         .name = "--no-repack", .kind = CLI_FLAG, .dest = &(o).no_repack,                           \
         .help = "follow llama.cpp run with --no-repack (weights not repacked)"                     \
+    }
+
+#define QL_RUN_ENGINE_OPTS(o)                                                                      \
+    {.name = "--engine",                                                                           \
+     .kind = CLI_STRING,                                                                           \
+     .dest = &(o).engine,                                                                          \
+     .metavar = "NAME",                                                                            \
+     .help = "qlens (default) or llama.cpp (libllama of llama-cpp-python 0.3.36, loaded at "       \
+             "run time)"},                                                                         \
+    {                                                                                              \
+        .name = "--llama-lib", .kind = CLI_STRING, .dest = &(o).llama_lib, .metavar = "PATH",      \
+        .help = "libllama.so for --engine llama.cpp (default: $QLENS_LLAMA_LIB, then the "         \
+                "pip-installed copy)"                                                              \
     }
 
 #define QL_RUN_OUTPUT_OPTS(o)                                                                      \
@@ -222,6 +239,10 @@ typedef struct {
     tok_vocab *vocab;
     ql_context *ctx;
     ql_context_params cp;
+    /* --engine llama.cpp: the library's model and context evaluate the chunks (the qlens
+       model above still describes the file) */
+    ql_llama *llama;
+    ql_eval_engine engine;
     double t_start; /* ql_run_open: loading and tokenizing count */
     double t_eval;  /* ql_run_print_header: evaluation alone */
     double t_done;  /* ql_run_print_speed: the evaluation's end */
@@ -243,7 +264,15 @@ int ql_run_check_flags(const char *command, const char *flag_prefix, const char 
 /* Parses the cache and rotation flags into a context's parameters. */
 ql_status ql_run_context_params(const ql_run_opts *o, ql_context_params *cp, ql_error *err);
 
-/* Loads o->model and creates its context. */
+/* Whether the run evaluates with llama.cpp. */
+static inline bool ql_run_is_llama(const ql_run_opts *o) {
+    return o->engine && strcmp(o->engine, "llama.cpp") == 0;
+}
+
+/* Checks --engine and the flags that depend on it (usage error, or 0). */
+int ql_run_check_engine(const char *command, const ql_run_opts *o);
+
+/* Loads o->model and creates its context (and llama.cpp's, with --engine llama.cpp). */
 ql_status ql_run_open(ql_run *r, const ql_run_opts *o, const char *command, ql_error *err);
 void ql_run_close(ql_run *r);
 

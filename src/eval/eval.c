@@ -25,6 +25,7 @@ ql_status ql_eval_check_tokens(int64_t n_tokens, int64_t n_ctx, ql_error *err) {
 typedef struct {
     const int32_t *chunk_tokens;
     int64_t chunk, n_ctx;
+    int64_t max_rows; /* > 0: blocks are cut to at most this many rows */
     ql_scored_rows_fn rows_fn;
     void *user;
 } logits_router;
@@ -36,7 +37,20 @@ static bool route_logits(void *user, const ql_logits_block *b) {
     if (scored.first_pos + scored.n_rows > r->n_ctx - 1)
         scored.n_rows = r->n_ctx - 1 - scored.first_pos;
     if (scored.n_rows <= 0) return true;
-    return r->rows_fn(r->user, r->chunk, &scored, r->chunk_tokens + scored.first_pos + 1);
+    if (r->max_rows <= 0 || scored.n_rows <= r->max_rows)
+        return r->rows_fn(r->user, r->chunk, &scored, r->chunk_tokens + scored.first_pos + 1);
+    /* another engine's blocks may be larger than the consumers' buffers, which are sized by the
+       context's logits block */
+    for (int64_t r0 = 0; r0 < scored.n_rows; r0 += r->max_rows) {
+        ql_logits_block part = scored;
+        part.first_pos = scored.first_pos + r0;
+        part.n_rows = scored.n_rows - r0 < r->max_rows ? scored.n_rows - r0 : r->max_rows;
+        part.logits = scored.logits + r0 * scored.n_vocab;
+        if (scored.hidden) part.hidden = scored.hidden + r0 * scored.n_embd;
+        if (!r->rows_fn(r->user, r->chunk, &part, r->chunk_tokens + part.first_pos + 1))
+            return false;
+    }
+    return true;
 }
 
 ql_status ql_eval_chunk(ql_context *ctx, const int32_t *chunk_tokens, int64_t chunk,
@@ -48,10 +62,16 @@ ql_status ql_eval_chunk(ql_context *ctx, const int32_t *chunk_tokens, int64_t ch
     if (p->replace_bos) buf[0] = p->bos_id;
     logits_router r = {
         .chunk_tokens = buf, .chunk = chunk, .n_ctx = p->n_ctx, .rows_fn = rows_fn, .user = user};
-    ql_status st = ql_forward(ctx, buf, p->n_ctx, 0, p->n_ctx / 2, route_logits, &r, err);
+    if (p->engine && ctx) r.max_rows = ql_context_logits_block(ctx);
+    ql_status st = p->engine
+                       ? p->engine->eval_chunk(p->engine->self, buf, p->n_ctx, p->n_ctx / 2,
+                                               route_logits, &r, err)
+                       : ql_forward(ctx, buf, p->n_ctx, 0, p->n_ctx / 2, route_logits, &r, err);
     free(buf);
     /* positions count from the chunk's start: the chunk and the model complete the place */
-    if (st)
+    if (st && p->engine)
+        ql_error_prefix(err, "%s: chunk %lld", p->engine->name, (long long)chunk + 1);
+    else if (st)
         ql_error_prefix(err, "%s: chunk %lld", gguf_path(ql_context_model(ctx)->file),
                         (long long)chunk + 1);
     return st;

@@ -17,11 +17,28 @@
 
 #include "../model/context.h"
 
+/*
+ * The engine seam: an engine other than qlens's own (llama.cpp, see
+ * engine/llama_engine.h) evaluates a chunk's tokens from an empty cache at
+ * positions 0..n-1 and hands fn the logits of positions first_out..n-1, in
+ * order and in blocks, as ql_forward does. Everything after that (scoring,
+ * references, statistics) is the same code for every engine.
+ */
+typedef ql_status (*ql_engine_chunk_fn)(void *self, const int32_t *tokens, int64_t n,
+                                        int64_t first_out, ql_logits_fn fn, void *user,
+                                        ql_error *err);
+typedef struct {
+    const char *name; /* "llama.cpp" */
+    void *self;
+    ql_engine_chunk_fn eval_chunk;
+} ql_eval_engine;
+
 typedef struct {
     int64_t n_ctx;    /* tokens per chunk */
     int64_t n_chunks; /* chunks to evaluate; 0 = as many as the tokens hold */
     bool replace_bos; /* overwrite each chunk's first token with bos_id */
     int32_t bos_id;
+    const ql_eval_engine *engine; /* NULL: the ql_context passed with these parameters */
 } ql_eval_params;
 
 /* Scored tokens per chunk. */
@@ -51,6 +68,9 @@ ql_status ql_eval_check_tokens(int64_t n_tokens, int64_t n_ctx, ql_error *err);
 /*
  * Evaluates one chunk: chunk_tokens holds p->n_ctx tokens as they appear in
  * the text (the BOS replacement is applied here); scored rows go to rows_fn.
+ * With p->engine set, that engine evaluates the chunk; ctx, if not NULL, then
+ * only bounds the rows per block (ql_context_logits_block), which is what
+ * the consumers of blocks size their buffers by.
  */
 ql_status ql_eval_chunk(ql_context *ctx, const int32_t *chunk_tokens, int64_t chunk,
                         const ql_eval_params *p, ql_scored_rows_fn rows_fn, void *user,

@@ -44,6 +44,12 @@ ql_status ql_kld_save_base(ql_context *ctx, const gguf_file *model_file, const i
                            int64_t n_tokens, const ql_eval_params *ep, const char *path,
                            ql_ref_format fmt, const char *config, ql_ppl_progress_fn progress,
                            void *user, ql_ppl_result *ppl, ql_error *err) {
+    /* qlens's format keeps the final hidden states, which only qlens's engine hands out */
+    if (ep->engine && fmt == QL_REF_QLENS)
+        return ql_fail(err, QL_ERR_UNSUPPORTED,
+                       "%s: a qlens reference holds hidden states, which the %s engine does not "
+                       "give; write llama.cpp's format (--kld-base-format llama)",
+                       path, ep->engine->name);
     ql_status st = ql_eval_check_tokens(n_tokens, ep->n_ctx, err);
     if (st) return st;
     int64_t n_chunks = ql_eval_max_chunks(n_tokens, ep->n_ctx);
@@ -242,12 +248,19 @@ static ql_status after_chunk(ql_kld_acc *acc, int64_t chunk, int64_t n_chunks,
 ql_status ql_kld_run_file(ql_context *ctx, const gguf_file *model_file, const ql_ref_file *ref,
                           int64_t n_chunks, ql_kld_chunk_fn on_chunk, void *user, ql_kld_acc *acc,
                           ql_error *err) {
+    return ql_kld_run_file_engine(ctx, NULL, model_file, ref, n_chunks, on_chunk, user, acc, err);
+}
+
+ql_status ql_kld_run_file_engine(ql_context *ctx, const ql_eval_engine *engine,
+                                 const gguf_file *model_file, const ql_ref_file *ref,
+                                 int64_t n_chunks, ql_kld_chunk_fn on_chunk, void *user,
+                                 ql_kld_acc *acc, ql_error *err) {
     const ql_model *m = ql_context_model(ctx);
     ql_status st = ql_kld_check_compatible(ref, model_file, &m->cfg, err);
     if (st) return st;
     const ql_ref_info *in = ql_ref_info_of(ref);
     if (n_chunks <= 0 || n_chunks > in->n_chunks) n_chunks = in->n_chunks;
-    ql_eval_params ep = {.n_ctx = in->n_ctx, .n_chunks = n_chunks};
+    ql_eval_params ep = {.n_ctx = in->n_ctx, .n_chunks = n_chunks, .engine = engine};
     if (ql_ref_format_of(ref) == QL_REF_QLENS) {
         ep.replace_bos = in->replace_bos;
         ep.bos_id = in->bos_id;
@@ -333,8 +346,12 @@ ql_status ql_kld_run_lockstep(ql_context *ref_ctx, ql_context *cand, const int32
     s.ref_prof = *ql_context_profile(ref_ctx);
     s.softcap = rm->cfg.final_softcap;
     s.hidden = cap.hidden;
+    /* the reference's hidden states come from qlens's engine; ep->engine runs the model under
+       test */
+    ql_eval_params ref_ep = *ep;
+    ref_ep.engine = NULL;
     for (int64_t k = 0; k < n_chunks && !st; k++) {
-        st = ql_eval_chunk(ref_ctx, tokens + k * ep->n_ctx, k, ep, capture_hidden, &cap, err);
+        st = ql_eval_chunk(ref_ctx, tokens + k * ep->n_ctx, k, &ref_ep, capture_hidden, &cap, err);
         if (!st) st = ql_eval_chunk(cand, tokens + k * ep->n_ctx, k, ep, score_block, &s, err);
         if (s.st) {
             st = s.st;

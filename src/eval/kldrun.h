@@ -23,7 +23,11 @@
 typedef bool (*ql_kld_chunk_fn)(void *user, int64_t chunk, int64_t n_chunks,
                                 const ql_kld_chunk_row *row);
 
-/* Runs a perplexity evaluation of ctx and writes its predictions to path. */
+/*
+ * Runs a perplexity evaluation of ctx (or of ep->engine) and writes its
+ * predictions to path; an engine other than qlens's writes llama.cpp's format
+ * only.
+ */
 ql_status ql_kld_save_base(ql_context *ctx, const gguf_file *model_file, const int32_t *tokens,
                            int64_t n_tokens, const ql_eval_params *ep, const char *path,
                            ql_ref_format fmt, const char *config, ql_ppl_progress_fn progress,
@@ -41,10 +45,20 @@ ql_status ql_kld_run_file(ql_context *ctx, const gguf_file *model_file, const ql
                           int64_t n_chunks, ql_kld_chunk_fn on_chunk, void *user, ql_kld_acc *acc,
                           ql_error *err);
 
+/* The same with engine (NULL: ctx's) evaluating the model under test. */
+ql_status ql_kld_run_file_engine(ql_context *ctx, const ql_eval_engine *engine,
+                                 const gguf_file *model_file, const ql_ref_file *ref,
+                                 int64_t n_chunks, ql_kld_chunk_fn on_chunk, void *user,
+                                 ql_kld_acc *acc, ql_error *err);
+
 /* Whether two models can be compared token by token (same vocabulary); checked by lockstep runs. */
 ql_status ql_kld_check_models(const ql_model *ref, const ql_model *cand, ql_error *err);
 
-/* Scores cand against ref_ctx on tokens, chunk by chunk; no file. */
+/*
+ * Scores cand against ref_ctx on tokens, chunk by chunk; no file. The
+ * reference always runs on qlens's engine (its hidden states are kept);
+ * ep->engine, when set, evaluates the model under test instead of cand.
+ */
 ql_status ql_kld_run_lockstep(ql_context *ref_ctx, ql_context *cand, const int32_t *tokens,
                               int64_t n_tokens, const ql_eval_params *ep, ql_kld_chunk_fn on_chunk,
                               void *user, ql_kld_acc *acc, ql_error *err);

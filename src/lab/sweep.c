@@ -22,6 +22,7 @@
 #include "../core/json.h"
 #include "../core/outfile.h"
 #include "../core/sha256.h"
+#include "../engine/llama_engine.h"
 #include "../eval/kldrun.h"
 #include "../eval/results_json.h"
 #include "../tokenizer/tokenizer.h"
@@ -142,7 +143,9 @@ static void weights_file(const ql_sweep_params *p, const ql_sweep_weights *w, ch
 static void run_name(const ql_sweep_weights *w, const ql_sweep_cache *c, char *out, size_t size) {
     char label[64];
     sanitize(w->label, label, sizeof label);
-    snprintf(out, size, "%s__%s_%s", label, ql_type_name((int)c->k), ql_type_name((int)c->v));
+    /* qlens's rows keep the names they always had; another engine's are other runs */
+    snprintf(out, size, "%s__%s_%s%s", label, ql_type_name((int)c->k), ql_type_name((int)c->v),
+             c->llama ? "__llama.cpp" : "");
 }
 
 /*
@@ -191,7 +194,7 @@ static void runs_dir_of(const ql_sweep_params *p, int w, int c, char *out, size_
 void ql_sweep_run_path(const char *out_dir, const char *weights_label, ql_type k, ql_type v,
                        char *out, size_t size) {
     const ql_sweep_weights w = {.label = weights_label};
-    const ql_sweep_cache c = {k, v};
+    const ql_sweep_cache c = {.k = k, .v = v};
     char name[256];
     run_name(&w, &c, name, sizeof name);
     snprintf(out, size, "%s/runs/%s.qlrun", out_dir, name);
@@ -383,7 +386,7 @@ static ql_status write_run_json(const char *path, const ql_sweep_weights *w,
         ql_json_key(&j, "kind");
         ql_json_str(&j, "kl-divergence");
         ql_json_key(&j, "engine");
-        ql_json_str(&j, ql_engine_name());
+        ql_json_str(&j, c->llama ? "llama.cpp" : ql_engine_name());
         ql_json_key(&j, "weights");
         ql_json_str(&j, w->label);
         char weights[PATH_MAX_LEN], reference[PATH_MAX_LEN];
@@ -448,8 +451,8 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         if (!m && (st = ql_model_load(path, &m, err))) break;
         if (!ref && (st = ql_ref_open(ref_path, &ref, err))) break;
         char shown[300];
-        snprintf(shown, sizeof shown, "%s %s/%s", w->label, ql_type_name((int)c->k),
-                 ql_type_name((int)c->v));
+        snprintf(shown, sizeof shown, "%s %s/%s%s", w->label, ql_type_name((int)c->k),
+                 ql_type_name((int)c->v), c->llama ? " (llama.cpp)" : "");
         begin_step(s, QL_SWEEP_RUN, shown, (double)tokens_per_evaluation(s));
         ql_context_params cp = ql_context_default_params();
         cp.n_ctx = p->n_ctx;
@@ -471,9 +474,31 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
         ql_kld_acc acc = {0};
         const int64_t n_chunks = ql_ref_info_of(ref)->n_chunks;
         st = ql_context_create(m, &cp, &ctx, err);
+        /* a llama.cpp row: libllama evaluates, qlens's context only bounds the blocks */
+        ql_llama *llama = NULL;
+        ql_eval_engine engine;
+        if (!st && c->llama) {
+            const ql_llama_params lp = {.lib_path = p->llama_lib,
+                                        .model_path = path,
+                                        .n_gpu_layers = -1,
+                                        .no_repack = p->no_repack,
+                                        .n_ctx = p->n_ctx,
+                                        .n_batch = 2048,
+                                        .n_ubatch = cp.n_ubatch,
+                                        .n_threads = p->n_threads,
+                                        .type_k = (int)c->k,
+                                        .type_v = (int)c->v,
+                                        .flash_attn = -1,
+                                        .rotate_off = cp.rotate == QL_ROTATE_OFF};
+            st = ql_llama_open(&lp, &llama, err);
+            if (!st) ql_llama_engine(llama, &engine);
+        }
         if (!st) st = ql_kld_acc_init(&acc, n_chunks * ql_ref_scored_per_chunk(ref), err);
         const double t_eval = seconds_now();
-        if (!st) st = ql_kld_run_file(ctx, m->file, ref, 0, on_run_chunk, s, &acc, err);
+        if (!st)
+            st = ql_kld_run_file_engine(ctx, llama ? &engine : NULL, m->file, ref, 0, on_run_chunk,
+                                        s, &acc, err);
+        ql_llama_close(llama);
         /* the weights load once for all their caches: the first run's load_s holds it */
         const ql_run_timing timing = {.load_s = t_eval - t_load,
                                       .eval_s = seconds_now() - t_eval,
@@ -503,6 +528,16 @@ static ql_status run_weights(sweep_state *s, const ql_sweep_weights *w, ql_error
  * journal records the mistaken parameters.
  */
 static ql_status preflight(const ql_sweep_params *p, int64_t *n_chunks, ql_error *err) {
+    for (int c = 0; c < p->n_caches; c++) {
+        if (!p->caches[c].llama) continue;
+        if (strcmp(p->rotate, "on") == 0 || strcmp(hadamard_of(p), "fwht") != 0)
+            return ql_fail(err, QL_ERR_ARG,
+                           "--cache ...@llama.cpp: llama.cpp's engine takes --kv-rotate auto or "
+                           "off and --kv-hadamard fwht");
+        ql_status st = ql_llama_probe(p->llama_lib, NULL, 0, NULL, 0, err);
+        if (st) return st;
+        break;
+    }
     for (int w = 0; w < p->n_weights; w++)
         if (!p->weights[w].path && !ql_ftype_find(p->weights[w].label))
             return ql_fail(err, QL_ERR_ARG,
@@ -938,7 +973,8 @@ static int cmp_rows(const void *a, const void *b) {
 static ql_status load_row(const ql_sweep_params *p, const ql_sweep_weights *w,
                           const ql_sweep_cache *c, ql_sweep_row *row, ql_error *err) {
     memset(row, 0, sizeof *row);
-    snprintf(row->weights, sizeof row->weights, "%s", w->label);
+    /* the engine of a llama.cpp row is part of its name in every table */
+    snprintf(row->weights, sizeof row->weights, "%s%s", w->label, c->llama ? "@llama.cpp" : "");
     weights_file(p, w, row->weights_path, sizeof row->weights_path);
     row->k = c->k;
     row->v = c->v;

@@ -35,6 +35,7 @@ typedef struct {
 
 typedef struct {
     ql_type k, v;
+    bool llama; /* run on the llama.cpp engine (a cache item "K/V@llama.cpp") */
 } ql_sweep_cache;
 
 typedef struct {
@@ -45,10 +46,11 @@ typedef struct {
     int n_weights;
     const ql_sweep_cache *caches;
     int n_caches;
-    const char *rotate;   /* auto | on | off */
-    const char *hadamard; /* fwht | dense (NULL: fwht) */
-    ql_numerics numerics; /* f16 arithmetic (AUTO: this CPU's) */
-    bool no_repack;       /* follow llama.cpp's --no-repack */
+    const char *rotate;    /* auto | on | off */
+    const char *hadamard;  /* fwht | dense (NULL: fwht) */
+    ql_numerics numerics;  /* f16 arithmetic (AUTO: this CPU's) */
+    bool no_repack;        /* follow llama.cpp's --no-repack */
+    const char *llama_lib; /* libllama for the llama.cpp rows (NULL: search) */
     int64_t n_ctx, n_chunks;
     int64_t target_ctx; /* context the memory columns are computed for */
     uint64_t budget;    /* 0: no budget column */

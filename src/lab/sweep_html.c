@@ -669,7 +669,7 @@ static void plot_bpw(const ql_sweep_results *r, FILE *o) {
         bool seen = false;
         for (int k = 0; k < np && !seen; k++)
             seen = pairs[k].k == r->rows[i].k && pairs[k].v == r->rows[i].v;
-        if (!seen) pairs[np++] = (ql_sweep_cache){r->rows[i].k, r->rows[i].v};
+        if (!seen) pairs[np++] = (ql_sweep_cache){.k = r->rows[i].k, .v = r->rows[i].v};
     }
     double lo = INFINITY, hi = -INFINITY;
     double *klds = malloc((size_t)(r->n_rows > 0 ? r->n_rows : 1) * sizeof *klds);
