@@ -187,6 +187,17 @@ static qlens_status finish(ql_status st, const ql_error *e, const progress_relay
     return st ? out_err(st, e, err) : QLENS_OK;
 }
 
+/* the caller's copy of a perplexity result (out may be NULL); frees the result */
+static void ppl_out(ql_ppl_result *res, qlens_ppl *out) {
+    if (out) {
+        out->ppl = res->ppl;
+        out->ppl_unc = res->ppl_unc;
+        out->n_chunks = res->n_chunks;
+        out->n_scored = res->n_scored;
+    }
+    ql_ppl_result_free(res);
+}
+
 qlens_status qlens_perplexity(qlens_model *h, const qlens_eval_params *params,
                               const int32_t *tokens, size_t n_tokens, const char *save_reference,
                               qlens_ppl *out, qlens_error *err) {
@@ -208,15 +219,7 @@ qlens_status qlens_perplexity(qlens_model *h, const qlens_eval_params *params,
                                     QL_REF_QLENS, "", relay_ppl, &r, &res, &e)
                  : ql_perplexity(ctx, tokens, (int64_t)n_tokens, &ep, relay_ppl, &r, NULL, NULL,
                                  &res, &e);
-    if (!st) {
-        if (out) {
-            out->ppl = res.ppl;
-            out->ppl_unc = res.ppl_unc;
-            out->n_chunks = res.n_chunks;
-            out->n_scored = res.n_scored;
-        }
-        ql_ppl_result_free(&res);
-    }
+    if (!st) ppl_out(&res, out);
     ql_context_free(ctx);
     return finish(st, &e, &r, err);
 }
@@ -271,15 +274,7 @@ qlens_status qlens_perplexity_llama(qlens_model *h, const qlens_eval_params *par
         st =
             ql_perplexity(ctx, tokens, (int64_t)n_tokens, &ep, relay_ppl, &r, NULL, NULL, &res, &e);
     }
-    if (!st) {
-        if (out) {
-            out->ppl = res.ppl;
-            out->ppl_unc = res.ppl_unc;
-            out->n_chunks = res.n_chunks;
-            out->n_scored = res.n_scored;
-        }
-        ql_ppl_result_free(&res);
-    }
+    if (!st) ppl_out(&res, out);
     ql_llama_close(l);
     ql_context_free(ctx);
     return finish(st, &e, &r, err);
