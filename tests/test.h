@@ -73,6 +73,8 @@ const char *ql_test_qlens_bin(void);
 
 /* Reads a whole file; returns malloc'd bytes (NUL-terminated) or NULL. */
 unsigned char *ql_test_read_file(const char *path, size_t *size);
+/* Newlines in a file (0 when it cannot be read): how far a journal has got. */
+int ql_test_count_lines(const char *path);
 bool ql_test_write_file(const char *path, const void *data, size_t size);
 
 /*

@@ -170,13 +170,7 @@ QL_TEST(sweep_rows_sorted_and_equal_to_separate_runs) {
 static int journal_lines(const char *dir) {
     char path[1024];
     snprintf(path, sizeof path, "%s/journal", dir);
-    size_t n;
-    char *s = (char *)ql_test_read_file(path, &n);
-    if (!s) return 0;
-    int lines = 0;
-    for (size_t i = 0; i < n; i++) lines += s[i] == '\n';
-    free(s);
-    return lines;
+    return ql_test_count_lines(path);
 }
 
 QL_TEST(sweep_resumes_after_sigkill) {

@@ -161,16 +161,6 @@ QL_TEST(sweep_shard_merge_equals_one_process) {
     free_tables(&want);
 }
 
-static int lines_of(const char *path) {
-    size_t n;
-    char *s = (char *)ql_test_read_file(path, &n);
-    if (!s) return 0;
-    int lines = 0;
-    for (size_t i = 0; i < n; i++) lines += s[i] == '\n';
-    free(s);
-    return lines;
-}
-
 QL_TEST(sweep_shard_resumes_after_sigkill) {
     const char *base = ql_test_tmpdir(t);
     char dir[512], args[4096], journal[1024], *err;
@@ -190,12 +180,12 @@ QL_TEST(sweep_shard_resumes_after_sigkill) {
     }
     REQUIRE(pid > 0);
     const struct timespec nap = {0, 5 * 1000 * 1000};
-    for (int i = 0; i < 12000 && lines_of(journal) < 2; i++) nanosleep(&nap, NULL);
+    for (int i = 0; i < 12000 && ql_test_count_lines(journal) < 2; i++) nanosleep(&nap, NULL);
     kill(pid, SIGKILL);
     int status;
     waitpid(pid, &status, 0);
     CHECK_MSG(WIFSIGNALED(status), "shard 1 finished before it could be killed");
-    const int runs_before = lines_of(journal) - 1;
+    const int runs_before = ql_test_count_lines(journal) - 1;
     CHECK_MSG(runs_before == 1, "%d runs journaled when killed", runs_before);
     /* what the kill lost is not merged as if it were there */
     char merge[4096];

@@ -39,6 +39,16 @@ const char *ql_test_qlens_bin(void) {
     return env && *env ? env : "build/qlens";
 }
 
+int ql_test_count_lines(const char *path) {
+    size_t n;
+    char *s = (char *)ql_test_read_file(path, &n);
+    if (!s) return 0;
+    int lines = 0;
+    for (size_t i = 0; i < n; i++) lines += s[i] == '\n';
+    free(s);
+    return lines;
+}
+
 unsigned char *ql_test_read_file(const char *path, size_t *size) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
